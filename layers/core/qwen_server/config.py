@@ -1,0 +1,71 @@
+"""One `Settings`, read once: environment > `.env` > defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # accounts and access
+    qwen_accounts: str | None = Field(default=None, description="JSON list of account entries")
+    qwen_accounts_file: str | None = Field(default=None, description="qwen_accounts.py / .json / .toml")
+    gateway_api_keys: str | None = Field(default=None, description="comma-separated keys clients must send")
+
+    # state
+    data_dir: Path = Path("./data")
+    store_url: str | None = None
+    redis_url: str | None = None
+    kv_url: str | None = None
+
+    # scheduler (names kept from the original server)
+    sched_chat_concurrent: int = 50
+    sched_chat_queue: int = 500
+    sched_chat_timeout: float = 120.0
+    sched_media_concurrent: int = 10
+    sched_media_queue: int = 100
+    sched_media_timeout: float = 300.0
+    sched_aux_concurrent: int = 20
+    sched_aux_queue: int = 200
+    sched_aux_timeout: float = 60.0
+
+    # upstream behaviour
+    upstream_connect_timeout: float = 10.0
+    upstream_first_byte_timeout: float = 60.0
+    upstream_idle_timeout: float = 120.0
+    models_cache_seconds: float = 300.0
+    model_aliases: str | None = Field(default=None, description="JSON object alias -> upstream model id")
+    default_model: str = "qwen3-max"
+    qwen_bx_v: str | None = None
+    qwen_bx_ua: str | None = None
+    qwen_bx_umidtoken: str | None = None
+    qwen_user_agent: str | None = None
+    delete_chats: bool = True
+
+    special_code_mode: bool = False
+    debug: bool = False
+    max_request_bytes: int = 20 * 1024 * 1024
+
+    def resolved_store_url(self) -> str:
+        """`STORE_URL`, else Vercel/Upstash's `REDIS_URL` / `KV_URL`, else SQLite under `DATA_DIR`."""
+        if self.store_url:
+            return self.store_url
+        for url in (self.redis_url, self.kv_url):
+            if url and url.startswith(("redis://", "rediss://")):
+                return url
+        return f"sqlite:///{(self.data_dir / 'state.db').as_posix()}"
+
+    def gateway_keys(self) -> frozenset[str]:
+        if not self.gateway_api_keys:
+            return frozenset()
+        return frozenset(k.strip() for k in self.gateway_api_keys.split(",") if k.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The neutral centre: one request model, one event stream, one error tree."""

@@ -1,0 +1,115 @@
+"""The product's one error tree.
+
+Upstream, store and validation failures are translated into these at the boundary where they happen; each
+knows its HTTP status, its error type and whether another attempt (on another account) may succeed. One
+renderer per API flavour (`api/openai/errors.py`, `api/anthropic/errors.py`) turns them into bodies.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+    retryable: bool = False  # may another account / attempt succeed?
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class Overloaded(GatewayError):
+    """The gateway's own queue is full or the wait timed out."""
+
+    status = 429
+    type = "overloaded_error"
+    code = "queue_full"
+
+
+class NoAccounts(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "no_accounts"
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "store_unavailable"
+
+
+class UpstreamError(GatewayError):
+    """The upstream failed; `retryable` says whether another account might do better."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+    retryable = True
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "upstream_rate_limited"
+    status = 429
+
+
+class UpstreamAuthError(UpstreamError):
+    """The account's credentials were refused (after one re-login)."""
+
+    code = "upstream_auth_failed"
+
+
+class UpstreamBlocked(UpstreamError):
+    """A WAF / anti-bot challenge: not the account's fault."""
+
+    code = "upstream_waf_challenge"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout_error"
+    code = "upstream_timeout"
+
+
+class UpstreamBadRequest(UpstreamError):
+    """The upstream refused the request itself; another account would refuse it too."""
+
+    code = "upstream_bad_request"
+    retryable = False

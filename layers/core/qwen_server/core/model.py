@@ -1,0 +1,143 @@
+"""The neutral request and stream-event model shared by every API flavour and every upstream.
+
+Each API (OpenAI, Anthropic) maps its request *into* `ChatRequest` and maps `Event`s *out*; each upstream
+provider consumes a `ChatRequest` and yields `Event`s. Nothing in between knows which API or upstream is on
+either side. Plain dataclasses keep this hot path cheap (no validation after the API schema did it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image given by URL or as a data: URL (base64)."""
+
+    url: str
+    media_type: str | None = None
+    type: Literal["image"] = "image"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A call the assistant made (in history) or makes (in output)."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it (after repair)
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[TextPart | ImagePart] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None  # for role == "tool": which call this answers
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """What the gateway asks an upstream for, independent of API flavour."""
+
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    thinking: bool = False
+    thinking_budget: int | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None  # "auto" | "none" | "required" | {"name": ...}
+    parallel_tool_calls: bool = True
+    user: str | None = None
+    session_id: str | None = None
+    tenant: str = "anonymous"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- events -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+    kind: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    text: str
+    kind: Literal["thinking"] = "thinking"
+
+
+@dataclass(slots=True)
+class ToolCallStart:
+    index: int
+    id: str
+    name: str
+    kind: Literal["tool_call_start"] = "tool_call_start"
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    index: int
+    arguments: str
+    kind: Literal["tool_call_delta"] = "tool_call_delta"
+
+
+@dataclass(slots=True)
+class ToolCallEnd:
+    index: int
+    kind: Literal["tool_call_end"] = "tool_call_end"
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+    kind: Literal["usage"] = "usage"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence", "content_filter"]
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: FinishReason = "stop"
+    stop_sequence: str | None = None
+    kind: Literal["finish"] = "finish"
+
+
+Event = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage | Finish

@@ -1,0 +1,1 @@
+"""Accounts: where they come from (`registry`) and which one serves a request (`pool`)."""

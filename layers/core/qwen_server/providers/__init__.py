@@ -1,0 +1,1 @@
+"""Upstream providers: one module per kind, all behind `Provider`."""

@@ -1,0 +1,50 @@
+"""The one interface every upstream implements, and the account record it is given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from qwen_server.core.model import ChatRequest, Event
+
+ProviderKind = Literal["qwen-web", "openai", "dashscope"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One upstream credential. Secrets never appear in `repr` (and so never in logs)."""
+
+    id: str
+    kind: ProviderKind
+    base_url: str
+    name: str
+    email: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    max_concurrent: int = 4
+    models: tuple[str, ...] | None = None  # None: whatever the upstream lists
+
+    def public(self) -> dict[str, Any]:
+        """What may be shown in metrics: never a secret."""
+        return {"id": self.id, "name": self.name, "kind": self.kind, "base_url": self.base_url}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    owned_by: str = "qwen"
+    created: int = 0
+    capabilities: tuple[str, ...] = ()
+    max_context_length: int | None = None
+
+
+class Provider(Protocol):
+    """Yields neutral events for one request on one account; raises `GatewayError`s only."""
+
+    async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        """Events of the answer. Errors before the first event are safe to retry elsewhere."""
+        ...
+
+    async def list_models(self, account: Account) -> list[ModelInfo]: ...

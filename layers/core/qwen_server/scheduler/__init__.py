@@ -1,0 +1,1 @@
+"""Admission control: per-class concurrency caps, bounded FIFO queues, wait timeouts, tenant fairness."""
