@@ -1,0 +1,177 @@
+"""Hard constraints on an account, applied before any sampling: cooldowns, ejections, disabling.
+
+The bandit learns how good an account is; this module decides whether it may be asked at all. Rules, by the
+kind of failure (`classify`):
+
+- rate limited (429): cool down for the upstream's Retry-After when it sent one, else exponential backoff with
+  full jitter, uniform(0, min(cap, base * 2**k)) for the k-th 429 in a row, so a pool of instances does not
+  come back in lock-step;
+- auth refused (the provider has already tried one re-login): a short cooldown the first time, disabled with
+  the reason at the second in a row;
+- WAF / anti-bot challenge: a short jittered cooldown; not the account's fault, so no strike is counted;
+- server errors and timeouts: outlier ejection as in Envoy: 5 in a row eject the account for 30 s x n, at most
+  300 s, where n counts its ejections and forgets one per `ejection_forgive` seconds spent un-ejected;
+- a refused request (400) or an error of our own: not about the account at all, nothing changes.
+
+A success clears every consecutive counter. All functions are pure: time and randomness come in as arguments.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from qwen_server.core.errors import (
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamBlocked,
+    UpstreamError,
+    UpstreamRateLimited,
+)
+
+
+class FailureKind(StrEnum):
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    BLOCKED = "blocked"
+    SERVER = "server"
+    NEUTRAL = "neutral"  # the request's or the gateway's fault, not the account's
+
+
+def classify(error: GatewayError | None) -> FailureKind:
+    """Which rule a failed attempt falls under. A failure without an error is blamed on the server."""
+    if error is None:
+        return FailureKind.SERVER
+    if isinstance(error, UpstreamRateLimited):
+        return FailureKind.RATE_LIMITED
+    if isinstance(error, UpstreamAuthError):
+        return FailureKind.AUTH
+    if isinstance(error, UpstreamBlocked):
+        return FailureKind.BLOCKED
+    if isinstance(error, UpstreamError) and error.retryable:
+        return FailureKind.SERVER
+    return FailureKind.NEUTRAL
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    backoff_base: float = 1.0  # seconds, first 429 without Retry-After
+    backoff_cap: float = 60.0
+    max_retry_after: float = 3600.0  # never trust an upstream for longer than this
+    blocked_cooldown: float = 10.0  # WAF challenge: jittered in [half, full]
+    auth_cooldown: float = 5.0  # between the first and the second auth failure
+    auth_failures_to_disable: int = 2
+    eject_after: int = 5  # consecutive server errors
+    ejection_base: float = 30.0
+    ejection_max: float = 300.0
+    ejection_forgive: float = 60.0  # un-ejected seconds that forgive one past ejection
+
+
+@dataclass(frozen=True, slots=True)
+class HealthState:
+    cooldown_until: float = 0.0
+    ejected_until: float = 0.0
+    ejections: int = 0  # the n in 30 s x n
+    consecutive_server: int = 0
+    consecutive_rate_limited: int = 0
+    consecutive_auth: int = 0
+    disabled: str | None = None  # the reason, when disabled
+    reason: str = ""  # why the current cooldown / ejection
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str  # ok | cooldown | ejected | disabled
+    reason: str = ""
+    until: float | None = None
+
+
+def status(health: HealthState | None, now: float) -> Status:
+    if health is None:
+        return Status("ok")
+    if health.disabled is not None:
+        return Status("disabled", health.disabled)
+    if health.ejected_until > now:
+        return Status("ejected", health.reason, health.ejected_until)
+    if health.cooldown_until > now:
+        return Status("cooldown", health.reason, health.cooldown_until)
+    return Status("ok")
+
+
+def available(health: HealthState | None, now: float) -> bool:
+    return status(health, now).state == "ok"
+
+
+def on_success(health: HealthState | None) -> HealthState | None:
+    """Clear the consecutive counters; unchanged (the same object) when there is nothing to clear."""
+    if health is None:
+        return None
+    if not (health.consecutive_server or health.consecutive_rate_limited or health.consecutive_auth):
+        return health
+    return replace(health, consecutive_server=0, consecutive_rate_limited=0, consecutive_auth=0)
+
+
+def on_failure(
+    health: HealthState | None,
+    kind: FailureKind,
+    now: float,
+    rng: random.Random,
+    config: HealthConfig,
+    *,
+    retry_after: float | None = None,
+    message: str = "",
+) -> HealthState | None:
+    """The health after one failure of `kind` at `now`."""
+    h = health or HealthState()
+    detail = f": {message}" if message else ""
+    if kind is FailureKind.NEUTRAL:
+        return health
+    if kind is FailureKind.RATE_LIMITED:
+        if retry_after is not None and retry_after > 0:
+            delay = min(retry_after, config.max_retry_after)
+        else:
+            ceiling = min(config.backoff_cap, config.backoff_base * 2.0**h.consecutive_rate_limited)
+            delay = rng.uniform(0.0, ceiling)
+        return _cool(
+            replace(h, consecutive_rate_limited=h.consecutive_rate_limited + 1), now + delay, "rate limited"
+        )
+    if kind is FailureKind.BLOCKED:
+        delay = config.blocked_cooldown * rng.uniform(0.5, 1.0)
+        return _cool(h, now + delay, f"WAF challenge{detail}")
+    if kind is FailureKind.AUTH:
+        strikes = h.consecutive_auth + 1
+        if strikes >= config.auth_failures_to_disable:
+            reason = f"authentication refused {strikes} times in a row, after re-login{detail}"
+            return replace(h, consecutive_auth=strikes, disabled=reason)
+        cooled = replace(h, consecutive_auth=strikes)
+        return _cool(cooled, now + config.auth_cooldown, f"auth refused{detail}")
+    strikes = h.consecutive_server + 1
+    if strikes < config.eject_after:
+        return replace(h, consecutive_server=strikes)
+    return eject(h, now, config, f"{strikes} server errors in a row{detail}")
+
+
+def eject(health: HealthState, now: float, config: HealthConfig, reason: str) -> HealthState:
+    """Outlier ejection for ejection_base x n seconds (capped), n = recent ejections including this one."""
+    previous = health.ejections
+    if previous and health.ejected_until < now:
+        forgiven = int((now - health.ejected_until) / config.ejection_forgive)
+        previous = max(0, previous - forgiven)
+    n = previous + 1
+    until = now + min(config.ejection_base * n, config.ejection_max)
+    return replace(health, ejections=n, ejected_until=until, consecutive_server=0, reason=reason)
+
+
+def disable(health: HealthState | None, reason: str) -> HealthState:
+    return replace(health or HealthState(), disabled=reason)
+
+
+def enable(health: HealthState | None) -> HealthState:
+    return replace(health or HealthState(), disabled=None, consecutive_auth=0)
+
+
+def _cool(health: HealthState, until: float, reason: str) -> HealthState:
+    if until <= health.cooldown_until:
+        return health
+    return replace(health, cooldown_until=until, reason=reason)
