@@ -1,0 +1,1 @@
+"""API flavours: each is schemas + two mappings (request in, events out) + one error renderer."""

@@ -1,0 +1,228 @@
+"""OpenAI Chat Completions ⇄ the neutral model: the request in, the events out (streamed or collected)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from qwen_server.api.openai.schemas import (
+    ChatCompletionRequest,
+    ChatMessage,
+    ImageContentPart,
+    TextContentPart,
+)
+from qwen_server.core.errors import InvalidRequest
+from qwen_server.core.model import (
+    ChatRequest,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolSpec,
+    Usage,
+)
+
+FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
+
+
+def _parts(message: ChatMessage) -> list[TextPart | ImagePart]:
+    content = message.content
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(content)]
+    parts: list[TextPart | ImagePart] = []
+    for i, part in enumerate(content):
+        if isinstance(part, TextContentPart):
+            parts.append(TextPart(part.text))
+        elif isinstance(part, ImageContentPart):
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            parts.append(ImagePart(url))
+        else:
+            raise InvalidRequest(
+                f"content part type {part.type!r} is not supported here", param=f"messages.content.{i}.type"
+            )
+    return parts
+
+
+def _message(message: ChatMessage) -> Message:
+    role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
+    calls = [
+        ToolCall(
+            id=c.id or f"call_{uuid.uuid4().hex[:24]}",
+            name=c.function.name,
+            arguments=c.function.arguments
+            if isinstance(c.function.arguments, str)
+            else orjson.dumps(c.function.arguments).decode(),
+        )
+        for c in message.tool_calls or ()
+    ]
+    return Message(
+        role=role,  # type: ignore[arg-type]
+        parts=_parts(message),
+        tool_calls=calls,
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+    )
+
+
+def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | None) -> ChatRequest:
+    if body.n is not None and body.n > 1:
+        raise InvalidRequest("n > 1 is not supported: ask for one choice per request", param="n")
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    thinking = bool(body.enable_thinking) or (body.reasoning_effort not in (None, "none", "minimal"))
+    if body.enable_thinking is False:
+        thinking = False
+    tool_choice = body.tool_choice
+    if isinstance(tool_choice, dict):
+        name = (tool_choice.get("function") or {}).get("name")
+        if not name:
+            raise InvalidRequest("tool_choice.function.name is required", param="tool_choice")
+        tool_choice = {"name": name}
+    elif tool_choice is not None and tool_choice not in ("auto", "none", "required"):
+        raise InvalidRequest("tool_choice must be auto, none, required or a function", param="tool_choice")
+    return ChatRequest(
+        model=body.model,
+        messages=[_message(m) for m in body.messages],
+        stream=body.stream,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        stop=stop,
+        seed=body.seed,
+        thinking=thinking,
+        thinking_budget=body.thinking_budget,
+        tools=[
+            ToolSpec(t.function.name, t.function.description or "", t.function.parameters or {})
+            for t in body.tools or ()
+        ],
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        user=body.user,
+        session_id=session_id,
+        tenant=tenant,
+        extra={"reasoning_effort": body.reasoning_effort} if body.reasoning_effort else {},
+    )
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
+
+
+class ChunkWriter:
+    """Turns neutral events into `chat.completion.chunk` SSE lines."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = model
+        self.include_usage = include_usage
+        self._role_sent = False
+        self._prefix = (
+            b'{"id":"' + self.id.encode() + b'","object":"chat.completion.chunk","created":'
+            + str(self.created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
+        )
+
+    def _line(self, choices: bytes, usage: bytes = b"") -> bytes:
+        tail = b',"usage":' + usage if usage else b""
+        return b"data: " + self._prefix + choices + tail + b"}\n\n"
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if not self._role_sent:
+            delta = {"role": "assistant", **delta}
+            self._role_sent = True
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return self._line(orjson.dumps([choice]))
+
+    def event(self, event: Event, usage_holder: list[Usage]) -> bytes:
+        if isinstance(event, TextDelta):
+            return self._delta({"content": event.text})
+        if isinstance(event, ThinkingDelta):
+            return self._delta({"reasoning_content": event.text})
+        if isinstance(event, ToolCallStart):
+            return self._delta(
+                {
+                    "tool_calls": [
+                        {
+                            "index": event.index,
+                            "id": event.id,
+                            "type": "function",
+                            "function": {"name": event.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        if isinstance(event, ToolCallDelta):
+            return self._delta({"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]})
+        if isinstance(event, Usage):
+            usage_holder.append(event)
+            return b""
+        if isinstance(event, Finish):
+            out = self._delta({}, FINISH.get(event.reason, "stop"))
+            if self.include_usage and usage_holder:
+                out += self._line(b"[]", orjson.dumps(usage_body(usage_holder[-1])))
+            return out
+        return b""
+
+
+async def sse_chunks(events: AsyncIterator[Event], writer: ChunkWriter) -> AsyncIterator[bytes]:
+    usage: list[Usage] = []
+    async for event in events:
+        data = writer.event(event, usage)
+        if data:
+            yield data
+    yield b"data: [DONE]\n\n"
+
+
+async def collect(events: AsyncIterator[Event], model: str) -> dict[str, Any]:
+    """The non-streaming body: the same events, gathered."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    usage = Usage()
+    finish = Finish()
+    async for event in events:
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            reasoning.append(event.text)
+        elif isinstance(event, ToolCallStart):
+            calls[event.index] = {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": ""}}
+        elif isinstance(event, ToolCallDelta):
+            calls[event.index]["function"]["arguments"] += event.arguments
+        elif isinstance(event, Usage):
+            usage = event
+        elif isinstance(event, Finish):
+            finish = event
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH.get(finish.reason, "stop")}
+        ],
+        "usage": usage_body(usage),
+    }

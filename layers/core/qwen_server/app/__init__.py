@@ -1,0 +1,1 @@
+"""ASGI apps: one per function group, all built from the same pieces."""

@@ -1,0 +1,33 @@
+"""Gateway keys: who is calling (the tenant) and whether they may."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.requests import Request
+
+from qwen_server.core.errors import AuthenticationFailed
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or request.headers.get("api-key")
+
+
+def tenant_for(request: Request, allowed: frozenset[str]) -> str:
+    """The tenant id (a hash of the key); raises when keys are configured and none of them was sent."""
+    key = presented_key(request)
+    if allowed:
+        if key is None or not any(hmac.compare_digest(key, k) for k in allowed):
+            raise AuthenticationFailed(
+                "Invalid or missing API key: send one of GATEWAY_API_KEYS as `Authorization: Bearer <key>` "
+                "or `x-api-key`"
+            )
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12] if key else "anonymous"
+
+
+def session_id(request: Request, body_user: str | None = None) -> str | None:
+    return request.headers.get("x-session-id") or request.headers.get("x-claude-code-session-id") or body_user

@@ -1,0 +1,67 @@
+"""Building the ASGI app for one or more function groups.
+
+The route table is data: each group lists (method, path, "module:function"). A function's app imports only
+its own handlers, so the chat function never imports what the files or batches functions need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qwen_server import __version__
+from qwen_server.app.http import (
+    RequestContextMiddleware,
+    gateway_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+)
+from qwen_server.core.errors import GatewayError
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+ROUTES: dict[str, list[tuple[str, str, str]]] = {
+    "chat": [("POST", "/v1/chat/completions", "qwen_server.app.routes.chat:chat_completions")],
+    "meta": [
+        ("GET", "/v1/models", "qwen_server.app.routes.models:list_models"),
+        ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),
+        ("GET", "/v1/metrics", "qwen_server.app.routes.meta:metrics"),
+    ],
+}
+ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]
+
+
+def _load(target: str) -> Handler:
+    module, _, name = target.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
+
+
+def build_app(groups: Iterable[str]) -> FastAPI:
+    app = FastAPI(
+        title="Qwen API Server",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    seen: set[tuple[str, str]] = set()
+    for method, path, target in [*ALWAYS, *(r for g in groups for r in ROUTES[g])]:
+        if (method, path) in seen:
+            continue
+        seen.add((method, path))
+        app.add_route(path, _load(target), methods=[method], include_in_schema=False)
+    app.add_exception_handler(GatewayError, gateway_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def all_groups() -> list[str]:
+    return list(ROUTES)

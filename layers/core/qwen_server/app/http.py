@@ -1,0 +1,163 @@
+"""HTTP plumbing shared by every function: request ids, access log + metrics, error rendering, JSON bodies."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+
+log = logging.getLogger("qwen_server")
+M = TypeVar("M", bound=BaseModel)
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict", "function-after", "function-before"})
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def is_anthropic(path: str) -> bool:
+    return path.startswith("/v1/messages") or path.startswith("/anthropic/")
+
+
+def error_response(error: GatewayError, request_path: str, *, anthropic: bool | None = None) -> Response:
+    """The API flavour's error body with the error's status and retry headers."""
+    flavour_anthropic = is_anthropic(request_path) if anthropic is None else anthropic
+    headers: dict[str, str] = {}
+    status = error.status
+    if error.retry_after is not None:
+        headers["retry-after"] = str(max(1, round(error.retry_after)))
+    if getattr(error, "gave_up", False):
+        headers["x-should-retry"] = "false"
+    if flavour_anthropic:
+        from qwen_server.api.anthropic.errors import anthropic_error_body, anthropic_status
+
+        body = anthropic_error_body(error)
+        status = anthropic_status(error)
+    else:
+        from qwen_server.api.openai.errors import openai_error_body
+
+        body = openai_error_body(error)
+    return JSONBytes(body, status_code=status, headers=headers)
+
+
+async def gateway_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc, request.url.path)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        error: GatewayError = NotFound(f"Unknown path {request.url.path}", code="unknown_url")
+    elif exc.status_code == 405:
+        error = InvalidRequest(f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
+        error.status = 405
+    else:
+        error = InvalidRequest(str(exc.detail), status=exc.status_code)
+    return error_response(error, request.url.path)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path)
+    error = GatewayError("The gateway hit an unexpected error; it was logged with this request's id.")
+    error.code = "internal_error"
+    return error_response(error, request.url.path)
+
+
+async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"The request body is {len(body)} bytes; the limit is {max_bytes}")
+    if not body:
+        raise InvalidRequest("The request body is empty; send a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object")
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"] if not _is_type_tag(p)]
+        param = ".".join(loc) or None
+        kind = first.get("type", "")
+        if kind == "missing":
+            message = f"Missing required parameter: '{param}'."
+        else:
+            message = f"Invalid value for '{param}': {first['msg']}."
+        raise InvalidRequest(message, param=param) from None
+
+
+def _is_type_tag(part: Any) -> bool:
+    if isinstance(part, int):
+        return False
+    text = str(part)
+    return text in _TYPE_NAMES or "[" in text or text[:1].isupper() or text.startswith("function-")
+
+
+class RequestContextMiddleware:
+    """Gives every response an `x-request-id`, then writes one access-log line and the route metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{uuid.uuid4().hex}"
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["log"] = {}
+        started = time.perf_counter()
+        status = 500
+        header = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", header), (b"request-id", header)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            from qwen_server.app.runtime import current_runtime
+            from qwen_server.observability.logging import log_request
+
+            runtime = current_runtime()
+            if runtime is not None:
+                runtime.metrics.record(path, status, elapsed)
+            log_request(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": path,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 2),
+                    **state.get("log", {}),
+                }
+            )

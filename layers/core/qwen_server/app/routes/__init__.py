@@ -1,0 +1,1 @@
+"""Route handlers: each module wires one endpoint group to the gateway; no logic of its own."""

@@ -1,0 +1,62 @@
+"""POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from qwen_server.api.openai.errors import openai_error_body
+from qwen_server.api.openai.mapping import ChunkWriter, collect, sse_chunks, to_neutral
+from qwen_server.api.openai.schemas import ChatCompletionRequest
+from qwen_server.app.auth import session_id, tenant_for
+from qwen_server.app.http import JSONBytes, read_json, validate
+from qwen_server.app.runtime import get_runtime
+from qwen_server.core.errors import GatewayError
+from qwen_server.core.model import Event
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def chat_completions(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    body = validate(ChatCompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
+    request.state.log.update(model=body.model, stream=body.stream)
+    neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
+    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
+        neutral.thinking = alias_thinking
+    events = runtime.gateway.stream(neutral)
+    first = await anext(events)  # failures before the first byte become a proper error response
+    if not body.stream:
+        return JSONBytes(await collect(_prepend(first, events), body.model))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    writer = ChunkWriter(body.model, include_usage)
+    return StreamingResponse(
+        _guarded(sse_chunks(_prepend(first, events), writer), events),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
+async def _prepend(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    yield first
+    async for event in rest:
+        yield event
+
+
+async def _guarded(chunks: AsyncIterator[bytes], events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """After the first byte an upstream failure can only be reported inside the stream."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except GatewayError as exc:
+        yield b"data: " + orjson.dumps(openai_error_body(exc)) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()

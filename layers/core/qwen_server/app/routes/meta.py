@@ -1,0 +1,29 @@
+"""GET /health (liveness, no upstream call) and GET /v1/metrics (requests, accounts, queues)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qwen_server import __version__
+from qwen_server.app.auth import tenant_for
+from qwen_server.app.http import JSONBytes
+from qwen_server.app.runtime import get_runtime
+
+
+async def health(request: Request) -> Response:
+    return JSONBytes({"status": "ok", "version": __version__})
+
+
+async def metrics(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant_for(request, runtime.settings.gateway_keys())
+    return JSONBytes(
+        {
+            **runtime.metrics.snapshot(),
+            "accounts_source": runtime.registry.source,
+            "accounts_error": runtime.registry.error,
+            "accounts": await runtime.pool.snapshot(),
+            "scheduler": await runtime.gateway.scheduler.snapshot(),
+        }
+    )

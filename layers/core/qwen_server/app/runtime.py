@@ -1,0 +1,103 @@
+"""Process-wide singletons, built lazily on first use.
+
+Serverless runtimes (Mangum) run the ASGI lifespan on every invocation, so nothing is set up there: the first
+request builds the store, pool, scheduler and HTTP clients, and later requests in the same instance reuse them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from qwen_server.config import Settings, get_settings
+from qwen_server.core.catalog import ModelCatalog
+from qwen_server.gateway import Gateway
+from qwen_server.observability.metrics import RequestMetrics
+from qwen_server.pool.pool import AccountPool
+from qwen_server.pool.registry import AccountRegistry
+from qwen_server.providers.base import Provider
+from qwen_server.providers.http import ClientRegistry
+from qwen_server.store import Store, open_store
+
+log = logging.getLogger("qwen_server")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    registry: AccountRegistry
+    pool: AccountPool
+    gateway: Gateway
+    clients: ClientRegistry
+    metrics: RequestMetrics
+
+
+_runtime: Runtime | None = None
+_lock: asyncio.Lock | None = None
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    try:  # INTEGRATION: the distributed scheduler's factory lands with the store work
+        from qwen_server.scheduler import build_scheduler  # type: ignore[attr-defined]
+    except ImportError:
+        from qwen_server.scheduler.local import local_scheduler as build_scheduler
+
+    store = open_store(settings.resolved_store_url())
+    registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
+    pool = AccountPool(registry, store)
+    clients = ClientRegistry(
+        connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
+    )
+    gateway = Gateway(
+        pool=pool,
+        scheduler=build_scheduler(store, settings),
+        providers=_providers(settings, clients, store),
+        catalog=ModelCatalog(settings.model_aliases, settings.default_model),
+        first_byte_timeout=settings.upstream_first_byte_timeout,
+        models_cache_seconds=settings.models_cache_seconds,
+    )
+    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+
+
+def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:
+    from qwen_server.providers.openai_compat import OpenAICompatProvider
+    from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.provider import QwenWebProvider
+
+    anti_bot = {"bx-v": settings.qwen_bx_v or "", "bx-ua": settings.qwen_bx_ua or "",
+                "bx-umidtoken": settings.qwen_bx_umidtoken or ""}
+    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot)
+    compat = OpenAICompatProvider(clients)
+    return {
+        "qwen-web": QwenWebProvider(
+            clients, tokens, user_agent=settings.qwen_user_agent, anti_bot=anti_bot, delete_chats=settings.delete_chats
+        ),
+        "openai": compat,
+        "dashscope": compat,
+    }
+
+
+async def get_runtime() -> Runtime:
+    global _runtime, _lock
+    if _runtime is not None:
+        return _runtime
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _runtime is None:
+            _runtime = build_runtime(get_settings())
+    return _runtime
+
+
+def current_runtime() -> Runtime | None:
+    """The runtime if one was built (metrics must not build one just to count a 404)."""
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the singletons (tests build fresh ones)."""
+    global _runtime, _lock
+    _runtime, _lock = None, None
+    get_settings.cache_clear()

@@ -1,0 +1,116 @@
+"""`qwen-server serve | emulator`: the local all-in-one server and the upstream emulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_PORT = 1325
+EMULATOR_BANNER = """
+  ************************************************************************
+  *  EMULATED UPSTREAM: answers come from the built-in Qwen emulator,     *
+  *  not from Qwen. Configure real accounts to talk to Qwen (see README). *
+  ************************************************************************
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_emulator(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qwen_server.emulator", "--port", str(port), "--accounts", str(accounts),
+         "--token-latency", "0.02", "--first-token-latency", "0.2"],
+    )
+    import httpx
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=0.5).status_code == 200:
+                return process, port
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the emulator did not start")
+
+
+def serve(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="qwen-server serve", description="Serve every route in one process.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    parser.add_argument("--emulate", action="store_true", help="start the built-in emulator and use it as upstream")
+    parser.add_argument("--emulator-accounts", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("qwen_server")
+
+    emulator: subprocess.Popen[bytes] | None = None
+    if args.emulate:
+        emulator, port = _start_emulator(args.emulator_accounts)
+        os.environ["QWEN_ACCOUNTS"] = json.dumps(
+            [
+                {"email": f"user{i}@emulator.local", "password": f"password{i}", "base_url": f"http://127.0.0.1:{port}"}
+                for i in range(args.emulator_accounts)
+            ]
+        )
+        os.environ.setdefault("STORE_URL", "memory://")
+        print(EMULATOR_BANNER, file=sys.stderr, flush=True)
+
+    from qwen_server.config import get_settings
+
+    settings = get_settings()
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    if not settings.gateway_keys():
+        log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
+    log.info("store: %s", settings.resolved_store_url().split("?")[0])
+    log.info("serving on http://%s:%d (OpenAI base_url http://%s:%d/v1)", args.host, args.port, args.host, args.port)
+
+    import uvicorn
+
+    try:
+        uvicorn.run(
+            "qwen_server.app.local:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,
+        )
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: qwen-server {serve,emulator} [options]\n  serve     the gateway (all routes, port 1325)\n"
+              "  emulator  the Qwen upstream emulator")
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        serve(rest)
+    elif command == "emulator":
+        from qwen_server.emulator.cli import main as emulator_main
+
+        emulator_main(rest)
+    else:
+        raise SystemExit(f"unknown command {command!r}: use serve or emulator")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Model names: what clients may ask for and which upstream model serves it.
+
+The table lives in the repo's `shared/models.json` (aliases, Anthropic family mapping, a fallback model list)
+and can be extended by the `MODEL_ALIASES` env (JSON object). An alias maps to a model id, or to
+`{"model": id, "thinking": true}` to switch thinking on by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import orjson
+
+_CLAUDE = re.compile(r"^claude-(?:[\d.-]+-)?(opus|sonnet|haiku)(?:-[\w.]+)*$|^claude-(?:[\w.]+-)*(opus|sonnet|haiku)")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    requested: str
+    upstream: str
+    thinking: bool | None = None
+
+
+@cache
+def _table() -> dict[str, Any]:
+    from qwen_server.core.shared_data import load_json
+
+    data = load_json("models.json")
+    return data if isinstance(data, dict) else {}
+
+
+class ModelCatalog:
+    def __init__(self, env_aliases: str | None = None, default_model: str | None = None) -> None:
+        table = _table()
+        self.aliases: dict[str, Any] = dict(table.get("aliases") or {})
+        if env_aliases:
+            extra = orjson.loads(env_aliases)
+            if isinstance(extra, dict):
+                self.aliases.update(extra)
+        self.families: dict[str, str] = dict(table.get("anthropic_families") or {})
+        for family in list(self.families):
+            override = self.aliases.get(f"claude-{family}")
+            if isinstance(override, str):
+                self.families[family] = override
+        self.default_model = default_model or str(table.get("default_model") or "qwen3-max")
+        self.fallback_models: list[dict[str, Any]] = list(table.get("models") or [])
+
+    def resolve(self, name: str) -> Resolved:
+        """Map a requested name to an upstream model id (unknown names pass through unchanged)."""
+        alias = self.aliases.get(name)
+        if isinstance(alias, str):
+            return Resolved(name, alias)
+        if isinstance(alias, dict) and alias.get("model"):
+            thinking = alias.get("thinking")
+            return Resolved(name, str(alias["model"]), bool(thinking) if thinking is not None else None)
+        match = _CLAUDE.match(name)
+        if match:
+            family = match.group(1) or match.group(2)
+            return Resolved(name, self.families.get(family, self.default_model))
+        return Resolved(name, name)
+
+    def is_alias(self, name: str) -> bool:
+        return name in self.aliases or bool(_CLAUDE.match(name))

@@ -1,0 +1,172 @@
+"""Any OpenAI-compatible upstream (self-hosted Qwen servers, DashScope's compatible mode, other gateways).
+
+The differences between such upstreams are data, not code: `DIALECTS` lists, per account kind, how the
+neutral request's switches are spelled in the body. One generic function builds the body from that row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from qwen_server.core.errors import (
+    GatewayError,
+    NotFound,
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+)
+from qwen_server.core.model import (
+    ChatRequest,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    Usage,
+)
+from qwen_server.core.sse import iter_sse
+from qwen_server.providers.base import Account, ModelInfo
+from qwen_server.providers.http import ClientRegistry, translate_transport_error
+
+# kind -> how thinking is switched on, and which extra fields the upstream accepts
+DIALECTS: dict[str, dict[str, Any]] = {
+    "openai": {"thinking_field": None, "budget_field": None, "reasoning_effort": True},
+    "dashscope": {"thinking_field": "enable_thinking", "budget_field": "thinking_budget", "reasoning_effort": False},
+}
+FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
+
+
+def message_to_openai(message: Message) -> dict[str, Any]:
+    if all(isinstance(p, TextPart) for p in message.parts):
+        content: Any = message.text
+    else:
+        content = [
+            {"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": "image_url", "image_url": {"url": p.url}}
+            for p in message.parts
+            if isinstance(p, TextPart | ImagePart)
+        ]
+    out: dict[str, Any] = {"role": message.role, "content": content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
+    dialect = DIALECTS.get(kind, DIALECTS["openai"])
+    messages = [message_to_openai(m) for m in request.messages]
+    system_extra = request.extra.get("system_extra")
+    if system_extra:
+        messages.insert(0, {"role": "system", "content": system_extra})
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
+    body["stream_options"] = {"include_usage": True}
+    for name in ("temperature", "top_p", "seed", "max_tokens", "user"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.stop:
+        body["stop"] = request.stop
+    if dialect["thinking_field"]:
+        body[dialect["thinking_field"]] = request.thinking
+        if request.thinking and request.thinking_budget and dialect["budget_field"]:
+            body[dialect["budget_field"]] = request.thinking_budget
+    elif request.thinking and dialect["reasoning_effort"] and request.extra.get("reasoning_effort"):
+        body["reasoning_effort"] = request.extra["reasoning_effort"]
+    return body
+
+
+def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+    try:
+        payload = orjson.loads(raw)
+        err = payload.get("error") if isinstance(payload, dict) else None
+        message = str(err.get("message") if isinstance(err, dict) else err or "")[:300]
+    except orjson.JSONDecodeError:
+        message = ""
+    shown = f"upstream HTTP {status}" + (f": {message}" if message else "")
+    retry_after = headers.get("retry-after")
+    if status == 429:
+        return UpstreamRateLimited(shown, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+    if status in (401, 403):
+        return UpstreamAuthError(shown)
+    if status == 404 and "model" in message.lower():
+        return NotFound(shown)
+    if status >= 500:
+        return UpstreamError(shown)
+    return UpstreamBadRequest(shown, status=status if status in (400, 413, 422) else None)
+
+
+class OpenAICompatProvider:
+    def __init__(self, clients: ClientRegistry) -> None:
+        self._clients = clients
+
+    @staticmethod
+    def _headers(account: Account) -> dict[str, str]:
+        return {"Authorization": f"Bearer {account.api_key}", "Content-Type": "application/json"}
+
+    async def list_models(self, account: Account) -> list[ModelInfo]:
+        client = self._clients.get(account.base_url)
+        try:
+            response = await client.get(f"{account.base_url}/models", headers=self._headers(account))
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, "upstream") from None
+        if response.status_code >= 400:
+            raise classify(response.status_code, response.content, response.headers)
+        data = orjson.loads(response.content).get("data", [])
+        return [ModelInfo(id=str(m["id"]), owned_by=str(m.get("owned_by") or "upstream")) for m in data]
+
+    async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        client = self._clients.get(account.base_url)
+        body = orjson.dumps(build_body(request, account.kind))
+        http_request = client.build_request(
+            "POST", f"{account.base_url}/chat/completions", content=body, headers=self._headers(account)
+        )
+        try:
+            response = await client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, "upstream") from None
+        try:
+            if response.status_code >= 400:
+                raise classify(response.status_code, await response.aread(), response.headers)
+            finish: Finish | None = None
+            usage: Usage | None = None
+            try:
+                async for sse in iter_sse(response.aiter_raw()):
+                    data = sse.data.strip()
+                    if not data:
+                        continue
+                    if data == "[DONE]":
+                        break
+                    chunk = orjson.loads(data)
+                    if isinstance(chunk.get("error"), dict):
+                        raise UpstreamError(f"upstream error: {str(chunk['error'].get('message'))[:300]}")
+                    if chunk.get("usage"):
+                        u = chunk["usage"]
+                        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content")
+                        if reasoning:
+                            yield ThinkingDelta(reasoning)
+                        if delta.get("content"):
+                            yield TextDelta(delta["content"])
+                        if choice.get("finish_reason"):
+                            finish = Finish(FINISH_REASONS.get(choice["finish_reason"], "stop"))  # type: ignore[arg-type]
+            except httpx.HTTPError as exc:
+                raise translate_transport_error(exc, "upstream") from None
+            if usage is not None:
+                yield usage
+            if finish is not None:
+                yield finish
+        finally:
+            await response.aclose()

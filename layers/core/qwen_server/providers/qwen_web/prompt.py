@@ -1,0 +1,49 @@
+"""Flattening a conversation into the single user message a fresh web chat receives.
+
+The web API keeps conversation state server-side; a stateless gateway instead sends the whole history as one
+message in a stable layout: blocks separated by a blank line, each opened by a header line `[system]`,
+`[user]`, `[assistant]` or `[tool_result id=...]`. A lone user message with no system prompt is sent as is.
+"""
+
+from __future__ import annotations
+
+from qwen_server.core.model import ImagePart, Message, TextPart
+
+
+def _part_text(message: Message) -> str:
+    pieces: list[str] = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            pieces.append(part.text)
+        elif isinstance(part, ImagePart):
+            pieces.append("[image]")
+    return "".join(pieces)
+
+
+def render_message(message: Message) -> str:
+    from qwen_server.core import tool_prompt
+
+    if message.role == "tool":
+        return f"[tool_result id={message.tool_call_id or ''}]\n" + tool_prompt.render_tool_result(
+            _part_text(message), message.tool_call_id, message.name
+        )
+    body = _part_text(message)
+    if message.role == "assistant" and message.tool_calls:
+        calls = tool_prompt.render_assistant_tool_calls(message.tool_calls)
+        body = f"{body}\n{calls}" if body else calls
+    return f"[{message.role}]\n{body}"
+
+
+def flatten(messages: list[Message], system_extra: str = "") -> str:
+    """The one message sent upstream. `system_extra` (e.g. tool instructions) joins the system prompt."""
+    system_texts = [_part_text(m) for m in messages if m.role == "system"]
+    if system_extra:
+        system_texts.append(system_extra)
+    turns = [m for m in messages if m.role != "system"]
+    if not system_texts and len(turns) == 1 and turns[0].role == "user":
+        return _part_text(turns[0])
+    blocks: list[str] = []
+    if system_texts:
+        blocks.append("[system]\n" + "\n\n".join(t for t in system_texts if t))
+    blocks.extend(render_message(m) for m in turns)
+    return "\n\n".join(blocks)

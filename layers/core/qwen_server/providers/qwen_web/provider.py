@@ -1,0 +1,202 @@
+"""The qwen-web provider: a fresh chat per request, one streaming completion, events parsed on the fly.
+
+A 401 anywhere before the first event means the cached token is stale: sign in again once and retry; a
+second 401 is the account's fault (`UpstreamAuthError`). Chats are deleted afterwards in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError
+from qwen_server.core.model import ChatRequest, Event
+from qwen_server.core.sse import iter_sse
+from qwen_server.providers.base import Account, ModelInfo
+from qwen_server.providers.http import ClientRegistry, translate_transport_error
+from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web.auth import TokenManager
+from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.qwen_web.prompt import flatten
+
+DEFAULT_THINKING_BUDGET = 8192
+
+
+class QwenWebProvider:
+    def __init__(
+        self,
+        clients: ClientRegistry,
+        tokens: TokenManager,
+        *,
+        user_agent: str | None = None,
+        anti_bot: dict[str, str] | None = None,
+        delete_chats: bool = True,
+    ) -> None:
+        self._clients = clients
+        self._tokens = tokens
+        self._user_agent = user_agent
+        self._anti_bot = anti_bot or {}
+        self._delete_chats = delete_chats
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _headers(self, account: Account, token: str, chat_id: str | None = None, stream: bool = False) -> dict[str, str]:
+        return build_headers(
+            account.base_url,
+            token=token,
+            chat_id=chat_id,
+            stream=stream,
+            user_agent=self._user_agent,
+            anti_bot=self._anti_bot,
+        )
+
+    async def _call_json(
+        self, account: Account, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Any:
+        """A JSON call with the one re-login the protocol allows after a 401."""
+        client = self._clients.get(account.base_url)
+        for attempt in (0, 1):
+            token = await self._tokens.token(account, client)
+            try:
+                response = await client.request(
+                    method,
+                    account.base_url + path,
+                    content=orjson.dumps(body) if body is not None else None,
+                    headers=self._headers(account, token),
+                )
+            except httpx.HTTPError as exc:
+                raise translate_transport_error(exc, "qwen upstream") from None
+            if response.status_code == 401 and attempt == 0:
+                await self._tokens.invalidate(account, token)
+                continue
+            if response.status_code >= 400:
+                raise wire.classify_response(response.status_code, response.content, dict(response.headers))
+            try:
+                payload = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                raise wire.classify_response(response.status_code, response.content, dict(response.headers)) from None
+            if isinstance(payload, dict):
+                error = wire.stream_error(payload)
+                if error is not None:
+                    raise error
+            return payload
+        raise UpstreamAuthError(f"account {account.name}: token refused after a fresh sign-in")
+
+    async def list_models(self, account: Account) -> list[ModelInfo]:
+        payload = await self._call_json(account, "GET", wire.MODELS_PATH)
+        models: list[ModelInfo] = []
+        for item in payload.get("data", []) if isinstance(payload, dict) else []:
+            meta = (item.get("info") or {}).get("meta") or {}
+            caps = meta.get("capabilities") or {}
+            models.append(
+                ModelInfo(
+                    id=str(item["id"]),
+                    owned_by=str(item.get("owned_by") or "qwen"),
+                    created=int(item.get("created") or 0),
+                    capabilities=tuple(sorted(k for k, v in caps.items() if v)) if isinstance(caps, dict) else (),
+                    max_context_length=meta.get("max_context_length"),
+                )
+            )
+        return models
+
+    async def _new_chat(self, account: Account, model: str) -> str:
+        payload = await self._call_json(account, "POST", wire.NEW_CHAT_PATH, wire.new_chat_body(model))
+        chat_id = (payload.get("data") or {}).get("id") if isinstance(payload, dict) else None
+        if not chat_id:
+            raise UpstreamError("qwen upstream created no chat")
+        return str(chat_id)
+
+    async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        chat_id = await self._new_chat(account, request.model)
+        try:
+            async for event in self._complete(request, account, chat_id):
+                yield event
+        finally:
+            if self._delete_chats:
+                self._spawn_delete(account, chat_id)
+
+    async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
+        client = self._clients.get(account.base_url)
+        content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
+        body = orjson.dumps(
+            wire.completion_body(
+                chat_id=chat_id,
+                model=request.model,
+                content=content,
+                thinking=request.thinking,
+                thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET) if request.thinking else None,
+            )
+        )
+        url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
+        for attempt in (0, 1):
+            token = await self._tokens.token(account, client)
+            http_request = client.build_request(
+                "POST", url, content=body, headers=self._headers(account, token, chat_id, stream=True)
+            )
+            try:
+                response = await client.send(http_request, stream=True)
+            except httpx.HTTPError as exc:
+                raise translate_transport_error(exc, "qwen upstream") from None
+            try:
+                if response.status_code == 401 and attempt == 0:
+                    await self._tokens.invalidate(account, token)
+                    continue
+                if response.status_code >= 400 or "event-stream" not in response.headers.get("content-type", ""):
+                    raw = await response.aread()
+                    if response.status_code < 400:
+                        # HTTP 200 with a JSON body where a stream was due: an error in disguise.
+                        raise _json_error(raw) or UpstreamError("qwen upstream answered without a stream")
+                    raise wire.classify_response(response.status_code, raw, dict(response.headers))
+                async for event in self._events(response):
+                    yield event
+                return
+            finally:
+                await response.aclose()
+        raise UpstreamAuthError(f"account {account.name}: token refused after a fresh sign-in")
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        state = wire.StreamState()
+        try:
+            async for sse in iter_sse(response.aiter_raw()):
+                data = sse.data.strip()
+                if not data or data == "[DONE]":
+                    continue
+                try:
+                    payload = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(payload, dict):
+                    continue
+                for event in wire.parse_event(payload, state):
+                    yield event
+                if state.answer_finished:
+                    break
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, "qwen upstream") from None
+        if state.usage is not None:
+            yield state.usage
+
+    def _spawn_delete(self, account: Account, chat_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._delete_chat(account, chat_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _delete_chat(self, account: Account, chat_id: str) -> None:
+        try:
+            await self._call_json(account, "DELETE", wire.CHAT_PATH.format(chat_id=chat_id))
+        except GatewayError:
+            return  # a leftover chat costs nothing but clutter; never fail a finished request over it
+
+
+def _json_error(raw: bytes) -> GatewayError | None:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return wire.stream_error(payload) if isinstance(payload, dict) else None
+
+

@@ -1,0 +1,214 @@
+"""The web API's request bodies, stream events and error bodies, as pure functions.
+
+Everything here follows the observed protocol (see the project's protocol notes): a new chat per request,
+one completion call carrying a single user message, and an SSE answer whose deltas carry a `phase`
+(`think`, `thinking_summary`, `answer`, ...) and a `status` that turns `finished` at the end of each phase.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwen_server.core.errors import (
+    GatewayError,
+    NotFound,
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamBlocked,
+    UpstreamError,
+    UpstreamRateLimited,
+)
+from qwen_server.core.model import Event, TextDelta, ThinkingDelta, Usage
+
+SIGNIN_PATH = "/api/v2/auths/signin"
+SIGNIN_PATH_V1 = "/api/v1/auths/signin"
+WHOAMI_PATH = "/api/v1/auths/"
+MODELS_PATH = "/api/models"
+NEW_CHAT_PATH = "/api/v2/chats/new"
+COMPLETIONS_PATH = "/api/v2/chat/completions"
+CHAT_PATH = "/api/v2/chats/{chat_id}"
+
+THINKING_PHASES = frozenset({"think", "thinking_summary"})
+ANSWER_PHASES = frozenset({"answer", None})
+
+
+def new_chat_body(model: str, chat_type: str = "t2t", now_ms: int | None = None) -> dict[str, Any]:
+    return {
+        "title": "New Chat",
+        "models": [model],
+        "chat_mode": "normal",
+        "chat_type": chat_type,
+        "timestamp": now_ms if now_ms is not None else int(time.time() * 1000),
+    }
+
+
+def completion_body(
+    *,
+    chat_id: str,
+    model: str,
+    content: str,
+    thinking: bool,
+    thinking_budget: int | None,
+    stream: bool = True,
+    chat_type: str = "t2t",
+    files: list[dict[str, Any]] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    feature_config: dict[str, Any] = {"thinking_enabled": thinking, "output_schema": "phase"}
+    if thinking and thinking_budget:
+        feature_config["thinking_budget"] = thinking_budget
+    fid, child = str(uuid.uuid4()), str(uuid.uuid4())
+    message = {
+        "fid": fid,
+        "parentId": None,
+        "childrenIds": [child],
+        "role": "user",
+        "content": content,
+        "user_action": "chat",
+        "files": files or [],
+        "timestamp": int(now),
+        "models": [model],
+        "chat_type": chat_type,
+        "feature_config": feature_config,
+        "extra": {"meta": {"subChatType": chat_type}},
+        "sub_chat_type": chat_type,
+        "parent_id": None,
+    }
+    return {
+        "stream": stream,
+        "version": "2.1",
+        "incremental_output": True,
+        "chat_id": chat_id,
+        "chat_mode": "normal",
+        "model": model,
+        "parent_id": None,
+        "timestamp": int(now * 1000),
+        "messages": [message],
+    }
+
+
+def signin_body(email: str, password_sha256: str) -> dict[str, str]:
+    return {"email": email, "password": password_sha256}
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What the parser remembers between events of one answer."""
+
+    usage: Usage | None = None
+    answer_finished: bool = False
+    response_id: str | None = None
+    chat_id: str | None = None
+    phases_seen: list[str] = field(default_factory=list)
+
+
+def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
+    """Neutral events for one decoded `data:` object; raises a `GatewayError` for an in-stream error."""
+    error = stream_error(payload)
+    if error is not None:
+        raise error
+    created = payload.get("response.created")
+    if isinstance(created, dict):
+        state.response_id = created.get("response_id")
+        state.chat_id = created.get("chat_id")
+        return []
+    usage = payload.get("usage")
+    if isinstance(usage, dict) and usage:
+        details = usage.get("output_tokens_details") or {}
+        state.usage = Usage(
+            input_tokens=int(usage.get("input_tokens") or usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or usage.get("completion_tokens") or 0),
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
+        )
+    events: list[Event] = []
+    for choice in payload.get("choices") or ():
+        delta = choice.get("delta") or {}
+        phase = delta.get("phase")
+        content = delta.get("content") or ""
+        if phase and (not state.phases_seen or state.phases_seen[-1] != phase):
+            state.phases_seen.append(phase)
+        if content:
+            if phase in THINKING_PHASES:
+                events.append(ThinkingDelta(content))
+            elif phase in ANSWER_PHASES:
+                events.append(TextDelta(content))
+            # web_search / image_gen / code phases carry no chat text for the completions API
+        if delta.get("status") == "finished" and phase in ANSWER_PHASES:
+            state.answer_finished = True
+    return events
+
+
+def stream_error(payload: dict[str, Any]) -> GatewayError | None:
+    """The two in-stream error shapes: `{"error": {...}}` and `{"success": false, "data": {...}}`."""
+    if isinstance(payload.get("error"), dict):
+        err = payload["error"]
+        return classify_code(str(err.get("code") or ""), str(err.get("details") or err.get("message") or ""))
+    if payload.get("success") is False:
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        code = str(data.get("code") or payload.get("code") or "")
+        details = str(data.get("details") or payload.get("msg") or payload.get("message") or "")
+        return classify_code(code, details)
+    return None
+
+
+def classify_code(code: str, details: str, retry_after: float | None = None) -> GatewayError:
+    lowered = f"{code} {details}".lower()
+    shown = f"qwen upstream: {code or 'error'}" + (f": {details[:200]}" if details else "")
+    if "ratelimit" in lowered.replace("_", "") or "usage limit" in lowered or "too many" in lowered:
+        return UpstreamRateLimited(shown, retry_after=retry_after)
+    if "not authenticated" in lowered or "unauthorized" in lowered or "token" in lowered and "expire" in lowered:
+        return UpstreamAuthError(shown)
+    if "waf" in lowered or "rgv587" in lowered:
+        return UpstreamBlocked(shown)
+    if "in progress" in lowered:
+        return UpstreamError(shown)
+    if "model" in lowered and ("not found" in lowered or "not exist" in lowered or "not allowed" in lowered):
+        return NotFound(shown)
+    if code == "Bad_Request":
+        return UpstreamBadRequest(shown)
+    return UpstreamError(shown)
+
+
+def classify_response(status: int, body: bytes, headers: dict[str, str]) -> GatewayError:
+    """An HTTP error answer (or a 200 JSON answer where a stream was expected) as a product error."""
+    retry_after = _retry_after(headers.get("retry-after"))
+    text = body[:2000].decode("utf-8", errors="replace")
+    content_type = headers.get("content-type", "")
+    if "text/html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html")):
+        return UpstreamBlocked(f"qwen upstream answered an anti-bot challenge page (HTTP {status})")
+    payload: dict[str, Any] = {}
+    try:
+        import orjson
+
+        loaded = orjson.loads(body) if body else {}
+        payload = loaded if isinstance(loaded, dict) else {}
+    except ValueError:
+        payload = {}
+    detail = payload.get("detail")
+    nested = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    code = str(nested.get("code") or payload.get("code") or "")
+    details = str(nested.get("details") or detail or payload.get("msg") or "")
+    if status == 429:
+        return UpstreamRateLimited(f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after)
+    if status in (401, 403) and "waf" not in text.lower():
+        return UpstreamAuthError(f"qwen upstream refused the credentials (HTTP {status})")
+    if status >= 500:
+        return UpstreamError(f"qwen upstream failed (HTTP {status})")
+    if code or details:
+        return classify_code(code, details, retry_after)
+    if status == 404:
+        return UpstreamError(f"qwen upstream endpoint not found (HTTP {status})")
+    return UpstreamBadRequest(f"qwen upstream rejected the request (HTTP {status})")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
