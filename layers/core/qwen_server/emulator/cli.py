@@ -1,0 +1,108 @@
+"""`qwen-server emulator ...` / `python -m qwen_server.emulator ...`: parse flags, run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.knobs import Knobs, parse_knob_fields
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a rate must be within 0..1, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be >= 0, got {text}")
+    return value
+
+
+def _account_knobs(text: str) -> dict[str, dict[str, Any]]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--account-knobs is not JSON: {exc}") from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise argparse.ArgumentTypeError('--account-knobs must look like {"1": {"fail_500": 1.0}}')
+    try:
+        for fields in raw.values():
+            parse_knob_fields(fields)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return raw
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qwen-server emulator", description="Emulate the Qwen Chat web API.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--accounts", type=int, default=3, help="accounts user{i}@emulator.local / password{i}")
+    p.add_argument("--seed", type=int, default=None, help="seed for fault draws (and stable token secret)")
+    p.add_argument("--first-token-latency", type=_seconds, default=0.0, metavar="S")
+    p.add_argument("--token-latency", type=_seconds, default=0.0, metavar="S")
+    p.add_argument("--fail-500", type=_rate, default=0.0, metavar="RATE")
+    p.add_argument("--fail-429", type=_rate, default=0.0, metavar="RATE")
+    p.add_argument("--fail-401", type=_rate, default=0.0, metavar="RATE", help="token expiry (revokes it)")
+    p.add_argument("--drop", type=_rate, default=0.0, metavar="RATE", help="close the connection mid-stream")
+    p.add_argument("--hang", type=_rate, default=0.0, metavar="RATE", help="accept and never answer")
+    p.add_argument("--retry-after", type=_seconds, default=30.0, metavar="S", help="Retry-After of 429s")
+    p.add_argument("--account-knobs", type=_account_knobs, default={}, metavar="JSON")
+    p.add_argument(
+        "--signin-wall", type=int, default=None, metavar="N", help="WAF page past N sign-ins / 2 s"
+    )
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    return p
+
+
+def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
+    args = build_parser().parse_args(argv)
+    knobs = Knobs(
+        first_token_latency=args.first_token_latency,
+        token_latency=args.token_latency,
+        fail_500=args.fail_500,
+        fail_429=args.fail_429,
+        fail_401=args.fail_401,
+        drop=args.drop,
+        hang=args.hang,
+        retry_after=args.retry_after,
+    )
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        accounts=args.accounts,
+        seed=args.seed,
+        knobs=knobs,
+        account_knobs=args.account_knobs,
+        signin_wall=args.signin_wall,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = config_from_args(argv)
+    import uvicorn
+
+    from qwen_server.emulator.app import build_app
+
+    try:
+        app = build_app(config)
+    except KeyError as exc:  # --account-knobs names an account that does not exist
+        raise SystemExit(f"qwen-server emulator: {exc.args[0]}") from None
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=config.log_level == "debug",
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,
+    )

@@ -1,0 +1,22 @@
+"""Everything the emulator is started with, as one record (built by the CLI or by tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from qwen_server.emulator.knobs import Knobs
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """Start-up settings. `account_knobs` is keyed by account index (as a string) or by email."""
+
+    host: str = "127.0.0.1"
+    port: int = 8790
+    accounts: int = 3
+    seed: int | None = None
+    knobs: Knobs = field(default_factory=Knobs)
+    account_knobs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    signin_wall: int | None = None
+    log_level: str = "warning"

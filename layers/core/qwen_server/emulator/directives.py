@@ -1,0 +1,136 @@
+"""Scripted replies: the `[[emulator:{...}]]` directive inside a prompt, and the object it holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+MARKER = "[[emulator:"
+ERROR_KINDS = frozenset(
+    {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request"}
+)
+_KEYS = frozenset({"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay"})
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """What one completion must do. Unset fields fall back to the default (echo) behaviour."""
+
+    reply: str | None = None
+    chunks: tuple[str, ...] | None = None
+    thinking: str | None = None
+    error: str | None = None
+    silence: float = 0.0
+    silence_mid: float = 0.0
+    usage: bool = True
+    delay: float | None = None
+
+
+def _seconds(raw: Mapping[str, object], key: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{key!r} must be a non-negative number of seconds")
+    return float(value)
+
+
+def script_from_dict(raw: object) -> Script:
+    """Validate one script object; raise ValueError naming what is wrong."""
+    if not isinstance(raw, dict):
+        raise ValueError("a script must be a JSON object")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown script keys: {sorted(unknown)}")
+    reply, thinking, error = raw.get("reply"), raw.get("thinking"), raw.get("error")
+    for key, value in (("reply", reply), ("thinking", thinking)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key!r} must be a string")
+    if error is not None:
+        error = str(error)
+        if error not in ERROR_KINDS:
+            raise ValueError(f"unknown error {error!r} (known: {', '.join(sorted(ERROR_KINDS))})")
+    chunks = raw.get("chunks")
+    if chunks is not None and (not isinstance(chunks, list) or not all(isinstance(c, str) for c in chunks)):
+        raise ValueError("'chunks' must be a list of strings")
+    usage = raw.get("usage", True)
+    if not isinstance(usage, bool):
+        raise ValueError("'usage' must be true or false")
+    return Script(
+        reply=reply,
+        chunks=None if chunks is None else tuple(chunks),
+        thinking=thinking,
+        error=error,
+        silence=_seconds(raw, "silence") or 0.0,
+        silence_mid=_seconds(raw, "silence_mid") or 0.0,
+        usage=usage,
+        delay=_seconds(raw, "delay"),
+    )
+
+
+def _object_end(text: str, start: int) -> int | None:
+    """Index just past the JSON object opening at `start` (strings and escapes respected)."""
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _spans(text: str) -> list[tuple[int, int, int]]:
+    """(directive start, object start, directive end) for every well-formed directive, in order."""
+    spans: list[tuple[int, int, int]] = []
+    at = text.find(MARKER)
+    while at != -1:
+        body = at + len(MARKER)
+        end = _object_end(text, body) if text.startswith("{", body) else None
+        if end is not None:
+            stop = end + 2 if text.startswith("]]", end) else end
+            spans.append((at, body, stop))
+            at = text.find(MARKER, stop)
+        else:
+            at = text.find(MARKER, body)
+    return spans
+
+
+def find_script(text: str) -> Script | None:
+    """The script of the last valid directive in `text`, or None (the common case costs one `find`)."""
+    if MARKER not in text:
+        return None
+    for _, body, stop in reversed(_spans(text)):
+        raw = text[body:stop].removesuffix("]]")
+        try:
+            return script_from_dict(orjson.loads(raw))
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+            log.warning("ignoring a malformed emulator directive: %s", exc)
+    return None
+
+
+def strip_directives(text: str) -> str:
+    """`text` without its directives (what an echo should repeat)."""
+    if MARKER not in text:
+        return text
+    parts, last = [], 0
+    for start, _, stop in _spans(text):
+        parts.append(text[last:start])
+        last = stop
+    parts.append(text[last:])
+    return "".join(parts)

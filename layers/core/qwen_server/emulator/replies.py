@@ -1,0 +1,94 @@
+"""Pure: which reply a prompt gets, how it is cut into pieces, and how many tokens it counts as."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qwen_server.emulator.directives import Script, strip_directives
+
+# Header lines of the gateway's flattened conversation layout.
+_HEADER = re.compile(r"^\[(?:system|user|assistant|tool_result(?: [^\]\n]*)?)\]$", re.MULTILINE)
+_PIECE = re.compile(r"\s*\S+|\s+")
+EMPTY_REPLY = "(empty message)"
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPlan:
+    """Everything the stream writer needs, decided before the first byte goes out."""
+
+    think: tuple[str, ...]
+    answer: tuple[str, ...]
+    input_tokens: int
+    error: str | None = None
+    silence: float = 0.0
+    silence_mid: float = 0.0
+    delay: float | None = None
+    usage: bool = True
+
+
+def count_tokens(chars: int) -> int:
+    """A rough tokenizer: four characters a token, at least one token for any text."""
+    return max(1, -(-chars // CHARS_PER_TOKEN)) if chars else 0
+
+
+def last_user_text(content: str) -> str:
+    """The text of the last `[user]` block of a flattened conversation, or all of a plain message."""
+    headers = list(_HEADER.finditer(content))
+    if not headers:
+        return content.strip()
+    for i in range(len(headers) - 1, -1, -1):
+        if headers[i].group() == "[user]":
+            end = headers[i + 1].start() if i + 1 < len(headers) else len(content)
+            return content[headers[i].end() : end].strip()
+    return ""
+
+
+def split_pieces(text: str) -> tuple[str, ...]:
+    """Word-sized pieces that join back to exactly `text` (each carries its leading whitespace)."""
+    return tuple(_PIECE.findall(text))
+
+
+def think_about(question: str) -> str:
+    """A short deterministic reasoning text for the echo mode."""
+    words = question.split()
+    gist = " ".join(words[:12]) + (" ..." if len(words) > 12 else "")
+    return f'The user wrote {len(words)} words: "{gist}". The answer repeats them back.'
+
+
+def _cap(pieces: tuple[str, ...], max_tokens: int) -> tuple[str, ...]:
+    """Cut the think phase to the thinking budget (always keeping one piece)."""
+    kept: list[str] = []
+    chars = 0
+    for piece in pieces:
+        chars += len(piece)
+        if kept and count_tokens(chars) > max_tokens:
+            break
+        kept.append(piece)
+    return tuple(kept)
+
+
+def plan_reply(content: str, script: Script | None, thinking: bool, thinking_budget: int | None) -> ReplyPlan:
+    """Decide the reply. A script's fields win; whatever it leaves unset falls back to the echo."""
+    script = script or Script()
+    question = last_user_text(strip_directives(content))
+    if script.chunks is not None:
+        answer = script.chunks
+    else:
+        answer = split_pieces(script.reply if script.reply is not None else (question or EMPTY_REPLY))
+    think: tuple[str, ...] = ()
+    if thinking:
+        think = split_pieces(script.thinking if script.thinking is not None else think_about(question))
+        if thinking_budget:
+            think = _cap(think, thinking_budget)
+    return ReplyPlan(
+        think=think,
+        answer=answer,
+        input_tokens=count_tokens(len(content)) or 1,
+        error=script.error,
+        silence=script.silence,
+        silence_mid=script.silence_mid,
+        delay=script.delay,
+        usage=script.usage,
+    )

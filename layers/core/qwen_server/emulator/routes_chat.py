@@ -1,0 +1,171 @@
+"""Chats and completions: validation in the documented order, then a fault or a timed reply."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from qwen_server.emulator import protocol, timeline
+from qwen_server.emulator.accounts import Account
+from qwen_server.emulator.catalog import BY_ID
+from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
+from qwen_server.emulator.directives import find_script
+from qwen_server.emulator.faults import pick_fault
+from qwen_server.emulator.replies import ReplyPlan, plan_reply
+from qwen_server.emulator.responses import TimedResponse, json_response
+from qwen_server.emulator.state import EmulatorState
+
+Endpoint = Callable[[Request], Awaitable[Response | TimedResponse]]
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_SSE_HEADERS = protocol.SSE_HEADERS
+
+
+def _unauthenticated() -> Response:
+    return json_response(401, {"detail": protocol.NOT_AUTHENTICATED})
+
+
+def _new_chat(state: EmulatorState) -> Endpoint:
+    async def new_chat(request: Request) -> Response:
+        account = state.authenticate(request)
+        if account is None:
+            return _unauthenticated()
+        return json_response(200, {"success": True, "data": {"id": state.new_chat(account)}})
+
+    return new_chat
+
+
+def _delete_chat(state: EmulatorState) -> Endpoint:
+    async def delete_chat(request: Request) -> Response:
+        account = state.authenticate(request)
+        if account is None:
+            return _unauthenticated()
+        chat_id = request.path_params["chat_id"]
+        if state.chats.get(chat_id) != account.index:
+            return json_response(404, protocol.failure("Not_Found", "Chat not found"))
+        del state.chats[chat_id]
+        return json_response(200, {"success": True, "data": {"status": True}})
+
+    return delete_chat
+
+
+class _Completion:
+    """One completion after validation: turns the chosen fault (or none) into a response."""
+
+    def __init__(self, state: EmulatorState, account: Account, chat_id: str, req: CompletionRequest) -> None:
+        self.state, self.account, self.chat_id, self.req = state, account, chat_id, req
+
+    def respond(self, plan: ReplyPlan) -> Response | TimedResponse:
+        state, index = self.state, self.account.index
+        knobs = state.knobs.for_account(index)
+        fault = plan.error or pick_fault(knobs, state.rng)
+        if fault is not None:
+            state.stats.error(fault, index)
+        if fault == "500":
+            return json_response(500, protocol.failure("InternalError", "Internal server error (emulated)"))
+        if fault == "429":
+            retry = max(1, math.ceil(knobs.retry_after))
+            body = protocol.failure("RateLimited", f"Too many requests, retry in {retry} s (emulated)")
+            return json_response(429, body, headers={"retry-after": str(retry)})
+        if fault == "401":
+            state.tokens.revoke(self.account)
+            return json_response(401, {"detail": protocol.TOKEN_EXPIRED})
+        if fault == "waf":
+            return Response(protocol.WAF_HTML, status_code=200, media_type="text/html")
+        if fault == "bad_request":
+            return json_response(200, protocol.failure("Bad_Request", "Invalid request (emulated)"))
+        if fault == "rate_limited":
+            body = protocol.failure("RateLimited", "You have reached the daily usage limit (emulated)")
+            if not self.req.stream:
+                return json_response(200, body)
+            return Response(protocol.sse(body), media_type="text/event-stream")
+        return self._running(plan, fault)
+
+    def _running(self, plan: ReplyPlan, fault: str | None) -> TimedResponse:
+        """A response that occupies the chat (and counts as in flight) until it ends."""
+        state, index, chat_id = self.state, self.account.index, self.chat_id
+        state.running.add(chat_id)
+        state.stats.begin(index)
+        ok = fault is None
+
+        def close() -> None:
+            state.running.discard(chat_id)
+            state.stats.end(index)
+            if ok:
+                state.stats.completed(index)
+
+        if fault == "hang":
+            return TimedResponse(200, _SSE_HEADERS, None, close)
+        ids = timeline.Ids(chat_id, self.req.message_id or str(uuid.uuid4()), str(uuid.uuid4()))
+        knobs = state.knobs.for_account(index)
+        line = timeline.build(plan, knobs, ids, self.req.incremental)
+        if self.req.stream:
+            return TimedResponse(200, _SSE_HEADERS, line.steps, close, complete=line.complete)
+        return self._collected(line, ids, fault, close)
+
+    def _collected(
+        self, line: timeline.Timeline, ids: timeline.Ids, fault: str | None, close: Callable[[], None]
+    ) -> TimedResponse:
+        """`stream: false`: wait as long as the stream would have taken, then answer one JSON body."""
+        wait = sum(step.wait for step in line.steps)
+        if fault == "in_stream":
+            body = orjson.dumps(protocol.failure(*timeline.STREAM_ERROR))
+        else:
+            body = orjson.dumps(
+                protocol.collected(
+                    ids.chat_id, ids.parent_id, ids.response_id, line.answer, line.think, line.usage
+                )
+            )
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        if not line.complete:  # a drop: half the promised body, then the connection closes
+            body = body[: len(body) // 2]
+        step = timeline.Step(wait, body)
+        return TimedResponse(200, headers, [step], close, complete=line.complete)
+
+
+def _completions(state: EmulatorState) -> Endpoint:
+    async def completions(request: Request) -> Response | TimedResponse:
+        account = state.authenticate(request)
+        if account is None:
+            state.stats.error("not_authenticated")
+            return _unauthenticated()
+        index = account.index
+        state.stats.completion(index)
+        if request.headers.get(protocol.VERSION_HEADER) != protocol.REQUIRED_VERSION:
+            state.stats.error("missing_version", index)
+            return json_response(200, protocol.missing_version())
+        chat_id = request.query_params.get("chat_id", "")
+        if state.chats.get(chat_id) != index:
+            state.stats.error("chat_not_found", index)
+            return json_response(404, protocol.failure("Not_Found", "Chat not found"))
+        try:
+            req = parse_completion(orjson.loads(await request.body()), chat_id)
+        except ValueError as exc:
+            state.stats.error("invalid_body", index)
+            return json_response(200, protocol.failure("Bad_Request", str(exc)))
+        model = BY_ID.get(req.model)
+        if model is None:
+            state.stats.error("model_not_found", index)
+            return json_response(404, protocol.failure("Model_Not_Found", f"Model not found: {req.model}"))
+        if chat_id in state.running:
+            state.stats.error("chat_in_progress", index)
+            return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
+        script = find_script(req.content) or state.scripts.pop(index)
+        budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
+        plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
+        return _Completion(state, account, chat_id, req).respond(plan)
+
+    return completions
+
+
+def routes(state: EmulatorState) -> list[Route]:
+    return [
+        Route("/api/v2/chats/new", _new_chat(state), methods=["POST"]),
+        Route("/api/v2/chats/{chat_id}", _delete_chat(state), methods=["DELETE"]),
+        Route("/api/v2/chat/completions", _completions(state), methods=["POST"]),
+    ]
