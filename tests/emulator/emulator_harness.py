@@ -156,7 +156,7 @@ class WebClient:
         body = {"email": email(self.index), "password": password_hash(self.index)}
         response = self.http.post(path, json=body)
         self.http.cookies.clear()  # the client sends the token explicitly, like the gateway
-        if response.status_code == 200:
+        if response.headers.get("content-type", "").startswith("application/json"):
             self.token = response.cookies.get("token") or response.json().get("token")
         return response
 

@@ -95,42 +95,43 @@ def _object_end(text: str, start: int) -> int | None:
     return None
 
 
-def _spans(text: str) -> list[tuple[int, int, int]]:
-    """(directive start, object start, directive end) for every well-formed directive, in order."""
-    spans: list[tuple[int, int, int]] = []
+def _directives(text: str) -> list[tuple[int, int, Script | None]]:
+    """(start, end, script or None when malformed) for every balanced directive, in order."""
+    found: list[tuple[int, int, Script | None]] = []
     at = text.find(MARKER)
     while at != -1:
         body = at + len(MARKER)
         end = _object_end(text, body) if text.startswith("{", body) else None
-        if end is not None:
-            stop = end + 2 if text.startswith("]]", end) else end
-            spans.append((at, body, stop))
-            at = text.find(MARKER, stop)
-        else:
+        if end is None:
             at = text.find(MARKER, body)
-    return spans
+            continue
+        stop = end + 2 if text.startswith("]]", end) else end
+        try:
+            script: Script | None = script_from_dict(orjson.loads(text[body:end]))
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+            log.warning("ignoring a malformed emulator directive: %s", exc)
+            script = None
+        found.append((at, stop, script))
+        at = text.find(MARKER, stop)
+    return found
 
 
 def find_script(text: str) -> Script | None:
     """The script of the last valid directive in `text`, or None (the common case costs one `find`)."""
     if MARKER not in text:
         return None
-    for _, body, stop in reversed(_spans(text)):
-        raw = text[body:stop].removesuffix("]]")
-        try:
-            return script_from_dict(orjson.loads(raw))
-        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-            log.warning("ignoring a malformed emulator directive: %s", exc)
-    return None
+    valid = [script for _, _, script in _directives(text) if script is not None]
+    return valid[-1] if valid else None
 
 
 def strip_directives(text: str) -> str:
-    """`text` without its directives (what an echo should repeat)."""
+    """`text` without its valid directives (what an echo repeats; a malformed one stays visible)."""
     if MARKER not in text:
         return text
     parts, last = [], 0
-    for start, _, stop in _spans(text):
-        parts.append(text[last:start])
-        last = stop
+    for start, stop, script in _directives(text):
+        if script is not None:
+            parts.append(text[last:start])
+            last = stop
     parts.append(text[last:])
     return "".join(parts)

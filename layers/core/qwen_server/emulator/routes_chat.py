@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,7 @@ class _Completion:
         fault = plan.error or pick_fault(knobs, state.rng)
         if fault is not None:
             state.stats.error(fault, index)
+            plan = dataclasses.replace(plan, error=fault)
         if fault == "500":
             return json_response(500, protocol.failure("InternalError", "Internal server error (emulated)"))
         if fault == "429":

@@ -1,0 +1,50 @@
+"""Counters under concurrency: in flight, maximum in flight, completions per account."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from emulator_harness import VERSION, WebClient, completion_body, email
+
+
+async def _stream(http: httpx.AsyncClient, token: str, content: str) -> str:
+    headers = {"cookie": f"token={token}"}
+    chat = (await http.post("/api/v2/chats/new", json={}, headers=headers)).json()["data"]["id"]
+    body = completion_body(chat, content)
+    response = await http.post(
+        "/api/v2/chat/completions", params={"chat_id": chat}, json=body, headers={**headers, **VERSION}
+    )
+    return response.text
+
+
+async def test_max_in_flight_counts_concurrent_streams(emu: str) -> None:
+    tokens = []
+    for i in range(2):
+        web = WebClient(emu, i)
+        web.signin()
+        assert web.token is not None
+        tokens.append(web.token)
+        web.close()
+    slow = '[[emulator:{"reply": "x y z", "silence": 0.3}]]'
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(base_url=emu, limits=limits, verify=False, timeout=10) as http:
+        texts = await asyncio.gather(*(_stream(http, tokens[i % 2], slow) for i in range(12)))
+        stats = (await http.get("/_emulator/stats")).json()
+    assert all('"finished"' in text for text in texts)
+    assert stats["max_in_flight"] == 12 and stats["in_flight"] == 0
+    assert stats["completions"] == stats["completed"] == 12
+    for i in range(2):
+        account = stats["accounts"][email(i)]
+        assert account["max_in_flight"] == 6 and account["completions"] == 6 and account["signins"] == 1
+
+
+async def test_reset_zeroes_counters(emu: str) -> None:
+    web = WebClient(emu, 0)
+    web.signin()
+    web.complete("hi")
+    assert web.stats()["completions"] == 1
+    web.control("reset")
+    stats = web.stats()
+    assert stats["completions"] == 0 and stats["signins"] == 0 and stats["max_in_flight"] == 0
+    web.close()
