@@ -56,6 +56,7 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("qwen_server")
 
     emulator: subprocess.Popen[bytes] | None = None

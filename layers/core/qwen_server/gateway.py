@@ -118,7 +118,14 @@ class Gateway:
         for attempt in range(MAX_ATTEMPTS):
             if attempt and not await self.pool.allow_retry():
                 break
-            choice = await self.pool.choose(request.model, session_id=request.session_id, exclude=frozenset(tried))
+            try:
+                choice = await self.pool.choose(
+                    request.model, session_id=request.session_id, exclude=frozenset(tried)
+                )
+            except GatewayError:
+                if last_error is None:
+                    raise
+                break  # nobody left to try: report what the last account said
             started = time.monotonic()
             upstream = self.providers[choice.account.kind].stream(request, choice.account)
             try:

@@ -36,10 +36,17 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
 ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]
 
 
-def _load(target: str) -> Handler:
+def _load(target: str, path: str) -> Handler:
+    """The handler, wrapped to name its route template for the access log and metrics."""
     module, _, name = target.partition(":")
     handler: Handler = getattr(importlib.import_module(module), name)
-    return handler
+
+    async def endpoint(request: Request) -> Response:
+        request.scope["state"]["route"] = path
+        return await handler(request)
+
+    endpoint.__name__ = name
+    return endpoint
 
 
 def build_app(groups: Iterable[str]) -> FastAPI:
@@ -55,7 +62,7 @@ def build_app(groups: Iterable[str]) -> FastAPI:
         if (method, path) in seen:
             continue
         seen.add((method, path))
-        app.add_route(path, _load(target), methods=[method], include_in_schema=False)
+        app.add_route(path, _load(target, path), methods=[method], include_in_schema=False)
     app.add_exception_handler(GatewayError, gateway_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -143,8 +143,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = state.get("route", "unmatched")
             from qwen_server.app.runtime import current_runtime
             from qwen_server.observability.logging import log_request
 

@@ -163,4 +163,3 @@ class AccountRegistry:
                         self._load()
                     log.info("accounts reloaded from %s: %d account(s)", self.source, len(self._accounts))
         return self._accounts
-

@@ -21,14 +21,16 @@ def _part_text(message: Message) -> str:
 
 
 def render_message(message: Message) -> str:
-    from qwen_server.core import tool_prompt
-
     if message.role == "tool":
+        from qwen_server.core import tool_prompt
+
         return f"[tool_result id={message.tool_call_id or ''}]\n" + tool_prompt.render_tool_result(
             _part_text(message), message.tool_call_id, message.name
         )
     body = _part_text(message)
     if message.role == "assistant" and message.tool_calls:
+        from qwen_server.core import tool_prompt
+
         calls = tool_prompt.render_assistant_tool_calls(message.tool_calls)
         body = f"{body}\n{calls}" if body else calls
     return f"[{message.role}]\n{body}"
