@@ -6,6 +6,7 @@ import random
 
 import orjson
 import pytest
+
 from qwen_server.emulator import protocol, timeline
 from qwen_server.emulator.accounts import AccountBook
 from qwen_server.emulator.completion_request import parse_completion
@@ -136,9 +137,15 @@ def test_fault_draws_replay_with_a_seed() -> None:
 
 
 def test_completion_body_validation() -> None:
-    good = {"stream": True, "chat_id": "c", "model": "m", "messages": [{"content": "hi", "chat_type": "t2t"}]}
+    good: dict[str, object] = {
+        "stream": True,
+        "chat_id": "c",
+        "model": "m",
+        "messages": [{"content": "hi", "chat_type": "t2t"}],
+    }
     parsed = parse_completion(good, "c")
     assert parsed.content == "hi" and not parsed.thinking and not parsed.incremental
+    broken: object
     for broken in (
         {**good, "chat_id": "other"},
         {**good, "messages": []},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,15 @@ _DROP_MESSAGE = "ASGI callable returned without completing response"
 
 
 class _QuietDrops(logging.Filter):
-    """Dropped connections are deliberate here: keep uvicorn from logging each one as an error."""
+    """Drops and hangs are deliberate here: keep uvicorn from logging each one as an application error.
+
+    A dropped stream ends without completing its response; a hang still open at shutdown is cancelled.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_DROP_MESSAGE)
+        if str(record.msg).startswith(_DROP_MESSAGE):
+            return False
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
 @asynccontextmanager

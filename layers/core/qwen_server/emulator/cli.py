@@ -24,6 +24,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def _account_knobs(text: str) -> dict[str, dict[str, Any]]:
     try:
         raw = json.loads(text)
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qwen-server emulator", description="Emulate the Qwen Chat web API.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--accounts", type=int, default=3, help="accounts user{i}@emulator.local / password{i}")
+    p.add_argument("--accounts", type=_count, default=3, help="accounts user{i}@emulator.local / password{i}")
     p.add_argument("--seed", type=int, default=None, help="seed for fault draws (and stable token secret)")
     p.add_argument("--first-token-latency", type=_seconds, default=0.0, metavar="S")
     p.add_argument("--token-latency", type=_seconds, default=0.0, metavar="S")
