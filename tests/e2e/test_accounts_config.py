@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from processes import Service, emulator_accounts, start_gateway
 
 
@@ -100,8 +101,10 @@ def test_passwords_and_tokens_never_reach_logs_or_responses(emulator: Service) -
             except openai.APIStatusError as exc:
                 seen.append(exc.message)
         metrics = client.get("/metrics", cast_to=object)
-        tokens = [a.get("tokens_issued", 0) for a in client.get(
-            f"{emulator.url}/_emulator/stats", cast_to=object)["accounts"].values()]  # type: ignore[index]
+        tokens = [
+            a.get("tokens_issued", 0)
+            for a in client.get(f"{emulator.url}/_emulator/stats", cast_to=object)["accounts"].values()
+        ]  # type: ignore[index]
         assert sum(tokens) >= 1
         everything = gateway.log() + json.dumps(metrics) + " ".join(seen)
         for needle in (secret, "password0", "client-key-abc", "bx-ua-secret-fingerprint", "token="):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+
 from processes import Service, directive
 
 
@@ -67,7 +68,10 @@ def test_history_system_and_content_parts_reach_the_upstream(client: openai.Open
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "first question"},
             {"role": "assistant", "content": "first answer"},
-            {"role": "user", "content": [{"type": "text", "text": "second "}, {"type": "text", "text": "question"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "second "}, {"type": "text", "text": "question"}],
+            },
         ],
     )
     # the emulator echoes the last [user] block of the flattened conversation
@@ -77,7 +81,9 @@ def test_history_system_and_content_parts_reach_the_upstream(client: openai.Open
 def test_thinking_comes_back_as_reasoning_content(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model="qwen3-max",
-        messages=[{"role": "user", "content": "think about this " + directive(reply="42", thinking="deep thoughts")}],
+        messages=[
+            {"role": "user", "content": "think about this " + directive(reply="42", thinking="deep thoughts")}
+        ],
         extra_body={"enable_thinking": True},
     )
     message = completion.choices[0].message
@@ -92,7 +98,9 @@ def test_thinking_comes_back_as_reasoning_content(client: openai.OpenAI) -> None
             stream=True,
         )
     )
-    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
+    reasoning = "".join(
+        getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices
+    )
     assert reasoning == "streamed thoughts"
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert content == "ok"
@@ -158,13 +166,20 @@ def test_sampling_parameters_are_accepted(client: openai.OpenAI) -> None:
 
 
 def test_alias_model_is_echoed(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "alias"}])
+    completion = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "alias"}]
+    )
     assert completion.model == "gpt-4o"
     assert completion.choices[0].message.content == "alias"
 
 
 def test_every_response_has_a_request_id(gateway: Service) -> None:
-    for method, path in [("GET", "/health"), ("GET", "/v1/models"), ("GET", "/nope"), ("POST", "/v1/chat/completions")]:
+    for method, path in [
+        ("GET", "/health"),
+        ("GET", "/v1/models"),
+        ("GET", "/nope"),
+        ("POST", "/v1/chat/completions"),
+    ]:
         response = httpx.request(method, gateway.url + path, content=b"{}", timeout=10)
         assert response.headers.get("x-request-id", "").startswith("req_"), (method, path)
 
@@ -184,6 +199,8 @@ def test_upstream_error_after_first_byte_in_stream(client: openai.OpenAI, stream
         with pytest.raises(openai.APIStatusError) as info:
             client.chat.completions.create(
                 model="qwen3-max",
-                messages=[{"role": "user", "content": directive(reply="partial answer here", error="in_stream")}],
+                messages=[
+                    {"role": "user", "content": directive(reply="partial answer here", error="in_stream")}
+                ],
             )
         assert info.value.status_code == 502

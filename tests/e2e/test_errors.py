@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+
 from processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
@@ -41,13 +42,24 @@ def test_malformed_json_is_400(gateway: Service) -> None:
         ('{"messages": [{"role": "user", "content": "x"}]}', "model"),
         ('{"model": "qwen3-max"}', "messages"),
         ('{"model": "qwen3-max", "messages": []}', "messages"),
-        ('{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "temperature": 7}', "temperature"),
+        (
+            '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "temperature": 7}',
+            "temperature",
+        ),
         ('{"model": "qwen3-max", "messages": [{"role": "wizard", "content": "x"}]}', "messages.0.role"),
-        ('{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
+        (
+            '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}',
+            "max_tokens",
+        ),
         ('{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "n": 2}', "n"),
-        ('{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "stop": ["a","b","c","d","e"]}', "stop"),
-        ('{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"}',
-         "tool_choice"),
+        (
+            '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "stop": ["a","b","c","d","e"]}',
+            "stop",
+        ),
+        (
+            '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"}',
+            "tool_choice",
+        ),
     ],
 )
 def test_invalid_fields_are_400_naming_the_param(gateway: Service, body: str, param: str) -> None:
@@ -145,7 +157,9 @@ def test_gateway_keys_are_enforced(emulator: Service) -> None:
         _assert_openai_error(httpx.get(f"{gateway.url}/v1/models", timeout=10), 401)
         assert httpx.get(f"{gateway.url}/health", timeout=10).status_code == 200
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k-two", max_retries=0)
-        reply = client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "secret door"}])
+        reply = client.chat.completions.create(
+            model="qwen3-max", messages=[{"role": "user", "content": "secret door"}]
+        )
         assert reply.choices[0].message.content == "secret door"
         ok = _post(gateway, body, {"x-api-key": "k-one"})
         assert ok.status_code == 200
@@ -155,8 +169,11 @@ def test_gateway_keys_are_enforced(emulator: Service) -> None:
 
 def test_any_key_is_accepted_when_no_keys_are_configured(gateway: Service) -> None:
     assert "GATEWAY_API_KEYS is not set" in gateway.log()
-    response = _post(gateway, '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]}',
-                     {"authorization": "Bearer whatever"})
+    response = _post(
+        gateway,
+        '{"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]}',
+        {"authorization": "Bearer whatever"},
+    )
     assert response.status_code == 200
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import openai
+
 from processes import Service
 
 
@@ -17,7 +18,9 @@ def test_models_list_has_upstream_models_and_aliases(client: openai.OpenAI) -> N
 
 
 def test_models_in_anthropic_shape(gateway: Service) -> None:
-    body = httpx.get(f"{gateway.url}/v1/models", headers={"anthropic-version": "2023-06-01"}, timeout=10).json()
+    body = httpx.get(
+        f"{gateway.url}/v1/models", headers={"anthropic-version": "2023-06-01"}, timeout=10
+    ).json()
     assert body["has_more"] is False
     assert all(m["type"] == "model" and "display_name" in m for m in body["data"])
     assert body["first_id"] == body["data"][0]["id"]

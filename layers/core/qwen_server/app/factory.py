@@ -27,6 +27,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 ROUTES: dict[str, list[tuple[str, str, str]]] = {
     "chat": [("POST", "/v1/chat/completions", "qwen_server.app.routes.chat:chat_completions")],
+    "messages": [
+        ("POST", "/v1/messages", "qwen_server.app.routes.messages:create_message"),
+        ("POST", "/v1/messages/count_tokens", "qwen_server.app.routes.messages:count_tokens"),
+    ],
     "meta": [
         ("GET", "/v1/models", "qwen_server.app.routes.models:list_models"),
         ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),

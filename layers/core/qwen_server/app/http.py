@@ -63,7 +63,9 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error: GatewayError = NotFound(f"Unknown path {request.url.path}", code="unknown_url")
     elif exc.status_code == 405:
-        error = InvalidRequest(f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
+        error = InvalidRequest(
+            f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed"
+        )
         error.status = 405
     else:
         error = InvalidRequest(str(exc.detail), status=exc.status_code)
@@ -136,7 +138,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", header), (b"request-id", header)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", header),
+                    (b"request-id", header),
+                ]
             await send(message)
 
         try:

@@ -66,13 +66,20 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
     from qwen_server.providers.qwen_web.auth import TokenManager
     from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
-    anti_bot = {"bx-v": settings.qwen_bx_v or "", "bx-ua": settings.qwen_bx_ua or "",
-                "bx-umidtoken": settings.qwen_bx_umidtoken or ""}
+    anti_bot = {
+        "bx-v": settings.qwen_bx_v or "",
+        "bx-ua": settings.qwen_bx_ua or "",
+        "bx-umidtoken": settings.qwen_bx_umidtoken or "",
+    }
     tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot)
     compat = OpenAICompatProvider(clients)
     return {
         "qwen-web": QwenWebProvider(
-            clients, tokens, user_agent=settings.qwen_user_agent, anti_bot=anti_bot, delete_chats=settings.delete_chats
+            clients,
+            tokens,
+            user_agent=settings.qwen_user_agent,
+            anti_bot=anti_bot,
+            delete_chats=settings.delete_chats,
         ),
         "openai": compat,
         "dashscope": compat,

@@ -43,8 +43,8 @@ class ModelInfo:
 class Provider(Protocol):
     """Yields neutral events for one request on one account; raises `GatewayError`s only."""
 
-    async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
-        """Events of the answer. Errors before the first event are safe to retry elsewhere."""
+    def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        """Events of the answer (an async generator). Errors before the first event may be retried elsewhere."""
         ...
 
     async def list_models(self, account: Account) -> list[ModelInfo]: ...

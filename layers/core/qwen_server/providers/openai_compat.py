@@ -35,12 +35,28 @@ from qwen_server.core.sse import iter_sse
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, translate_transport_error
 
-# kind -> how thinking is switched on, and which extra fields the upstream accepts
+# kind -> how thinking is switched on. `explicit_off`: also send `false` (DashScope models may default to on);
+# generic servers get the switch only when thinking was asked for, so strict servers never see it otherwise.
 DIALECTS: dict[str, dict[str, Any]] = {
-    "openai": {"thinking_field": None, "budget_field": None, "reasoning_effort": True},
-    "dashscope": {"thinking_field": "enable_thinking", "budget_field": "thinking_budget", "reasoning_effort": False},
+    "openai": {
+        "thinking_field": "enable_thinking",
+        "budget_field": None,
+        "explicit_off": False,
+        "reasoning_effort": True,
+    },
+    "dashscope": {
+        "thinking_field": "enable_thinking",
+        "budget_field": "thinking_budget",
+        "explicit_off": True,
+        "reasoning_effort": False,
+    },
 }
-FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 def message_to_openai(message: Message) -> dict[str, Any]:
@@ -48,7 +64,9 @@ def message_to_openai(message: Message) -> dict[str, Any]:
         content: Any = message.text
     else:
         content = [
-            {"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": "image_url", "image_url": {"url": p.url}}
+            {"type": "text", "text": p.text}
+            if isinstance(p, TextPart)
+            else {"type": "image_url", "image_url": {"url": p.url}}
             for p in message.parts
             if isinstance(p, TextPart | ImagePart)
         ]
@@ -77,11 +95,11 @@ def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
             body[name] = value
     if request.stop:
         body["stop"] = request.stop
-    if dialect["thinking_field"]:
+    if dialect["thinking_field"] and (request.thinking or dialect["explicit_off"]):
         body[dialect["thinking_field"]] = request.thinking
         if request.thinking and request.thinking_budget and dialect["budget_field"]:
             body[dialect["budget_field"]] = request.thinking_budget
-    elif request.thinking and dialect["reasoning_effort"] and request.extra.get("reasoning_effort"):
+    if dialect["reasoning_effort"] and request.extra.get("reasoning_effort"):
         body["reasoning_effort"] = request.extra["reasoning_effort"]
     return body
 
@@ -96,7 +114,9 @@ def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
     shown = f"upstream HTTP {status}" + (f": {message}" if message else "")
     retry_after = headers.get("retry-after")
     if status == 429:
-        return UpstreamRateLimited(shown, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+        return UpstreamRateLimited(
+            shown, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None
+        )
     if status in (401, 403):
         return UpstreamAuthError(shown)
     if status == 404 and "model" in message.lower():

@@ -22,12 +22,19 @@ async def _entries(runtime: Runtime) -> list[dict[str, Any]]:
     for alias, target in runtime.gateway.catalog.aliases.items():
         target_id = target if isinstance(target, str) else target.get("model")
         if target_id in known and alias not in known:
-            entries.append({"id": alias, "object": "model", "created": 0, "owned_by": "alias", "root": target_id})
+            entries.append(
+                {"id": alias, "object": "model", "created": 0, "owned_by": "alias", "root": target_id}
+            )
     return entries
 
 
 def _anthropic_shape(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "model", "id": entry["id"], "display_name": entry["id"], "created_at": "2025-01-01T00:00:00Z"}
+    return {
+        "type": "model",
+        "id": entry["id"],
+        "display_name": entry["id"],
+        "created_at": "2025-01-01T00:00:00Z",
+    }
 
 
 async def list_models(request: Request) -> Response:
@@ -37,8 +44,12 @@ async def list_models(request: Request) -> Response:
     if request.headers.get("anthropic-version"):
         data = [_anthropic_shape(e) for e in entries]
         return JSONBytes(
-            {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-             "last_id": data[-1]["id"] if data else None}
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
         )
     return JSONBytes({"object": "list", "data": entries})
 

@@ -47,7 +47,7 @@ def token_from_response(response: httpx.Response) -> str | None:
         cookie: SimpleCookie = SimpleCookie()
         try:
             cookie.load(raw)
-        except Exception:  # noqa: BLE001 - a malformed cookie header is just not a token
+        except Exception:
             continue
         if "token" in cookie and cookie["token"].value:
             return cookie["token"].value
@@ -129,10 +129,10 @@ class TokenManager:
                 error: GatewayError = wire.classify_response(
                     response.status_code, response.content, dict(response.headers)
                 )
-                if response.status_code in (400, 401, 403) and not isinstance(
-                    error, wire.UpstreamBlocked
-                ):
-                    error = UpstreamAuthError(f"account {account.name}: sign-in refused (HTTP {response.status_code})")
+                if response.status_code in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):
+                    error = UpstreamAuthError(
+                        f"account {account.name}: sign-in refused (HTTP {response.status_code})"
+                    )
                 raise error
             token = token_from_response(response)
             if not token:

@@ -7,7 +7,6 @@ second 401 is the account's fault (`UpstreamAuthError`). Chats are deleted after
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,7 +43,9 @@ class QwenWebProvider:
         self._delete_chats = delete_chats
         self._background: set[asyncio.Task[None]] = set()
 
-    def _headers(self, account: Account, token: str, chat_id: str | None = None, stream: bool = False) -> dict[str, str]:
+    def _headers(
+        self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
+    ) -> dict[str, str]:
         return build_headers(
             account.base_url,
             token=token,
@@ -78,7 +79,9 @@ class QwenWebProvider:
             try:
                 payload = orjson.loads(response.content)
             except orjson.JSONDecodeError:
-                raise wire.classify_response(response.status_code, response.content, dict(response.headers)) from None
+                raise wire.classify_response(
+                    response.status_code, response.content, dict(response.headers)
+                ) from None
             if isinstance(payload, dict):
                 error = wire.stream_error(payload)
                 if error is not None:
@@ -97,7 +100,9 @@ class QwenWebProvider:
                     id=str(item["id"]),
                     owned_by=str(item.get("owned_by") or "qwen"),
                     created=int(item.get("created") or 0),
-                    capabilities=tuple(sorted(k for k, v in caps.items() if v)) if isinstance(caps, dict) else (),
+                    capabilities=tuple(sorted(k for k, v in caps.items() if v))
+                    if isinstance(caps, dict)
+                    else (),
                     max_context_length=meta.get("max_context_length"),
                 )
             )
@@ -128,7 +133,9 @@ class QwenWebProvider:
                 model=request.model,
                 content=content,
                 thinking=request.thinking,
-                thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET) if request.thinking else None,
+                thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
+                if request.thinking
+                else None,
             )
         )
         url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
@@ -145,7 +152,9 @@ class QwenWebProvider:
                 if response.status_code == 401 and attempt == 0:
                     await self._tokens.invalidate(account, token)
                     continue
-                if response.status_code >= 400 or "event-stream" not in response.headers.get("content-type", ""):
+                if response.status_code >= 400 or "event-stream" not in response.headers.get(
+                    "content-type", ""
+                ):
                     raw = await response.aread()
                     if response.status_code < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise.
@@ -198,5 +207,3 @@ def _json_error(raw: bytes) -> GatewayError | None:
     except orjson.JSONDecodeError:
         return None
     return wire.stream_error(payload) if isinstance(payload, dict) else None
-
-

@@ -148,7 +148,8 @@ def stream_error(payload: dict[str, Any]) -> GatewayError | None:
         err = payload["error"]
         return classify_code(str(err.get("code") or ""), str(err.get("details") or err.get("message") or ""))
     if payload.get("success") is False:
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        raw_data = payload.get("data")
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         code = str(data.get("code") or payload.get("code") or "")
         details = str(data.get("details") or payload.get("msg") or payload.get("message") or "")
         return classify_code(code, details)
@@ -160,7 +161,12 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
     shown = f"qwen upstream: {code or 'error'}" + (f": {details[:200]}" if details else "")
     if "ratelimit" in lowered.replace("_", "") or "usage limit" in lowered or "too many" in lowered:
         return UpstreamRateLimited(shown, retry_after=retry_after)
-    if "not authenticated" in lowered or "unauthorized" in lowered or "token" in lowered and "expire" in lowered:
+    if (
+        "not authenticated" in lowered
+        or "unauthorized" in lowered
+        or ("token" in lowered
+        and "expire" in lowered)
+    ):
         return UpstreamAuthError(shown)
     if "waf" in lowered or "rgv587" in lowered:
         return UpstreamBlocked(shown)
@@ -189,11 +195,14 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Gate
     except ValueError:
         payload = {}
     detail = payload.get("detail")
-    nested = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    raw_nested = payload.get("data")
+    nested: dict[str, Any] = raw_nested if isinstance(raw_nested, dict) else {}
     code = str(nested.get("code") or payload.get("code") or "")
     details = str(nested.get("details") or detail or payload.get("msg") or "")
     if status == 429:
-        return UpstreamRateLimited(f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after)
+        return UpstreamRateLimited(
+            f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after
+        )
     if status in (401, 403) and "waf" not in text.lower():
         return UpstreamAuthError(f"qwen upstream refused the credentials (HTTP {status})")
     if status >= 500:
