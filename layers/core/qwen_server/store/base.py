@@ -4,6 +4,10 @@ All values are bytes (callers encode with orjson). Every operation that must be 
 one primitive here, so each backend can implement it with its own atomic tool (a lock in memory, a
 transaction in SQLite, a Lua script in Redis, a conditional write in DynamoDB). `ttl` is in seconds; an
 expired item behaves as absent in every read and condition, whatever the backend's own expiry lag.
+
+Errors: `ping()` raises `StoreError` (start-up: the backend is missing or misconfigured, the message names
+STORE_URL); any other operation that cannot reach the backend raises `core.errors.StoreUnavailable` within a
+few seconds rather than hanging the request.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ class StoreError(Exception):
 
 @runtime_checkable
 class Store(Protocol):
+    async def ping(self) -> None:
+        """Check the backend is reachable and ready (tables exist, ...); raises `StoreError` naming STORE_URL."""
+        ...
+
     # ---- key / value ---------------------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None: ...
 
@@ -37,7 +45,10 @@ class Store(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def incr(self, key: str, amount: float = 1.0, ttl: float | None = None) -> float:
-        """Atomically add `amount` to a numeric counter (created at 0) and return the new value."""
+        """Atomically add `amount` to a numeric counter (created at 0) and return the new value.
+
+        With `ttl` the expiry is reset to now + ttl; without it a live counter keeps its expiry. `get` returns
+        the counter as ASCII digits (b"3", b"2.5": see `store._codec.encode_number`)."""
         ...
 
     async def scan(self, prefix: str) -> dict[str, bytes]:
@@ -49,19 +60,41 @@ class Store(Protocol):
         """Take a slot in `group` for `holder` if fewer than `limit` live slots are held."""
         ...
 
+    async def lease_acquire_fifo(
+        self, group: str, holder: str, limit: int, ttl: float, queue: str, ticket: str | None = None
+    ) -> bool:
+        """`lease_acquire` gated by `queue`, so waiters are not overtaken.
+
+        With `ticket=None` the slot is taken only while `queue` holds no live ticket (the admission fast
+        path: one round trip when nobody waits). With a ticket, only while that ticket is live, and the
+        ticket leaves the queue in the same step (a granted waiter never appears both queued and holding).
+        Atomic on memory, SQLite and Redis; on DynamoDB the empty-queue check is a read just before the
+        conditional write (see `store.dynamodb`)."""
+        ...
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool: ...
 
     async def lease_release(self, group: str, holder: str) -> None: ...
 
     async def lease_count(self, group: str) -> int: ...
 
+    async def lease_holders(self, group: str) -> list[str]:
+        """Live holders of `group` (order unspecified); the scheduler reads tenants from them."""
+        ...
+
     # ---- ordered queues: FIFO tickets ----------------------------------------------------------------
     async def queue_push(self, queue: str, ticket: str, ttl: float, limit: int) -> int | None:
-        """Append `ticket` unless the queue already holds `limit` live tickets; its 0-based position, or None."""
+        """Append `ticket` unless the queue already holds `limit` live tickets; its 0-based position, or None.
+
+        Pushing a ticket that is already queued keeps its place and refreshes its expiry."""
         ...
 
     async def queue_position(self, queue: str, ticket: str) -> int | None:
         """0-based position among live tickets, or None when absent or expired."""
+        ...
+
+    async def queue_head(self, queue: str, n: int) -> list[str]:
+        """The first `n` live tickets, oldest first."""
         ...
 
     async def queue_touch(self, queue: str, ticket: str, ttl: float) -> bool: ...

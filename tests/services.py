@@ -1,0 +1,162 @@
+"""Real backing services for tests and benchmarks: a throwaway redis-server and a moto DynamoDB server.
+
+Plain functions so end-to-end tests and `bench/` can start them too:
+
+    url, proc = start_redis()              # redis://127.0.0.1:PORT/0
+    endpoint, proc = start_moto()          # http://127.0.0.1:PORT (set fake AWS credentials: moto_env())
+    stop(proc)
+    with redis_service() as url: ...     # the same as context managers (moto_service sets fake credentials)
+
+Both bind to loopback on a free port and are killed by `stop`. `redis_binary()` is None when
+redis-server is not installed (callers skip then; CI installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+MOTO_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (the usual bind-to-0 trick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_binary() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f}s")
+
+
+def start_redis() -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `redis-server` with no persistence on a free port; returns (url, process)."""
+    binary = redis_binary()
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port(port, proc, "redis-server")
+    return f"redis://127.0.0.1:{port}/0", proc
+
+
+def moto_env() -> dict[str, str]:
+    """Fake credentials and region for talking to moto (never real ones)."""
+    return dict(MOTO_ENV)
+
+
+# moto's own server handles requests in parallel threads without a lock, so two conditional writes can
+# both pass their check: real DynamoDB never does that. This launcher serialises requests (one lock around
+# the WSGI app), which restores per-request atomicity while keeping keep-alive connections.
+_MOTO_SERIAL = """
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def serial(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True, request_handler=MotoRequestHandler)
+"""
+
+
+def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a moto server (requests serialised, see above) on a free port; returns (endpoint_url, process)."""
+    port = free_port()
+    env = {**os.environ, **MOTO_ENV, "MOTO_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_SERIAL, "127.0.0.1", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    _wait_for_port(port, proc, "moto server", timeout=30.0)
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_for_http(endpoint + "/moto-api/", proc)
+    return endpoint, proc
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except (urllib.error.URLError, OSError):
+            if proc.poll() is not None:
+                raise RuntimeError("moto server exited before answering") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a service started here and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the kernel reaps SIGKILLed children promptly
+        pass
+
+
+@contextlib.contextmanager
+def redis_service() -> Iterator[str]:
+    """A redis-server for the duration of the block; yields its URL."""
+    url, proc = start_redis()
+    try:
+        yield url
+    finally:
+        stop(proc)
+
+
+@contextlib.contextmanager
+def moto_service() -> Iterator[str]:
+    """A moto server for the block, with fake AWS credentials in os.environ (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in MOTO_ENV}
+    os.environ.update(MOTO_ENV)
+    endpoint, proc = start_moto()
+    try:
+        yield endpoint
+    finally:
+        stop(proc)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

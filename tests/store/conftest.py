@@ -1,0 +1,124 @@
+"""Fixtures: one real server of each kind per session, and a fresh, isolated store per test and backend."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+TESTS = str(Path(__file__).resolve().parents[1])
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from qwen_server.store import Store  # noqa: E402
+from qwen_server.store.dynamodb import DynamoDBStore  # noqa: E402
+from qwen_server.store.memory import MemoryStore  # noqa: E402
+from qwen_server.store.redis import RedisStore  # noqa: E402
+from qwen_server.store.sqlite import SQLiteStore  # noqa: E402
+from services import moto_service, redis_binary, redis_service  # noqa: E402
+
+BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed")
+    with redis_service() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with moto_service() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """backend name -> a STORE_URL of a namespace no other test uses (the same URL within one test)."""
+    tag = uuid.uuid4().hex[:10]
+
+    def make(backend: str) -> str:
+        if backend == "memory":
+            return "memory://"
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / 'state' / 'store.db'}"
+        if backend == "redis":
+            return f"{request.getfixturevalue('redis_url')}?prefix=t{tag}:"
+        endpoint = request.getfixturevalue("moto_endpoint")
+        return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1"
+
+    return make
+
+
+class Clock:
+    """Wall clock plus an offset tests can push forward, so expiry is tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def advance(backend: str, clock: Clock) -> Callable[[float], Awaitable[None]]:
+    """Let `seconds` pass for the store: Redis reads the server's own clock, so there it really sleeps."""
+
+    async def run(seconds: float) -> None:
+        if backend == "redis":
+            await asyncio.sleep(seconds)
+        else:
+            clock.offset += seconds
+
+    return run
+
+
+@pytest.fixture
+def new_store(backend: str, store_url: Callable[[str], str], clock: Clock) -> Callable[[], Store]:
+    """Another instance on the same namespace and clock (memory: the same instance cannot be shared)."""
+    url = store_url(backend)
+    made: list[Store] = []
+
+    def make() -> Store:
+        if backend == "memory":
+            s: Store = made[0] if made else MemoryStore(clock=clock)
+        elif backend == "sqlite":
+            s = SQLiteStore(url[len("sqlite:///") :], clock=clock)
+        elif backend == "redis":
+            s = RedisStore.from_url(url)
+        else:
+            parts = urlsplit(url)
+            s = DynamoDBStore(
+                parts.netloc, region="us-east-1", endpoint_url=parse_qs(parts.query)["endpoint_url"][0],
+                create=True, clock=clock,
+            )  # fmt: skip
+        made.append(s)
+        return s
+
+    return make
+
+
+@pytest.fixture
+async def store(new_store: Callable[[], Store]) -> AsyncIterator[Store]:
+    s = new_store()
+    await s.ping()
+    yield s
+    await s.close()
