@@ -1,0 +1,37 @@
+"""Run every benchmark in turn; each prints its own table.
+
+    python bench/run_all.py [name ...]     (names: gateway, pool, store, cold_start)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = {
+    "gateway": "gateway_vs_direct.py",
+    "pool": "pool_sim.py",
+    "store": "store_bench.py",
+    "cold_start": "cold_start.py",
+}
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or list(BENCHES)
+    failed = []
+    for name in chosen:
+        script = HERE / BENCHES[name]
+        if not script.exists():
+            print(f"\n== {name}: {script.name} not present, skipped")
+            continue
+        print(f"\n== {name} ({script.name})", flush=True)
+        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
+            failed.append(name)
+    if failed:
+        raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
