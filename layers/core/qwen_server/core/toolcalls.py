@@ -34,7 +34,8 @@ missing (at the end of the stream, or before the next `<tool_call>`); an empty `
 (dropped). A `<tool_call>` inside a Markdown code fence in the text is still parsed as a call: telling an
 example from a real call is guesswork, and a missed call costs more than a misread example.
 
-`feed` is linear in its input: a piece is scanned once, plus at most a dozen held characters.
+`feed` is linear in its input: a piece is scanned once, plus what was held back (a partial tag, at most
+one short fence line, and whitespace awaiting its fate).
 """
 
 from __future__ import annotations
