@@ -1,5 +1,9 @@
-"""The chat function: POST /v1/chat/completions."""
+"""The chat function (streaming): POST /v1/chat/completions.
+
+AWS: `run.sh` serves this app with uvicorn behind the Lambda Web Adapter. Vercel: `api/chat.py`.
+"""
 
 from qwen_server.app.factory import build_app
+from qwen_server.serverless import prepare
 
-app = build_app(["chat"])
+app = prepare(build_app(["chat"]))

@@ -1,5 +1,9 @@
-"""The meta function: /v1/models, /v1/metrics, /health."""
+"""The meta function (buffered): GET /v1/models, /v1/models/{id}, /v1/metrics and /health.
+
+AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/meta.py`.
+"""
 
 from qwen_server.app.factory import build_app
+from qwen_server.serverless import prepare
 
-app = build_app(["meta"])
+app = prepare(build_app(["meta"]))
