@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = 10.0
     upstream_first_byte_timeout: float = 60.0
     upstream_idle_timeout: float = 120.0
+    anthropic_ping_interval: float = Field(default=10.0, gt=0, description="seconds of silence before a ping")
     models_cache_seconds: float = 300.0
     model_aliases: str | None = Field(default=None, description="JSON object alias -> upstream model id")
     default_model: str = "qwen3-max"
