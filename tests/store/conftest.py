@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -12,16 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-TESTS = str(Path(__file__).resolve().parents[1])
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
-
-from qwen_server.store import Store  # noqa: E402
-from qwen_server.store.dynamodb import DynamoDBStore  # noqa: E402
-from qwen_server.store.memory import MemoryStore  # noqa: E402
-from qwen_server.store.redis import RedisStore  # noqa: E402
-from qwen_server.store.sqlite import SQLiteStore  # noqa: E402
-from services import moto_service, redis_binary, redis_service  # noqa: E402
+from qwen_server.store import Store
+from qwen_server.store.dynamodb import DynamoDBStore
+from qwen_server.store.memory import MemoryStore
+from qwen_server.store.redis import RedisStore
+from qwen_server.store.sqlite import SQLiteStore
+from services import moto_service, redis_binary, redis_service
 
 BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
 

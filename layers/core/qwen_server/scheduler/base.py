@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 RequestClass = Literal["chat", "media", "aux"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassLimits:
+    """Per request class: global concurrent slots, waiting tickets, and the longest wait (seconds)."""
+
+    concurrent: int
+    queue: int
+    timeout: float
 
 
 class Scheduler(Protocol):

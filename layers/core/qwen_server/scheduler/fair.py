@@ -1,0 +1,363 @@
+"""Admission across every instance that shares a store: global per-class caps, one FIFO queue per class,
+wait timeouts and tenant fairness.
+
+How a request gets a slot:
+1. Fast path, one store call: `lease_acquire_fifo` without a ticket takes a slot only if nobody is queued, so
+   a newcomer never overtakes a waiter.
+2. Otherwise it pushes a ticket (`queue_push`, bounded: a full queue answers 429 at once) and waits on a local
+   future. One dispatcher task per class and instance reads the queue head and the lease holders, applies the
+   pure fairness rule (`scheduler.fairness.grant`) and claims slots for its own waiters with
+   `lease_acquire_fifo(ticket=...)`, which moves the ticket to a lease atomically. Each instance decides from
+   the same view, so they agree on who is next; the cap itself is enforced by the store on every claim.
+3. The dispatcher polls with adaptive backoff (5 ms while things move, up to 100 ms when still) and is woken
+   at once when a slot is released in this process. It keeps its waiters' tickets alive (`queue_touch` every
+   ticket_ttl / 3), so a killed process's tickets lapse within `ticket_ttl`.
+4. Held slots are leases renewed every lease_ttl / 3 by one background task; a killed process's slots come
+   back within `lease_ttl`. Release is one store call.
+
+A waiter that times out, or whose task is cancelled (client gone), removes its ticket; a slot granted to it
+in the same instant is given back. Store failures surface as `StoreUnavailable` (503), never as a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from qwen_server.core.errors import Overloaded, StoreUnavailable
+from qwen_server.scheduler import fairness
+from qwen_server.scheduler.backoff import Backoff
+from qwen_server.scheduler.base import ClassLimits, RequestClass
+from qwen_server.scheduler.stats import ClassStats
+from qwen_server.store.base import Store
+
+log = logging.getLogger("qwen_server.scheduler")
+T = TypeVar("T")
+
+QUEUE_FULL_RETRY_AFTER = 1.0
+TIMEOUT_RETRY_AFTER = 5.0
+STORE_FAILURES_BEFORE_GIVING_UP = 3
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    ticket: str
+    future: asyncio.Future[None]
+    touched: float
+
+
+@dataclass(eq=False, slots=True)
+class _Gate:
+    """One request class in this instance: its store names, local waiters and dispatcher."""
+
+    cls: RequestClass
+    limits: ClassLimits
+    group: str
+    queue: str
+    stats: ClassStats = field(default_factory=ClassStats)
+    waiters: dict[str, _Waiter] = field(default_factory=dict)
+    held: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatcher: asyncio.Task[None] | None = None
+
+
+class FairScheduler:
+    def __init__(
+        self,
+        store: Store,
+        limits: Mapping[RequestClass, ClassLimits],
+        instance_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        lease_ttl: float = 30.0,
+        ticket_ttl: float = 10.0,
+        poll_min: float = 0.005,
+        poll_max: float = 0.1,
+        head_window: int = 64,
+        namespace: str = "sched",
+    ) -> None:
+        self.store = store
+        self.instance_id = fairness.clean_instance(instance_id or f"{os.getpid()}{uuid.uuid4().hex[:6]}")
+        self._clock = clock
+        self._lease_ttl = lease_ttl
+        self._ticket_ttl = ticket_ttl
+        self._poll = (poll_min, poll_max)
+        self._window = head_window
+        self._gates = {
+            cls: _Gate(cls, lim, group=f"{namespace}:{cls}", queue=f"{namespace}:{cls}")
+            for cls, lim in limits.items()
+        }
+        self._held: dict[str, _Gate] = {}  # holder -> its gate, for renewal
+        self._renewer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._n = 0
+
+    # ---- the protocol --------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def admit(self, cls: RequestClass, tenant: str) -> AsyncIterator[None]:
+        gate = self._gates[cls]
+        self._bind_loop()
+        self._n += 1
+        holder = fairness.make_id(self.instance_id, self._n, tenant)
+        started = self._clock()
+        await self._acquire(gate, holder, started)
+        gate.stats.admitted += 1
+        gate.stats.waits.append(self._clock() - started)
+        self._hold(gate, holder)
+        try:
+            yield
+        finally:
+            await self._release(gate, holder)
+
+    async def snapshot(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for cls, gate in self._gates.items():
+            local_queued = len(gate.waiters)
+            try:
+                in_flight, queued = await asyncio.gather(
+                    self.store.lease_count(gate.group), self.store.queue_len(gate.queue)
+                )
+                source = "store"
+            except StoreUnavailable:
+                in_flight, queued, source = gate.held, local_queued, "local"
+            out[cls] = {
+                "limit": gate.limits.concurrent,
+                "queue_limit": gate.limits.queue,
+                "in_flight": in_flight,
+                "queued": queued,
+                "local_in_flight": gate.held,
+                "local_queued": local_queued,
+                "source": source,
+                **gate.stats.as_dict(),
+            }
+        return out
+
+    async def aclose(self) -> None:
+        """Stop background tasks (held leases simply lapse); for tests and orderly shutdown."""
+        tasks = [g.dispatcher for g in self._gates.values() if g.dispatcher] + [self._renewer]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+
+    def _bind_loop(self) -> None:
+        """Background tasks and events belong to one event loop; a new loop (tests, some serverless
+        adapters) starts from a clean slate instead of waking objects of a dead loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        self._loop = loop
+        self._renewer = None
+        self._held.clear()
+        for gate in self._gates.values():
+            gate.wake, gate.dispatcher, gate.held = asyncio.Event(), None, 0
+            gate.waiters.clear()
+
+    # ---- acquiring -----------------------------------------------------------------------------------
+    async def _acquire(self, gate: _Gate, holder: str, started: float) -> None:
+        lim = gate.limits
+        fast = self.store.lease_acquire_fifo(gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue)
+        if await self._settled(fast, lambda: self.store.lease_release(gate.group, holder)):
+            return
+        push = self.store.queue_push(gate.queue, holder, self._ticket_ttl, lim.queue)
+        position = await self._settled(push, lambda: self.store.queue_remove(gate.queue, holder))
+        if position is None:
+            gate.stats.queue_full += 1
+            raise Overloaded(
+                f"the {gate.cls} queue is full ({lim.queue} waiting)", retry_after=QUEUE_FULL_RETRY_AFTER
+            )
+        waiter = _Waiter(holder, asyncio.get_running_loop().create_future(), self._clock())
+        gate.waiters[holder] = waiter
+        self._kick(gate)
+        try:
+            await asyncio.wait({waiter.future}, timeout=max(0.0, lim.timeout - (self._clock() - started)))
+        except asyncio.CancelledError:
+            self._spawn(self._abandon(gate, waiter))
+            raise
+        if waiter.future.done():
+            waiter.future.result()  # raises what the dispatcher failed us with
+            return
+        gate.stats.timed_out += 1
+        await self._shielded(self._abandon(gate, waiter))
+        raise Overloaded(
+            f"waited {lim.timeout:g}s for a {gate.cls} slot",
+            code="queue_timeout",
+            retry_after=TIMEOUT_RETRY_AFTER,
+        )
+
+    async def _abandon(self, gate: _Gate, waiter: _Waiter) -> None:
+        """Leave the queue; if a slot was granted in the meantime, give it back."""
+        gate.waiters.pop(waiter.ticket, None)
+        if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
+            await self._quietly(self.store.lease_release(gate.group, waiter.ticket), gate)
+            return
+        waiter.future.cancel()
+        await self._quietly(self.store.queue_remove(gate.queue, waiter.ticket), gate)
+
+    async def _settled(self, op: Awaitable[T], undo: Callable[[], Awaitable[None]]) -> T:
+        """Await a store write; if our task is cancelled meanwhile, let it finish and undo it afterwards, so a
+        cancelled request never leaves a slot or ticket behind for the whole TTL."""
+        task = asyncio.ensure_future(op)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+
+            async def undo_after() -> None:
+                await asyncio.gather(task, return_exceptions=True)
+                await self._quietly(undo(), None)
+
+            self._spawn(undo_after())
+            raise
+
+    # ---- the dispatcher ------------------------------------------------------------------------------
+    def _kick(self, gate: _Gate) -> None:
+        gate.wake.set()
+        if gate.dispatcher is None or gate.dispatcher.done():
+            gate.dispatcher = asyncio.get_running_loop().create_task(self._dispatch(gate))
+            gate.dispatcher.add_done_callback(lambda task: self._dispatcher_ended(gate, task))
+
+    def _dispatcher_ended(self, gate: _Gate, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("the %s dispatcher crashed", gate.cls, exc_info=task.exception())
+        self._fail_all(gate, StoreUnavailable(f"the {gate.cls} scheduler failed: {task.exception()!r}"))
+
+    async def _dispatch(self, gate: _Gate) -> None:
+        backoff = Backoff(*self._poll, current=self._poll[0])
+        last_view: tuple[Any, ...] = ()
+        failures = 0
+        while gate.waiters:
+            gate.wake.clear()
+            try:
+                await self._touch_due(gate)
+                head, holders = await asyncio.gather(
+                    self.store.queue_head(gate.queue, self._window), self.store.lease_holders(gate.group)
+                )
+                chosen = [
+                    t for t in fairness.grant(head, holders, gate.limits.concurrent) if t in gate.waiters
+                ]
+                claims = await asyncio.gather(*(self._claim(gate, gate.waiters[t]) for t in chosen))
+                failures = 0
+            except StoreUnavailable as exc:
+                failures += 1
+                if failures >= STORE_FAILURES_BEFORE_GIVING_UP:
+                    self._fail_all(gate, exc)
+                await self._nap(gate, backoff.next(progressed=False, changed=False))
+                continue
+            view = (tuple(head), len(holders))
+            delay = backoff.next(progressed=any(claims), changed=view != last_view)
+            last_view = view
+            if await self._nap(gate, delay):
+                backoff.reset()
+
+    async def _nap(self, gate: _Gate, delay: float) -> bool:
+        """Sleep up to `delay`; True when woken early by a local release or a new waiter."""
+        if gate.wake.is_set() or not gate.waiters:
+            return True
+        try:
+            await asyncio.wait_for(gate.wake.wait(), delay)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _claim(self, gate: _Gate, waiter: _Waiter) -> bool:
+        lim = gate.limits
+        ok = await self.store.lease_acquire_fifo(
+            gate.group, waiter.ticket, lim.concurrent, self._lease_ttl, gate.queue, waiter.ticket
+        )
+        if not ok:
+            return False
+        gate.waiters.pop(waiter.ticket, None)
+        if waiter.future.done():  # timed out or cancelled while we claimed: give the slot back
+            await self._quietly(self.store.lease_release(gate.group, waiter.ticket), gate)
+        else:
+            waiter.future.set_result(None)
+        return True
+
+    async def _touch_due(self, gate: _Gate) -> None:
+        now = self._clock()
+        due = [w for w in gate.waiters.values() if now - w.touched >= self._ticket_ttl / 3]
+        if not due:
+            return
+        alive = await asyncio.gather(
+            *(self.store.queue_touch(gate.queue, w.ticket, self._ticket_ttl) for w in due)
+        )
+        for waiter, ok in zip(due, alive, strict=True):
+            waiter.touched = now
+            if not ok and waiter.ticket in gate.waiters:  # lapsed during a stall: queue again, at the back
+                again = await self.store.queue_push(
+                    gate.queue, waiter.ticket, self._ticket_ttl, gate.limits.queue
+                )
+                if again is None:
+                    gate.waiters.pop(waiter.ticket, None)
+                    gate.stats.queue_full += 1
+                    if not waiter.future.done():
+                        waiter.future.set_exception(
+                            Overloaded(f"the {gate.cls} queue is full", retry_after=QUEUE_FULL_RETRY_AFTER)
+                        )
+
+    def _fail_all(self, gate: _Gate, exc: StoreUnavailable) -> None:
+        for waiter in list(gate.waiters.values()):
+            gate.waiters.pop(waiter.ticket, None)
+            if not waiter.future.done():
+                waiter.future.set_exception(StoreUnavailable(f"scheduler lost the store: {exc.message}"))
+
+    # ---- holding and releasing -----------------------------------------------------------------------
+    def _hold(self, gate: _Gate, holder: str) -> None:
+        gate.held += 1
+        self._held[holder] = gate
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _release(self, gate: _Gate, holder: str) -> None:
+        gate.held -= 1
+        self._held.pop(holder, None)
+        await self._shielded(self._quietly(self.store.lease_release(gate.group, holder), gate))
+
+    async def _renew_loop(self) -> None:
+        while self._held:
+            await asyncio.sleep(self._lease_ttl / 3)
+            held = list(self._held.items())
+            results = await asyncio.gather(
+                *(self.store.lease_renew(g.group, h, self._lease_ttl) for h, g in held),
+                return_exceptions=True,
+            )
+            for (holder, gate), ok in zip(held, results, strict=True):
+                if ok is False and holder in self._held:
+                    gate.stats.leases_lost += 1
+                    log.warning("lease %s of %s lapsed before renewal (stalled process?)", holder, gate.cls)
+                    cap = gate.limits.concurrent  # take it again if the cap allows, to keep the count honest
+                    await self._quietly(
+                        self.store.lease_acquire(gate.group, holder, cap, self._lease_ttl), None
+                    )
+                elif isinstance(ok, BaseException):
+                    log.warning("renewing lease %s failed: %s", holder, ok)
+
+    # ---- small helpers -------------------------------------------------------------------------------
+    async def _quietly(self, op: Awaitable[Any], gate: _Gate | None) -> None:
+        """Cleanup writes: a failure only delays the slot or ticket until its TTL, so log it and go on."""
+        try:
+            await op
+        except StoreUnavailable as exc:
+            log.warning("scheduler cleanup failed, the entry will lapse on its TTL: %s", exc)
+        finally:
+            if gate is not None:
+                gate.wake.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _shielded(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run cleanup to the end even if the awaiting task is cancelled halfway."""
+        await asyncio.shield(self._spawn(coro))
