@@ -4,6 +4,7 @@ processes (the store is the only thing they share)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -137,14 +138,17 @@ async def test_fifo_across_instances(schedulers: list[FairScheduler]) -> None:
     tasks = []
     for i in range(9):
         tasks.append(asyncio.create_task(hold(instances[i % 3], f"w{i}", 0.002, order)))
-        queued = i + 1
-        await until(lambda: _len_is(store.queue_len(QUEUE), queued))  # queued in this order
+        await until(functools.partial(_queued, store, i + 1))  # queued in this order
     await asyncio.gather(first, *tasks)
     assert order == ["first"] + [f"w{i}" for i in range(9)]
 
 
 async def _len_is(value: Any, n: int) -> bool:
     return await value == n
+
+
+async def _queued(store: Store, n: int) -> bool:
+    return await store.queue_len(QUEUE) == n
 
 
 async def test_tenant_over_its_share_yields_to_a_waiting_tenant(schedulers: list[FairScheduler]) -> None:
