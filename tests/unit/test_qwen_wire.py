@@ -10,7 +10,9 @@ from qwen_server.providers.qwen_web import wire
 
 
 def _delta(content: str, phase: str, status: str = "typing") -> dict[str, object]:
-    return {"choices": [{"delta": {"role": "assistant", "content": content, "phase": phase, "status": status}}]}
+    return {
+        "choices": [{"delta": {"role": "assistant", "content": content, "phase": phase, "status": status}}]
+    }
 
 
 def test_think_then_answer_phases() -> None:
@@ -42,8 +44,14 @@ def test_search_and_image_phases_carry_no_chat_text() -> None:
     ("payload", "kind"),
     [
         ({"error": {"code": "RateLimited", "details": "daily usage limit"}}, errors.UpstreamRateLimited),
-        ({"success": False, "data": {"code": "RateLimited", "details": "slow down"}}, errors.UpstreamRateLimited),
-        ({"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress!"}}, errors.UpstreamError),
+        (
+            {"success": False, "data": {"code": "RateLimited", "details": "slow down"}},
+            errors.UpstreamRateLimited,
+        ),
+        (
+            {"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress!"}},
+            errors.UpstreamError,
+        ),
         ({"success": False, "code": "Bad_Request", "msg": "bad"}, errors.UpstreamBadRequest),
         ({"error": {"code": "Unauthorized", "details": "Not authenticated"}}, errors.UpstreamAuthError),
         ({"error": {"code": "ModelNotFound", "details": "model not found"}}, errors.NotFound),
@@ -55,7 +63,9 @@ def test_in_stream_errors(payload: dict[str, object], kind: type[errors.GatewayE
 
 
 def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
-    busy = wire.stream_error({"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress!"}})
+    busy = wire.stream_error(
+        {"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress!"}}
+    )
     assert busy is not None and busy.retryable
     bad = wire.stream_error({"success": False, "code": "Bad_Request"})
     assert bad is not None and not bad.retryable
@@ -64,24 +74,44 @@ def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "headers", "kind", "retry_after"),
     [
-        (429, b'{"success": false, "data": {"code": "RateLimited"}}', {"retry-after": "17"}, errors.UpstreamRateLimited, 17),
+        (
+            429,
+            b'{"success": false, "data": {"code": "RateLimited"}}',
+            {"retry-after": "17"},
+            errors.UpstreamRateLimited,
+            17,
+        ),
         (401, b'{"detail": "Not authenticated"}', {}, errors.UpstreamAuthError, None),
         (500, b"oops", {}, errors.UpstreamError, None),
-        (403, b"<!DOCTYPE html><html>aliyun_waf</html>", {"content-type": "text/html"}, errors.UpstreamBlocked, None),
+        (
+            403,
+            b"<!DOCTYPE html><html>aliyun_waf</html>",
+            {"content-type": "text/html"},
+            errors.UpstreamBlocked,
+            None,
+        ),
         (200, b"<html>RGV587_ERROR::SM</html>", {}, errors.UpstreamBlocked, None),
         (400, b'{"detail": "model xyz not found"}', {}, errors.NotFound, None),
     ],
 )
-def test_http_error_answers(status: int, body: bytes, headers: dict[str, str], kind: type, retry_after: float | None) -> None:
+def test_http_error_answers(
+    status: int, body: bytes, headers: dict[str, str], kind: type, retry_after: float | None
+) -> None:
     error = wire.classify_response(status, body, headers)
     assert type(error) is kind
     assert error.retry_after == retry_after
 
 
 def test_completion_body_follows_the_documented_layout() -> None:
-    body = wire.completion_body(chat_id="c1", model="qwen3-max", content="hi", thinking=True, thinking_budget=100, now=1000.0)
+    body = wire.completion_body(
+        chat_id="c1", model="qwen3-max", content="hi", thinking=True, thinking_budget=100, now=1000.0
+    )
     assert body["stream"] is True and body["incremental_output"] is True and body["chat_id"] == "c1"
     message = body["messages"][0]
     assert message["content"] == "hi" and message["chat_type"] == "t2t" and message["timestamp"] == 1000
-    assert message["feature_config"] == {"thinking_enabled": True, "output_schema": "phase", "thinking_budget": 100}
+    assert message["feature_config"] == {
+        "thinking_enabled": True,
+        "output_schema": "phase",
+        "thinking_budget": 100,
+    }
     assert wire.new_chat_body("qwen3-max", now_ms=5)["models"] == ["qwen3-max"]

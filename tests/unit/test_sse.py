@@ -20,7 +20,7 @@ def _parse_in_pieces(raw: bytes, cuts: list[int]) -> list[str]:
     parser = SSEParser()
     data: list[str] = []
     start = 0
-    for cut in sorted(set(cuts)) + [len(raw)]:
+    for cut in [*sorted(set(cuts)), len(raw)]:
         data += [e.data for e in parser.feed(raw[start:cut])]
         start = cut
     data += [e.data for e in parser.close()]

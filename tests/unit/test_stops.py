@@ -31,7 +31,7 @@ def test_earliest_stop_wins() -> None:
 def test_any_split_gives_the_same_result(text: str, cuts: list[int]) -> None:
     stops = ["XY", "aXb"]
     pieces, start = [], 0
-    for cut in sorted(set(c for c in cuts if c <= len(text))) + [len(text)]:
+    for cut in [*sorted({c for c in cuts if c <= len(text)}), len(text)]:
         pieces.append(text[start:cut])
         start = cut
     whole = _run([text], stops)

@@ -11,26 +11,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 
+from qwen_server.core import structured, tooling
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
-from qwen_server.core.model import ChatRequest, Event, Finish, TextDelta, ThinkingDelta, Usage
-from qwen_server.core.stops import StopMatcher
+from qwen_server.core.model import (
+    ChatRequest,
+    Event,
+    Finish,
+    Message,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ToolCallStart,
+    Usage,
+)
+from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
-
-
-@dataclass(slots=True)
-class _Progress:
-    text_tokens: int = 0
-    output_chars: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    finish: Finish | None = None
 
 
 class Gateway:
@@ -91,25 +94,77 @@ class Gateway:
             return resolved.upstream, resolved.thinking
         known = {m.id for m in await self.upstream_models()}
         if known and resolved.upstream not in known:
-            raise NotFound(f"The model `{name}` does not exist or is not served by this gateway", param="model")
+            raise NotFound(
+                f"The model `{name}` does not exist or is not served by this gateway", param="model"
+            )
         return resolved.upstream, resolved.thinking
 
     # ---- chat -------------------------------------------------------------------------------------------
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
         """Neutral events of the answer; always ends with one `Usage` and one `Finish`."""
+        tooling.prepare(request)
+        if structured.wants_json(request.response_format):
+            tooling.add_system_extra(request, structured.instruction(request.response_format or {}))
         async with self.scheduler.admit(cls, request.tenant):
-            choice, upstream, first, started = await self._open(request)
-            outcome = Outcome(ok=False)
-            try:
-                async for event in self._postprocess(request, first, upstream, started, outcome):
+            if tooling.requires_call(request) or structured.wants_json(request.response_format):
+                async for event in self._checked(request):
                     yield event
-                outcome.ok = outcome.error is None
-            except GatewayError as exc:
-                outcome.error = exc
-                raise
-            finally:
-                outcome.duration = time.monotonic() - started
-                await self.pool.record(choice, outcome)
+            else:
+                async for event in self._attempt(request):
+                    yield event
+
+    async def _checked(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """An answer that must meet a contract (a required call, a JSON shape): buffered, checked, and
+        retried once with a stronger instruction; the second answer is returned whatever it is."""
+        first = [e async for e in self._attempt(request)]
+        fixed, problem = _verdict(request, first)
+        if problem is None:
+            for event in fixed:
+                yield event
+            return
+        retry = replace(request, messages=list(request.messages), extra=dict(request.extra))
+        if structured.wants_json(request.response_format):
+            text = "".join(e.text for e in first if isinstance(e, TextDelta))
+            retry.messages += [
+                Message("assistant", [TextPart(text)]),
+                Message(
+                    "user", [TextPart(structured.repair_instruction(problem, request.response_format or {}))]
+                ),
+            ]
+        else:
+            tooling.add_system_extra(retry, tooling.retry_instruction(request))
+        second = [e async for e in self._attempt(retry)]
+        fixed, _ = _verdict(request, second)
+        for event in _merge_usage(first, fixed):
+            yield event
+
+    async def _attempt(self, request: ChatRequest) -> AsyncIterator[Event]:
+        choice, upstream, first, started = await self._open(request)
+        outcome = Outcome(ok=False)
+        shaper = OutputShaper(request)
+        try:
+            async for event in _prepend(first, upstream):
+                if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):
+                    outcome.ttft = time.monotonic() - started
+                for shaped in shaper.feed(event):
+                    yield shaped
+                if shaper.done:
+                    break
+            for shaped in shaper.close():
+                yield shaped
+            outcome.ok = True
+        except GatewayError as exc:
+            outcome.error = exc
+            raise
+        finally:
+            await _close(upstream)
+            outcome.duration = time.monotonic() - started
+            generating = outcome.duration - (outcome.ttft or 0.0)
+            if outcome.ok and generating > 0 and shaper.output_tokens:
+                outcome.tokens_per_s = shaper.output_tokens / generating
+            await self.pool.record(choice, outcome)
+        for event in shaper.final(estimate_tokens(_prompt_text(request))):
+            yield event
 
     async def _open(self, request: ChatRequest) -> tuple[Choice, AsyncIterator[Event], Event | None, float]:
         """Choose an account and get the first event, failing over while nothing was sent to the client."""
@@ -152,81 +207,37 @@ class Gateway:
         last_error.gave_up = True  # type: ignore[attr-defined]
         raise last_error
 
-    async def _postprocess(
-        self,
-        request: ChatRequest,
-        first: Event | None,
-        upstream: AsyncIterator[Event],
-        started: float,
-        outcome: Outcome,
-    ) -> AsyncIterator[Event]:
-        stops = StopMatcher(request.stop)
-        progress = _Progress()
-        limit = request.max_tokens
-        try:
-            async for event in _prepend(first, upstream):
-                if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):
-                    outcome.ttft = time.monotonic() - started
-                if isinstance(event, Usage):
-                    progress.usage = event
-                    continue
-                if isinstance(event, Finish):
-                    progress.finish = event
-                    continue
-                if isinstance(event, ThinkingDelta):
-                    progress.text_tokens += estimate_tokens(event.text)
-                    yield event
-                    continue
-                if not isinstance(event, TextDelta):
-                    yield event
-                    continue
-                text = stops.feed(event.text)
-                if text:
-                    if limit is not None:
-                        text, cut = _cut_to_limit(text, limit - progress.text_tokens)
-                        if cut:
-                            progress.finish = Finish("length")
-                    progress.text_tokens += estimate_tokens(text)
-                    progress.output_chars.append(text)
-                    if text:
-                        yield TextDelta(text)
-                if stops.matched is not None or (progress.finish and progress.finish.reason == "length"):
-                    break
-            tail = stops.flush()
-            if tail:
-                progress.output_chars.append(tail)
-                yield TextDelta(tail)
-        finally:
-            await _close(upstream)
-        usage = progress.usage or Usage(
-            input_tokens=estimate_tokens(_prompt_text(request)),
-            output_tokens=progress.text_tokens,
-            estimated=True,
-        )
-        if stops.matched is not None:
-            finish = Finish("stop_sequence", stop_sequence=stops.matched)
-        else:
-            finish = progress.finish or Finish("stop")
-        elapsed = time.monotonic() - started - (outcome.ttft or 0.0)
-        if elapsed > 0 and usage.output_tokens:
-            outcome.tokens_per_s = usage.output_tokens / elapsed
-        yield usage
-        yield finish
+
+def _verdict(request: ChatRequest, events: list[Event]) -> tuple[list[Event], str | None]:
+    """The events to return (JSON text cleaned) and what breaks the request's contract, if anything."""
+    if structured.wants_json(request.response_format):
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        clean, problem = structured.check(text, request.response_format or {})
+        if clean is None:
+            return events, problem
+        rest = [e for e in events if not isinstance(e, TextDelta)]
+        at = next((i for i, e in enumerate(rest) if isinstance(e, Usage | Finish)), len(rest))
+        return [*rest[:at], TextDelta(clean), *rest[at:]], None
+    called = [e.name for e in events if isinstance(e, ToolCallStart)]
+    if tooling.satisfied(request, called):
+        return events, None
+    return events, "no required tool call"
 
 
-def _cut_to_limit(text: str, remaining: int) -> tuple[str, bool]:
-    if remaining <= 0:
-        return "", True
-    if estimate_tokens(text) <= remaining:
-        return text, False
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if estimate_tokens(text[:mid]) <= remaining:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo], True
+def _merge_usage(earlier: list[Event], final: list[Event]) -> list[Event]:
+    """The final answer's events, with usage counting every attempt the client's request cost."""
+    spent = [e for e in earlier if isinstance(e, Usage)]
+    out: list[Event] = []
+    for event in final:
+        if isinstance(event, Usage) and spent:
+            event = Usage(
+                input_tokens=event.input_tokens + sum(u.input_tokens for u in spent),
+                output_tokens=event.output_tokens + sum(u.output_tokens for u in spent),
+                reasoning_tokens=event.reasoning_tokens + sum(u.reasoning_tokens for u in spent),
+                estimated=event.estimated or any(u.estimated for u in spent),
+            )
+        out.append(event)
+    return out
 
 
 def _prompt_text(request: ChatRequest) -> str:

@@ -75,6 +75,7 @@ class ChatRequest:
     tools: list[ToolSpec] = field(default_factory=list)
     tool_choice: str | dict[str, Any] | None = None  # "auto" | "none" | "required" | {"name": ...}
     parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None  # OpenAI's {"type": "json_object" | "json_schema", ...}
     user: str | None = None
     session_id: str | None = None
     tenant: str = "anonymous"

@@ -108,6 +108,9 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         ],
         tool_choice=tool_choice,
         parallel_tool_calls=body.parallel_tool_calls is not False,
+        response_format=body.response_format.model_dump(exclude_none=True)
+        if body.response_format and body.response_format.type != "text"
+        else None,
         user=body.user,
         session_id=session_id,
         tenant=tenant,
@@ -136,8 +139,13 @@ class ChunkWriter:
         self.include_usage = include_usage
         self._role_sent = False
         self._prefix = (
-            b'{"id":"' + self.id.encode() + b'","object":"chat.completion.chunk","created":'
-            + str(self.created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
+            b'{"id":"'
+            + self.id.encode()
+            + b'","object":"chat.completion.chunk","created":'
+            + str(self.created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":'
         )
 
     def _line(self, choices: bytes, usage: bytes = b"") -> bytes:
@@ -170,7 +178,9 @@ class ChunkWriter:
                 }
             )
         if isinstance(event, ToolCallDelta):
-            return self._delta({"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]})
+            return self._delta(
+                {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+            )
         if isinstance(event, Usage):
             usage_holder.append(event)
             return b""
@@ -204,7 +214,11 @@ async def collect(events: AsyncIterator[Event], model: str) -> dict[str, Any]:
         elif isinstance(event, ThinkingDelta):
             reasoning.append(event.text)
         elif isinstance(event, ToolCallStart):
-            calls[event.index] = {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": ""}}
+            calls[event.index] = {
+                "id": event.id,
+                "type": "function",
+                "function": {"name": event.name, "arguments": ""},
+            }
         elif isinstance(event, ToolCallDelta):
             calls[event.index]["function"]["arguments"] += event.arguments
         elif isinstance(event, Usage):
@@ -222,7 +236,12 @@ async def collect(events: AsyncIterator[Event], model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH.get(finish.reason, "stop")}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": FINISH.get(finish.reason, "stop"),
+            }
         ],
         "usage": usage_body(usage),
     }
