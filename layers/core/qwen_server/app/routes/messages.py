@@ -1,16 +1,72 @@
-"""POST /v1/messages and /v1/messages/count_tokens (Anthropic)."""
+"""POST /v1/messages and /v1/messages/count_tokens (Anthropic).
+
+A streamed answer waits for its first event for up to one ping interval before answering: failures in
+that window (the queue is full, every account failed fast) still become an HTTP error with the right
+status. When the upstream is slower than that the stream starts anyway (`message_start`, `ping`) so the
+client sees bytes, and a later failure arrives as an `error` event.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from qwen_server.core.errors import GatewayError
+from qwen_server.api.anthropic.collect import collect
+from qwen_server.api.anthropic.count import count_input_tokens
+from qwen_server.api.anthropic.events import MessageEvents
+from qwen_server.api.anthropic.keepalive import with_pings
+from qwen_server.api.anthropic.mapping import (
+    neutral_messages,
+    neutral_tool_choice,
+    neutral_tools,
+    thinking_choice,
+    to_neutral,
+)
+from qwen_server.api.anthropic.schemas import CountTokensRequest, MessagesRequest
+from qwen_server.api.anthropic.stream import sse_message
+from qwen_server.app.auth import session_id, tenant_for
+from qwen_server.app.http import JSONBytes, read_json, validate
+from qwen_server.app.runtime import get_runtime
+from qwen_server.core.errors import UpstreamError
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def create_message(request: Request) -> Response:
-    raise GatewayError("not implemented yet", status=501)
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    body = validate(MessagesRequest, await read_json(request, runtime.settings.max_request_bytes))
+    request.state.log.update(model=body.model, stream=body.stream)
+    user = body.metadata.user_id if body.metadata else None
+    neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, user))
+    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    if alias_thinking is not None and body.thinking is None:
+        neutral.thinking = alias_thinking
+    translator = MessageEvents(
+        body.model,
+        count_input_tokens(neutral.messages, neutral.tools),
+        omit_thinking=thinking_choice(body).omit_text,
+    )
+    events = runtime.gateway.stream(neutral)
+    if not body.stream:
+        return JSONBytes(await collect(events, translator))
+    items = with_pings(events, runtime.settings.anthropic_ping_interval)
+    try:
+        first = await anext(items)  # an event, a ping (slow upstream), or the failure as an HTTP error
+    except StopAsyncIteration:
+        raise UpstreamError("the upstream ended the answer without a single event") from None
+    return StreamingResponse(
+        sse_message(first, items, translator), media_type="text/event-stream", headers=SSE_HEADERS
+    )
 
 
 async def count_tokens(request: Request) -> Response:
-    raise GatewayError("not implemented yet", status=501)
+    runtime = await get_runtime()
+    tenant_for(request, runtime.settings.gateway_keys())
+    body = validate(CountTokensRequest, await read_json(request, runtime.settings.max_request_bytes))
+    request.state.log.update(model=body.model)
+    tools = neutral_tools(body)
+    neutral_tool_choice(body, tools)  # validated like a real request, though it costs no tokens here
+    messages = neutral_messages(body)
+    await runtime.gateway.resolve_model(body.model)  # an unknown model is a 404 here too
+    return JSONBytes({"input_tokens": count_input_tokens(messages, tools)})

@@ -1,0 +1,193 @@
+"""Neutral events → Anthropic's message stream events (as dicts), keeping the documented grammar.
+
+`message_start`; then per content block `content_block_start`, deltas, `content_block_stop`, with indices
+0, 1, 2, ...; then `message_delta` (stop reason, cumulative usage) and `message_stop`. The rules clients
+depend on (Claude Code among them) are enforced here, once, for the streamed and the collected answer:
+
+- a block opens on its first non-empty piece, so there are no empty text or thinking blocks;
+- a block closes exactly once, when the next kind of block starts or the answer ends; a thinking block gets
+  its `signature_delta` just before its `content_block_stop`;
+- tool calls are taken as sequential, as the Nous parser and OpenAI-style upstreams produce them: a call's
+  arguments stream while its block is open, and pieces for a call whose block was already closed are
+  dropped (and logged), since a closed block cannot reopen;
+- `stop_reason` is `tool_use` if and only if a `tool_use` block was sent, whatever the upstream said.
+
+Pings and errors are the transport's business (`stream.py`), not this grammar's.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Literal
+
+from qwen_server.api.anthropic.signature import ThinkingSigner
+from qwen_server.core.model import (
+    Event,
+    Finish,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+
+log = logging.getLogger("qwen_server")
+StreamEvent = dict[str, Any]
+BlockKind = Literal["text", "thinking", "tool_use"]
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+def usage_body(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+class MessageEvents:
+    """One answer's event translator. `start()` first, then `feed()` every neutral event in order."""
+
+    def __init__(self, model: str, input_tokens: int, *, omit_thinking: bool = False) -> None:
+        self.id = new_message_id()
+        self.model = model
+        self.input_tokens = input_tokens
+        self.omit_thinking = omit_thinking
+        self.finished = False
+        self._index = -1
+        self._open: BlockKind | None = None
+        self._open_call: int | None = None
+        self._signer: ThinkingSigner | None = None
+        self._used_tools = False
+        self._usage: Usage | None = None
+
+    def start(self) -> StreamEvent:
+        return {
+            "type": "message_start",
+            "message": {
+                "id": self.id,
+                "type": "message",
+                "role": "assistant",
+                "model": self.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage_body(self.input_tokens, 0),
+            },
+        }
+
+    def feed(self, event: Event) -> list[StreamEvent]:
+        if isinstance(event, TextDelta):
+            return self._text(event.text)
+        if isinstance(event, ThinkingDelta):
+            return self._thinking(event.text)
+        if isinstance(event, ToolCallStart):
+            return self._tool_start(event)
+        if isinstance(event, ToolCallDelta):
+            return self._tool_delta(event)
+        if isinstance(event, ToolCallEnd):
+            return self._close() if self._open == "tool_use" and self._open_call == event.index else []
+        if isinstance(event, Usage):
+            self._usage = event
+            return []
+        if isinstance(event, Finish):
+            return self._finish(event)
+        return []
+
+    # ---- blocks -----------------------------------------------------------------------------------------
+    def _delta(self, delta: dict[str, Any]) -> StreamEvent:
+        return {"type": "content_block_delta", "index": self._index, "delta": delta}
+
+    def _open_block(self, kind: BlockKind, block: dict[str, Any]) -> list[StreamEvent]:
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        return [*out, {"type": "content_block_start", "index": self._index, "content_block": block}]
+
+    def _close(self) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        out: list[StreamEvent] = []
+        if self._open == "thinking" and self._signer is not None:
+            out.append(self._delta({"type": "signature_delta", "signature": self._signer.signature()}))
+            self._signer = None
+        out.append({"type": "content_block_stop", "index": self._index})
+        self._open = None
+        self._open_call = None
+        return out
+
+    def _text(self, text: str) -> list[StreamEvent]:
+        if not text:
+            return []
+        out = [] if self._open == "text" else self._open_block("text", {"type": "text", "text": ""})
+        out.append(self._delta({"type": "text_delta", "text": text}))
+        return out
+
+    def _thinking(self, text: str) -> list[StreamEvent]:
+        if not text:
+            return []
+        out: list[StreamEvent] = []
+        if self._open != "thinking":
+            out = self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            self._signer = ThinkingSigner()
+        assert self._signer is not None
+        self._signer.update(text)
+        if not self.omit_thinking:
+            out.append(self._delta({"type": "thinking_delta", "thinking": text}))
+        return out
+
+    def _tool_start(self, event: ToolCallStart) -> list[StreamEvent]:
+        block = {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
+        out = self._open_block("tool_use", block)
+        self._open_call = event.index
+        self._used_tools = True
+        return out
+
+    def _tool_delta(self, event: ToolCallDelta) -> list[StreamEvent]:
+        if self._open != "tool_use" or self._open_call != event.index:
+            log.warning("dropped arguments of tool call %d: its block is not open", event.index)
+            return []
+        if not event.arguments:
+            return []
+        return [self._delta({"type": "input_json_delta", "partial_json": event.arguments})]
+
+    # ---- end ------------------------------------------------------------------------------------------
+    def stop_reason(self, finish: Finish) -> str:
+        if self._used_tools:
+            return "tool_use"
+        reason = STOP_REASONS.get(finish.reason, "end_turn")
+        return "end_turn" if reason == "tool_use" else reason
+
+    def _finish(self, finish: Finish) -> list[StreamEvent]:
+        if self.finished:
+            return []
+        out = self._close()
+        reason = self.stop_reason(finish)
+        usage = self._usage or Usage(input_tokens=self.input_tokens)
+        out.append(
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": reason,
+                    "stop_sequence": finish.stop_sequence if reason == "stop_sequence" else None,
+                },
+                "usage": usage_body(usage.input_tokens or self.input_tokens, usage.output_tokens),
+            }
+        )
+        out.append({"type": "message_stop"})
+        self.finished = True
+        return out
