@@ -44,7 +44,8 @@ def test_accounts_file_formats_and_hot_reload(emulator: Service, tmp_path: Path,
             path.write_text("\n".join(lines) + "\n")
 
     write(accounts[:1])
-    gateway = start_gateway({"QWEN_ACCOUNTS_FILE": str(path)})
+    # the local default store: SQLite under DATA_DIR
+    gateway = start_gateway({"QWEN_ACCOUNTS_FILE": str(path), "STORE_URL": ""})
     try:
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
         assert _ask(client, "from the file") == "from the file"
@@ -55,6 +56,7 @@ def test_accounts_file_formats_and_hot_reload(emulator: Service, tmp_path: Path,
             return sorted(a["name"] for a in data["accounts"])  # type: ignore[index]
 
         assert names() == ["emu0"]
+        assert (gateway.extra["cwd"] / "data" / "state.db").exists()
         write(accounts)  # add one
         _wait_for(lambda: names() == ["emu0", "emu1"])
         write(accounts[1:])  # remove the first

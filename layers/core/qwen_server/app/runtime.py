@@ -39,10 +39,7 @@ _lock: asyncio.Lock | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    try:  # INTEGRATION: the distributed scheduler's factory lands with the store work
-        from qwen_server.scheduler import build_scheduler  # type: ignore[attr-defined]
-    except ImportError:
-        from qwen_server.scheduler.local import local_scheduler as build_scheduler
+    from qwen_server.scheduler import build_scheduler
 
     store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
