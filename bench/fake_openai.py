@@ -1,6 +1,6 @@
 """A minimal OpenAI-compatible server with a fixed answer: the upstream for the `openai` kind benchmark.
 
-    python bench/fake_openai.py --port 8100 [--chunks 20]
+python bench/fake_openai.py --port 8100 [--chunks 20]
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ def build(chunks: int) -> Starlette:
         usage = {"prompt_tokens": 10, "completion_tokens": chunks, "total_tokens": 10 + chunks}
         if not body.get("stream"):
             message = {"role": "assistant", "content": "".join(words)}
-            out = {"id": cid, "object": "chat.completion", "created": created, "model": model, "usage": usage,
-                   "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+            out = {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "usage": usage,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            }
             return Response(orjson.dumps(out), media_type="application/json")
 
         async def events() -> AsyncIterator[bytes]:
@@ -40,14 +46,20 @@ def build(chunks: int) -> Starlette:
             for word in words:
                 choice = {"index": 0, "delta": {"content": word}, "finish_reason": None}
                 yield b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
-            yield b"data: " + orjson.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + b"\n\n"
+            yield (
+                b"data: "
+                + orjson.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                + b"\n\n"
+            )
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])])
+    return Starlette(
+        routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
+    )
 
 
 def main() -> None:

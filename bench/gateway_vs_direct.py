@@ -22,12 +22,11 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from processes import Service, _spawn, emulator_accounts, free_port, start_emulator, start_gateway, wait_http  # noqa: E402
-
-from qwen_server.core.sse import SSEParser  # noqa: E402
-from qwen_server.providers.qwen_web import wire  # noqa: E402
-from qwen_server.providers.qwen_web.auth import token_from_response  # noqa: E402
-from qwen_server.providers.qwen_web.headers import build_headers  # noqa: E402
+from processes import Service, _spawn, emulator_accounts, free_port, start_emulator, start_gateway, wait_http
+from qwen_server.core.sse import SSEParser
+from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web.auth import token_from_response
+from qwen_server.providers.qwen_web.headers import build_headers
 
 Call = Callable[[httpx.AsyncClient, bool], Awaitable[float]]
 PROMPT = "benchmark prompt with a few words in it"
@@ -35,8 +34,11 @@ PROMPT = "benchmark prompt with a few words in it"
 
 def start_fake_openai() -> Service:
     port = free_port()
-    process, log = _spawn([sys.executable, str(Path(__file__).with_name("fake_openai.py")), "--port", str(port)],
-                          {}, "fake-openai")
+    process, log = _spawn(
+        [sys.executable, str(Path(__file__).with_name("fake_openai.py")), "--port", str(port)],
+        {},
+        "fake-openai",
+    )
     service = Service(process, port, log)
     wait_http(f"{service.url}/v1/models", process)
     return service
@@ -57,6 +59,7 @@ def openai_call(base: str) -> Call:
                 if not ttft and line.startswith("data: ") and '"content"' in line:
                     ttft = time.perf_counter() - started
         return ttft
+
     return call
 
 
@@ -73,21 +76,31 @@ def qwen_direct_call(emulator: Service) -> Call:
             token["t"] = token_from_response(response) or ""
         started = time.perf_counter()
         headers = build_headers(base, token=token["t"])
-        new = await client.post(base + wire.NEW_CHAT_PATH, content=orjson.dumps(wire.new_chat_body("qwen3-max")),
-                                headers=headers)
+        new = await client.post(
+            base + wire.NEW_CHAT_PATH, content=orjson.dumps(wire.new_chat_body("qwen3-max")), headers=headers
+        )
         chat_id = new.json()["data"]["id"]
-        payload = wire.completion_body(chat_id=chat_id, model="qwen3-max", content=PROMPT, thinking=False,
-                                       thinking_budget=None)
+        payload = wire.completion_body(
+            chat_id=chat_id, model="qwen3-max", content=PROMPT, thinking=False, thinking_budget=None
+        )
         parser, ttft = SSEParser(), 0.0
-        async with client.stream("POST", f"{base}{wire.COMPLETIONS_PATH}?chat_id={chat_id}",
-                                 content=orjson.dumps(payload),
-                                 headers=build_headers(base, token=token["t"], chat_id=chat_id, stream=True)) as response:
+        async with client.stream(
+            "POST",
+            f"{base}{wire.COMPLETIONS_PATH}?chat_id={chat_id}",
+            content=orjson.dumps(payload),
+            headers=build_headers(base, token=token["t"], chat_id=chat_id, stream=True),
+        ) as response:
             async for chunk in response.aiter_raw():
                 for event in parser.feed(chunk):
-                    if not ttft and '"answer"' in event.data and '"content":""' not in event.data.replace(" ", ""):
+                    if (
+                        not ttft
+                        and '"answer"' in event.data
+                        and '"content":""' not in event.data.replace(" ", "")
+                    ):
                         ttft = time.perf_counter() - started
         await client.delete(base + wire.CHAT_PATH.format(chat_id=chat_id), headers=headers)
         return ttft if stream else time.perf_counter() - started
+
     return call
 
 
@@ -127,8 +140,10 @@ def main() -> None:
     fake = start_fake_openai()
     emulator = start_emulator(accounts=8)
     env = {"SCHED_CHAT_CONCURRENT": "256", "UPSTREAM_FIRST_BYTE_TIMEOUT": "30"}
-    gw_openai = start_gateway(env, accounts=[{"kind": "openai", "base_url": f"{fake.url}/v1", "api_key": "k",
-                                              "max_concurrent": 256}])
+    gw_openai = start_gateway(
+        env,
+        accounts=[{"kind": "openai", "base_url": f"{fake.url}/v1", "api_key": "k", "max_concurrent": 256}],
+    )
     gw_qwen = start_gateway(env, accounts=emulator_accounts(emulator, 8, max_concurrent=64))
     rows: list[tuple[str, str, int, dict[str, float], dict[str, float]]] = []
     try:
@@ -145,15 +160,19 @@ def main() -> None:
     finally:
         for service in (gw_openai, gw_qwen, emulator, fake):
             service.stop()
-    header = (f"{'upstream':9} {'mode':10} {'clients':>7} | {'direct rps':>10} {'gw rps':>8} {'ratio':>6} | "
-              f"{'direct p50':>10} {'gw p50':>8} {'added':>7} | {'direct p99':>10} {'gw p99':>8} | errors")
+    header = (
+        f"{'upstream':9} {'mode':10} {'clients':>7} | {'direct rps':>10} {'gw rps':>8} {'ratio':>6} | "
+        f"{'direct p50':>10} {'gw p50':>8} {'added':>7} | {'direct p99':>10} {'gw p99':>8} | errors"
+    )
     print("\nTTFT in ms (stream: first content chunk; non-stream: whole response)")
     print(header)
     print("-" * len(header))
     for kind, mode, clients, d, g in rows:
-        print(f"{kind:9} {mode:10} {clients:>7} | {d['rps']:>10.1f} {g['rps']:>8.1f} {g['rps'] / d['rps']:>6.2f} | "
-              f"{d['p50']:>10.2f} {g['p50']:>8.2f} {g['p50'] - d['p50']:>7.2f} | {d['p99']:>10.2f} {g['p99']:>8.2f} | "
-              f"{int(d['errors'])}/{int(g['errors'])}")
+        print(
+            f"{kind:9} {mode:10} {clients:>7} | {d['rps']:>10.1f} {g['rps']:>8.1f} {g['rps'] / d['rps']:>6.2f} | "
+            f"{d['p50']:>10.2f} {g['p50']:>8.2f} {g['p50'] - d['p50']:>7.2f} | {d['p99']:>10.2f} {g['p99']:>8.2f} | "
+            f"{int(d['errors'])}/{int(g['errors'])}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints its own table.
 
-    python bench/run_all.py [name ...]     (names: gateway, pool, store, cold_start)
+python bench/run_all.py [name ...]     (names: gateway, pool, store, cold_start)
 """
 
 from __future__ import annotations
