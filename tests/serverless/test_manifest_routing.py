@@ -1,0 +1,257 @@
+"""Every public path in vercel.json and template.yaml reaches exactly one function, and that function's app
+really serves it (its own route table, imported the way each platform imports it).
+
+On Vercel a rewrite keeps the URL the client asked for (the matched parameters are added to the query), so
+the app sees the public path; on AWS the HTTP API and the Function URLs pass the path through unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from starlette.routing import Match
+
+from serverless_support import FUNCTIONS, REPO
+
+WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
+# Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
+SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"]}
+
+
+# ---- what the apps serve --------------------------------------------------------------------------------
+def endpoints() -> list[tuple[str, str, str]]:
+    """(group, method, concrete path) for every route of every group that has a function folder."""
+    from qwen_server.app.factory import ALWAYS, ROUTES
+
+    found = []
+    for group in function_groups():
+        for method, template, _ in ROUTES.get(group, []):
+            found += [(group, method, path) for path in concrete(template)]
+    for method, template, _ in ALWAYS:
+        found += [("meta", method, path) for path in concrete(template)]
+    return found
+
+
+def concrete(template: str) -> list[str]:
+    match = re.search(r"\{(\w+)(?::\w+)?\}", template)
+    if match is None:
+        return [template]
+    return [
+        path
+        for value in SAMPLES[match.group(1)]
+        for path in concrete(template[: match.start()] + value + template[match.end() :])
+    ]
+
+
+def function_groups() -> list[str]:
+    return sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").is_file())
+
+
+def serves(app: Any, method: str, path: str) -> bool:
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    return any(route.matches(scope)[0] is Match.FULL for route in app.routes)
+
+
+@cache
+def function_app(group: str) -> Any:
+    """functions/<group>/app.py as the Lambda runtime and run.sh load it (by file, as top-level `app`)."""
+    spec = importlib.util.spec_from_file_location(f"function_{group}_app", FUNCTIONS / group / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+@pytest.fixture
+def vercel_import(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import api/<name>.py as Vercel does: the project root on sys.path, the file's module executed."""
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.setenv("QWEN_SERVER_SHARED_DIR", str(REPO / "shared"))
+
+    def load(name: str) -> Any:
+        return importlib.import_module(f"api.{name}").app
+
+    return load
+
+
+def skip_unbuilt(groups: set[str]) -> None:
+    from qwen_server.app.factory import ROUTES
+
+    missing = sorted(g for g in groups if g not in ROUTES)
+    if missing:
+        pytest.skip(f"functions written ahead of their routes: {missing} (build_app has no such group yet)")
+
+
+# ---- vercel.json ----------------------------------------------------------------------------------------
+def vercel() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((REPO / "vercel.json").read_text())
+    return config
+
+
+def vercel_pattern(source: str) -> re.Pattern[str]:
+    """path-to-regexp as Vercel compiles rewrite sources (checked against @vercel/routing-utils below)."""
+    parts = []
+    for segment in source.strip("/").split("/"):
+        name = re.fullmatch(r":(\w+)([+*]?)", segment)
+        if name is None:
+            parts.append(re.escape(segment))
+        else:
+            parts.append("[^/]+(?:/[^/]+)*" if name.group(2) else "[^/]+")
+    return re.compile("^/" + "/".join(parts) + "$")
+
+
+def test_vercel_every_public_path_reaches_one_function_that_serves_it(vercel_import: Any) -> None:
+    config = vercel()
+    skip_unbuilt(set(function_groups()))
+    rewrites = [(vercel_pattern(r["source"]), r["destination"]) for r in config["rewrites"]]
+    for group, method, path in endpoints():
+        hits = [dest for pattern, dest in rewrites if pattern.match(path)]
+        assert len(hits) == 1, f"{method} {path} matches {len(hits)} rewrites: {hits}"
+        name = hits[0].removeprefix("/api/")
+        assert name == group, f"{path} goes to api/{name}.py but group {group!r} serves it"
+        assert serves(vercel_import(name), method, path), f"api/{name}.py does not serve {method} {path}"
+    for pattern, destination in rewrites:
+        assert any(pattern.match(p) for _, _, p in endpoints()), f"rewrite to {destination} serves nothing"
+
+
+def test_vercel_one_configured_function_per_group() -> None:
+    config = vercel()
+    files = {p.name for p in (REPO / "api").glob("*.py") if not p.name.startswith("_")}
+    assert {Path(k).name for k in config["functions"]} == files == {f"{g}.py" for g in function_groups()}
+    for name, settings in config["functions"].items():
+        assert (REPO / name).is_file()
+        assert 1 <= settings["maxDuration"] <= 800 and 128 <= settings["memory"] <= 3009, name
+        text = (REPO / name).read_text()
+        assert f"from functions.{Path(name).stem}.app import app" in text, "a re-export, nothing more"
+    assert "crons" not in config, "no batches yet, so no cron (see infra/DEPLOY.md)"
+
+
+def test_vercel_patterns_agree_with_vercels_own_compiler() -> None:
+    """Cross-check `vercel_pattern` with @vercel/routing-utils when it is installed (see infra/DEPLOY.md)."""
+    modules = os.environ.get("VERCEL_ROUTING_UTILS", str(REPO / ".cache" / "vercel-routing"))
+    node = shutil.which("node")
+    if node is None or not (Path(modules) / "node_modules" / "@vercel" / "routing-utils").is_dir():
+        pytest.skip("node or @vercel/routing-utils absent (npm install --prefix .cache/vercel-routing ...)")
+    script = (
+        "const ru = require('@vercel/routing-utils');"
+        "const cfg = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));"
+        "const out = ru.getTransformedRoutes({rewrites: cfg.rewrites});"
+        "if (out.error) { throw new Error(JSON.stringify(out.error)); }"
+        "console.log(JSON.stringify(out.routes.filter(r => r.src)));"
+    )
+    env = {**os.environ, "NODE_PATH": str(Path(modules) / "node_modules")}
+    done = subprocess.run(
+        [node, "-e", script, str(REPO / "vercel.json")], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    compiled = json.loads(done.stdout)
+    for _, method, path in endpoints():
+        theirs = [r["dest"].split("?")[0] for r in compiled if re.match(r["src"], path)]
+        ours = [r["destination"] for r in vercel()["rewrites"] if vercel_pattern(r["source"]).match(path)]
+        assert theirs == ours, f"{method} {path}: Vercel routes to {theirs}, we assumed {ours}"
+
+
+# ---- template.yaml --------------------------------------------------------------------------------------
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt) as {"Fn": value}."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    return loaded
+
+
+def aws_functions() -> dict[str, dict[str, Any]]:
+    """group -> the function's Properties, keyed by the functions/<group>/ its CodeUri names."""
+    found = {}
+    for resource in template()["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            group = Path(resource["Properties"]["CodeUri"]).name
+            assert group not in found, f"two functions deploy functions/{group}"
+            found[group] = resource["Properties"]
+    return found
+
+
+def http_api_pattern(path: str) -> re.Pattern[str]:
+    regex = re.sub(r"\\\{\w+\\\+\\\}", "[^/]+(?:/[^/]+)*", re.escape(path))
+    return re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", regex) + "$")
+
+
+def test_template_every_public_path_reaches_one_function_that_serves_it() -> None:
+    functions = aws_functions()
+    assert set(functions) == set(function_groups()), "every function folder is deployed, and only those"
+    skip_unbuilt(set(functions))
+    routes = [
+        (group, event["Properties"]["Method"], http_api_pattern(event["Properties"]["Path"]))
+        for group, props in functions.items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+    for group, method, path in endpoints():
+        hits = [g for g, m, pattern in routes if m == method and pattern.match(path)]
+        streaming = "FunctionUrlConfig" in functions[group]
+        if streaming:
+            assert hits == [], f"{method} {path} is streamed through a Function URL, not the HTTP API"
+        else:
+            assert hits == [group], f"{method} {path} reaches {hits} on the HTTP API, expected [{group!r}]"
+        assert serves(function_app(group), method, path), f"functions/{group} does not serve {method} {path}"
+    for group, method, pattern in routes:
+        assert any(m == method and pattern.match(p) for _, m, p in endpoints()), f"{pattern.pattern} dead"
+
+
+def test_template_streaming_and_buffered_functions_are_wired_as_designed() -> None:
+    for group, props in aws_functions().items():
+        if "FunctionUrlConfig" in props:
+            assert props["Handler"] == "run.sh" and (FUNCTIONS / group / "run.sh").is_file()
+            assert os.access(FUNCTIONS / group / "run.sh", os.X_OK), "the Web Adapter executes run.sh"
+            assert props["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
+            env = props["Environment"]["Variables"]
+            assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+            assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+            assert any(WEB_ADAPTER.search(str(layer)) for layer in props["Layers"])
+        else:
+            assert props["Handler"] == "handler.handler" and (FUNCTIONS / group / "handler.py").is_file()
+            assert not any(WEB_ADAPTER.search(str(layer)) for layer in props.get("Layers", []))
+        policies = json.dumps(props["Policies"])
+        assert "DynamoDBCrudPolicy" in policies and "AWSSecretsManagerGetSecretValuePolicy" in policies
+
+
+def test_template_store_table_and_secrets() -> None:
+    doc = template()
+    table = doc["Resources"]["StateTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        ("pk", "S"),
+        ("sk", "S"),
+    }
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    env = doc["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["STORE_URL"] == {"Sub": "dynamodb://${StateTable}?region=${AWS::Region}"}
+    assert env["QWEN_SECRETS_ID"] == {"Ref": "RuntimeSecret"}
+    assert not {"QWEN_ACCOUNTS", "GATEWAY_API_KEYS"} & set(env), "secrets travel as a pointer only"
+    for props in aws_functions().values():
+        assert not {"QWEN_ACCOUNTS", "GATEWAY_API_KEYS"} & set(props.get("Environment", {}).get("Variables", {}))
