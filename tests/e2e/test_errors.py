@@ -194,3 +194,20 @@ def test_odd_bodies_are_4xx_never_500(gateway: Service, body: str) -> None:
     response = _post(gateway, body)
     assert 400 <= response.status_code < 500, response.text
     _assert_openai_error(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "store_url",
+    [
+        "redis://:hunter2secret@127.0.0.1:1/0",
+        "bogus://x",
+        "dynamodb://missing-table?region=us-east-1&endpoint_url=http://127.0.0.1:1",
+    ],
+)
+def test_an_unusable_store_is_a_clear_start_up_error(store_url: str) -> None:
+    with pytest.raises(RuntimeError) as info:
+        start_gateway({"STORE_URL": store_url}, accounts=[])
+    message = str(info.value)
+    assert "STORE_URL" in message
+    assert "hunter2secret" not in message
+    assert "Traceback" not in message

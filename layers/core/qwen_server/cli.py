@@ -30,8 +30,19 @@ def _free_port() -> int:
 def _start_emulator(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qwen_server.emulator", "--port", str(port), "--accounts", str(accounts),
-         "--token-latency", "0.02", "--first-token-latency", "0.2"],
+        [
+            sys.executable,
+            "-m",
+            "qwen_server.emulator",
+            "--port",
+            str(port),
+            "--accounts",
+            str(accounts),
+            "--token-latency",
+            "0.02",
+            "--first-token-latency",
+            "0.2",
+        ],
     )
     import httpx
 
@@ -46,16 +57,53 @@ def _start_emulator(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("the emulator did not start")
 
 
+def _without_credentials(url: str) -> str:
+    """The store URL for the log: no password, no query string."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _check_store(url: str) -> None:
+    """Fail at start-up, naming STORE_URL, rather than on the first request."""
+    import asyncio
+
+    from qwen_server.store import open_store
+
+    async def ping() -> None:
+        store = open_store(url)
+        try:
+            await store.ping()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:  # any failure here is a configuration error to report, not a crash
+        raise SystemExit(
+            f"STORE_URL={_without_credentials(url)} cannot be used: {type(exc).__name__}: {exc}"
+        ) from None
+
+
 def serve(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="qwen-server serve", description="Serve every route in one process.")
+    parser = argparse.ArgumentParser(
+        prog="qwen-server serve", description="Serve every route in one process."
+    )
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
-    parser.add_argument("--emulate", action="store_true", help="start the built-in emulator and use it as upstream")
+    parser.add_argument(
+        "--emulate", action="store_true", help="start the built-in emulator and use it as upstream"
+    )
     parser.add_argument("--emulator-accounts", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("qwen_server")
 
@@ -64,7 +112,11 @@ def serve(argv: list[str]) -> None:
         emulator, port = _start_emulator(args.emulator_accounts)
         os.environ["QWEN_ACCOUNTS"] = json.dumps(
             [
-                {"email": f"user{i}@emulator.local", "password": f"password{i}", "base_url": f"http://127.0.0.1:{port}"}
+                {
+                    "email": f"user{i}@emulator.local",
+                    "password": f"password{i}",
+                    "base_url": f"http://127.0.0.1:{port}",
+                }
                 for i in range(args.emulator_accounts)
             ]
         )
@@ -77,8 +129,16 @@ def serve(argv: list[str]) -> None:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if not settings.gateway_keys():
         log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
-    log.info("store: %s", settings.resolved_store_url().split("?")[0])
-    log.info("serving on http://%s:%d (OpenAI base_url http://%s:%d/v1)", args.host, args.port, args.host, args.port)
+    store_url = settings.resolved_store_url()
+    log.info("store: %s", _without_credentials(store_url))
+    _check_store(store_url)
+    log.info(
+        "serving on http://%s:%d (OpenAI base_url http://%s:%d/v1)",
+        args.host,
+        args.port,
+        args.host,
+        args.port,
+    )
 
     import uvicorn
 
@@ -99,8 +159,10 @@ def serve(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: qwen-server {serve,emulator} [options]\n  serve     the gateway (all routes, port 1325)\n"
-              "  emulator  the Qwen upstream emulator")
+        print(
+            "usage: qwen-server {serve,emulator} [options]\n  serve     the gateway (all routes, port 1325)\n"
+            "  emulator  the Qwen upstream emulator"
+        )
         return
     command, rest = argv[0], argv[1:]
     if command == "serve":

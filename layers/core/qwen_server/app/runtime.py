@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from qwen_server.config import Settings, get_settings
 from qwen_server.core.catalog import ModelCatalog
+from qwen_server.core.errors import StoreUnavailable
 from qwen_server.gateway import Gateway
 from qwen_server.observability.metrics import RequestMetrics
 from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.registry import AccountRegistry
 from qwen_server.providers.base import Provider
 from qwen_server.providers.http import ClientRegistry
-from qwen_server.store import Store, open_store
+from qwen_server.store import Store, StoreError, open_store
 
 log = logging.getLogger("qwen_server")
 
@@ -91,7 +92,10 @@ async def get_runtime() -> Runtime:
         _lock = asyncio.Lock()
     async with _lock:
         if _runtime is None:
-            _runtime = build_runtime(get_settings())
+            try:
+                _runtime = build_runtime(get_settings())
+            except StoreError as exc:
+                raise StoreUnavailable(f"the state store is not usable (check STORE_URL): {exc}") from None
     return _runtime
 
 
