@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from starlette.routing import Match
-
 from serverless_support import FUNCTIONS, REPO
+from starlette.routing import Match
 
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
@@ -181,7 +180,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    loaded: dict[str, Any] = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
     return loaded
 
 
@@ -219,7 +218,7 @@ def test_template_every_public_path_reaches_one_function_that_serves_it() -> Non
         else:
             assert hits == [group], f"{method} {path} reaches {hits} on the HTTP API, expected [{group!r}]"
         assert serves(function_app(group), method, path), f"functions/{group} does not serve {method} {path}"
-    for group, method, pattern in routes:
+    for _, method, pattern in routes:
         assert any(m == method and pattern.match(p) for _, m, p in endpoints()), f"{pattern.pattern} dead"
 
 
@@ -254,4 +253,6 @@ def test_template_store_table_and_secrets() -> None:
     assert env["QWEN_SECRETS_ID"] == {"Ref": "RuntimeSecret"}
     assert not {"QWEN_ACCOUNTS", "GATEWAY_API_KEYS"} & set(env), "secrets travel as a pointer only"
     for props in aws_functions().values():
-        assert not {"QWEN_ACCOUNTS", "GATEWAY_API_KEYS"} & set(props.get("Environment", {}).get("Variables", {}))
+        assert not {"QWEN_ACCOUNTS", "GATEWAY_API_KEYS"} & set(
+            props.get("Environment", {}).get("Variables", {})
+        )

@@ -9,8 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-
-from processes import Service, emulator_accounts, start_emulator
 from serverless_support import (
     FAKE_AWS,
     REGION,
@@ -23,6 +21,8 @@ from serverless_support import (
     start_moto,
     stop,
 )
+
+from processes import Service, emulator_accounts, start_emulator
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,10 @@ def test_deployed_shape_secrets_manager_and_dynamodb(emulator: Service) -> None:
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "sk", "AttributeType": "S"},
             ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
         )
         dynamodb.update_time_to_live(
             TableName="qwen-state", TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True}

@@ -13,9 +13,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+from serverless_support import FUNCTIONS, emf_lines, json_lines, lambda_env, require_group, stop
 
 from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
-from serverless_support import FUNCTIONS, emf_lines, json_lines, lambda_env, require_group, stop
 
 # What the Web Adapter adds to every invocation it forwards (its readiness probes lack it).
 FORWARDED = {"x-amzn-request-context": json.dumps({"requestId": "test", "stage": "$default"})}
@@ -116,14 +116,14 @@ def test_messages_run_script_streams_with_the_anthropic_sdk(emulator: Service) -
         if probe.status_code == 501:
             pytest.skip("the messages routes exist but still answer 501 (being built elsewhere)")
         with client.messages.stream(
-            model="claude-sonnet-4-5",
+            model="qwen3-max",
             max_tokens=256,
             messages=[{"role": "user", "content": "alpha beta gamma delta"}],
         ) as stream:
             pieces = list(stream.text_stream)
             final = stream.get_final_message()
         counted = client.messages.count_tokens(
-            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "count these tokens please"}]
+            model="qwen3-max", messages=[{"role": "user", "content": "count these tokens please"}]
         )
     finally:
         lines = function.output()

@@ -97,7 +97,9 @@ class EmfMiddleware:
             if self.cold:
                 self.cold = False
                 cold = self._provider()
-                cold.add_dimension(name="function_name", value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+                cold.add_dimension(
+                    name="function_name", value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "unknown"
+                )
                 cold.add_metric(name="ColdStart", unit="Count", value=1)
                 cold.flush_metrics()
         except (
