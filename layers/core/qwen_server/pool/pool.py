@@ -1,20 +1,57 @@
 """Choosing the account for a request, and learning from how it went.
 
-First version: least-loaded healthy account, with a simple cooldown after failures. The interface
-(`choose`, `record`, `snapshot`) is what the gateway relies on; the selection inside is replaceable.
+`choose` filters the configured accounts by hard constraints (serves the model, not excluded by the caller's
+failover loop, not disabled / cooling down / ejected: `health.py`), keeps a session on its pinned account
+while that account stays available, and otherwise ranks the candidates by discounted Thompson sampling with a
+latency-aware score (`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
+`record` releases the slot and folds the outcome into the arm's posterior and the account's health.
+
+Everything shared lives in the store (`state.py`); the only local state is a read cache at most
+`max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
+`note_attempt()` once per request, then choose -> try -> on a retryable error before the first byte `record`
+the failure and, if `allow_retry()`, choose again with `exclude` = the accounts already tried; else give up.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, cast
 
-from qwen_server.core.errors import GatewayError, NoAccounts, UpstreamRateLimited
-from qwen_server.pool.registry import AccountRegistry
+from qwen_server.core.errors import (
+    GatewayError,
+    NoAccounts,
+    NotFound,
+    UpstreamError,
+    UpstreamRateLimited,
+)
+from qwen_server.pool import bandit, beta, health
+from qwen_server.pool.bandit import ArmState, BanditConfig
+from qwen_server.pool.health import FailureKind, HealthConfig, HealthState
+from qwen_server.pool.retry_budget import RetryBudget
+from qwen_server.pool.state import (
+    ARM_PREFIX,
+    StateCache,
+    arm_key,
+    arm_owner,
+    budget_key,
+    decode_arm,
+    decode_health,
+    encode_arm,
+    encode_health,
+    health_key,
+    pin_key,
+    slots_key,
+)
 from qwen_server.providers.base import Account
 from qwen_server.store.base import Store
+
+log = logging.getLogger("qwen_server.pool")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -32,7 +69,40 @@ class Outcome:
 class Choice:
     account: Account
     model: str
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.time)
+    holder: str = ""  # the concurrency lease this attempt holds
+    session_id: str | None = None
+    recorded: bool = False
+
+
+class AccountSource(Protocol):
+    """Where the accounts come from (`AccountRegistry`, or a list in tests)."""
+
+    def accounts(self) -> list[Account]: ...
+
+
+def _default_failure_weights() -> dict[FailureKind, float]:
+    # How much of a failure counts against the arm's posterior: a WAF challenge is mostly not the
+    # account's fault, a refused request not at all.
+    return {
+        FailureKind.RATE_LIMITED: 1.0,
+        FailureKind.AUTH: 1.0,
+        FailureKind.BLOCKED: 0.25,
+        FailureKind.SERVER: 1.0,
+        FailureKind.NEUTRAL: 0.0,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    bandit: BanditConfig = field(default_factory=BanditConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    budget: RetryBudget = field(default_factory=RetryBudget)
+    failure_weights: dict[FailureKind, float] = field(default_factory=_default_failure_weights)
+    max_staleness: float = 1.0  # seconds a cached arm / health may be old when choosing
+    lease_seconds: float = 600.0  # a dead instance's in-flight slot frees itself after this
+    pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
+    state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
 
 NO_ACCOUNTS_MESSAGE = (
@@ -45,72 +115,258 @@ NO_ACCOUNTS_MESSAGE = (
 class AccountPool:
     def __init__(
         self,
-        registry: AccountRegistry,
+        registry: AccountSource,
         store: Store,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        config: PoolConfig | None = None,
+        instance: str | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
+        self.config = config or PoolConfig()
         self._clock = clock
         self._rng = rng or random.Random()
-        self._in_flight: dict[str, int] = {}
-        self._cooldown_until: dict[str, float] = {}
-        self._stats: dict[str, dict[str, float]] = {}
+        self._instance = instance or f"{self._rng.getrandbits(32):08x}"
+        self._state = StateCache(store, clock, max_staleness=self.config.max_staleness)
+        self._known_ids: frozenset[str] = frozenset()
+        self._memo: dict[bytes, object] = {}
 
     def accounts(self) -> list[Account]:
-        return self.registry.accounts()
+        accounts = self.registry.accounts()
+        ids = frozenset(a.id for a in accounts)
+        if ids != self._known_ids:
+            self._known_ids = ids
+            self._state.forget(lambda key: False)  # a 1 s cache: cheaper to drop than to sort out
+        return accounts
 
+    # ---- choosing ------------------------------------------------------------------------------------
     async def choose(
         self, model: str, *, session_id: str | None = None, exclude: frozenset[str] = frozenset()
     ) -> Choice:
         accounts = self.accounts()
         if not accounts:
             raise NoAccounts(NO_ACCOUNTS_MESSAGE)
+        serving = [a for a in accounts if a.models is None or model in a.models]
+        if not serving:
+            raise NotFound(f"no configured account serves the model {model!r}", param="model")
+        open_ = [a for a in serving if a.id not in exclude]
+        if not open_:
+            raise UpstreamError(f"all {len(serving)} account(s) serving {model!r} were tried already")
+        values = await self._state.read_many(
+            [health_key(a.id) for a in open_] + [arm_key(a.id, model) for a in open_]
+        )
         now = self._clock()
-        candidates = [
-            a
-            for a in accounts
-            if a.id not in exclude
-            and (a.models is None or model in a.models)
-            and self._cooldown_until.get(a.id, 0.0) <= now
-            and self._in_flight.get(a.id, 0) < a.max_concurrent
-        ]
+        healths = {a.id: self._decoded(values[health_key(a.id)], decode_health) for a in open_}
+        candidates = {a.id: a for a in open_ if health.available(healths[a.id], now)}
         if not candidates:
-            raise UpstreamRateLimited("every account is cooling down or busy; try again shortly", retry_after=1)
-        self._rng.shuffle(candidates)
-        account = min(candidates, key=lambda a: self._in_flight.get(a.id, 0))
-        self._in_flight[account.id] = self._in_flight.get(account.id, 0) + 1
-        return Choice(account=account, model=model)
+            raise self._unavailable(model, open_, healths, now)
+
+        pinned_id = await self._pinned(session_id)
+        if session_id and pinned_id in candidates:
+            choice = await self._acquire(candidates[pinned_id], model, session_id)
+            if choice is not None:  # busy: serve elsewhere this once, but keep the pin
+                await self.store.set(pin_key(session_id), pinned_id.encode(), self.config.pin_seconds)
+                return choice
+        arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
+        for aid, _score in bandit.rank(arms, now, self.config.bandit, self._rng):
+            choice = await self._acquire(candidates[aid], model, session_id)
+            if choice is None:
+                continue
+            if session_id and pinned_id not in candidates:  # no pin, or the pinned account is unavailable
+                await self.store.set(pin_key(session_id), aid.encode(), self.config.pin_seconds)
+            return choice
+        raise UpstreamRateLimited(
+            f"all {len(candidates)} available account(s) are at their concurrency limit", retry_after=1
+        )
+
+    def _decoded(self, raw: bytes | None, decode: Callable[[bytes | None], T]) -> T:
+        """Decode once per distinct stored value: choose() re-reads the same cached bytes many times."""
+        if raw is None:
+            return decode(None)
+        hit = self._memo.get(raw)
+        if hit is None:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            hit = self._memo[raw] = decode(raw)
+        return cast(T, hit)
+
+    async def _pinned(self, session_id: str | None) -> str | None:
+        if not session_id:
+            return None
+        raw = await self.store.get(pin_key(session_id))
+        return raw.decode() if raw is not None else None
+
+    async def _acquire(self, account: Account, model: str, session_id: str | None) -> Choice | None:
+        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+        slots = slots_key(account.id)
+        if not await self.store.lease_acquire(
+            slots, holder, max(1, account.max_concurrent), self.config.lease_seconds
+        ):
+            return None
+        return Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
+
+    def _unavailable(
+        self, model: str, accounts: list[Account], healths: dict[str, HealthState | None], now: float
+    ) -> GatewayError:
+        states = {a.id: health.status(healths[a.id], now) for a in accounts}
+        waiting = [s.until for s in states.values() if s.until is not None]
+        if not waiting:
+            reasons = "; ".join(f"{aid}: {s.reason}" for aid, s in states.items())
+            return NoAccounts(f"every account serving {model!r} is disabled ({reasons})")
+        retry_after = max(1, math.ceil(min(waiting) - now))
+        return UpstreamRateLimited(
+            f"every account serving {model!r} is cooling down; the first is back in {retry_after}s",
+            retry_after=retry_after,
+        )
+
+    async def renew(self, choice: Choice) -> bool:
+        """Extend a long stream's concurrency slot; False if it had already expired."""
+        return await self.store.lease_renew(
+            slots_key(choice.account.id), choice.holder, self.config.lease_seconds
+        )
+
+    # ---- learning ------------------------------------------------------------------------------------
+    async def record(self, choice: Choice, outcome: Outcome) -> None:
+        """Free the attempt's slot and learn from it. Recording a choice twice does nothing."""
+        if choice.recorded:
+            return
+        choice.recorded = True
+        aid = choice.account.id
+        await self.store.lease_release(slots_key(aid), choice.holder)
+        now = self._clock()
+        kind = None if outcome.ok else health.classify(outcome.error)
+        weight = 1.0 if kind is None else self.config.failure_weights.get(kind, 1.0)
+        if weight > 0:
+            await self._update_arm(choice, outcome, now, weight)
+        await self._update_health(aid, outcome, kind, now)
+
+    async def _update_arm(self, choice: Choice, outcome: Outcome, now: float, weight: float) -> None:
+        aid, model = choice.account.id, choice.model
+        failure_time = next(
+            (v for v in (outcome.duration, outcome.ttft) if v is not None), max(0.0, now - choice.started)
+        )
+
+        def change(raw: bytes | None) -> bytes:
+            arm = bandit.update(
+                decode_arm(raw),
+                now,
+                self.config.bandit,
+                success=outcome.ok,
+                weight=weight,
+                ttft=outcome.ttft,
+                tokens_per_s=outcome.tokens_per_s,
+                failure_time=failure_time,
+            )
+            return encode_arm(arm, aid, model)
+
+        await self._state.update(arm_key(aid, model), change, ttl=self.config.state_ttl)
+
+    async def _update_health(
+        self, account_id: str, outcome: Outcome, kind: FailureKind | None, now: float
+    ) -> None:
+        error = outcome.error
+
+        def change(raw: bytes | None) -> bytes | None:
+            old = decode_health(raw)
+            if kind is None:
+                new = health.on_success(old)
+            else:
+                new = health.on_failure(
+                    old,
+                    kind,
+                    now,
+                    self._rng,
+                    self.config.health,
+                    retry_after=error.retry_after if error is not None else None,
+                    message=(error.message[:200] if error is not None else ""),
+                )
+            return None if new is None or new == old else encode_health(new)
+
+        await self._state.update(health_key(account_id), change, ttl=self.config.state_ttl)
+
+    async def disable(self, account_id: str, reason: str) -> None:
+        """Take an account out of rotation until `enable` (or its state expires)."""
+        await self._state.update(
+            health_key(account_id),
+            lambda raw: encode_health(health.disable(decode_health(raw), reason)),
+            ttl=self.config.state_ttl,
+        )
+
+    async def enable(self, account_id: str) -> None:
+        await self._state.update(
+            health_key(account_id),
+            lambda raw: encode_health(health.enable(decode_health(raw))),
+            ttl=self.config.state_ttl,
+        )
+
+    # ---- retry budget --------------------------------------------------------------------------------
+    async def note_attempt(self) -> None:
+        """Count one client request (its first attempt) toward the retry budget's window."""
+        budget = self.config.budget
+        await self.store.incr(
+            budget_key("req", budget.bucket_of(self._clock())), 1.0, ttl=budget.window + 2 * budget.bucket
+        )
 
     async def allow_retry(self) -> bool:
-        """Whether one more attempt fits the retry budget."""
+        """Whether one more attempt fits the retry budget; if so it is counted (taken) now."""
+        budget = self.config.budget
+        now = self._clock()
+        buckets = budget.window_buckets(now)
+        keys = [budget_key("req", b) for b in buckets] + [budget_key("retry", b) for b in buckets]
+        values = await self.store.get_many(keys)
+        counts = [float(v) if v is not None else 0.0 for v in values]
+        requests, retries = sum(counts[: len(buckets)]), sum(counts[len(buckets) :])
+        if not budget.allows(requests, retries):
+            return False
+        await self.store.incr(
+            budget_key("retry", budget.bucket_of(now)), 1.0, ttl=budget.window + 2 * budget.bucket
+        )
         return True
 
-    async def record(self, choice: Choice, outcome: Outcome) -> None:
-        aid = choice.account.id
-        self._in_flight[aid] = max(0, self._in_flight.get(aid, 1) - 1)
-        stats = self._stats.setdefault(aid, {"successes": 0, "failures": 0})
-        if outcome.ok:
-            stats["successes"] += 1
-            return
-        stats["failures"] += 1
-        error = outcome.error
-        if error is not None and error.retryable:
-            delay = error.retry_after if error.retry_after else 5.0
-            self._cooldown_until[aid] = self._clock() + delay
-
+    # ---- reporting -----------------------------------------------------------------------------------
     async def snapshot(self) -> list[dict[str, object]]:
+        """Per account: state and reason, posterior mean with 90 % interval, counts, in-flight, p50 TTFT."""
+        accounts = self.accounts()
+        now = self._clock()
+        raw_health = await self.store.get_many([health_key(a.id) for a in accounts])
+        arms_by_account: dict[str, dict[str, ArmState]] = {}
+        for raw in (await self.store.scan(ARM_PREFIX)).values():
+            owner, model = arm_owner(raw)
+            arm = decode_arm(raw)
+            if arm is not None:
+                arms_by_account.setdefault(owner, {})[model] = arm
         out: list[dict[str, object]] = []
-        for account in self.accounts():
-            stats = self._stats.get(account.id, {"successes": 0, "failures": 0})
+        for account, health_raw in zip(accounts, raw_health, strict=True):
+            h = decode_health(health_raw)
+            st = health.status(h, now)
+            arms = arms_by_account.get(account.id, {})
             out.append(
                 {
                     **account.public(),
-                    "in_flight": self._in_flight.get(account.id, 0),
-                    "cooldown_until": self._cooldown_until.get(account.id),
-                    "successes": int(stats["successes"]),
-                    "failures": int(stats["failures"]),
+                    "state": st.state,
+                    "reason": st.reason or None,
+                    "cooldown_until": st.until,
+                    "in_flight": await self.store.lease_count(slots_key(account.id)),
+                    "max_concurrent": account.max_concurrent,
+                    **self._summary(list(arms.values()), now),
+                    "models": {m: self._summary([a], now) for m, a in sorted(arms.items())},
                 }
             )
         return out
+
+    def _summary(self, arms: list[ArmState], now: float) -> dict[str, object]:
+        """Posterior of the arms pooled (discounted counts summed), totals and the median recent TTFT."""
+        cfg = self.config.bandit
+        s = sum(bandit.decayed(a, now, cfg).s for a in arms)
+        f = sum(bandit.decayed(a, now, cfg).f for a in arms)
+        alpha, beta_ = cfg.prior_alpha + s, cfg.prior_beta + f
+        low, high = beta.interval(alpha, beta_, 0.9)
+        ttfts = sorted(t for a in arms for t in a.recent_ttft)
+        return {
+            "posterior_mean": round(bandit.posterior_mean(alpha, beta_), 4),
+            "interval_90": [round(low, 4), round(high, 4)],
+            "successes": sum(a.successes for a in arms),
+            "failures": sum(a.failures for a in arms),
+            "p50_ttft": ttfts[len(ttfts) // 2] if ttfts else None,
+        }

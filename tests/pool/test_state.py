@@ -1,0 +1,94 @@
+"""Shared state: codecs, the bounded-staleness cache, and CAS updates that never lose a concurrent write."""
+
+from __future__ import annotations
+
+from qwen_server.pool.bandit import ArmState
+from qwen_server.pool.health import HealthState
+from qwen_server.pool.state import (
+    StateCache,
+    arm_key,
+    arm_owner,
+    decode_arm,
+    decode_health,
+    encode_arm,
+    encode_health,
+)
+from qwen_server.store.memory import MemoryStore
+
+from .support import FakeClock
+
+
+def test_codecs_round_trip() -> None:
+    arm = ArmState(s=1.5, f=0.25, t=9.0, ttft=1.0, successes=3, recent_ttft=(1.0, 2.0))
+    raw = encode_arm(arm, "acc:1", "qwen3-max")
+    assert decode_arm(raw) == arm
+    assert arm_owner(raw) == ("acc:1", "qwen3-max")
+    h = HealthState(cooldown_until=5.0, disabled="why", ejections=2)
+    assert decode_health(encode_health(h)) == h
+    assert decode_arm(None) is None and decode_health(None) is None
+
+
+class InterferingStore(MemoryStore):
+    """Another instance writes between our read and our compare-and-set, `times` times."""
+
+    def __init__(self, clock: FakeClock, times: int) -> None:
+        super().__init__(clock)
+        self.times = times
+
+    async def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None = None
+    ) -> bool:
+        if self.times > 0:
+            self.times -= 1
+            current = await self.get(key)
+            await self.set(key, str(int(current or b"0") + 1).encode())
+        return await super().compare_and_set(key, expected, value, ttl)
+
+
+def increment(raw: bytes | None) -> bytes:
+    return str(int(raw or b"0") + 1).encode()
+
+
+async def test_update_keeps_concurrent_writes() -> None:
+    clock = FakeClock()
+    store = InterferingStore(clock, times=3)
+    cache = StateCache(store, clock)
+    assert await cache.update("k", increment) == b"4"  # 3 from the other writer, 1 from us
+    assert await store.get("k") == b"4"
+
+
+async def test_update_gives_up_after_bounded_attempts() -> None:
+    clock = FakeClock()
+    store = InterferingStore(clock, times=100)
+    cache = StateCache(store, clock, cas_attempts=5)
+    await cache.update("k", increment)
+    assert store.times == 95  # five tries, then it stopped
+
+
+async def test_reads_are_at_most_max_staleness_old() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    cache = StateCache(store, clock, max_staleness=1.0)
+    await store.set("k", b"1")
+    assert await cache.read_many(["k"]) == {"k": b"1"}
+    await store.set("k", b"2")  # another instance writes
+    clock.advance(0.9)
+    assert await cache.read_many(["k"]) == {"k": b"1"}  # cached
+    clock.advance(0.2)
+    assert await cache.read_many(["k"]) == {"k": b"2"}  # stale entry refreshed
+
+
+async def test_own_writes_are_read_back_at_once() -> None:
+    clock = FakeClock()
+    cache = StateCache(MemoryStore(clock), clock)
+    assert await cache.read_many([arm_key("a", "m")]) == {arm_key("a", "m"): None}
+    await cache.update(arm_key("a", "m"), increment)
+    assert await cache.read_many([arm_key("a", "m")]) == {arm_key("a", "m"): b"1"}
+
+
+async def test_unchanged_values_are_not_written() -> None:
+    clock = FakeClock()
+    store = InterferingStore(clock, times=1)
+    cache = StateCache(store, clock)
+    assert await cache.update("k", lambda raw: None) is None
+    assert store.times == 1  # no compare-and-set was attempted
