@@ -36,7 +36,7 @@ def fail(h: HealthState | None, kind: FailureKind, now: float, seed: int = 0, **
         (UpstreamBlocked("x"), FailureKind.BLOCKED),
         (UpstreamError("x"), FailureKind.SERVER),
         (UpstreamTimeout("x"), FailureKind.SERVER),
-        (None, FailureKind.SERVER),
+        (None, FailureKind.NEUTRAL),
         (UpstreamBadRequest("x"), FailureKind.NEUTRAL),
         (InvalidRequest("x"), FailureKind.NEUTRAL),
     ],

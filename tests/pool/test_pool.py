@@ -197,6 +197,14 @@ async def test_disabled_after_second_consecutive_auth_failure() -> None:
     assert (await pool.choose(MODEL)).account.id == "b"
 
 
+async def test_an_attempt_that_ends_without_an_upstream_error_is_not_held_against_the_account() -> None:
+    pool, _, _ = make_pool("a")
+    for _ in range(10):  # e.g. the client went away mid-stream
+        await pool.record(await pool.choose(MODEL), Outcome(ok=False, ttft=0.4, duration=2.0))
+    row = (await by_id(pool))["a"]
+    assert (row["state"], row["failures"], row["in_flight"]) == ("ok", 0, 0)
+
+
 async def test_manual_disable_and_enable() -> None:
     pool, _, _ = make_pool("a")
     await pool.disable("a", "owner asked")
@@ -313,12 +321,16 @@ async def test_retry_budget_is_shared_and_bounded() -> None:
     one, _, _ = make_pool("a", clock=clock, store=store)
     two, _, _ = make_pool("a", clock=clock, store=store)
     assert [await one.allow_retry() for _ in range(5)] == [True, True, True, False, False]
-    for _ in range(50):
+    for _ in range(40):
         await one.note_attempt()
         await two.note_attempt()
+    for _ in range(20):  # first attempts count by themselves
+        await two.record(await two.choose(MODEL), OK)
     # 100 requests in the window: 20 retries in all, three of them already taken
     granted = sum([await one.allow_retry() for _ in range(20)] + [await two.allow_retry() for _ in range(20)])
     assert granted == 17
+    await two.choose(MODEL, exclude=frozenset({"b"}))  # a failover attempt is not a new request
+    assert not await one.allow_retry()
     clock.advance(11.0)
     assert await two.allow_retry()
 

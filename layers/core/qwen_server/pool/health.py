@@ -11,7 +11,8 @@ kind of failure (`classify`):
 - WAF / anti-bot challenge: a short jittered cooldown; not the account's fault, so no strike is counted;
 - server errors and timeouts: outlier ejection as in Envoy: 5 in a row eject the account for 30 s x n, at most
   300 s, where n counts its ejections and forgets one per `ejection_forgive` seconds spent un-ejected;
-- a refused request (400) or an error of our own: not about the account at all, nothing changes.
+- a refused request (400), an error of our own or a client that went away: not about the account at all,
+  nothing changes.
 
 A success clears every consecutive counter. All functions are pure: time and randomness come in as arguments.
 """
@@ -40,9 +41,13 @@ class FailureKind(StrEnum):
 
 
 def classify(error: GatewayError | None) -> FailureKind:
-    """Which rule a failed attempt falls under. A failure without an error is blamed on the server."""
+    """Which rule a failed attempt falls under.
+
+    Upstream failures always arrive as `UpstreamError`s (the error tree is mapped at the boundary), so a
+    failure without one (the client went away, a bug of ours) is not the account's doing.
+    """
     if error is None:
-        return FailureKind.SERVER
+        return FailureKind.NEUTRAL
     if isinstance(error, UpstreamRateLimited):
         return FailureKind.RATE_LIMITED
     if isinstance(error, UpstreamAuthError):

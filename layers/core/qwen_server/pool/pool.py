@@ -8,8 +8,9 @@ latency-aware score (`bandit.py`), taking a concurrency slot (a store lease) on 
 
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
-`note_attempt()` once per request, then choose -> try -> on a retryable error before the first byte `record`
-the failure and, if `allow_retry()`, choose again with `exclude` = the accounts already tried; else give up.
+choose -> try -> on a retryable error before the first byte `record` the failure and, if `allow_retry()`,
+choose again with `exclude` = the accounts already tried; else give up. A `choose` with an empty `exclude`
+is a request's first attempt and counts toward the retry budget's window by itself (`note_attempt`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ class AccountPool:
     async def choose(
         self, model: str, *, session_id: str | None = None, exclude: frozenset[str] = frozenset()
     ) -> Choice:
+        if not exclude:
+            await self.note_attempt()
         accounts = self.accounts()
         if not accounts:
             raise NoAccounts(NO_ACCOUNTS_MESSAGE)
@@ -302,7 +305,7 @@ class AccountPool:
 
     # ---- retry budget --------------------------------------------------------------------------------
     async def note_attempt(self) -> None:
-        """Count one client request (its first attempt) toward the retry budget's window."""
+        """Count one client request toward the retry budget's window; `choose` does it for first attempts."""
         budget = self.config.budget
         await self.store.incr(
             budget_key("req", budget.bucket_of(self._clock())), 1.0, ttl=budget.window + 2 * budget.bucket
