@@ -138,10 +138,12 @@ def test_vercel_one_configured_function_per_group() -> None:
 
 def test_vercel_patterns_agree_with_vercels_own_compiler() -> None:
     """Cross-check `vercel_pattern` with @vercel/routing-utils when it is installed (see infra/DEPLOY.md)."""
-    modules = os.environ.get("VERCEL_ROUTING_UTILS", str(REPO / ".cache" / "vercel-routing"))
+    modules = os.environ.get("VERCEL_ROUTING_UTILS", str(REPO / ".venv-tools" / "vercel-routing"))
     node = shutil.which("node")
     if node is None or not (Path(modules) / "node_modules" / "@vercel" / "routing-utils").is_dir():
-        pytest.skip("node or @vercel/routing-utils absent (npm install --prefix .cache/vercel-routing ...)")
+        pytest.skip(
+            "node or @vercel/routing-utils absent (npm install --prefix .venv-tools/vercel-routing @vercel/routing-utils)"
+        )
     script = (
         "const ru = require('@vercel/routing-utils');"
         "const cfg = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));"
