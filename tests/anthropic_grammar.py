@@ -100,7 +100,7 @@ class _Checker:
         self.phase = "start"  # start → ping → blocks → delta → stopped
 
     def event(self, i: int, name: str | None, data: Any) -> None:
-        if not isinstance(data, dict) or data.get("type") != name:
+        if name is None or not isinstance(data, dict) or data.get("type") != name:
             raise _fail(i, name, f"data type {data!r:.80} does not match the event name")
         self.out.names.append(name)
         if self.phase == "stopped":

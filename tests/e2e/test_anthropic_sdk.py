@@ -13,13 +13,14 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam, ThinkingConfigParam, ToolParam
 from anthropic_grammar import CheckedStream, check_stream
 
 from processes import Service, directive, emulator_accounts, start_gateway
 from qwen_server.api.anthropic.signature import sign_thinking
 
 OPUS = "claude-opus-4-1"  # → qwen3-max, which thinks when asked
-THINKING = {"type": "enabled", "budget_tokens": 1024}
+THINKING: ThinkingConfigParam = {"type": "enabled", "budget_tokens": 1024}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def raw_stream(gateway: Service, **body: Any) -> CheckedStream:
     return check_stream(response.content)
 
 
-def user(text: str) -> list[dict[str, Any]]:
+def user(text: str) -> list[MessageParam]:
     return [{"role": "user", "content": text}]
 
 
@@ -112,7 +113,7 @@ def test_thinking_streams_as_thinking_blocks_with_signatures(
     with client.messages.stream(
         model=OPUS,
         max_tokens=4096,
-        thinking=THINKING,  # type: ignore[arg-type]
+        thinking=THINKING,
         messages=user(prompt),
     ) as stream:
         kinds = [event.type for event in stream]
@@ -132,7 +133,7 @@ def test_thinking_non_stream_and_history_with_thinking_blocks(client: anthropic.
     message = client.messages.create(
         model=OPUS,
         max_tokens=4096,
-        thinking=THINKING,  # type: ignore[arg-type]
+        thinking=THINKING,
         messages=[
             {"role": "user", "content": "first question"},
             {
@@ -238,14 +239,14 @@ def test_sdk_stream_survives_pings(client: anthropic.Anthropic) -> None:
 
 def test_count_tokens_with_the_sdk(client: anthropic.Anthropic) -> None:
     messages = user("The quick brown fox jumps over the lazy dog. " * 10)
-    counted = client.messages.count_tokens(model=OPUS, messages=messages)  # type: ignore[arg-type]
+    counted = client.messages.count_tokens(model=OPUS, messages=messages)
     assert 100 <= counted.input_tokens <= 150
-    tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
+    tool: ToolParam = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
     with_more = client.messages.count_tokens(
         model=OPUS,
         system="You are a weather bot.",
-        messages=messages,  # type: ignore[arg-type]
-        tools=[tool],  # type: ignore[list-item]
+        messages=messages,
+        tools=[tool],
     )
     assert with_more.input_tokens > counted.input_tokens
 

@@ -8,17 +8,18 @@ tool_result blocks) is mapped to the neutral calls and results. Every raw stream
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam, ToolParam
 from anthropic_grammar import CheckedStream, check_stream
 
 from processes import Service, directive, emulator_accounts, start_gateway
 
 MODEL = "claude-opus-4-1"
-WEATHER = {
+WEATHER: ToolParam = {
     "name": "get_weather",
     "description": "Current weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
@@ -60,7 +61,7 @@ def test_tool_call_streams_as_a_tool_use_block(tools_gateway: Service, client: a
     with client.messages.stream(
         model=MODEL,
         max_tokens=1024,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         messages=[{"role": "user", "content": SCRIPTED_CALL}],
     ) as stream:
         message = stream.get_final_message()
@@ -73,7 +74,7 @@ def test_tool_call_non_stream(client: anthropic.Anthropic) -> None:
     message = client.messages.create(
         model=MODEL,
         max_tokens=1024,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "tool", "name": "get_weather"},
         messages=[{"role": "user", "content": SCRIPTED_CALL}],
     )
@@ -82,8 +83,8 @@ def test_tool_call_non_stream(client: anthropic.Anthropic) -> None:
     assert message.content[1].input == {"city": "Paris"}  # type: ignore[union-attr]
 
 
-def _history(result_content: Any, **result: Any) -> list[dict[str, Any]]:
-    return [
+def _history(result_content: Any, **result: Any) -> list[MessageParam]:
+    history: list[dict[str, Any]] = [
         {"role": "user", "content": "What is the weather in Paris?"},
         {
             "role": "assistant",
@@ -99,6 +100,7 @@ def _history(result_content: Any, **result: Any) -> list[dict[str, Any]]:
             ],
         },
     ]
+    return cast(list[MessageParam], history)
 
 
 def test_tool_results_continue_the_conversation(tools_gateway: Service, client: anthropic.Anthropic) -> None:
@@ -106,8 +108,8 @@ def test_tool_results_continue_the_conversation(tools_gateway: Service, client: 
     message = client.messages.create(
         model=MODEL,
         max_tokens=256,
-        tools=[WEATHER],  # type: ignore[list-item]
-        messages=_history([{"type": "text", "text": "18C, sunny " + reply}]),  # type: ignore[arg-type]
+        tools=[WEATHER],
+        messages=_history([{"type": "text", "text": "18C, sunny " + reply}]),
     )
     assert message.content[0].text == "It is 18C and sunny in Paris."  # type: ignore[union-attr]
     assert message.stop_reason == "end_turn"

@@ -56,7 +56,7 @@ def call(index: int, name: str, *pieces: str) -> list[Event]:
     ]
 
 
-END = [Usage(10, 7), Finish("stop")]
+END: list[Event] = [Usage(10, 7), Finish("stop")]
 
 
 def test_text_answer_is_one_text_block_ending_the_turn() -> None:
@@ -145,7 +145,7 @@ def test_text_after_a_tool_call_opens_a_new_block() -> None:
 
 
 def test_pieces_for_a_closed_call_are_dropped_not_misplaced() -> None:
-    events = [
+    events: list[Event] = [
         *call(0, "f", '{"a": 1}'),
         ToolCallStart(1, "call_1", "g"),
         ToolCallDelta(0, "late"),
@@ -244,7 +244,8 @@ def _answers(draw: st.DrawFn) -> list[Event]:
             events.extend(call(calls, "tool", args[:cut], args[cut:]))
             calls += 1
         else:
-            events.append(draw(st.sampled_from([ToolCallDelta(99, "x"), ToolCallEnd(99)])))
+            stray: list[Event] = [ToolCallDelta(99, "x"), ToolCallEnd(99)]
+            events.append(draw(st.sampled_from(stray)))
     events.append(Usage(1, draw(st.integers(0, 50))))
     events.append(
         draw(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from anthropic_grammar import GrammarError, check_events, check_stream, parse_sse
 
-START = {
+START: dict[str, Any] = {
     "type": "message_start",
     "message": {
         "id": "msg_1",
@@ -21,7 +21,7 @@ START = {
         "usage": {"input_tokens": 3, "output_tokens": 0},
     },
 }
-PING = {"type": "ping"}
+PING: dict[str, Any] = {"type": "ping"}
 
 
 def block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:

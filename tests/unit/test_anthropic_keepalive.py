@@ -57,3 +57,19 @@ async def test_closing_the_reader_closes_a_silent_upstream() -> None:
     assert await anext(items) is PING
     await items.aclose()
     assert closed == ["closed"]
+
+
+async def test_cancelling_the_reader_closes_the_upstream() -> None:
+    closed: list[str] = []
+    started = asyncio.Event()
+
+    async def read() -> None:
+        async for _ in with_pings(_upstream([TextDelta("a"), 30.0], closed), 10.0):
+            started.set()
+
+    task = asyncio.create_task(read())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed == ["closed"]

@@ -15,6 +15,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
+from anthropic.types import ToolParam
 from anthropic_grammar import CheckedStream, check_stream
 
 from qwen_server.app import runtime as runtime_module
@@ -82,7 +83,7 @@ def client() -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url="http://gateway", api_key="k", http_client=http, max_retries=0)
 
 
-WEATHER = {
+WEATHER: ToolParam = {
     "name": "get_weather",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
@@ -115,7 +116,7 @@ async def test_tool_use_streams_through_the_sdk(
     scripted: ScriptedGateway, client: anthropic.AsyncAnthropic
 ) -> None:
     scripted.script = TOOL_ANSWER
-    async with client.messages.stream(**BODY, tools=[WEATHER]) as stream:  # type: ignore[arg-type]
+    async with client.messages.stream(**BODY, tools=[WEATHER]) as stream:
         kinds = [event.type async for event in stream]
         message = await stream.get_final_message()
     assert "input_json" in kinds
@@ -141,7 +142,7 @@ async def test_tool_use_raw_stream_keeps_the_grammar(
 
 async def test_tool_use_non_stream(scripted: ScriptedGateway, client: anthropic.AsyncAnthropic) -> None:
     scripted.script = TOOL_ANSWER
-    message = await client.messages.create(**BODY, tools=[WEATHER], tool_choice={"type": "any"})  # type: ignore[arg-type]
+    message = await client.messages.create(**BODY, tools=[WEATHER], tool_choice={"type": "any"})
     assert message.stop_reason == "tool_use"
     assert message.content[1].type == "tool_use" and message.content[1].input == {"city": "Paris"}
     assert scripted.requests[-1].tool_choice == "required"
@@ -192,7 +193,7 @@ async def test_failure_before_the_first_event_is_an_http_error(
 ) -> None:
     scripted.script = [UpstreamError("every account failed")]
     with pytest.raises(anthropic.APIStatusError) as info:
-        async with client.messages.stream(**BODY) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(**BODY) as stream:
             await stream.get_final_message()
     assert info.value.status_code == 502
     assert info.value.body == {
@@ -220,7 +221,7 @@ async def test_failure_after_the_stream_started_is_an_error_event(
     assert result.text == "partial "
     assert result.error == {"type": "api_error", "message": "upstream dropped the answer"}
     with pytest.raises(anthropic.APIStatusError, match="upstream dropped the answer"):
-        async with client.messages.stream(**BODY) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(**BODY) as stream:
             await stream.get_final_message()
 
 
@@ -251,10 +252,24 @@ async def test_count_tokens_validates_like_create(
     with_tools = await client.messages.count_tokens(
         model="claude-3-5-haiku-latest",
         messages=[{"role": "user", "content": "hello " * 40}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert 50 <= counted.input_tokens <= 80
     assert with_tools.input_tokens > counted.input_tokens
     with pytest.raises(anthropic.BadRequestError):
         await client.messages.count_tokens(model="claude-3-5-haiku-latest", messages=[])
     assert scripted.requests == []  # counting never reaches an upstream
+
+
+async def test_claude_codes_beta_query_is_accepted(
+    scripted: ScriptedGateway, http: httpx.AsyncClient
+) -> None:
+    scripted.script = [TextDelta("ok"), Usage(1, 1), Finish()]
+    response = await http.post(
+        "/v1/messages?beta=true", json=BODY, headers={"anthropic-beta": "claude-code-20250219"}
+    )
+    assert response.status_code == 200 and response.json()["content"] == [{"type": "text", "text": "ok"}]
+    counted = await http.post(
+        "/v1/messages/count_tokens?beta=true", json={"model": BODY["model"], "messages": BODY["messages"]}
+    )
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final, cast
 
 from qwen_server.core.model import Event
@@ -42,7 +42,7 @@ async def _pull(events: AsyncIterator[Event], queue: asyncio.Queue[object]) -> N
     await queue.put(_END)
 
 
-async def with_pings(events: AsyncIterator[Event], interval: float) -> AsyncIterator[Event | Ping]:
+async def with_pings(events: AsyncIterator[Event], interval: float) -> AsyncGenerator[Event | Ping, None]:
     """The events, with `PING` whenever `interval` seconds pass without one; exceptions re-raised."""
     queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_SIZE)
     puller = asyncio.create_task(_pull(events, queue))
