@@ -7,14 +7,15 @@ Why off: Mangum would run the lifespan on every invocation, and the app keeps it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp
+if TYPE_CHECKING:
+    from mangum.types import ASGI
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def mangum_handler(app: ASGIApp) -> LambdaHandler:
+def mangum_handler(app: ASGI) -> LambdaHandler:
     """A handler for HTTP API (payload 2.0), Function URL, REST API and ALB events.
 
     Build it once at module level: Mangum keeps one event loop, which the runtime's HTTP clients and
