@@ -86,7 +86,8 @@ class Store(Protocol):
     async def queue_push(self, queue: str, ticket: str, ttl: float, limit: int) -> int | None:
         """Append `ticket` unless the queue already holds `limit` live tickets; its 0-based position, or None.
 
-        Pushing a ticket that is already queued keeps its place and refreshes its expiry."""
+        Pushing a ticket that is already queued keeps its place and refreshes its expiry. Exact on memory,
+        SQLite and Redis; on DynamoDB pushes racing each other may overrun `limit` by those in flight."""
         ...
 
     async def queue_position(self, queue: str, ticket: str) -> int | None:

@@ -24,13 +24,14 @@ deletes the ticket in one TransactWriteItems. With `ticket=None` the empty-queue
 parallel with the slot Query, just before the put: not atomic, so a newcomer can overtake a waiter that
 queued within that one round trip; the cap itself is always exact.
 
-Queues: a ticket's sequence comes from the `#seq` counter, its position is the number of live tickets with
-a smaller sort key (Query, ConsistentRead, Select COUNT). The counter is not bumped with a plain ADD: between
-an ADD and the ticket's put, a later ticket could be counted without this one (duplicate positions, and the
-limit overrun). Instead one TransactWriteItems sets `n = seen + 1` (condition `n = seen`) and puts ticket
-`seen + 1`; a loser reads the current value from the cancellation reason and retries, so any existing
-ticket's predecessors are all written. A push that finds `limit` live tickets ahead deletes itself and
-reports the queue full, so concurrent pushes agree on who got in. Expired tickets are
+Queues: a ticket's sequence comes from ADD on the `#seq` item, its position is the number of live tickets with
+a smaller sort key (Query, ConsistentRead, Select COUNT). A push that finds `limit` live tickets ahead
+deletes itself and reports the queue full. ADD then put is not one atomic step: a push counts only the
+predecessors already written, so pushes racing each other can see a position too low and overrun the
+limit by at most the number of pushes in flight at that moment (the scheduler's limits are soft anyway).
+The alternative, bumping the counter by compare-and-set in one transaction with the put, is exact but under
+a burst of pushes every loser retries and the order of service becomes the order of lucky retries, not of
+arrival (measured: a burst ticket starved for seconds); ADD keeps arrival order. Expired tickets are
 deleted (conditionally) by `queue_head` when it meets them. Slot and ticket sort keys are remembered per
 instance; another instance finds them with a Query.
 
@@ -126,7 +127,6 @@ class DynamoDBStore:
         self._lock = threading.Lock()
         self._slot_of: dict[tuple[str, str], str] = {}  # (group, holder) -> slot sk taken here
         self._ticket_of: dict[tuple[str, str], str] = {}  # (queue, ticket) -> ticket sk pushed here
-        self._seq_seen: dict[str, int] = {}  # queue -> last counter value seen here (a guess to CAS from)
 
     @classmethod
     def from_url(cls, url: str) -> DynamoDBStore:
@@ -625,47 +625,24 @@ class DynamoDBStore:
         return ahead
 
     def _append(self, queue: str, ticket: str, ttl: float) -> int:
-        """Bump the queue's counter and write the ticket in one transaction; returns its sequence.
-
-        Doing both atomically means that once a ticket exists, every smaller sequence exists too (or was
-        removed), so counting the live tickets below it gives an exact position. The counter is bumped by
-        compare-and-set from the last value this instance saw; a loser learns the current value from the
-        cancellation reason and tries again."""
+        """Take the next sequence with ADD (atomic, no retries: the order of arrival at DynamoDB) and write
+        the ticket under it; returns the sequence."""
         pk = f"queue#{queue}"
-        seen = self._seq_seen.get(queue)
-        for attempt in range(64):
-            if seen is None:
-                reply = self._c.get_item(TableName=self.table, Key=self._key(pk, "#seq"), ConsistentRead=True)
-                seen = int(reply["Item"]["n"]["N"]) if "Item" in reply else 0
-            update: dict[str, Any] = {
-                "TableName": self.table,
-                "Key": self._key(pk, "#seq"),
-                "UpdateExpression": "SET n = :new",
-                "ExpressionAttributeValues": {":new": {"N": str(seen + 1)}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-            if seen:
-                update["ConditionExpression"] = "n = :old"
-                update["ExpressionAttributeValues"][":old"] = {"N": str(seen)}
-            else:
-                update["ConditionExpression"] = "attribute_not_exists(n)"
-            item = {**self._key(pk, _ticket_sk(seen + 1)), "ticket": {"S": ticket}}
-            item["expires_at"] = _time(self._clock() + ttl)
-            put = {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
-            try:
-                self._c.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
-            except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons") or [{}]
-                current = reasons[0].get("Item", {}).get("n")
-                seen = int(current["N"]) if current else None
-                if reasons[0].get("Code") != "ConditionalCheckFailed":  # a conflicting transaction: back off
-                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            self._seq_seen[queue] = seen + 1
-            return seen + 1
-        raise StoreUnavailable(f"DynamoDB queue {queue!r} counter stayed contended")
+        reply = self._c.update_item(
+            TableName=self.table,
+            Key=self._key(pk, "#seq"),
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        seq = int(reply["Attributes"]["n"]["N"])
+        item = {
+            **self._key(pk, _ticket_sk(seq)),
+            "ticket": {"S": ticket},
+            "expires_at": _time(self._clock() + ttl),
+        }
+        self._c.put_item(TableName=self.table, Item=item)
+        return seq
 
     async def queue_push(self, queue: str, ticket: str, ttl: float, limit: int) -> int | None:
         return await self._call(self._push, queue, ticket, ttl, limit)
