@@ -292,3 +292,16 @@ async def test_local_scheduler_keeps_its_old_interface() -> None:
         snap = await s.snapshot()
         assert snap["aux"]["in_flight"] == 1
     await s.aclose()
+
+
+async def test_a_dead_instance_ticket_does_not_block_the_head(schedulers: list[FairScheduler]) -> None:
+    store = MemoryStore()
+    s = make(store, concurrent=1, stall_grace=0.2)
+    schedulers.append(s)
+    holder = asyncio.create_task(hold(s, "t", 0.05))
+    await until(lambda: store.lease_count(GROUP))
+    await store.queue_push(QUEUE, "ghost-1.t", 60, 10)  # queued by a process that then died
+    started = time.monotonic()
+    await asyncio.gather(holder, hold(s, "t", 0))
+    assert 0.2 <= time.monotonic() - started < 1.0  # passed over after the grace, not after 60 s
+    assert await store.queue_head(QUEUE, 5) == ["ghost-1.t"]  # ...and left to lapse on its TTL

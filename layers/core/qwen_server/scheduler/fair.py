@@ -9,6 +9,8 @@ How a request gets a slot:
    pure fairness rule (`scheduler.fairness.grant`) and claims slots for its own waiters with
    `lease_acquire_fifo(ticket=...)`, which moves the ticket to a lease atomically. Each instance decides from
    the same view, so they agree on who is next; the cap itself is enforced by the store on every claim.
+   A ticket of another instance that has been granted a slot for `stall_grace` without claiming it (its
+   process died or stalls) is passed over until its ticket lapses, so a dead instance cannot block the head.
 3. The dispatcher polls with adaptive backoff (5 ms while things move, up to 100 ms when still) and is woken
    at once when a slot is released in this process. It keeps its waiters' tickets alive (`queue_touch` every
    ticket_ttl / 3), so a killed process's tickets lapse within `ticket_ttl`.
@@ -81,6 +83,7 @@ class FairScheduler:
         poll_min: float = 0.005,
         poll_max: float = 0.1,
         head_window: int = 64,
+        stall_grace: float = 0.5,
         namespace: str = "sched",
     ) -> None:
         self.store = store
@@ -90,6 +93,7 @@ class FairScheduler:
         self._ticket_ttl = ticket_ttl
         self._poll = (poll_min, poll_max)
         self._window = head_window
+        self._stall_grace = stall_grace
         self._gates = {
             cls: _Gate(cls, lim, group=f"{namespace}:{cls}", queue=f"{namespace}:{cls}")
             for cls, lim in limits.items()
@@ -164,9 +168,10 @@ class FairScheduler:
     # ---- acquiring -----------------------------------------------------------------------------------
     async def _acquire(self, gate: _Gate, holder: str, started: float) -> None:
         lim = gate.limits
-        fast = self.store.lease_acquire_fifo(gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue)
-        if await self._settled(fast, lambda: self.store.lease_release(gate.group, holder)):
-            return
+        if not gate.waiters:  # with waiters of our own queued, the fast path would be refused: skip the call
+            fast = self.store.lease_acquire_fifo(gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue)
+            if await self._settled(fast, lambda: self.store.lease_release(gate.group, holder)):
+                return
         push = self.store.queue_push(gate.queue, holder, self._ticket_ttl, lim.queue)
         position = await self._settled(push, lambda: self.store.queue_remove(gate.queue, holder))
         if position is None:
@@ -234,6 +239,7 @@ class FairScheduler:
         backoff = Backoff(*self._poll, current=self._poll[0])
         last_view: tuple[Any, ...] = ()
         failures = 0
+        unclaimed: dict[str, float] = {}  # other instances' tickets granted a slot, since when
         while gate.waiters:
             gate.wake.clear()
             try:
@@ -241,10 +247,12 @@ class FairScheduler:
                 head, holders = await asyncio.gather(
                     self.store.queue_head(gate.queue, self._window), self.store.lease_holders(gate.group)
                 )
-                chosen = [
-                    t for t in fairness.grant(head, holders, gate.limits.concurrent) if t in gate.waiters
-                ]
-                claims = await asyncio.gather(*(self._claim(gate, gate.waiters[t]) for t in chosen))
+                now = self._clock()
+                live = [t for t in head if now - unclaimed.get(t, now) < self._stall_grace]
+                chosen = fairness.grant(live, holders, gate.limits.concurrent)
+                unclaimed = {t: unclaimed.get(t, now) for t in chosen if t not in gate.waiters}
+                mine = [t for t in chosen if t in gate.waiters]
+                claims = await asyncio.gather(*(self._claim(gate, gate.waiters[t]) for t in mine))
                 failures = 0
             except StoreUnavailable as exc:
                 failures += 1
@@ -253,7 +261,10 @@ class FairScheduler:
                 await self._nap(gate, backoff.next(progressed=False, changed=False))
                 continue
             view = (tuple(head), len(holders))
-            delay = backoff.next(progressed=any(claims), changed=view != last_view)
+            # a waiter of ours among the next `limit` tickets gets the next free slot: look often, or the slot
+            # idles until our next poll (slots freed in other processes do not wake us)
+            next_up = any(t in gate.waiters for t in live[: gate.limits.concurrent])
+            delay = backoff.next(progressed=any(claims) or next_up, changed=view != last_view)
             last_view = view
             if await self._nap(gate, delay):
                 backoff.reset()
