@@ -18,14 +18,14 @@ import time
 from typing import Any
 
 from qwen_server.core.errors import Overloaded
-from qwen_server.scheduler import ClassLimits, FairScheduler
+from qwen_server.scheduler import ClassLimits, FairScheduler, RequestClass
 from qwen_server.store import open_store
 
 
 async def run(cfg: dict[str, Any]) -> None:
     store = open_store(cfg["url"])
     await store.ping()
-    limits = {"chat": ClassLimits(cfg["cap"], cfg["queue"], cfg["timeout"])}
+    limits: dict[RequestClass, ClassLimits] = {"chat": ClassLimits(cfg["cap"], cfg["queue"], cfg["timeout"])}
     sched = FairScheduler(
         store,
         limits,
