@@ -198,3 +198,16 @@ def test_a_full_queue_is_529_overloaded_with_retry_after(one_slot_gateway: Servi
         assert info.value.status_code == 529
     finally:
         holder.join()
+
+
+def test_error_body_carries_the_request_id_like_anthropic(gateway: Service) -> None:
+    response = httpx.post(
+        f"{gateway.url}/v1/messages",
+        json={"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]},
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert body["request_id"] == response.headers["request-id"]

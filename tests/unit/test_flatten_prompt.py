@@ -20,7 +20,7 @@ def test_history_with_system_tools_and_results() -> None:
     text = flatten(messages, system_extra="# Tools ...")
     blocks = text.split("\n\n[")
     assert blocks[0] == "[system]\nBe brief.\n\n# Tools ..."
-    assert blocks[1] == "user]\nWeather?[image]"
+    assert blocks[1] == "user]\nWeather?\n[image]"
     assert blocks[2].startswith("assistant]\n<tool_call>") and '"name": "get_weather"' in blocks[2]
     assert blocks[2].rstrip().endswith("</tool_call>")
     assert blocks[3] == "tool_result id=call_1]\n<tool_response>\n18C\n</tool_response>"
@@ -28,3 +28,12 @@ def test_history_with_system_tools_and_results() -> None:
 
 def test_system_extra_alone_makes_a_system_block() -> None:
     assert flatten([Message("user", [TextPart("q")])], system_extra="rules") == "[system]\nrules\n\n[user]\nq"
+
+
+def test_text_blocks_are_not_glued_together() -> None:
+    reminder = Message(
+        "user", [TextPart("<system-reminder>be careful</system-reminder>"), TextPart("Fix it.")]
+    )
+    assert flatten([reminder]) == "<system-reminder>be careful</system-reminder>\nFix it."
+    spaced = Message("user", [TextPart("second "), TextPart("question")])
+    assert flatten([spaced]) == "second question"

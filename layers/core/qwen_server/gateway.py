@@ -170,8 +170,10 @@ class Gateway:
         """Choose an account and get the first event, failing over while nothing was sent to the client."""
         tried: set[str] = set()
         last_error: GatewayError | None = None
+        budget_spent = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt and not await self.pool.allow_retry():
+                budget_spent = True
                 break
             try:
                 choice = await self.pool.choose(
@@ -204,7 +206,12 @@ class Gateway:
                 continue
             return choice, upstream, first, started
         assert last_error is not None
-        last_error.gave_up = True  # type: ignore[attr-defined]
+        if budget_spent:
+            # Failover was cut short to avoid a retry storm, not because every account failed: a client
+            # retry after a pause may well succeed, so say when rather than forbid it.
+            last_error.retry_after = last_error.retry_after or 1.0
+        else:
+            last_error.gave_up = True  # type: ignore[attr-defined]
         raise last_error
 
 

@@ -32,7 +32,9 @@ def is_anthropic(path: str) -> bool:
     return path.startswith("/v1/messages") or path.startswith("/anthropic/")
 
 
-def error_response(error: GatewayError, request_path: str, *, anthropic: bool | None = None) -> Response:
+def error_response(
+    error: GatewayError, request_path: str, *, anthropic: bool | None = None, request_id: str | None = None
+) -> Response:
     """The API flavour's error body with the error's status and retry headers."""
     flavour_anthropic = is_anthropic(request_path) if anthropic is None else anthropic
     headers: dict[str, str] = {}
@@ -45,6 +47,8 @@ def error_response(error: GatewayError, request_path: str, *, anthropic: bool | 
         from qwen_server.api.anthropic.errors import anthropic_error_body, anthropic_status
 
         body = anthropic_error_body(error)
+        if request_id:
+            body["request_id"] = request_id
         status = anthropic_status(error)
     else:
         from qwen_server.api.openai.errors import openai_error_body
@@ -55,7 +59,7 @@ def error_response(error: GatewayError, request_path: str, *, anthropic: bool | 
 
 async def gateway_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return error_response(exc, request.url.path)
+    return error_response(exc, request.url.path, request_id=request.scope.get("state", {}).get("request_id"))
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

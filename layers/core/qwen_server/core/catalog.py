@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-_CLAUDE = re.compile(r"^claude-(?:[\d.-]+-)?(opus|sonnet|haiku)(?:-[\w.]+)*$|^claude-(?:[\w.]+-)*(opus|sonnet|haiku)")
+# claude-<family>[-version][-date|-latest], claude-<version>-<family>[-...], and Vertex's `@date` suffix
+_CLAUDE = re.compile(r"^claude-(?:[\w.]+-)*?(opus|sonnet|haiku)(?![a-z])[-\w.@]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class ModelCatalog:
             return Resolved(name, str(alias["model"]), bool(thinking) if thinking is not None else None)
         match = _CLAUDE.match(name)
         if match:
-            family = match.group(1) or match.group(2)
+            family = match.group(1)
             return Resolved(name, self.families.get(family, self.default_model))
         return Resolved(name, name)
 

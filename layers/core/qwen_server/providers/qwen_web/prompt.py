@@ -11,13 +11,15 @@ from qwen_server.core.model import ImagePart, Message, TextPart
 
 
 def _part_text(message: Message) -> str:
-    pieces: list[str] = []
+    """The parts' text in order. Separate blocks (e.g. a reminder block, then the prompt) get a newline
+    between them unless one side already has white space at the join."""
+    text = ""
     for part in message.parts:
-        if isinstance(part, TextPart):
-            pieces.append(part.text)
-        elif isinstance(part, ImagePart):
-            pieces.append("[image]")
-    return "".join(pieces)
+        piece = part.text if isinstance(part, TextPart) else "[image]" if isinstance(part, ImagePart) else ""
+        if text and piece and not text[-1].isspace() and not piece[0].isspace():
+            text += "\n"
+        text += piece
+    return text
 
 
 def render_message(message: Message) -> str:

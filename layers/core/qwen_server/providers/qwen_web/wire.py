@@ -164,8 +164,7 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
     if (
         "not authenticated" in lowered
         or "unauthorized" in lowered
-        or ("token" in lowered
-        and "expire" in lowered)
+        or ("token" in lowered and "expire" in lowered)
     ):
         return UpstreamAuthError(shown)
     if "waf" in lowered or "rgv587" in lowered:
