@@ -93,7 +93,7 @@ def test_missing_secret_and_parameters_name_what_is_missing(aws: None) -> None:
 def test_settings_read_afterwards_see_the_secret(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from qwen_server.config import get_settings
 
-    monkeypatch.delenv("GATEWAY_API_KEYS", raising=False)
+    monkeypatch.setenv("GATEWAY_API_KEYS", "")  # first touch: monkeypatch restores the original afterwards
     get_settings.cache_clear()
     assert get_settings().gateway_keys() == frozenset()
     monkeypatch.setenv("QWEN_SECRETS_ID", put_secret('{"GATEWAY_API_KEYS": "from-the-secret"}'))
@@ -101,7 +101,6 @@ def test_settings_read_afterwards_see_the_secret(aws: None, monkeypatch: pytest.
         load_secrets()
         assert get_settings().gateway_keys() == frozenset({"from-the-secret"}), "cached settings dropped"
     finally:
-        monkeypatch.delenv("GATEWAY_API_KEYS", raising=False)
         get_settings.cache_clear()
 
 
