@@ -86,10 +86,12 @@ def test_second_auth_failure_in_a_row_disables_with_the_reason() -> None:
 
 def test_a_success_between_auth_failures_resets_the_count() -> None:
     h = fail(None, FailureKind.AUTH, 0.0)
+    assert health.suspect(h)
     h2 = health.on_success(h)
-    assert h2 is not None
+    assert h2 is not None and not health.suspect(h2)
     h3 = fail(h2, FailureKind.AUTH, 10.0)
     assert h3.disabled is None
+    assert not health.suspect(fail(h3, FailureKind.AUTH, 20.0))  # disabled: settled
 
 
 def test_waf_is_a_short_cooldown_without_a_strike() -> None:

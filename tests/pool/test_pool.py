@@ -205,6 +205,44 @@ async def test_an_attempt_that_ends_without_an_upstream_error_is_not_held_agains
     assert (row["state"], row["failures"], row["in_flight"]) == ("ok", 0, 0)
 
 
+async def test_an_account_refused_once_is_probed_once_then_disabled() -> None:
+    pool, clock, _ = make_pool("good", "locked")
+    for _ in range(20):
+        await pool.record(await pool.choose(MODEL, exclude=frozenset({"locked"})), OK)
+    refused = fail(UpstreamAuthError("sign-in refused: wrong password"))
+    await pool.record(await pool.choose(MODEL, exclude=frozenset({"good"})), refused)
+    clock.advance(pool.config.health.auth_cooldown)
+    probe = await pool.choose(MODEL)
+    assert probe.account.id == "locked"  # despite its posterior
+    later = []
+    for _ in range(20):  # while the probe is out, no second one
+        c = await pool.choose(MODEL)
+        later.append(c.account.id)
+        await pool.record(c, Outcome(ok=False, error=UpstreamBadRequest("neutral")))
+    assert later.count("locked") <= 2
+    await pool.record(probe, refused)
+    row = (await by_id(pool))["locked"]
+    assert row["state"] == "disabled" and "wrong password" in str(row["reason"])
+
+
+async def test_a_probe_that_succeeds_clears_the_suspicion() -> None:
+    pool, clock, _ = make_pool("good", "flaky-login")
+    for _ in range(20):
+        await pool.record(await pool.choose(MODEL, exclude=frozenset({"flaky-login"})), OK)
+    await pool.record(
+        await pool.choose(MODEL, exclude=frozenset({"good"})), fail(UpstreamAuthError("token expired"))
+    )
+    clock.advance(pool.config.health.auth_cooldown)
+    probe = await pool.choose(MODEL)
+    assert probe.account.id == "flaky-login"
+    await pool.record(probe, OK)
+    clock.advance(pool.config.probe_seconds + 1)
+    await pool.record(
+        await pool.choose(MODEL, exclude=frozenset({"good"})), fail(UpstreamAuthError("token expired"))
+    )
+    assert (await by_id(pool))["flaky-login"]["state"] == "cooldown"  # a fresh first strike, not disabled
+
+
 async def test_manual_disable_and_enable() -> None:
     pool, _, _ = make_pool("a")
     await pool.disable("a", "owner asked")

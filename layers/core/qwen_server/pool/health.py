@@ -6,8 +6,8 @@ kind of failure (`classify`):
 - rate limited (429): cool down for the upstream's Retry-After when it sent one, else exponential backoff with
   full jitter, uniform(0, min(cap, base * 2**k)) for the k-th 429 in a row, so a pool of instances does not
   come back in lock-step;
-- auth refused (the provider has already tried one re-login): a short cooldown the first time, disabled with
-  the reason at the second in a row;
+- auth refused (the provider has already tried one re-login): a short cooldown the first time, after which
+  the account is `suspect` (the pool probes it once), disabled with the reason at the second in a row;
 - WAF / anti-bot challenge: a short jittered cooldown; not the account's fault, so no strike is counted;
 - server errors and timeouts: outlier ejection as in Envoy: 5 in a row eject the account for 30 s x n, at most
   300 s, where n counts its ejections and forgets one per `ejection_forgive` seconds spent un-ejected;
@@ -65,7 +65,7 @@ class HealthConfig:
     backoff_cap: float = 60.0
     max_retry_after: float = 3600.0  # never trust an upstream for longer than this
     blocked_cooldown: float = 10.0  # WAF challenge: jittered in [half, full]
-    auth_cooldown: float = 5.0  # between the first and the second auth failure
+    auth_cooldown: float = 1.0  # then one probe decides: works again, or disabled
     auth_failures_to_disable: int = 2
     eject_after: int = 5  # consecutive server errors
     ejection_base: float = 30.0
@@ -106,6 +106,11 @@ def status(health: HealthState | None, now: float) -> Status:
 
 def available(health: HealthState | None, now: float) -> bool:
     return status(health, now).state == "ok"
+
+
+def suspect(health: HealthState | None) -> bool:
+    """Credentials refused once and not yet settled: worth one probe rather than waiting for sampling."""
+    return health is not None and health.disabled is None and health.consecutive_auth > 0
 
 
 def on_success(health: HealthState | None) -> HealthState | None:

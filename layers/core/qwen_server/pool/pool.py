@@ -2,8 +2,9 @@
 
 `choose` filters the configured accounts by hard constraints (serves the model, not excluded by the caller's
 failover loop, not disabled / cooling down / ejected: `health.py`), keeps a session on its pinned account
-while that account stays available, and otherwise ranks the candidates by discounted Thompson sampling with a
-latency-aware score (`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
+while that account stays available, probes an account whose login was refused once (so the question gets
+settled), and otherwise ranks the candidates by discounted Thompson sampling with a latency-aware score
+(`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
 `record` releases the slot and folds the outcome into the arm's posterior and the account's health.
 
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
@@ -46,6 +47,7 @@ from qwen_server.pool.state import (
     encode_health,
     health_key,
     pin_key,
+    probe_key,
     slots_key,
 )
 from qwen_server.providers.base import Account
@@ -103,6 +105,7 @@ class PoolConfig:
     max_staleness: float = 1.0  # seconds a cached arm / health may be old when choosing
     lease_seconds: float = 600.0  # a dead instance's in-flight slot frees itself after this
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
+    probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
 
@@ -171,6 +174,9 @@ class AccountPool:
             if choice is not None:  # busy: serve elsewhere this once, but keep the pin
                 await self.store.set(pin_key(session_id), pinned_id.encode(), self.config.pin_seconds)
                 return choice
+        probe = await self._probe(candidates, healths, model, session_id)
+        if probe is not None:
+            return probe
         arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
         for aid, _score in bandit.rank(arms, now, self.config.bandit, self._rng):
             choice = await self._acquire(candidates[aid], model, session_id)
@@ -182,6 +188,27 @@ class AccountPool:
         raise UpstreamRateLimited(
             f"all {len(candidates)} available account(s) are at their concurrency limit", retry_after=1
         )
+
+    async def _probe(
+        self,
+        candidates: dict[str, Account],
+        healths: dict[str, HealthState | None],
+        model: str,
+        session_id: str | None,
+    ) -> Choice | None:
+        """One attempt at a time, ahead of sampling, on an account whose credentials were refused once.
+
+        Its posterior alone would keep it out of rotation without ever settling the question; a probe
+        either clears it or, failing, disables it with the reason. The probe lease lets one instance probe
+        per `probe_seconds`; a failed probe costs its request one failover.
+        """
+        for aid in [aid for aid in candidates if health.suspect(healths[aid])]:
+            holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+            if await self.store.lease_acquire(probe_key(aid), holder, 1, self.config.probe_seconds):
+                choice = await self._acquire(candidates[aid], model, session_id)
+                if choice is not None:
+                    return choice
+        return None
 
     def _decoded(self, raw: bytes | None, decode: Callable[[bytes | None], T]) -> T:
         """Decode once per distinct stored value: choose() re-reads the same cached bytes many times."""

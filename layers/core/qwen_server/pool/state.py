@@ -12,6 +12,7 @@ Keys (all state is keyed by account id, so adding or removing an account touches
     pool:health:{account}        HealthState as JSON     cooldown, ejection, disabled reason
     pool:slots:{account}         lease group             in-flight attempts, capped at max_concurrent
     pool:pin:{session}           account id              session affinity, with a TTL
+    pool:probe:{account}         lease group (limit 1)   one probe at a time of an auth-suspect account
     pool:budget:{kind}:{bucket}  counter                 retry budget (kind: req | retry)
 """
 
@@ -47,6 +48,10 @@ def slots_key(account_id: str) -> str:
 
 def pin_key(session_id: str) -> str:
     return f"pool:pin:{session_id}"
+
+
+def probe_key(account_id: str) -> str:
+    return f"pool:probe:{account_id}"
 
 
 def budget_key(kind: str, bucket: int) -> str:
