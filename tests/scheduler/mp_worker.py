@@ -32,6 +32,7 @@ async def run(cfg: dict[str, Any]) -> None:
         instance_id=cfg["instance"],
         lease_ttl=cfg["lease_ttl"],
         ticket_ttl=cfg["ticket_ttl"],
+        poll_min=cfg["poll_min"],
         poll_max=cfg["poll_max"],
         stall_grace=cfg["stall_grace"],
     )

@@ -38,6 +38,7 @@ class Plan:
     hold: tuple[float, float]
     lease_ttl: float
     ticket_ttl: float
+    poll_min: float
     poll_max: float
     kill_after: float  # seconds after the start
     arrival_slack: float  # FIFO: requests arriving closer than this are not ordered
@@ -45,8 +46,10 @@ class Plan:
     observe_slack: float  # how late the test itself may notice a lapsed lease or ticket
 
 
-FAST = Plan(500, 16, 4, (0.002, 0.012), 1.0, 1.0, 0.05, 1.0, 0.1, 0.15, 0.15)
-SLOW = Plan(25, 4, 3, (0.1, 0.3), 2.0, 2.0, 0.1, 1.5, 0.15, 0.5, 0.5)  # moto answers in ~10 ms, serially
+FAST = Plan(500, 16, 4, (0.002, 0.012), 1.0, 1.0, 0.005, 0.05, 1.0, 0.1, 0.15, 0.15)
+# moto answers one request at a time in ~10 ms: polls are spaced out, and under that load a push can land
+# hundreds of ms after its arrival was stamped, so arrivals closer than 0.6 s are not ordered
+SLOW = Plan(25, 4, 3, (0.1, 0.3), 2.0, 2.0, 0.02, 0.1, 1.5, 0.6, 0.5, 0.5)
 PLANS = {"redis": FAST, "sqlite": FAST, "dynamodb": SLOW}
 
 
@@ -106,6 +109,7 @@ async def test_four_processes_one_cap_one_killed(
             "attempts": plan.attempts, "concurrency": plan.concurrency, "cap": plan.cap,
             "queue": PROCESSES * plan.concurrency, "timeout": 30.0, "hold": plan.hold,
             "lease_ttl": plan.lease_ttl, "ticket_ttl": plan.ticket_ttl, "poll_max": plan.poll_max,
+            "poll_min": plan.poll_min,
             "stall_grace": 0.3,
         }  # fmt: skip
         procs.append(await asyncio.create_subprocess_exec(sys.executable, WORKER, json.dumps(cfg)))

@@ -66,6 +66,7 @@ class _Gate:
     stats: ClassStats = field(default_factory=ClassStats)
     waiters: dict[str, _Waiter] = field(default_factory=dict)
     held: int = 0
+    pushing: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None
 
@@ -162,18 +163,24 @@ class FairScheduler:
         self._renewer = None
         self._held.clear()
         for gate in self._gates.values():
-            gate.wake, gate.dispatcher, gate.held = asyncio.Event(), None, 0
+            gate.wake, gate.dispatcher, gate.held, gate.pushing = asyncio.Event(), None, 0, 0
             gate.waiters.clear()
 
     # ---- acquiring -----------------------------------------------------------------------------------
     async def _acquire(self, gate: _Gate, holder: str, started: float) -> None:
         lim = gate.limits
-        if not gate.waiters:  # with waiters of our own queued, the fast path would be refused: skip the call
-            fast = self.store.lease_acquire_fifo(gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue)
+        if not gate.waiters and not gate.pushing:  # our own queued requests would make the store refuse
+            fast = self.store.lease_acquire_fifo(
+                gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue
+            )
             if await self._settled(fast, lambda: self.store.lease_release(gate.group, holder)):
                 return
         push = self.store.queue_push(gate.queue, holder, self._ticket_ttl, lim.queue)
-        position = await self._settled(push, lambda: self.store.queue_remove(gate.queue, holder))
+        gate.pushing += 1  # until registered as a waiter: later arrivals here must not take the fast path
+        try:
+            position = await self._settled(push, lambda: self.store.queue_remove(gate.queue, holder))
+        finally:
+            gate.pushing -= 1
         if position is None:
             gate.stats.queue_full += 1
             raise Overloaded(

@@ -5,9 +5,11 @@ aiobotocore pins botocore to narrow ranges that fight the boto3 everybody else i
 most a handful of store calls, so a small thread pool costs nothing measurable next to the network round
 trip; independent calls (the slot list and the queue check of an admission) run in parallel threads.
 
-Table: key `pk` (S, hash) + `sk` (S, range); `expires_at` (N, epoch seconds with ms) is the TTL attribute.
+Table: key `pk` (S, hash) + `sk` (S, range). An item that expires carries `exp` (N, epoch seconds with ms)
+and `expires_at` (N, the same rounded up to whole seconds), the TTL attribute: DynamoDB's TTL reads whole
+epoch seconds only, while short leases and tests need sub-second expiry.
 DynamoDB deletes expired items up to two days late, so every read and every condition compares
-`expires_at` with this instance's clock itself (NTP-synced hosts: skew is milliseconds).
+`exp` with this instance's clock itself (NTP-synced hosts: skew is milliseconds).
 
 | item          | pk              | sk                  | attributes                            |
 |---------------|-----------------|---------------------|---------------------------------------|
@@ -17,7 +19,7 @@ DynamoDB deletes expired items up to two days late, so every read and every cond
 | ticket        | `queue#<name>`  | `t#<seq, 20 digits>`| `ticket` (S), ttl                     |
 
 Leases: one item per slot index `0..limit-1`. Acquiring reads the group's slots (one Query), then claims a
-free or expired index with a conditional put `attribute_not_exists(pk) OR expires_at <= :now`; a lost race
+free or expired index with a conditional put `attribute_not_exists(pk) OR exp <= :now`; a lost race
 moves on to the next free index. Slots spread the writes of a busy class over `limit` items instead of one
 hot counter (DynamoDB takes ~1,000 writes/s per item). `lease_acquire_fifo(ticket=...)` claims the slot and
 deletes the ticket in one TransactWriteItems. With `ticket=None` the empty-queue check is a Query run in
@@ -41,6 +43,7 @@ instance; another instance finds them with a Query.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
@@ -61,8 +64,9 @@ from qwen_server.store.base import StoreError
 T = TypeVar("T")
 Item = dict[str, Any]
 
-_LIVE = "(attribute_not_exists(expires_at) OR expires_at > :now)"
-_GONE = "(attribute_not_exists(pk) OR expires_at <= :now)"
+_LIVE = "(attribute_not_exists(exp) OR exp > :now)"
+_GONE = "(attribute_not_exists(pk) OR exp <= :now)"
+_SET_EXPIRY = "SET exp = :exp, expires_at = :ttl"
 _TICKETS = "t#"
 
 
@@ -74,12 +78,21 @@ def _time(x: float) -> dict[str, str]:
     return {"N": f"{x:.3f}"}
 
 
+def _expiry(at: float) -> dict[str, dict[str, str]]:
+    """Attributes of an item expiring at `at`: precise for our comparisons, whole seconds for DynamoDB TTL."""
+    return {"exp": _time(at), "expires_at": {"N": str(math.ceil(at))}}
+
+
+def _expiry_values(at: float) -> dict[str, dict[str, str]]:
+    return {":exp": _time(at), ":ttl": {"N": str(math.ceil(at))}}
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _expires(item: Item) -> float | None:
-    raw = item.get("expires_at")
+    raw = item.get("exp")
     return None if raw is None else float(raw["N"])
 
 
@@ -294,7 +307,7 @@ class DynamoDBStore:
     def _kv_item(self, key: str, value: bytes, ttl: float | None, now: float) -> Item:
         item: Item = {**self._kv(key), "v": {"B": value}}
         if ttl is not None:
-            item["expires_at"] = _time(now + ttl)
+            item.update(_expiry(now + ttl))
         return item
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
@@ -351,8 +364,8 @@ class DynamoDBStore:
             values: dict[str, Any] = {":a": _num(amount), ":now": _time(now)}
             expression = "ADD n :a"
             if ttl is not None:
-                expression += " SET expires_at = :exp"
-                values[":exp"] = _time(now + ttl)
+                expression += " " + _SET_EXPIRY
+                values.update(_expiry_values(now + ttl))
             try:
                 reply = self._c.update_item(
                     TableName=self.table,
@@ -374,13 +387,13 @@ class DynamoDBStore:
             start = decode_number(bytes(item["v"]["B"])) if live and "v" in item else 0.0
             new: Item = {**self._kv(key), "n": _num(start + amount)}
             if ttl is not None:
-                new["expires_at"] = _time(now + ttl)
-            elif live and "expires_at" in item:
-                new["expires_at"] = item["expires_at"]
+                new.update(_expiry(now + ttl))
+            elif live and "exp" in item:
+                new.update({k: item[k] for k in ("exp", "expires_at") if k in item})
             if live and "v" in item:
                 guarded = self._put_if(new, "v = :old", {":old": item["v"]})
             else:
-                guarded = self._put_if(new, "expires_at <= :now", {":now": _time(now)})
+                guarded = self._put_if(new, "exp <= :now", {":now": _time(now)})
             if guarded:
                 return start + amount
         raise StoreUnavailable(f"DynamoDB counter {key!r} stayed contended")
@@ -432,9 +445,13 @@ class DynamoDBStore:
             self._c.update_item(
                 TableName=self.table,
                 Key=self._key(f"lease#{group}", sk),
-                UpdateExpression="SET expires_at = :exp",
-                ConditionExpression="holder = :h AND expires_at > :now",
-                ExpressionAttributeValues={":h": {"S": holder}, ":now": _time(now), ":exp": _time(now + ttl)},
+                UpdateExpression=_SET_EXPIRY,
+                ConditionExpression="holder = :h AND exp > :now",
+                ExpressionAttributeValues={
+                    ":h": {"S": holder},
+                    ":now": _time(now),
+                    **_expiry_values(now + ttl),
+                },
             )
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
@@ -471,7 +488,7 @@ class DynamoDBStore:
                 "Item": {
                     **self._key(f"lease#{group}", sk),
                     "holder": {"S": holder},
-                    "expires_at": _time(now + ttl),
+                    **_expiry(now + ttl),
                 },
                 "ConditionExpression": _GONE,
                 "ExpressionAttributeValues": {":now": _time(now)},
@@ -484,7 +501,7 @@ class DynamoDBStore:
                 delete = {
                     "TableName": self.table,
                     "Key": self._key(f"queue#{queue}", ticket_sk),
-                    "ConditionExpression": "ticket = :t AND expires_at > :now",
+                    "ConditionExpression": "ticket = :t AND exp > :now",
                     "ExpressionAttributeValues": {":t": {"S": ticket_id}, ":now": _time(now)},
                 }
                 try:
@@ -567,7 +584,7 @@ class DynamoDBStore:
             "TableName": self.table,
             "ConsistentRead": True,
             "KeyConditionExpression": key_cond,
-            "FilterExpression": "expires_at > :now",
+            "FilterExpression": "exp > :now",
             "ExpressionAttributeValues": values,
             "Select": "COUNT",
         }
@@ -600,9 +617,13 @@ class DynamoDBStore:
             self._c.update_item(
                 TableName=self.table,
                 Key=self._key(f"queue#{queue}", sk),
-                UpdateExpression="SET expires_at = :exp",
-                ConditionExpression="ticket = :t AND expires_at > :now",
-                ExpressionAttributeValues={":t": {"S": ticket}, ":now": _time(now), ":exp": _time(now + ttl)},
+                UpdateExpression=_SET_EXPIRY,
+                ConditionExpression="ticket = :t AND exp > :now",
+                ExpressionAttributeValues={
+                    ":t": {"S": ticket},
+                    ":now": _time(now),
+                    **_expiry_values(now + ttl),
+                },
             )
             return True
         except ClientError as exc:
@@ -639,7 +660,7 @@ class DynamoDBStore:
         item = {
             **self._key(pk, _ticket_sk(seq)),
             "ticket": {"S": ticket},
-            "expires_at": _time(self._clock() + ttl),
+            **_expiry(self._clock() + ttl),
         }
         self._c.put_item(TableName=self.table, Item=item)
         return seq
@@ -687,7 +708,7 @@ class DynamoDBStore:
                 self._c.delete_item(
                     TableName=self.table,
                     Key=self._key(f"queue#{queue}", sk),
-                    ConditionExpression="expires_at <= :now",
+                    ConditionExpression="exp <= :now",
                     ExpressionAttributeValues={":now": _time(now)},
                 )
             except ClientError as exc:
