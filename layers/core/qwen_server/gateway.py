@@ -34,6 +34,7 @@ from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
+SLOT_RENEW_SECONDS = 120.0
 
 
 class Gateway:
@@ -142,10 +143,15 @@ class Gateway:
         choice, upstream, first, started = await self._open(request)
         outcome = Outcome(ok=False)
         shaper = OutputShaper(request)
+        renewed = started
         try:
             async for event in _prepend(first, upstream):
+                now = time.monotonic()
                 if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):
-                    outcome.ttft = time.monotonic() - started
+                    outcome.ttft = now - started
+                if now - renewed > SLOT_RENEW_SECONDS:  # a long answer keeps its account slot
+                    renewed = now
+                    await self.pool.renew(choice)
                 for shaped in shaper.feed(event):
                     yield shaped
                 if shaper.done:
@@ -208,8 +214,8 @@ class Gateway:
         assert last_error is not None
         if budget_spent:
             # Failover was cut short to avoid a retry storm, not because every account failed: a client
-            # retry after a pause may well succeed, so say when rather than forbid it.
-            last_error.retry_after = last_error.retry_after or 1.0
+            # retry after a short pause may well land on another account, whatever this one's own wait.
+            last_error.retry_after = 1.0
         else:
             last_error.gave_up = True  # type: ignore[attr-defined]
         raise last_error
