@@ -62,9 +62,11 @@ class Service:
                 self.process.wait()
 
 
-def _spawn(args: list[str], env: dict[str, str], name: str, cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    args: list[str], env: dict[str, str], name: str, cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-    handle = open(log_path, "wb")  # noqa: SIM115 - owned by the child process for its lifetime
+    handle = open(log_path, "wb")
     process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd)
     return process, log_path
 
@@ -72,7 +74,16 @@ def _spawn(args: list[str], env: dict[str, str], name: str, cwd: Path | None = N
 def start_emulator(*args: str, accounts: int = 3) -> Service:
     port = free_port()
     process, log_path = _spawn(
-        [sys.executable, "-m", "qwen_server.emulator", "--port", str(port), "--accounts", str(accounts), *args],
+        [
+            sys.executable,
+            "-m",
+            "qwen_server.emulator",
+            "--port",
+            str(port),
+            "--accounts",
+            str(accounts),
+            *args,
+        ],
         dict(os.environ),
         "emulator",
     )
@@ -87,15 +98,27 @@ def start_emulator(*args: str, accounts: int = 3) -> Service:
 
 def emulator_accounts(emulator: Service, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [
-        {"email": f"user{i}@emulator.local", "password": f"password{i}", "base_url": emulator.url, "name": f"emu{i}", **extra}
+        {
+            "email": f"user{i}@emulator.local",
+            "password": f"password{i}",
+            "base_url": emulator.url,
+            "name": f"emu{i}",
+            **extra,
+        }
         for i in range(count)
     ]
 
 
-def start_gateway(env: dict[str, str] | None = None, *, accounts: list[dict[str, Any]] | None = None,
-                  cwd: Path | None = None) -> Service:
+def start_gateway(
+    env: dict[str, str] | None = None,
+    *,
+    accounts: list[dict[str, Any]] | None = None,
+    cwd: Path | None = None,
+) -> Service:
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))}
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))
+    }
     full_env.update({"STORE_URL": "memory://", "PYTHONUNBUFFERED": "1"})
     if accounts is not None:
         full_env["QWEN_ACCOUNTS"] = json.dumps(accounts)
@@ -103,7 +126,10 @@ def start_gateway(env: dict[str, str] | None = None, *, accounts: list[dict[str,
     workdir = cwd or Path(tempfile.mkdtemp(prefix="gateway-"))
     full_env.setdefault("DATA_DIR", str(workdir / "data"))
     process, log_path = _spawn(
-        [sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port)], full_env, "gateway", cwd=workdir
+        [sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port)],
+        full_env,
+        "gateway",
+        cwd=workdir,
     )
     service = Service(process, port, log_path, {"cwd": workdir})
     try:

@@ -36,7 +36,9 @@ class _JsonFormatter(logging.Formatter):
         payload = getattr(record, "fields", None)
         if isinstance(payload, dict):
             return orjson.dumps({"level": record.levelname, **payload}).decode()
-        return orjson.dumps({"level": record.levelname, "logger": record.name, "message": record.getMessage()}).decode()
+        return orjson.dumps(
+            {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        ).decode()
 
 
 @cache
@@ -45,7 +47,7 @@ def request_logger() -> _LineLogger:
         try:
             from aws_lambda_powertools import Logger
 
-            return Logger(service="qwen-api-server")  # type: ignore[no-any-return]
+            return Logger(service="qwen-api-server")
         except ImportError:
             pass
     logger = logging.getLogger("qwen_server.access")
