@@ -305,3 +305,20 @@ async def test_a_dead_instance_ticket_does_not_block_the_head(schedulers: list[F
     await asyncio.gather(holder, hold(s, "t", 0))
     assert 0.2 <= time.monotonic() - started < 1.0  # passed over after the grace, not after 60 s
     assert await store.queue_head(QUEUE, 5) == ["ghost-1.t"]  # ...and left to lapse on its TTL
+
+
+async def test_wait_budget_follows_the_injected_clock(schedulers: list[FairScheduler]) -> None:
+    now = [0.0]
+    s = make(MemoryStore(), concurrent=1, timeout=5.0, clock=lambda: now[0])
+    schedulers.append(s)
+    holder = asyncio.create_task(hold(s, "t", 0.3))
+    await until(lambda: s.store.lease_count(GROUP))
+    waiter = asyncio.create_task(hold(s, "t", 0))
+    await asyncio.sleep(0)  # the waiter reads its start time
+    now[0] = 100.0  # its whole budget has passed on the scheduler's clock while it was queueing
+    started = time.monotonic()
+    with pytest.raises(Overloaded) as info:
+        await waiter
+    assert info.value.code == "queue_timeout"
+    assert time.monotonic() - started < 0.2  # decided by the injected clock, not by 5 real seconds
+    await holder
