@@ -43,79 +43,38 @@ instance; another instance finds them with a Query.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qwen_server.core.errors import StoreUnavailable
 from qwen_server.store._codec import decode_number, encode_number
+from qwen_server.store._dynamodb_wire import (
+    GONE,
+    LIVE,
+    SET_EXPIRY,
+    TICKETS,
+    Item,
+    alive,
+    code,
+    create_table,
+    expiry,
+    expiry_values,
+    new_client,
+    num,
+    ticket_sk,
+    when,
+)
 from qwen_server.store.base import StoreError
 
 T = TypeVar("T")
-Item = dict[str, Any]
-
-_LIVE = "(attribute_not_exists(exp) OR exp > :now)"
-_GONE = "(attribute_not_exists(pk) OR exp <= :now)"
-_SET_EXPIRY = "SET exp = :exp, expires_at = :ttl"
-_TICKETS = "t#"
-
-
-def _num(x: float) -> dict[str, str]:
-    return {"N": format(Decimal(repr(float(x))), "f")}
-
-
-def _time(x: float) -> dict[str, str]:
-    return {"N": f"{x:.3f}"}
-
-
-def _expiry(at: float) -> dict[str, dict[str, str]]:
-    """Attributes of an item expiring at `at`: precise for our comparisons, whole seconds for DynamoDB TTL."""
-    return {"exp": _time(at), "expires_at": {"N": str(math.ceil(at))}}
-
-
-def _expiry_values(at: float) -> dict[str, dict[str, str]]:
-    return {":exp": _time(at), ":ttl": {"N": str(math.ceil(at))}}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _expires(item: Item) -> float | None:
-    raw = item.get("exp")
-    return None if raw is None else float(raw["N"])
-
-
-def _alive(item: Item, now: float) -> bool:
-    exp = _expires(item)
-    return exp is None or exp > now
-
-
-_SESSION_LOCK = threading.Lock()
-_SESSIONS: list[boto3.session.Session] = []
-
-
-def _new_client(**kwargs: Any) -> Any:
-    """A DynamoDB client from one boto3 session per process: a new session re-reads the service models
-    (hundreds of ms), and sessions are not thread-safe, hence the lock."""
-    with _SESSION_LOCK:
-        if not _SESSIONS:
-            _SESSIONS.append(boto3.session.Session())
-        return _SESSIONS[0].client("dynamodb", **kwargs)
-
-
-def _ticket_sk(seq: int) -> str:
-    return f"{_TICKETS}{seq:020d}"
 
 
 class DynamoDBStore:
@@ -169,7 +128,7 @@ class DynamoDBStore:
                         retries={"mode": "standard", "total_max_attempts": 2},
                         max_pool_connections=32,
                     )
-                    self._client = _new_client(
+                    self._client = new_client(
                         region_name=self._region, endpoint_url=self._endpoint, config=config
                     )
         return self._client
@@ -179,7 +138,7 @@ class DynamoDBStore:
         try:
             return await loop.run_in_executor(self._pool, fn, *args)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if code(exc) == "ResourceNotFoundException":
                 raise StoreUnavailable(f"DynamoDB table {self.table!r} (STORE_URL) does not exist") from exc
             raise StoreUnavailable(f"DynamoDB table {self.table!r} failed: {exc}") from exc
         except BotoCoreError as exc:
@@ -214,14 +173,14 @@ class DynamoDBStore:
                 self._c.describe_table(TableName=self.table)
                 return
             except ClientError as exc:
-                if _code(exc) != "ResourceNotFoundException":
+                if code(exc) != "ResourceNotFoundException":
                     raise
             if not self._create:
                 raise StoreError(
                     f"STORE_URL names DynamoDB table {self.table!r}, which does not exist; create it (pk S hash,"
                     " sk S range, TTL attribute expires_at) or add ?create=1 to STORE_URL"
                 )
-            self._create_table()
+            create_table(self._c, self.table)
 
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, check)
@@ -229,32 +188,6 @@ class DynamoDBStore:
             raise StoreError(
                 f"STORE_URL names DynamoDB table {self.table!r}, which is unusable: {exc}"
             ) from exc
-
-    def _create_table(self) -> None:
-        try:
-            self._c.create_table(
-                TableName=self.table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as exc:
-            if _code(exc) != "ResourceInUseException":  # another process created it first
-                raise
-        self._c.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
-        try:
-            self._c.update_time_to_live(
-                TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-            )
-        except ClientError as exc:
-            if _code(exc) != "ValidationException":  # TTL already enabled
-                raise
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -268,7 +201,7 @@ class DynamoDBStore:
 
     @staticmethod
     def _value(item: Item | None, now: float) -> bytes | None:
-        if item is None or not _alive(item, now):
+        if item is None or not alive(item, now):
             return None
         if "v" in item:
             return bytes(item["v"]["B"])
@@ -307,7 +240,7 @@ class DynamoDBStore:
     def _kv_item(self, key: str, value: bytes, ttl: float | None, now: float) -> Item:
         item: Item = {**self._kv(key), "v": {"B": value}}
         if ttl is not None:
-            item.update(_expiry(now + ttl))
+            item.update(expiry(now + ttl))
         return item
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
@@ -326,7 +259,7 @@ class DynamoDBStore:
             )
             return True
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
 
@@ -338,17 +271,17 @@ class DynamoDBStore:
     ) -> bool:
         def cas() -> bool:
             now = self._clock()
-            values: dict[str, Any] = {":now": _time(now)}
+            values: dict[str, Any] = {":now": when(now)}
             if expected is None:
-                condition = _GONE
+                condition = GONE
             else:
                 values[":e"] = {"B": expected}
-                condition = f"v = :e AND {_LIVE}"
+                condition = f"v = :e AND {LIVE}"
                 try:  # a counter written by incr lives in `n`; compare it by its canonical spelling
                     number = decode_number(expected)
                     if encode_number(number) == expected:
-                        values[":en"] = _num(number)
-                        condition = f"(v = :e OR n = :en) AND {_LIVE}"
+                        values[":en"] = num(number)
+                        condition = f"(v = :e OR n = :en) AND {LIVE}"
                 except ValueError:
                     pass
             return self._put_if(self._kv_item(key, value, ttl, now), condition, values)
@@ -361,39 +294,39 @@ class DynamoDBStore:
     def _incr(self, key: str, amount: float, ttl: float | None) -> float:
         for _ in range(8):
             now = self._clock()
-            values: dict[str, Any] = {":a": _num(amount), ":now": _time(now)}
+            values: dict[str, Any] = {":a": num(amount), ":now": when(now)}
             expression = "ADD n :a"
             if ttl is not None:
-                expression += " " + _SET_EXPIRY
-                values.update(_expiry_values(now + ttl))
+                expression += " " + SET_EXPIRY
+                values.update(expiry_values(now + ttl))
             try:
                 reply = self._c.update_item(
                     TableName=self.table,
                     Key=self._kv(key),
                     UpdateExpression=expression,
-                    ConditionExpression=f"attribute_not_exists(v) AND {_LIVE}",
+                    ConditionExpression=f"attribute_not_exists(v) AND {LIVE}",
                     ExpressionAttributeValues=values,
                     ReturnValues="UPDATED_NEW",
                 )
                 return float(reply["Attributes"]["n"]["N"])
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if code(exc) != "ConditionalCheckFailedException":
                     raise
             # expired, or a bytes value written by set(): replace it with a counter, guarded by what we saw
             item = self._c.get_item(TableName=self.table, Key=self._kv(key), ConsistentRead=True).get("Item")
             if item is None:
                 continue
-            live = _alive(item, now)
+            live = alive(item, now)
             start = decode_number(bytes(item["v"]["B"])) if live and "v" in item else 0.0
-            new: Item = {**self._kv(key), "n": _num(start + amount)}
+            new: Item = {**self._kv(key), "n": num(start + amount)}
             if ttl is not None:
-                new.update(_expiry(now + ttl))
+                new.update(expiry(now + ttl))
             elif live and "exp" in item:
                 new.update({k: item[k] for k in ("exp", "expires_at") if k in item})
             if live and "v" in item:
                 guarded = self._put_if(new, "v = :old", {":old": item["v"]})
             else:
-                guarded = self._put_if(new, "exp <= :now", {":now": _time(now)})
+                guarded = self._put_if(new, "exp <= :now", {":now": when(now)})
             if guarded:
                 return start + amount
         raise StoreUnavailable(f"DynamoDB counter {key!r} stayed contended")
@@ -405,8 +338,8 @@ class DynamoDBStore:
         args: dict[str, Any] = {
             "TableName": self.table,
             "ConsistentRead": True,
-            "FilterExpression": f"begins_with(pk, :p) AND {_LIVE}",
-            "ExpressionAttributeValues": {":p": {"S": f"kv#{prefix}"}, ":now": _time(self._clock())},
+            "FilterExpression": f"begins_with(pk, :p) AND {LIVE}",
+            "ExpressionAttributeValues": {":p": {"S": f"kv#{prefix}"}, ":now": when(self._clock())},
         }
         out: dict[str, bytes] = {}
         now = self._clock()
@@ -445,16 +378,16 @@ class DynamoDBStore:
             self._c.update_item(
                 TableName=self.table,
                 Key=self._key(f"lease#{group}", sk),
-                UpdateExpression=_SET_EXPIRY,
+                UpdateExpression=SET_EXPIRY,
                 ConditionExpression="holder = :h AND exp > :now",
                 ExpressionAttributeValues={
                     ":h": {"S": holder},
-                    ":now": _time(now),
-                    **_expiry_values(now + ttl),
+                    ":now": when(now),
+                    **expiry_values(now + ttl),
                 },
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if code(exc) != "ConditionalCheckFailedException":
                 raise
             self._slot_of.pop((group, holder), None)
             return False
@@ -472,7 +405,7 @@ class DynamoDBStore:
     ) -> bool:
         """Take a free slot seen in `slots`; with `ticket` (queue, id, sk) delete that ticket atomically."""
         now = self._clock()
-        live = {item["sk"]["S"]: item for item in slots if _alive(item, now)}
+        live = {item["sk"]["S"]: item for item in slots if alive(item, now)}
         for sk, item in live.items():
             if item["holder"]["S"] == holder and self._renew(group, holder, ttl, sk):
                 if ticket is not None:
@@ -488,26 +421,26 @@ class DynamoDBStore:
                 "Item": {
                     **self._key(f"lease#{group}", sk),
                     "holder": {"S": holder},
-                    **_expiry(now + ttl),
+                    **expiry(now + ttl),
                 },
-                "ConditionExpression": _GONE,
-                "ExpressionAttributeValues": {":now": _time(now)},
+                "ConditionExpression": GONE,
+                "ExpressionAttributeValues": {":now": when(now)},
             }
             if ticket is None:
-                if not self._put_if(put["Item"], _GONE, {":now": _time(now)}):
+                if not self._put_if(put["Item"], GONE, {":now": when(now)}):
                     continue
             else:
-                queue, ticket_id, ticket_sk = ticket
+                queue, ticket_id, ticket_key = ticket
                 delete = {
                     "TableName": self.table,
-                    "Key": self._key(f"queue#{queue}", ticket_sk),
+                    "Key": self._key(f"queue#{queue}", ticket_key),
                     "ConditionExpression": "ticket = :t AND exp > :now",
-                    "ExpressionAttributeValues": {":t": {"S": ticket_id}, ":now": _time(now)},
+                    "ExpressionAttributeValues": {":t": {"S": ticket_id}, ":now": when(now)},
                 }
                 try:
                     self._c.transact_write_items(TransactItems=[{"Put": put}, {"Delete": delete}])
                 except ClientError as exc:
-                    if _code(exc) != "TransactionCanceledException":
+                    if code(exc) != "TransactionCanceledException":
                         raise
                     reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
                     if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
@@ -555,7 +488,7 @@ class DynamoDBStore:
                 ExpressionAttributeValues={":h": {"S": holder}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":  # the slot already went to someone else
+            if code(exc) != "ConditionalCheckFailedException":  # the slot already went to someone else
                 raise
 
     async def lease_release(self, group: str, holder: str) -> None:
@@ -567,19 +500,19 @@ class DynamoDBStore:
     async def lease_holders(self, group: str) -> list[str]:
         slots = await self._call(self._slots, group)
         now = self._clock()
-        return [item["holder"]["S"] for item in slots if _alive(item, now)]
+        return [item["holder"]["S"] for item in slots if alive(item, now)]
 
     # ---- queues --------------------------------------------------------------------------------------
     def _count(self, queue: str, before_seq: int | None = None) -> int:
         """Live tickets, or live tickets with a sequence below `before_seq`."""
-        values: dict[str, Any] = {":pk": {"S": f"queue#{queue}"}, ":now": _time(self._clock())}
+        values: dict[str, Any] = {":pk": {"S": f"queue#{queue}"}, ":now": when(self._clock())}
         if before_seq is None:
             key_cond = "pk = :pk AND begins_with(sk, :lo)"
-            values[":lo"] = {"S": _TICKETS}
+            values[":lo"] = {"S": TICKETS}
         else:
             key_cond = "pk = :pk AND sk BETWEEN :lo AND :hi"
-            values[":lo"] = {"S": _TICKETS}
-            values[":hi"] = {"S": _ticket_sk(before_seq - 1)}
+            values[":lo"] = {"S": TICKETS}
+            values[":hi"] = {"S": ticket_sk(before_seq - 1)}
         args: dict[str, Any] = {
             "TableName": self.table,
             "ConsistentRead": True,
@@ -603,7 +536,7 @@ class DynamoDBStore:
         sk = self._ticket_of.get((queue, ticket))
         if sk is not None:
             return sk
-        for item in self._query(f"queue#{queue}", begins=_TICKETS):
+        for item in self._query(f"queue#{queue}", begins=TICKETS):
             if item["ticket"]["S"] == ticket:
                 return str(item["sk"]["S"])
         return None
@@ -617,17 +550,17 @@ class DynamoDBStore:
             self._c.update_item(
                 TableName=self.table,
                 Key=self._key(f"queue#{queue}", sk),
-                UpdateExpression=_SET_EXPIRY,
+                UpdateExpression=SET_EXPIRY,
                 ConditionExpression="ticket = :t AND exp > :now",
                 ExpressionAttributeValues={
                     ":t": {"S": ticket},
-                    ":now": _time(now),
-                    **_expiry_values(now + ttl),
+                    ":now": when(now),
+                    **expiry_values(now + ttl),
                 },
             )
             return True
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if code(exc) != "ConditionalCheckFailedException":
                 raise
             self._ticket_of.pop((queue, ticket), None)
             return False
@@ -635,9 +568,9 @@ class DynamoDBStore:
     def _push(self, queue: str, ticket: str, ttl: float, limit: int) -> int | None:
         known = self._ticket_of.get((queue, ticket))
         if known is not None and self._touch(queue, ticket, ttl, known):
-            return self._count(queue, int(known[len(_TICKETS) :]))
+            return self._count(queue, int(known[len(TICKETS) :]))
         seq = self._append(queue, ticket, ttl)
-        sk = _ticket_sk(seq)
+        sk = ticket_sk(seq)
         ahead = self._count(queue, seq)
         if ahead >= limit:
             self._c.delete_item(TableName=self.table, Key=self._key(f"queue#{queue}", sk))
@@ -658,9 +591,9 @@ class DynamoDBStore:
         )
         seq = int(reply["Attributes"]["n"]["N"])
         item = {
-            **self._key(pk, _ticket_sk(seq)),
+            **self._key(pk, ticket_sk(seq)),
             "ticket": {"S": ticket},
-            **_expiry(self._clock() + ttl),
+            **expiry(self._clock() + ttl),
         }
         self._c.put_item(TableName=self.table, Item=item)
         return seq
@@ -675,9 +608,9 @@ class DynamoDBStore:
         item = self._c.get_item(
             TableName=self.table, Key=self._key(f"queue#{queue}", sk), ConsistentRead=True
         )
-        if "Item" not in item or not _alive(item["Item"], self._clock()):
+        if "Item" not in item or not alive(item["Item"], self._clock()):
             return None
-        return self._count(queue, int(sk[len(_TICKETS) :]))
+        return self._count(queue, int(sk[len(TICKETS) :]))
 
     async def queue_position(self, queue: str, ticket: str) -> int | None:
         return await self._call(self._position, queue, ticket)
@@ -687,7 +620,7 @@ class DynamoDBStore:
             "TableName": self.table,
             "ConsistentRead": True,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)",
-            "ExpressionAttributeValues": {":pk": {"S": f"queue#{queue}"}, ":t": {"S": _TICKETS}},
+            "ExpressionAttributeValues": {":pk": {"S": f"queue#{queue}"}, ":t": {"S": TICKETS}},
             "Limit": n + 8,
         }
         now = self._clock()
@@ -696,7 +629,7 @@ class DynamoDBStore:
         while len(live) < n:
             page = self._c.query(**args)
             for item in page.get("Items", []):
-                if _alive(item, now):
+                if alive(item, now):
                     live.append(item["ticket"]["S"])
                 else:
                     dead.append(item["sk"]["S"])
@@ -709,10 +642,10 @@ class DynamoDBStore:
                     TableName=self.table,
                     Key=self._key(f"queue#{queue}", sk),
                     ConditionExpression="exp <= :now",
-                    ExpressionAttributeValues={":now": _time(now)},
+                    ExpressionAttributeValues={":now": when(now)},
                 )
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if code(exc) != "ConditionalCheckFailedException":
                     raise
         return live[:n]
 

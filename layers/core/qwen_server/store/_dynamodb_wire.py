@@ -1,0 +1,94 @@
+"""DynamoDB wire helpers for `store.dynamodb`: attribute encodings, expiry conditions, the client, the table."""
+
+from __future__ import annotations
+
+import math
+import threading
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+Item = dict[str, Any]
+
+LIVE = "(attribute_not_exists(exp) OR exp > :now)"
+GONE = "(attribute_not_exists(pk) OR exp <= :now)"
+SET_EXPIRY = "SET exp = :exp, expires_at = :ttl"
+TICKETS = "t#"
+
+
+def num(x: float) -> dict[str, str]:
+    return {"N": format(Decimal(repr(float(x))), "f")}
+
+
+def when(x: float) -> dict[str, str]:
+    return {"N": f"{x:.3f}"}
+
+
+def expiry(at: float) -> dict[str, dict[str, str]]:
+    """Attributes of an item expiring at `at`: precise for our comparisons, whole seconds for DynamoDB TTL."""
+    return {"exp": when(at), "expires_at": {"N": str(math.ceil(at))}}
+
+
+def expiry_values(at: float) -> dict[str, dict[str, str]]:
+    return {":exp": when(at), ":ttl": {"N": str(math.ceil(at))}}
+
+
+def code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def expires(item: Item) -> float | None:
+    raw = item.get("exp")
+    return None if raw is None else float(raw["N"])
+
+
+def alive(item: Item, now: float) -> bool:
+    exp = expires(item)
+    return exp is None or exp > now
+
+
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: list[boto3.session.Session] = []
+
+
+def new_client(**kwargs: Any) -> Any:
+    """A DynamoDB client from one boto3 session per process: a new session re-reads the service models
+    (hundreds of ms), and sessions are not thread-safe, hence the lock."""
+    with _SESSION_LOCK:
+        if not _SESSIONS:
+            _SESSIONS.append(boto3.session.Session())
+        return _SESSIONS[0].client("dynamodb", **kwargs)
+
+
+def ticket_sk(seq: int) -> str:
+    return f"{TICKETS}{seq:020d}"
+
+
+def create_table(client: Any, table: str) -> None:
+    """Create the single table (on-demand billing) and turn TTL on; tolerant of a concurrent creator."""
+    try:
+        client.create_table(
+            TableName=table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:
+        if code(exc) != "ResourceInUseException":  # another process created it first
+            raise
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+    try:
+        client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+    except ClientError as exc:
+        if code(exc) != "ValidationException":  # TTL already enabled
+            raise
