@@ -291,7 +291,7 @@ class RedisStore:
         return float(raw)
 
     async def scan(self, prefix: str) -> dict[str, bytes]:
-        pattern = self._kv(_glob_escape(prefix)) + "*"
+        pattern = _glob_escape(self._kv(prefix)) + "*"
         strip = len(self._kv(""))
 
         async def collect() -> dict[str, bytes]:
