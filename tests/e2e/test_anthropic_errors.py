@@ -148,7 +148,9 @@ def test_upstream_failure_before_the_first_byte_is_an_anthropic_error(gateway: S
     body = request(stream=stream, messages=[{"role": "user", "content": directive(error="500")}])
     response = post(gateway, body)
     assert "500" in error_of(response, 502, "api_error")
-    assert response.headers.get("x-should-retry") == "false"
+    # every account failed: "don't retry" — unless the retry budget (shared by the whole session's tests)
+    # cut failover short first, in which case the gateway asks for a retry after a pause instead
+    assert response.headers.get("x-should-retry") == "false" or response.headers.get("retry-after") == "1"
 
 
 def test_upstream_failure_in_the_stream_is_an_error_event(

@@ -183,7 +183,8 @@ def test_system_blocks_images_and_documents_are_accepted(client: anthropic.Anthr
         ],
         extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14,some-future-beta"},
     )
-    assert message.content[0].text == "[image]doc text and the question"  # type: ignore[union-attr]
+    # blocks are joined with a newline unless white space already separates them
+    assert message.content[0].text == "[image]\ndoc text and the question"  # type: ignore[union-attr]
 
 
 def test_stop_sequences_stop_the_answer(anthropic_gateway: Service, client: anthropic.Anthropic) -> None:

@@ -199,6 +199,7 @@ async def test_failure_before_the_first_event_is_an_http_error(
     assert info.value.body == {
         "type": "error",
         "error": {"type": "api_error", "message": "every account failed"},
+        "request_id": info.value.response.headers["request-id"],
     }
     assert info.value.response.headers["request-id"].startswith("req_")
     assert scripted.closed == 1
@@ -240,7 +241,11 @@ async def test_non_stream_failure_midway_is_an_http_error(
     scripted.script = [TextDelta("partial"), UpstreamError("broke")]
     response = await http.post("/v1/messages", json=BODY)
     assert response.status_code == 502
-    assert response.json() == {"type": "error", "error": {"type": "api_error", "message": "broke"}}
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "broke"},
+        "request_id": response.headers["request-id"],
+    }
 
 
 async def test_count_tokens_validates_like_create(

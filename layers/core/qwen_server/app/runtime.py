@@ -10,16 +10,19 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from qwen_server.config import Settings, get_settings
-from qwen_server.core.catalog import ModelCatalog
+from typing import TYPE_CHECKING
+
 from qwen_server.core.errors import StoreUnavailable
-from qwen_server.gateway import Gateway
-from qwen_server.observability.metrics import RequestMetrics
-from qwen_server.pool.pool import AccountPool
-from qwen_server.pool.registry import AccountRegistry
-from qwen_server.providers.base import Provider
-from qwen_server.providers.http import ClientRegistry
-from qwen_server.store import Store, StoreError, open_store
+
+if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first request, not at cold-start import
+    from qwen_server.config import Settings
+    from qwen_server.gateway import Gateway
+    from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.pool.pool import AccountPool
+    from qwen_server.pool.registry import AccountRegistry
+    from qwen_server.providers.base import Provider
+    from qwen_server.providers.http import ClientRegistry
+    from qwen_server.store import Store
 
 log = logging.getLogger("qwen_server")
 
@@ -40,7 +43,14 @@ _lock: asyncio.Lock | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    from qwen_server.core.catalog import ModelCatalog
+    from qwen_server.gateway import Gateway
+    from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.pool.pool import AccountPool
+    from qwen_server.pool.registry import AccountRegistry
+    from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
+    from qwen_server.store import open_store
 
     store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
@@ -92,6 +102,9 @@ async def get_runtime() -> Runtime:
         _lock = asyncio.Lock()
     async with _lock:
         if _runtime is None:
+            from qwen_server.config import get_settings
+            from qwen_server.store import StoreError
+
             try:
                 _runtime = build_runtime(get_settings())
             except StoreError as exc:
@@ -107,5 +120,7 @@ def current_runtime() -> Runtime | None:
 def reset_runtime() -> None:
     """Forget the singletons (tests build fresh ones)."""
     global _runtime, _lock
+    from qwen_server.config import get_settings
+
     _runtime, _lock = None, None
     get_settings.cache_clear()
