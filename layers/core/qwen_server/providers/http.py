@@ -5,6 +5,8 @@ Upstream I/O errors are translated here, once, into the product's error tree.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,6 +43,21 @@ class ClientRegistry:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+DRAIN_SECONDS = 1.0
+
+
+async def drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a streamed body after its last event (`chunks`: the body iterator already in
+    use), so the connection goes back to the pool for keep-alive instead of being closed; a server that
+    keeps talking is cut off after a second."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        return
 
 
 def translate_transport_error(exc: Exception, upstream: str) -> GatewayError:

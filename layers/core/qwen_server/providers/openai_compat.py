@@ -31,9 +31,9 @@ from qwen_server.core.model import (
     ThinkingDelta,
     Usage,
 )
-from qwen_server.core.sse import iter_sse
+from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
-from qwen_server.providers.http import ClientRegistry, translate_transport_error
+from qwen_server.providers.http import ClientRegistry, drain, translate_transport_error
 
 # kind -> how thinking is switched on. `explicit_off`: also send `false` (DashScope models may default to on);
 # generic servers get the switch only when thinking was asked for, so strict servers never see it otherwise.
@@ -146,10 +146,18 @@ class OpenAICompatProvider:
         return [ModelInfo(id=str(m["id"]), owned_by=str(m.get("owned_by") or "upstream")) for m in data]
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        """Streams from the upstream when the client streams; otherwise asks for one JSON body (fewer
+        round trips on the wire) and yields the same events from it."""
         client = self._clients.get(account.base_url)
-        body = orjson.dumps(build_body(request, account.kind))
+        payload = build_body(request, account.kind)
+        if not request.stream:
+            payload["stream"] = False
+            payload.pop("stream_options", None)
         http_request = client.build_request(
-            "POST", f"{account.base_url}/chat/completions", content=body, headers=self._headers(account)
+            "POST",
+            f"{account.base_url}/chat/completions",
+            content=orjson.dumps(payload),
+            headers=self._headers(account),
         )
         try:
             response = await client.send(http_request, stream=True)
@@ -158,35 +166,102 @@ class OpenAICompatProvider:
         try:
             if response.status_code >= 400:
                 raise classify(response.status_code, await response.aread(), response.headers)
-            finish: Finish | None = None
-            usage: Usage | None = None
+            if "event-stream" not in response.headers.get("content-type", ""):
+                try:
+                    raw = await response.aread()
+                except httpx.HTTPError as exc:
+                    raise translate_transport_error(exc, "upstream") from None
+                for event in _completion_events(raw):
+                    yield event
+                return
+            state = _StreamState()
+            parser = SSEParser()
+            chunks = response.aiter_raw()
             try:
-                async for sse in iter_sse(response.aiter_raw()):
-                    data = sse.data.strip()
-                    if not data:
-                        continue
-                    if data == "[DONE]":
+                async for piece in chunks:
+                    for sse in parser.feed(piece):
+                        for event in _chunk_events(sse.data, state):
+                            yield event
+                    if state.done:
                         break
-                    chunk = orjson.loads(data)
-                    if isinstance(chunk.get("error"), dict):
-                        raise UpstreamError(f"upstream error: {str(chunk['error'].get('message'))[:300]}")
-                    if chunk.get("usage"):
-                        u = chunk["usage"]
-                        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content")
-                        if reasoning:
-                            yield ThinkingDelta(reasoning)
-                        if delta.get("content"):
-                            yield TextDelta(delta["content"])
-                        if choice.get("finish_reason"):
-                            finish = Finish(FINISH_REASONS.get(choice["finish_reason"], "stop"))  # type: ignore[arg-type]
+                if not state.done:
+                    for sse in parser.close():
+                        for event in _chunk_events(sse.data, state):
+                            yield event
             except httpx.HTTPError as exc:
                 raise translate_transport_error(exc, "upstream") from None
-            if usage is not None:
-                yield usage
-            if finish is not None:
-                yield finish
+            await drain(chunks)
+            if state.usage is not None:
+                yield state.usage
+            if state.finish is not None:
+                yield state.finish
         finally:
             await response.aclose()
+
+
+class _StreamState:
+    __slots__ = ("done", "finish", "usage")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.finish: Finish | None = None
+        self.usage: Usage | None = None
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict) or not raw:
+        return None
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+
+
+def _chunk_events(data: str, state: _StreamState) -> list[Event]:
+    """Events of one `chat.completion.chunk` (or of `[DONE]`)."""
+    data = data.strip()
+    if not data:
+        return []
+    if data == "[DONE]":
+        state.done = True
+        return []
+    chunk = orjson.loads(data)
+    if isinstance(chunk.get("error"), dict):
+        raise UpstreamError(f"upstream error: {str(chunk['error'].get('message'))[:300]}")
+    state.usage = _usage(chunk.get("usage")) or state.usage
+    events: list[Event] = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("reasoning_content"):
+            events.append(ThinkingDelta(delta["reasoning_content"]))
+        if delta.get("content"):
+            events.append(TextDelta(delta["content"]))
+        if choice.get("finish_reason"):
+            state.finish = Finish(FINISH_REASONS.get(choice["finish_reason"], "stop"))  # type: ignore[arg-type]
+    return events
+
+
+def _completion_events(raw: bytes) -> list[Event]:
+    """Events of one non-streamed `chat.completion` body."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("upstream answered with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise UpstreamError("upstream answered with an unexpected body")
+    if isinstance(body.get("error"), dict):
+        raise UpstreamError(f"upstream error: {str(body['error'].get('message'))[:300]}")
+    events: list[Event] = []
+    finish: Finish | None = None
+    for choice in body.get("choices") or ():
+        message = choice.get("message") or {}
+        if message.get("reasoning_content"):
+            events.append(ThinkingDelta(message["reasoning_content"]))
+        if message.get("content"):
+            events.append(TextDelta(message["content"]))
+        if choice.get("finish_reason"):
+            finish = Finish(FINISH_REASONS.get(choice["finish_reason"], "stop"))  # type: ignore[arg-type]
+        break  # one choice: the gateway never asks for more
+    usage = _usage(body.get("usage"))
+    if usage is not None:
+        events.append(usage)
+    if finish is not None:
+        events.append(finish)
+    return events

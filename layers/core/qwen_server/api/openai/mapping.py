@@ -192,23 +192,16 @@ class ChunkWriter:
         return b""
 
 
-async def sse_chunks(events: AsyncIterator[Event], writer: ChunkWriter) -> AsyncIterator[bytes]:
-    usage: list[Usage] = []
-    async for event in events:
-        data = writer.event(event, usage)
-        if data:
-            yield data
-    yield b"data: [DONE]\n\n"
-
-
-async def collect(events: AsyncIterator[Event], model: str) -> dict[str, Any]:
-    """The non-streaming body: the same events, gathered."""
+async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dict[str, Any]:
+    """The non-streaming body: the same events, gathered (`first` was already taken from `events`)."""
     text: list[str] = []
     reasoning: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     usage = Usage()
     finish = Finish()
-    async for event in events:
+
+    def take(event: Event) -> None:
+        nonlocal usage, finish
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, ThinkingDelta):
@@ -225,6 +218,10 @@ async def collect(events: AsyncIterator[Event], model: str) -> dict[str, Any]:
             usage = event
         elif isinstance(event, Finish):
             finish = event
+
+    take(first)
+    async for event in events:
+        take(event)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)

@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from qwen_server.api.openai.errors import openai_error_body
-from qwen_server.api.openai.mapping import ChunkWriter, collect, sse_chunks, to_neutral
+from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import GatewayError
-from qwen_server.core.model import Event
+from qwen_server.core.model import Event, Usage
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -32,27 +32,22 @@ async def chat_completions(request: Request) -> Response:
     events = runtime.gateway.stream(neutral)
     first = await anext(events)  # failures before the first byte become a proper error response
     if not body.stream:
-        return JSONBytes(await collect(_prepend(first, events), body.model))
+        return JSONBytes(await collect(first, events, body.model))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = ChunkWriter(body.model, include_usage)
-    return StreamingResponse(
-        _guarded(sse_chunks(_prepend(first, events), writer), events),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return StreamingResponse(_sse(first, events, writer), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _prepend(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    yield first
-    async for event in rest:
-        yield event
-
-
-async def _guarded(chunks: AsyncIterator[bytes], events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
-    """After the first byte an upstream failure can only be reported inside the stream."""
+async def _sse(first: Event, events: AsyncIterator[Event], writer: ChunkWriter) -> AsyncIterator[bytes]:
+    """The SSE body. After the first byte an upstream failure can only be reported inside the stream."""
+    usage: list[Usage] = []
     try:
-        async for chunk in chunks:
-            yield chunk
+        yield writer.event(first, usage)
+        async for event in events:
+            data = writer.event(event, usage)
+            if data:
+                yield data
+        yield b"data: [DONE]\n\n"
     except GatewayError as exc:
         yield b"data: " + orjson.dumps(openai_error_body(exc)) + b"\n\n"
         yield b"data: [DONE]\n\n"

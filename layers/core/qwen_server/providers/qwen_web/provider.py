@@ -15,9 +15,9 @@ import orjson
 
 from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError
 from qwen_server.core.model import ChatRequest, Event
-from qwen_server.core.sse import iter_sse
+from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
-from qwen_server.providers.http import ClientRegistry, translate_transport_error
+from qwen_server.providers.http import ClientRegistry, drain, translate_transport_error
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
@@ -169,23 +169,22 @@ class QwenWebProvider:
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
         state = wire.StreamState()
+        parser = SSEParser()
+        chunks = response.aiter_raw()
         try:
-            async for sse in iter_sse(response.aiter_raw()):
-                data = sse.data.strip()
-                if not data or data == "[DONE]":
-                    continue
-                try:
-                    payload = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                if not isinstance(payload, dict):
-                    continue
-                for event in wire.parse_event(payload, state):
-                    yield event
+            async for piece in chunks:
+                for sse in parser.feed(piece):
+                    for event in _events_of(sse.data, state):
+                        yield event
                 if state.answer_finished:
                     break
+            else:
+                for sse in parser.close():
+                    for event in _events_of(sse.data, state):
+                        yield event
         except httpx.HTTPError as exc:
             raise translate_transport_error(exc, "qwen upstream") from None
+        await drain(chunks)
         if state.usage is not None:
             yield state.usage
 
@@ -199,6 +198,18 @@ class QwenWebProvider:
             await self._call_json(account, "DELETE", wire.CHAT_PATH.format(chat_id=chat_id))
         except GatewayError:
             return  # a leftover chat costs nothing but clutter; never fail a finished request over it
+
+
+def _events_of(data: str, state: wire.StreamState) -> list[Event]:
+    """Events of one `data:` line; lines that are not JSON objects are skipped, as the web app does."""
+    data = data.strip()
+    if not data or data == "[DONE]" or state.answer_finished:
+        return []
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return []
+    return wire.parse_event(payload, state) if isinstance(payload, dict) else []
 
 
 def _json_error(raw: bytes) -> GatewayError | None:
