@@ -126,6 +126,8 @@ def serve(argv: list[str]) -> None:
     from qwen_server.config import get_settings
 
     settings = get_settings()
+    if settings.debug:  # DEBUG=1: the gateway's own loggers at debug level (secrets are never logged)
+        logging.getLogger("qwen_server").setLevel(logging.DEBUG)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if not settings.gateway_keys():
         log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
