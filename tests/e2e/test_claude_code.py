@@ -1,0 +1,84 @@
+"""Claude Code itself, unchanged, with ANTHROPIC_BASE_URL pointed at the gateway.
+
+`./dev test` installs the CLI from npm into `.venv-tools/claude-code`; without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+
+CLAUDE = REPO / ".venv-tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+pytestmark = pytest.mark.skipif(
+    not CLAUDE.exists() or shutil.which("node") is None,
+    reason="Claude Code is not installed (./dev test installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[Service, Service]]:
+    emulator = start_emulator(accounts=2)
+    gateway = start_gateway(accounts=emulator_accounts(emulator, 2))
+    yield emulator, gateway
+    gateway.stop()
+    emulator.stop()
+
+
+def run_claude(gateway: Service, workdir: Path, prompt: str, *extra: str) -> dict[str, object]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(workdir / "home"),
+        "ANTHROPIC_BASE_URL": gateway.url,
+        "ANTHROPIC_API_KEY": "sk-any",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    done = subprocess.run(
+        [str(CLAUDE), "-p", prompt, "--output-format", "json", *extra],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_prompt_round_trip(stack: tuple[Service, Service], tmp_path: Path) -> None:
+    _, gateway = stack
+    result = run_claude(gateway, tmp_path, "hello from claude code")
+    assert result["is_error"] is False and result["stop_reason"] == "end_turn"
+    assert str(result["result"]).endswith("hello from claude code")
+
+
+def test_claude_code_runs_a_tool_the_model_called(stack: tuple[Service, Service], tmp_path: Path) -> None:
+    emulator, gateway = stack
+    (tmp_path / "notes.txt").write_text("the secret number is 4172\n")
+    call = {"name": "Read", "arguments": {"file_path": str(tmp_path / "notes.txt")}}
+    replies = [
+        {"reply": "Let me read it.\n<tool_call>\n" + json.dumps(call) + "\n</tool_call>"},
+        {"reply": "The file says the number is 4172."},
+    ]
+    httpx.post(
+        f"{emulator.url}/_emulator/script", json={"account": None, "replies": replies}, timeout=5
+    ).raise_for_status()
+    before = emulator_stats(emulator)["completions"]
+    result = run_claude(gateway, tmp_path, "What number is in notes.txt?", "--allowedTools", "Read")
+    assert result["is_error"] is False
+    assert result["result"] == "The file says the number is 4172."
+    assert result["num_turns"] == 2, "one turn for the tool call, one for the answer"
+    assert emulator_stats(emulator)["completions"] - before == 2
+    assert emulator_stats(emulator)["scripts_pending"] == 0
