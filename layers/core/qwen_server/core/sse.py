@@ -6,7 +6,6 @@ from Qwen uses only `data:` lines; OpenAI-compatible servers add `event:` and co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 
@@ -72,12 +71,3 @@ class SSEParser:
         elif field == "id":
             self._id = value
         return None
-
-
-async def iter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    parser = SSEParser()
-    async for chunk in chunks:
-        for event in parser.feed(chunk):
-            yield event
-    for event in parser.close():
-        yield event
