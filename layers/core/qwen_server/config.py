@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     upstream_first_byte_timeout: float = 60.0
     upstream_idle_timeout: float = 120.0
     anthropic_ping_interval: float = Field(default=10.0, gt=0, description="seconds of silence before a ping")
+    stream_write_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a streaming client may leave a write unread before it is cut off",
+    )
     models_cache_seconds: float = 300.0
     model_aliases: str | None = Field(default=None, description="JSON object alias -> upstream model id")
     default_model: str = "qwen3-max"

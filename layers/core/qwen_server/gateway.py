@@ -1,9 +1,15 @@
-"""One request end to end: admit → choose an account → stream with failover → record the outcome.
+"""One request end to end: admit → stream from an account with failover → record the outcome.
 
-The API layers call `Gateway.stream(request)` and get neutral events. Everything before the first event is
-retried on another account when the error allows it (within the pool's retry budget); after the first event
-the client has bytes, so failures surface as they are. Output post-processing the web API cannot do itself
-(stop sequences, max_tokens, usage estimates, tool-call parsing) happens here, once, for every upstream.
+The API layers call `Gateway.stream(request)` and get neutral events. Admission (`scheduler.admit`) waits in
+the fair queue for a class slot *and* an account slot (`AccountClaim`), so the upstream never sees more than
+an account's `max_concurrent`. Everything before the first event is retried on another account when the
+error allows it (within the pool's retry budget); after the first event the client has bytes, so failures
+surface as they are. Output post-processing the web API cannot do itself (stop sequences, max_tokens, usage
+estimates, tool-call parsing) happens here, once, for every upstream; an output contract (`core.contract`)
+is checked once per request.
+
+Every attempt's cleanup (closing the upstream, releasing the account slot, learning from the outcome) runs
+through `cleanup.complete`, so it finishes even when the client's disconnect cancels the request halfway.
 """
 
 from __future__ import annotations
@@ -11,22 +17,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, field
 
-from qwen_server.core import structured, tooling
+from qwen_server.core import cleanup
 from qwen_server.core.catalog import ModelCatalog
+from qwen_server.core.contract import OutputContract, merge_usage
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
-from qwen_server.core.model import (
-    ChatRequest,
-    Event,
-    Finish,
-    Message,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    ToolCallStart,
-    Usage,
-)
+from qwen_server.core.model import ChatRequest, Event, TextDelta, ThinkingDelta
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
@@ -34,7 +31,37 @@ from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
-SLOT_RENEW_SECONDS = 120.0
+
+
+@dataclass(slots=True)
+class AccountClaim:
+    """An account slot for the request's model, taken by the scheduler when it is the request's turn."""
+
+    pool: AccountPool
+    request: ChatRequest
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = self.request.model
+
+    async def take(self) -> Choice | None:
+        return await self.pool.choose(self.request.model, session_id=self.request.session_id)
+
+    async def give_back(self, value: Choice) -> None:
+        await self.pool.release(value)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One try on one account: the upstream stream, its first event, and how it went."""
+
+    choice: Choice
+    request: ChatRequest  # as this upstream kind needs it (tools native or rendered into the prompt)
+    native: bool
+    upstream: AsyncIterator[Event]
+    started: float = field(default_factory=time.monotonic)
+    first: Event | None = None
+    outcome: Outcome = field(default_factory=lambda: Outcome(ok=False))
 
 
 class Gateway:
@@ -103,55 +130,35 @@ class Gateway:
     # ---- chat -------------------------------------------------------------------------------------------
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
         """Neutral events of the answer; always ends with one `Usage` and one `Finish`."""
-        tooling.prepare(request)
-        if structured.wants_json(request.response_format):
-            tooling.add_system_extra(request, structured.instruction(request.response_format or {}))
-        async with self.scheduler.admit(cls, request.tenant):
-            if tooling.requires_call(request) or structured.wants_json(request.response_format):
-                async for event in self._checked(request):
+        contract = OutputContract.of(request)
+        async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:
+            if not contract.checked:
+                async for event in self._attempt(request, contract, choice):
                     yield event
-            else:
-                async for event in self._attempt(request):
+                return
+            # an answer that must meet a contract is buffered, checked, and asked for once more if it fails
+            first = [e async for e in self._attempt(request, contract, choice)]
+            fixed, problem = contract.verdict(request, first)
+            if problem is None:
+                for event in fixed:
                     yield event
-
-    async def _checked(self, request: ChatRequest) -> AsyncIterator[Event]:
-        """An answer that must meet a contract (a required call, a JSON shape): buffered, checked, and
-        retried once with a stronger instruction; the second answer is returned whatever it is."""
-        first = [e async for e in self._attempt(request)]
-        fixed, problem = _verdict(request, first)
-        if problem is None:
-            for event in fixed:
+                return
+            retry = contract.retry(request, first, problem)
+            second = [e async for e in self._attempt(retry, contract, None)]
+            fixed, _ = contract.verdict(request, second)
+            for event in merge_usage(first, fixed):
                 yield event
-            return
-        retry = replace(request, messages=list(request.messages), extra=dict(request.extra))
-        if structured.wants_json(request.response_format):
-            text = "".join(e.text for e in first if isinstance(e, TextDelta))
-            retry.messages += [
-                Message("assistant", [TextPart(text)]),
-                Message(
-                    "user", [TextPart(structured.repair_instruction(problem, request.response_format or {}))]
-                ),
-            ]
-        else:
-            tooling.add_system_extra(retry, tooling.retry_instruction(request))
-        second = [e async for e in self._attempt(retry)]
-        fixed, _ = _verdict(request, second)
-        for event in _merge_usage(first, fixed):
-            yield event
 
-    async def _attempt(self, request: ChatRequest) -> AsyncIterator[Event]:
-        choice, upstream, first, started = await self._open(request)
-        outcome = Outcome(ok=False)
-        shaper = OutputShaper(request)
-        renewed = started
+    async def _attempt(
+        self, request: ChatRequest, contract: OutputContract, choice: Choice | None
+    ) -> AsyncIterator[Event]:
+        attempt = await self._open(request, contract, choice)
+        outcome = attempt.outcome
+        shaper = OutputShaper(attempt.request, parse_calls=not attempt.native)
         try:
-            async for event in _prepend(first, upstream):
-                now = time.monotonic()
+            async for event in _prepend(attempt.first, attempt.upstream):
                 if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):
-                    outcome.ttft = now - started
-                if now - renewed > SLOT_RENEW_SECONDS:  # a long answer keeps its account slot
-                    renewed = now
-                    await self.pool.renew(choice)
+                    outcome.ttft = time.monotonic() - attempt.started
                 for shaped in shaper.feed(event):
                     yield shaped
                 if shaper.done:
@@ -163,54 +170,54 @@ class Gateway:
             outcome.error = exc
             raise
         finally:
-            await _close(upstream)
-            outcome.duration = time.monotonic() - started
+            outcome.duration = time.monotonic() - attempt.started
             generating = outcome.duration - (outcome.ttft or 0.0)
             if outcome.ok and generating > 0 and shaper.output_tokens:
                 outcome.tokens_per_s = shaper.output_tokens / generating
-            await self.pool.record(choice, outcome)
-        for event in shaper.final(estimate_tokens(_prompt_text(request))):
+            await cleanup.complete(self._settle(attempt))
+        for event in shaper.final(estimate_tokens(_prompt_text(attempt.request))):
             yield event
 
-    async def _open(self, request: ChatRequest) -> tuple[Choice, AsyncIterator[Event], Event | None, float]:
-        """Choose an account and get the first event, failing over while nothing was sent to the client."""
+    async def _open(self, request: ChatRequest, contract: OutputContract, choice: Choice | None) -> _Attempt:
+        """An attempt with its first event, failing over while nothing was sent to the client."""
         tried: set[str] = set()
         last_error: GatewayError | None = None
         budget_spent = False
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt and not await self.pool.allow_retry():
-                budget_spent = True
-                break
-            try:
-                choice = await self.pool.choose(
-                    request.model, session_id=request.session_id, exclude=frozenset(tried)
-                )
-            except GatewayError:
-                if last_error is None:
-                    raise
-                break  # nobody left to try: report what the last account said
-            started = time.monotonic()
-            upstream = self.providers[choice.account.kind].stream(request, choice.account)
+        for number in range(MAX_ATTEMPTS):
+            if choice is None:
+                if number and not await self.pool.allow_retry():
+                    budget_spent = True
+                    break
+                try:
+                    choice = await self.pool.wait_choose(
+                        request.model,
+                        patience=self.first_byte_timeout,
+                        session_id=request.session_id,
+                        exclude=frozenset(tried),
+                    )
+                except GatewayError:
+                    if last_error is None:
+                        raise
+                    break  # nobody left to try: report what the last account said
+            attempt = self._start(request, contract, choice)
+            choice = None
             try:
                 async with asyncio.timeout(self.first_byte_timeout):
-                    first: Event | None = await anext(upstream)
+                    attempt.first = await anext(attempt.upstream)
             except StopAsyncIteration:
-                first = None
-            except TimeoutError:
-                await _close(upstream)
-                last_error = UpstreamTimeout(f"no answer within {self.first_byte_timeout:.0f}s")
-                await self.pool.record(choice, Outcome(ok=False, error=last_error))
-                tried.add(choice.account.id)
-                continue
-            except GatewayError as exc:
-                await _close(upstream)
-                await self.pool.record(choice, Outcome(ok=False, error=exc, ttft=time.monotonic() - started))
-                if not exc.retryable:
-                    raise
+                attempt.first = None
+            except BaseException as exc:  # an upstream failure, a bug of ours, or the client went away
+                if isinstance(exc, TimeoutError):
+                    exc = UpstreamTimeout(f"no answer within {self.first_byte_timeout:.0f}s")
+                attempt.outcome.error = exc if isinstance(exc, GatewayError) else None
+                attempt.outcome.ttft = time.monotonic() - attempt.started
+                await cleanup.complete(self._settle(attempt))
+                if not isinstance(exc, GatewayError) or not exc.retryable:
+                    raise exc from None
                 last_error = exc
-                tried.add(choice.account.id)
+                tried.add(attempt.choice.account.id)
                 continue
-            return choice, upstream, first, started
+            return attempt
         assert last_error is not None
         if budget_spent:
             # Failover was cut short to avoid a retry storm, not because every account failed: a client
@@ -220,37 +227,18 @@ class Gateway:
             last_error.gave_up = True  # type: ignore[attr-defined]
         raise last_error
 
+    def _start(self, request: ChatRequest, contract: OutputContract, choice: Choice) -> _Attempt:
+        provider = self.providers[choice.account.kind]
+        native = bool(getattr(provider, "native_tools", False))
+        prepared = contract.for_upstream(request, native)
+        return _Attempt(choice, prepared, native, provider.stream(prepared, choice.account))
 
-def _verdict(request: ChatRequest, events: list[Event]) -> tuple[list[Event], str | None]:
-    """The events to return (JSON text cleaned) and what breaks the request's contract, if anything."""
-    if structured.wants_json(request.response_format):
-        text = "".join(e.text for e in events if isinstance(e, TextDelta))
-        clean, problem = structured.check(text, request.response_format or {})
-        if clean is None:
-            return events, problem
-        rest = [e for e in events if not isinstance(e, TextDelta)]
-        at = next((i for i, e in enumerate(rest) if isinstance(e, Usage | Finish)), len(rest))
-        return [*rest[:at], TextDelta(clean), *rest[at:]], None
-    called = [e.name for e in events if isinstance(e, ToolCallStart)]
-    if tooling.satisfied(request, called):
-        return events, None
-    return events, "no required tool call"
-
-
-def _merge_usage(earlier: list[Event], final: list[Event]) -> list[Event]:
-    """The final answer's events, with usage counting every attempt the client's request cost."""
-    spent = [e for e in earlier if isinstance(e, Usage)]
-    out: list[Event] = []
-    for event in final:
-        if isinstance(event, Usage) and spent:
-            event = Usage(
-                input_tokens=event.input_tokens + sum(u.input_tokens for u in spent),
-                output_tokens=event.output_tokens + sum(u.output_tokens for u in spent),
-                reasoning_tokens=event.reasoning_tokens + sum(u.reasoning_tokens for u in spent),
-                estimated=event.estimated or any(u.estimated for u in spent),
-            )
-        out.append(event)
-    return out
+    async def _settle(self, attempt: _Attempt) -> None:
+        """Close the upstream, then free the account slot and learn from the outcome."""
+        try:
+            await _close(attempt.upstream)
+        finally:
+            await self.pool.record(attempt.choice, attempt.outcome)
 
 
 def _prompt_text(request: ChatRequest) -> str:

@@ -57,9 +57,11 @@ def build_runtime(settings: Settings) -> Runtime:
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
     )
+    scheduler = build_scheduler(store, settings)
+    pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
     gateway = Gateway(
         pool=pool,
-        scheduler=build_scheduler(store, settings),
+        scheduler=scheduler,
         providers=_providers(settings, clients, store),
         catalog=ModelCatalog(settings.model_aliases, settings.default_model),
         first_byte_timeout=settings.upstream_first_byte_timeout,

@@ -26,6 +26,7 @@ from qwen_server.core.tooling import ToolCallFilter, parses_calls
 @dataclass(slots=True)
 class OutputShaper:
     request: ChatRequest
+    parse_calls: bool = True  # False for upstreams that return tool calls natively
     output_tokens: int = 0
     usage: Usage | None = None
     finish: Finish | None = None
@@ -38,7 +39,7 @@ class OutputShaper:
         self._stops = StopMatcher(self.request.stop)
         self._tools = (
             ToolCallFilter(single=not self.request.parallel_tool_calls)
-            if parses_calls(self.request)
+            if self.parse_calls and parses_calls(self.request)
             else None
         )
 

@@ -7,6 +7,7 @@ goes through the incremental `ToolCallParser`. The request's policy is applied t
 
 from __future__ import annotations
 
+from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, Event, ToolCallDelta, ToolCallEnd, ToolCallStart
 from qwen_server.core.tool_prompt import render_tools_system_prompt, resolve_tool_choice, stronger_instruction
 from qwen_server.core.toolcalls import ToolCallParser
@@ -18,18 +19,23 @@ def add_system_extra(request: ChatRequest, text: str) -> None:
     request.extra["system_extra"] = f"{current}\n\n{text}" if current else text
 
 
-def prepare(request: ChatRequest) -> None:
-    """Render the tools (validating `tool_choice` against them) into the system prompt."""
-    if not request.tools:
-        if request.tool_choice not in (None, "auto", "none"):
-            resolve_tool_choice(request.tool_choice)  # raises for a named tool that cannot exist
-            from qwen_server.core.errors import InvalidRequest
-
-            raise InvalidRequest("tool_choice requires tools", param="tool_choice")
+def validate(request: ChatRequest) -> None:
+    """Raise `InvalidRequest` for a `tool_choice` the request's tools cannot meet."""
+    if request.tools:
+        choice = resolve_tool_choice(request.tool_choice)
+        if choice.mode == "named" and all(tool.name != choice.name for tool in request.tools):
+            raise InvalidRequest(f"tool_choice names an unknown tool {choice.name!r}", param="tool_choice")
         return
-    prompt = render_tools_system_prompt(request.tools, request.tool_choice, request.parallel_tool_calls)
-    if prompt:
-        add_system_extra(request, prompt)
+    if request.tool_choice not in (None, "auto", "none"):
+        resolve_tool_choice(request.tool_choice)  # raises for a named tool that cannot exist
+        raise InvalidRequest("tool_choice requires tools", param="tool_choice")
+
+
+def tool_prompt(request: ChatRequest) -> str:
+    """The tools rendered for the system prompt of an upstream that only speaks text ("" without tools)."""
+    if not request.tools:
+        return ""
+    return render_tools_system_prompt(request.tools, request.tool_choice, request.parallel_tool_calls)
 
 
 def parses_calls(request: ChatRequest) -> bool:

@@ -10,8 +10,11 @@ settled), and otherwise ranks the candidates by discounted Thompson sampling wit
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
 choose -> try -> on a retryable error before the first byte `record` the failure and, if `allow_retry()`,
-choose again with `exclude` = the accounts already tried; else give up. A `choose` with an empty `exclude`
-is a request's first attempt and counts toward the retry budget's window by itself (`note_attempt`).
+choose again with `exclude` = the accounts already tried; else give up. A successful `choose` with an empty
+`exclude` is a request's first attempt and counts toward the retry budget's window by itself
+(`note_attempt`). `choose` answers None when every available account is at its `max_concurrent`: the
+scheduler queues the request for the next free slot (`gateway.AccountClaim`). Held slots are renewed on a
+timer (`held.py`) and freed by `record` (or `release`, for a slot never used).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from qwen_server.core.errors import (
     GatewayError,
     NoAccounts,
     NotFound,
+    Overloaded,
     UpstreamError,
     UpstreamRateLimited,
 )
 from qwen_server.pool import bandit, beta, health
 from qwen_server.pool.bandit import ArmState, BanditConfig
 from qwen_server.pool.health import FailureKind, HealthConfig, HealthState
+from qwen_server.pool.held import SLOT_POLL_SECONDS, HeldSlots
 from qwen_server.pool.retry_budget import RetryBudget
 from qwen_server.pool.state import (
     ARM_PREFIX,
@@ -103,7 +108,9 @@ class PoolConfig:
     budget: RetryBudget = field(default_factory=RetryBudget)
     failure_weights: dict[FailureKind, float] = field(default_factory=_default_failure_weights)
     max_staleness: float = 1.0  # seconds a cached arm / health may be old when choosing
-    lease_seconds: float = 600.0  # a dead instance's in-flight slot frees itself after this
+    lease_seconds: float = (
+        60.0  # a dead instance's in-flight slot frees itself after this; renewed while held
+    )
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
     probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
@@ -135,6 +142,7 @@ class AccountPool:
         self._state = StateCache(store, clock, max_staleness=self.config.max_staleness)
         self._known_ids: frozenset[str] = frozenset()
         self._memo: dict[bytes, object] = {}
+        self._slots = HeldSlots(store, self.config.lease_seconds)
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -147,9 +155,17 @@ class AccountPool:
     # ---- choosing ------------------------------------------------------------------------------------
     async def choose(
         self, model: str, *, session_id: str | None = None, exclude: frozenset[str] = frozenset()
-    ) -> Choice:
-        if not exclude:
+    ) -> Choice | None:
+        """An account slot for `model`, or None when every available account is at its `max_concurrent`.
+
+        Raises when no account can serve the model at all (none configured, none serving it, every one
+        tried, disabled or cooling down): waiting would not help then."""
+        choice = await self._choose(model, session_id, exclude)
+        if choice is not None and not exclude:
             await self.note_attempt()
+        return choice
+
+    async def _choose(self, model: str, session_id: str | None, exclude: frozenset[str]) -> Choice | None:
         accounts = self.accounts()
         if not accounts:
             raise NoAccounts(NO_ACCOUNTS_MESSAGE)
@@ -185,9 +201,7 @@ class AccountPool:
             if session_id and pinned_id not in candidates:  # no pin, or the pinned account is unavailable
                 await self.store.set(pin_key(session_id), aid.encode(), self.config.pin_seconds)
             return choice
-        raise UpstreamRateLimited(
-            f"all {len(candidates)} available account(s) are at their concurrency limit", retry_after=1
-        )
+        return None  # every available account is at its max_concurrent: the caller waits for a slot
 
     async def _probe(
         self,
@@ -234,7 +248,9 @@ class AccountPool:
             slots, holder, max(1, account.max_concurrent), self.config.lease_seconds
         ):
             return None
-        return Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
+        choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
+        self._slots.hold(choice)
+        return choice
 
     def _unavailable(
         self, model: str, accounts: list[Account], healths: dict[str, HealthState | None], now: float
@@ -250,11 +266,45 @@ class AccountPool:
             retry_after=retry_after,
         )
 
-    async def renew(self, choice: Choice) -> bool:
-        """Extend a long stream's concurrency slot; False if it had already expired."""
-        return await self.store.lease_renew(
-            slots_key(choice.account.id), choice.holder, self.config.lease_seconds
-        )
+    def on_release(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever this instance frees an account slot (waiters for one look again)."""
+        self._slots.listeners.append(listener)
+
+    async def wait_choose(
+        self,
+        model: str,
+        *,
+        patience: float,
+        session_id: str | None = None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Choice:
+        """`choose`, waiting up to `patience` seconds for a slot when every account is busy.
+
+        For an admitted request's later attempts (failover, a contract retry); first attempts queue in the
+        scheduler, which keeps their order. Raises `Overloaded` when no slot came free in time."""
+        deadline = time.monotonic() + patience
+        while True:
+            choice = await self.choose(model, session_id=session_id, exclude=exclude)
+            if choice is not None:
+                return choice
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Overloaded(
+                    f"every account serving {model!r} stayed at its concurrency limit for {patience:g}s",
+                    code="account_slots_busy",
+                    retry_after=1.0,
+                )
+            await self._slots.released(min(left, SLOT_POLL_SECONDS))
+
+    async def release(self, choice: Choice) -> None:
+        """Free a slot that was never used (its request left before the attempt began): nothing to learn."""
+        if choice.recorded:
+            return
+        choice.recorded = True
+        try:
+            await self.store.lease_release(slots_key(choice.account.id), choice.holder)
+        finally:
+            self._slots.let_go(choice)
 
     # ---- learning ------------------------------------------------------------------------------------
     async def record(self, choice: Choice, outcome: Outcome) -> None:
@@ -263,7 +313,10 @@ class AccountPool:
             return
         choice.recorded = True
         aid = choice.account.id
-        await self.store.lease_release(slots_key(aid), choice.holder)
+        try:
+            await self.store.lease_release(slots_key(aid), choice.holder)
+        finally:
+            self._slots.let_go(choice)
         now = self._clock()
         kind = None if outcome.ok else health.classify(outcome.error)
         weight = 1.0 if kind is None else self.config.failure_weights.get(kind, 1.0)

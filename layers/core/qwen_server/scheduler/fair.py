@@ -19,6 +19,14 @@ How a request gets a slot:
 
 A waiter that times out, or whose task is cancelled (client gone), removes its ticket; a slot granted to it
 in the same instant is given back. Store failures surface as `StoreUnavailable` (503), never as a hang.
+
+Account slots (`Claim`): a request also needs a slot on an upstream account, and accounts are usually the
+scarcer of the two. The fast path takes the account slot right after the class slot; if every account is
+busy it gives the class slot back and queues. The dispatcher takes a waiter's account slot when it is that
+waiter's turn, before moving its ticket to a class lease, trying its waiters in the fairness order computed
+against what is really held (so a tenant holding most of the busy accounts waits behind the others). Within
+an instance the order is exact; across instances two waiters for the same freed account race by at most one
+poll interval.
 """
 
 from __future__ import annotations
@@ -28,15 +36,16 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from qwen_server.core.errors import Overloaded, StoreUnavailable
+from qwen_server.core import cleanup
+from qwen_server.core.errors import GatewayError, Overloaded, StoreUnavailable
 from qwen_server.scheduler import fairness
 from qwen_server.scheduler.backoff import Backoff
-from qwen_server.scheduler.base import ClassLimits, RequestClass
+from qwen_server.scheduler.base import Claim, ClassLimits, RequestClass
 from qwen_server.scheduler.stats import ClassStats
 from qwen_server.store.base import Store
 
@@ -51,8 +60,10 @@ STORE_FAILURES_BEFORE_GIVING_UP = 3
 @dataclass(eq=False, slots=True)
 class _Waiter:
     ticket: str
-    future: asyncio.Future[None]
+    future: asyncio.Future[Any]
     touched: float
+    claim: Claim[Any] | None = None
+    starved: bool = False  # its claim found nothing free at least once (for the timeout's message)
 
 
 @dataclass(eq=False, slots=True)
@@ -101,26 +112,33 @@ class FairScheduler:
         }
         self._held: dict[str, _Gate] = {}  # holder -> its gate, for renewal
         self._renewer: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._n = 0
 
     # ---- the protocol --------------------------------------------------------------------------------
     @asynccontextmanager
-    async def admit(self, cls: RequestClass, tenant: str) -> AsyncIterator[None]:
+    async def admit(
+        self, cls: RequestClass, tenant: str, claim: Claim[T] | None = None
+    ) -> AsyncIterator[T | None]:
         gate = self._gates[cls]
         self._bind_loop()
         self._n += 1
         holder = fairness.make_id(self.instance_id, self._n, tenant)
         started = self._clock()
-        await self._acquire(gate, holder, started)
+        claimed: T | None = await self._acquire(gate, holder, started, claim)
         gate.stats.admitted += 1
         gate.stats.waits.append(self._clock() - started)
         self._hold(gate, holder)
         try:
-            yield
+            yield claimed
         finally:
             await self._release(gate, holder)
+
+    def wake(self) -> None:
+        """Something a waiter may claim came free in this instance (an account slot): look again now."""
+        for gate in self._gates.values():
+            if gate.waiters:
+                gate.wake.set()
 
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -167,18 +185,32 @@ class FairScheduler:
             gate.waiters.clear()
 
     # ---- acquiring -----------------------------------------------------------------------------------
-    async def _acquire(self, gate: _Gate, holder: str, started: float) -> None:
+    async def _acquire(self, gate: _Gate, holder: str, started: float, claim: Claim[T] | None) -> T | None:
         lim = gate.limits
+        starved = False
         if not gate.waiters and not gate.pushing:  # our own queued requests would make the store refuse
             fast = self.store.lease_acquire_fifo(
                 gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue
             )
-            if await self._settled(fast, lambda: self.store.lease_release(gate.group, holder)):
-                return
+            if await self._settled(fast, lambda ok: self._release_if(gate, holder, ok)):
+                if claim is None:
+                    return None
+                try:
+                    value = await self._settled(claim.take(), lambda v: self._give_back(claim, v))
+                except BaseException:
+                    await cleanup.complete(self._quietly(self.store.lease_release(gate.group, holder), gate))
+                    raise
+                if value is not None:
+                    return value
+                starved = True  # every account is busy: give the class slot back and queue for both
+                await cleanup.complete(self._quietly(self.store.lease_release(gate.group, holder), gate))
         push = self.store.queue_push(gate.queue, holder, self._ticket_ttl, lim.queue)
         gate.pushing += 1  # until registered as a waiter: later arrivals here must not take the fast path
         try:
-            position = await self._settled(push, lambda: self.store.queue_remove(gate.queue, holder))
+            position = await self._settled(
+                push,
+                lambda pos: self.store.queue_remove(gate.queue, holder) if pos is not None else _nothing(),
+            )
         finally:
             gate.pushing -= 1
         if position is None:
@@ -186,48 +218,60 @@ class FairScheduler:
             raise Overloaded(
                 f"the {gate.cls} queue is full ({lim.queue} waiting)", retry_after=QUEUE_FULL_RETRY_AFTER
             )
-        waiter = _Waiter(holder, asyncio.get_running_loop().create_future(), self._clock())
+        waiter = _Waiter(holder, asyncio.get_running_loop().create_future(), self._clock(), claim, starved)
         gate.waiters[holder] = waiter
         self._kick(gate)
         try:
             await asyncio.wait({waiter.future}, timeout=max(0.0, lim.timeout - (self._clock() - started)))
         except asyncio.CancelledError:
-            self._spawn(self._abandon(gate, waiter))
+            cleanup.spawn(self._abandon(gate, waiter))
             raise
         if waiter.future.done():
-            waiter.future.result()  # raises what the dispatcher failed us with
-            return
+            return cast("T | None", waiter.future.result())  # or raises what the dispatcher failed us with
         gate.stats.timed_out += 1
-        await self._shielded(self._abandon(gate, waiter))
+        await cleanup.complete(self._abandon(gate, waiter))
+        what = "a free upstream account slot" if waiter.starved else f"a {gate.cls} slot"
         raise Overloaded(
-            f"waited {lim.timeout:g}s for a {gate.cls} slot",
+            f"waited {lim.timeout:g}s for {what}; the gateway is at capacity, retry later",
             code="queue_timeout",
             retry_after=TIMEOUT_RETRY_AFTER,
         )
 
     async def _abandon(self, gate: _Gate, waiter: _Waiter) -> None:
-        """Leave the queue; if a slot was granted in the meantime, give it back."""
+        """Leave the queue; a class slot or claim granted in the meantime is given back."""
         gate.waiters.pop(waiter.ticket, None)
-        if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
+        future = waiter.future
+        if future.done() and not future.cancelled() and future.exception() is None:
             await self._quietly(self.store.lease_release(gate.group, waiter.ticket), gate)
+            if waiter.claim is not None and future.result() is not None:
+                await self._give_back(waiter.claim, future.result())
             return
-        waiter.future.cancel()
+        future.cancel()
         await self._quietly(self.store.queue_remove(gate.queue, waiter.ticket), gate)
 
-    async def _settled(self, op: Awaitable[T], undo: Callable[[], Awaitable[None]]) -> T:
-        """Await a store write; if our task is cancelled meanwhile, let it finish and undo it afterwards, so a
-        cancelled request never leaves a slot or ticket behind for the whole TTL."""
+    async def _settled(self, op: Awaitable[T], undo: Callable[[T], Awaitable[None]]) -> T:
+        """Await a store write; if our task is cancelled meanwhile, let it finish and undo it afterwards (given
+        its result), so a cancelled request never leaves a slot or ticket behind for the whole TTL."""
         task = asyncio.ensure_future(op)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
 
             async def undo_after() -> None:
-                await asyncio.gather(task, return_exceptions=True)
-                await self._quietly(undo(), None)
+                done = await asyncio.gather(task, return_exceptions=True)
+                if not isinstance(done[0], BaseException):
+                    await self._quietly(undo(done[0]), None)
 
-            self._spawn(undo_after())
+            cleanup.spawn(undo_after())
             raise
+
+    async def _release_if(self, gate: _Gate, holder: str, acquired: bool) -> None:
+        if acquired:
+            await self.store.lease_release(gate.group, holder)
+
+    async def _give_back(self, claim: Claim[T], value: T | None) -> None:
+        if value is not None:
+            await claim.give_back(value)
 
     # ---- the dispatcher ------------------------------------------------------------------------------
     def _kick(self, gate: _Gate) -> None:
@@ -258,8 +302,7 @@ class FairScheduler:
                 live = [t for t in head if now - unclaimed.get(t, now) < self._stall_grace]
                 chosen = fairness.grant(live, holders, gate.limits.concurrent)
                 unclaimed = {t: unclaimed.get(t, now) for t in chosen if t not in gate.waiters}
-                mine = [t for t in chosen if t in gate.waiters]
-                claims = await asyncio.gather(*(self._claim(gate, gate.waiters[t]) for t in mine))
+                claims = await self._claim_in_turn(gate, chosen, live, holders)
                 failures = 0
             except StoreUnavailable as exc:
                 failures += 1
@@ -286,18 +329,59 @@ class FairScheduler:
         except TimeoutError:
             return False
 
-    async def _claim(self, gate: _Gate, waiter: _Waiter) -> bool:
+    async def _claim_in_turn(
+        self, gate: _Gate, chosen: list[str], live: list[str], holders: list[str]
+    ) -> list[bool]:
+        """Claim for our waiters among `chosen`, one at a time in their turn.
+
+        The turn order is the fairness rule applied against the slots really held: when accounts, not class
+        slots, are the bottleneck, a tenant holding more than its share of them goes after the others."""
+        mine = [t for t in chosen if t in gate.waiters]
+        if len(mine) > 1:
+            rank = {t: i for i, t in enumerate(fairness.order(live, holders, max(1, len(holders))))}
+            mine.sort(key=lambda t: rank.get(t, len(rank)))
+        starved: set[str] = set()
+        results: list[bool] = []
+        for ticket in mine:
+            waiter = gate.waiters.get(ticket)
+            if waiter is None or (waiter.claim is not None and waiter.claim.key in starved):
+                continue
+            results.append(await self._claim(gate, waiter, starved))
+        return results
+
+    async def _claim(self, gate: _Gate, waiter: _Waiter, starved: set[str]) -> bool:
         lim = gate.limits
+        value: Any = None
+        if waiter.claim is not None:
+            try:
+                value = await waiter.claim.take()
+            except GatewayError as exc:
+                if isinstance(exc, StoreUnavailable):
+                    raise
+                # waiting cannot help this request (no account serves its model any more): fail it now
+                gate.waiters.pop(waiter.ticket, None)
+                await self._quietly(self.store.queue_remove(gate.queue, waiter.ticket), gate)
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+                return False
+            if value is None:
+                waiter.starved = True
+                starved.add(waiter.claim.key)
+                return False
         ok = await self.store.lease_acquire_fifo(
             gate.group, waiter.ticket, lim.concurrent, self._lease_ttl, gate.queue, waiter.ticket
         )
         if not ok:
+            if waiter.claim is not None:
+                await self._give_back(waiter.claim, value)
             return False
         gate.waiters.pop(waiter.ticket, None)
-        if waiter.future.done():  # timed out or cancelled while we claimed: give the slot back
+        if waiter.future.done():  # timed out or cancelled while we claimed: give both back
             await self._quietly(self.store.lease_release(gate.group, waiter.ticket), gate)
+            if waiter.claim is not None:
+                await self._give_back(waiter.claim, value)
         else:
-            waiter.future.set_result(None)
+            waiter.future.set_result(value)
         return True
 
     async def _touch_due(self, gate: _Gate) -> None:
@@ -338,7 +422,7 @@ class FairScheduler:
     async def _release(self, gate: _Gate, holder: str) -> None:
         gate.held -= 1
         self._held.pop(holder, None)
-        await self._shielded(self._quietly(self.store.lease_release(gate.group, holder), gate))
+        await cleanup.complete(self._quietly(self.store.lease_release(gate.group, holder), gate))
 
     async def _renew_loop(self) -> None:
         while self._held:
@@ -370,12 +454,6 @@ class FairScheduler:
             if gate is not None:
                 gate.wake.set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
 
-    async def _shielded(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run cleanup to the end even if the awaiting task is cancelled halfway."""
-        await asyncio.shield(self._spawn(coro))
+async def _nothing() -> None:
+    return None

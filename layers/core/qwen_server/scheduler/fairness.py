@@ -41,21 +41,24 @@ def grant(head: Sequence[str], holders: Sequence[str], limit: int) -> list[str]:
     free = limit - len(holders)
     if free <= 0 or not head:
         return []
+    return order(head, holders, limit)[:free]
+
+
+def order(head: Sequence[str], holders: Sequence[str], limit: int) -> list[str]:
+    """Every ticket of `head` in priority order: first, oldest first, those whose tenant holds less than its
+    share of `limit` (counting what goes before them), then the rest oldest first."""
+    if not head:
+        return []
     held = Counter(tenant_of(h) for h in holders)
     active = set(held) | {tenant_of(t) for t in head}
     share = limit / len(active)
-    chosen: list[str] = []
+    first: list[str] = []
+    rest: list[str] = []
     for ticket in head:
-        if len(chosen) == free:
-            return chosen
         tenant = tenant_of(ticket)
         if held[tenant] < share:
-            chosen.append(ticket)
+            first.append(ticket)
             held[tenant] += 1
-    taken = set(chosen)
-    for ticket in head:
-        if len(chosen) == free:
-            break
-        if ticket not in taken:
-            chosen.append(ticket)
-    return chosen
+        else:
+            rest.append(ticket)
+    return first + rest

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final, cast
 
+from qwen_server.core import cleanup
 from qwen_server.core.model import Event
 
 log = logging.getLogger("qwen_server")
@@ -38,7 +39,7 @@ async def _pull(events: AsyncIterator[Event], queue: asyncio.Queue[object]) -> N
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
-            await aclose()
+            await cleanup.complete(aclose())
     await queue.put(_END)
 
 
@@ -61,9 +62,9 @@ async def with_pings(events: AsyncIterator[Event], interval: float) -> AsyncGene
     finally:
         if not puller.done():
             puller.cancel()
-        try:
-            await puller
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # closing the upstream failed after the answer was decided: log, do not mask
-            log.exception("closing the upstream stream failed")
+        # wait without passing our own cancellation on: `await puller` would cancel the puller again in the
+        # middle of its cleanup when this reader is itself being cancelled (a client that went away)
+        await asyncio.wait({puller})
+        if not puller.cancelled() and puller.exception() is not None:
+            # closing the upstream failed after the answer was decided: log, do not mask
+            log.error("closing the upstream stream failed", exc_info=puller.exception())

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from qwen_server.api.openai.errors import openai_error_body
 from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
 from qwen_server.app.auth import session_id, tenant_for
+from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Usage
+
+log = logging.getLogger("qwen_server")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -30,12 +34,19 @@ async def chat_completions(request: Request) -> Response:
     if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
         neutral.thinking = alias_thinking
     events = runtime.gateway.stream(neutral)
-    first = await anext(events)  # failures before the first byte become a proper error response
+    # failures before the first byte become a proper error response; a client that leaves while this
+    # request waits for a slot takes it out of the queue
+    first = await unless_client_leaves(request, anext(events))
     if not body.stream:
-        return JSONBytes(await collect(first, events, body.model))
+        return JSONBytes(await unless_client_leaves(request, collect(first, events, body.model)))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = ChunkWriter(body.model, include_usage)
-    return StreamingResponse(_sse(first, events, writer), media_type="text/event-stream", headers=SSE_HEADERS)
+    return DeadlineStreamingResponse(
+        _sse(first, events, writer),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        write_timeout=runtime.settings.stream_write_timeout,
+    )
 
 
 async def _sse(first: Event, events: AsyncIterator[Event], writer: ChunkWriter) -> AsyncIterator[bytes]:
@@ -50,6 +61,12 @@ async def _sse(first: Event, events: AsyncIterator[Event], writer: ChunkWriter) 
         yield b"data: [DONE]\n\n"
     except GatewayError as exc:
         yield b"data: " + orjson.dumps(openai_error_body(exc)) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except Exception:
+        log.exception("the chat completion stream failed after its first byte")
+        failure = GatewayError("The gateway hit an unexpected error; it was logged with this request's id.")
+        failure.code = "internal_error"
+        yield b"data: " + orjson.dumps(openai_error_body(failure)) + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
         aclose = getattr(events, "aclose", None)

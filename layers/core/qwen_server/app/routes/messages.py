@@ -9,7 +9,7 @@ client sees bytes, and a later failure arrives as an `error` event.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from qwen_server.api.anthropic.collect import collect
 from qwen_server.api.anthropic.count import count_input_tokens
@@ -25,6 +25,7 @@ from qwen_server.api.anthropic.mapping import (
 from qwen_server.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from qwen_server.api.anthropic.stream import sse_message
 from qwen_server.app.auth import session_id, tenant_for
+from qwen_server.app.disconnect import ClientClosedRequest, DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import UpstreamError
@@ -49,14 +50,21 @@ async def create_message(request: Request) -> Response:
     )
     events = runtime.gateway.stream(neutral)
     if not body.stream:
-        return JSONBytes(await collect(events, translator))
+        return JSONBytes(await unless_client_leaves(request, collect(events, translator)))
     items = with_pings(events, runtime.settings.anthropic_ping_interval)
     try:
-        first = await anext(items)  # an event, a ping (slow upstream), or the failure as an HTTP error
+        # an event, a ping (slow upstream or a long queue), or the failure as an HTTP error
+        first = await unless_client_leaves(request, anext(items))
     except StopAsyncIteration:
         raise UpstreamError("the upstream ended the answer without a single event") from None
-    return StreamingResponse(
-        sse_message(first, items, translator), media_type="text/event-stream", headers=SSE_HEADERS
+    except ClientClosedRequest:
+        await items.aclose()  # leaves the queue / frees the account slot
+        raise
+    return DeadlineStreamingResponse(
+        sse_message(first, items, translator),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        write_timeout=runtime.settings.stream_write_timeout,
     )
 
 

@@ -1,0 +1,98 @@
+"""Noticing a client that leaves before the response starts, and one that stops reading after it has.
+
+uvicorn does not cancel a handler that has not started responding when its client disconnects, so a request
+waiting in the queue (or for a slow non-streamed answer) would go on to the upstream for nobody.
+`unless_client_leaves` races the work against `http.disconnect` and cancels the work when the client wins;
+the work's own cleanup (leaving the queue, freeing the account slot) runs as it does for any cancellation.
+
+Once a stream has started, Starlette cancels it on disconnect by itself. What it cannot see is a client that
+keeps the connection open but stops reading: `send` then blocks forever once the socket buffers are full,
+holding an account slot. `DeadlineStreamingResponse` gives every write a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Message, Receive, Send
+
+from qwen_server.core import cleanup
+from qwen_server.core.errors import GatewayError
+
+log = logging.getLogger("qwen_server")
+T = TypeVar("T")
+
+
+class ClientClosedRequest(GatewayError):
+    """The client went away before its answer; nothing will read this error (499, as nginx logs it)."""
+
+    status = 499
+    type = "client_closed_request"
+    code = "client_closed_request"
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """The result of `work`, unless the client disconnects first: then `work` is cancelled, allowed to clean
+    up, and `ClientClosedRequest` is raised. Call it only after the request body has been read."""
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request.receive))
+    racing: set[asyncio.Future[Any]] = {task, watcher}
+    try:
+        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})  # its cleanup (leave the queue, free slots) runs before we answer
+    if not task.cancelled() and task.exception() is None:
+        await _discard(task.result())
+    raise ClientClosedRequest("the client closed the connection before the answer was ready")
+
+
+async def _discard(result: Any) -> None:
+    """A result that arrived in the same instant as the disconnect: close it if it is a stream."""
+    aclose = getattr(result, "aclose", None)
+    if aclose is not None:
+        await cleanup.complete(aclose())
+
+
+class DeadlineStreamingResponse(StreamingResponse):
+    """A streamed response whose every write must complete within `write_timeout` seconds.
+
+    A client that stops reading is cut off (the stream is closed, which frees its upstream and account
+    slot) instead of pinning them for as long as it keeps the connection open."""
+
+    def __init__(self, *args: Any, write_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_timeout = write_timeout
+
+    async def stream_response(self, send: Send) -> None:
+        async def send_within_deadline(message: Message) -> None:
+            with anyio.fail_after(self.write_timeout):  # a cancel scope: Starlette streams inside anyio's
+                await send(message)
+
+        try:
+            await super().stream_response(send_within_deadline)
+        except TimeoutError:
+            log.warning("the client read nothing for %ss; the stream was cut off", self.write_timeout)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                await cleanup.complete(aclose())
