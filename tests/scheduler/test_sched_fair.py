@@ -14,7 +14,6 @@ import pytest
 from qwen_server.config import Settings
 from qwen_server.core.errors import Overloaded, StoreUnavailable
 from qwen_server.scheduler import ClassLimits, FairScheduler, build_scheduler
-from qwen_server.scheduler.local import LocalScheduler, local_scheduler
 from qwen_server.store.base import Store
 from qwen_server.store.memory import MemoryStore
 
@@ -277,21 +276,11 @@ async def test_store_failure_is_a_503_not_a_hang(schedulers: list[FairScheduler]
 
 
 def test_build_scheduler_reads_settings() -> None:
-    settings = Settings(sched_chat_concurrent=7, sched_chat_queue=70, sched_media_timeout=9.5)
+    settings = Settings(sched_chat_concurrent=7, sched_chat_queue=70, sched_chat_timeout=9.5)
     s = build_scheduler(MemoryStore(), settings)
     assert isinstance(s, FairScheduler)
-    assert s._gates["chat"].limits == ClassLimits(7, 70, settings.sched_chat_timeout)
-    assert s._gates["media"].limits.timeout == 9.5
-    assert set(s._gates) == {"chat", "media", "aux"}
-    assert isinstance(local_scheduler(None, settings), LocalScheduler)
-
-
-async def test_local_scheduler_keeps_its_old_interface() -> None:
-    s = LocalScheduler({"aux": ClassLimits(1, 1, 1.0)})
-    async with s.admit("aux", "t"):
-        snap = await s.snapshot()
-        assert snap["aux"]["in_flight"] == 1
-    await s.aclose()
+    assert s._gates["chat"].limits == ClassLimits(7, 70, 9.5)
+    assert set(s._gates) == {"chat"}
 
 
 async def test_a_dead_instance_ticket_does_not_block_the_head(schedulers: list[FairScheduler]) -> None:

@@ -45,7 +45,7 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
     from qwen_server.observability.metrics import RequestMetrics
-    from qwen_server.pool.pool import AccountPool
+    from qwen_server.pool.pool import AccountPool, PoolConfig
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
@@ -53,7 +53,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
-    pool = AccountPool(registry, store)
+    pool = AccountPool(registry, store, config=PoolConfig(lease_seconds=settings.account_lease_seconds))
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
     )

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-RequestClass = Literal["chat", "media", "aux"]
+RequestClass = Literal["chat"]  # media and aux join when endpoints admit into them
 T = TypeVar("T")
 
 

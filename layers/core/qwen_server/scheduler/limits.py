@@ -1,4 +1,4 @@
-"""Per-class limits from `Settings` (SCHED_{CHAT,MEDIA,AUX}_{CONCURRENT,QUEUE,TIMEOUT})."""
+"""Per-class limits from `Settings` (SCHED_<CLASS>_{CONCURRENT,QUEUE,TIMEOUT})."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from qwen_server.scheduler.base import ClassLimits, RequestClass
 
-CLASSES: tuple[RequestClass, ...] = ("chat", "media", "aux")
+CLASSES: tuple[RequestClass, ...] = ("chat",)
 
 
 def limits_from_settings(settings: Any) -> dict[RequestClass, ClassLimits]:
