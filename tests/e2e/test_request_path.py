@@ -294,3 +294,36 @@ def test_a_client_that_stops_reading_is_cut_off(emulator: Service, store_url: st
         assert reply.json()["choices"][0]["message"]["content"] == "next"
     finally:
         gateway.stop()
+
+
+def test_two_gateways_share_the_account_slots(emulator: Service, store_url: str) -> None:
+    """Two processes on one store: the account's two slots are shared, the queue too."""
+    accounts = emulator_accounts(emulator, 1, max_concurrent=2)
+    env = {"STORE_URL": store_url, "SCHED_CHAT_TIMEOUT": "60"}
+    gateways = [start_gateway(env, accounts=accounts) for _ in range(2)]
+    try:
+        httpx.post(
+            f"{emulator.url}/_emulator/knobs", json={"first_token_latency": 0.1}, timeout=5
+        ).raise_for_status()
+
+        async def run() -> list[str]:
+            clients = [
+                openai.AsyncOpenAI(base_url=f"{g.url}/v1", api_key="k", max_retries=0, timeout=60)
+                for g in gateways
+            ]
+
+            async def one(i: int) -> str:
+                reply = await clients[i % 2].chat.completions.create(
+                    model="qwen3-max", messages=[{"role": "user", "content": f"request {i}"}]
+                )
+                return reply.choices[0].message.content or ""
+
+            return await asyncio.gather(*(one(i) for i in range(20)))
+
+        assert asyncio.run(run()) == [f"request {i}" for i in range(20)]
+        stats = emulator_stats(emulator)
+        assert stats["completions"] == 20
+        assert stats["max_in_flight"] == 2, stats
+    finally:
+        for gateway in gateways:
+            gateway.stop()
