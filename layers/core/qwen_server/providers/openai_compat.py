@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
+from qwen_server.core import cleanup
 from qwen_server.core.errors import (
     GatewayError,
     NotFound,
@@ -196,7 +197,7 @@ class OpenAICompatProvider:
             if state.finish is not None:
                 yield state.finish
         finally:
-            await response.aclose()
+            await cleanup.complete(response.aclose())  # even while the request is being cancelled
 
 
 class _StreamState:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
+from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError
 from qwen_server.core.model import ChatRequest, Event
 from qwen_server.core.sse import SSEParser
@@ -164,7 +165,7 @@ class QwenWebProvider:
                     yield event
                 return
             finally:
-                await response.aclose()
+                await cleanup.complete(response.aclose())  # even while the request is being cancelled
         raise UpstreamAuthError(f"account {account.name}: token refused after a fresh sign-in")
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
