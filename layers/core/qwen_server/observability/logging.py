@@ -6,7 +6,6 @@ gets its usual fields; elsewhere a stdlib logger writes the same JSON. Powertool
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -21,10 +20,6 @@ SECRET_FIELDS = re.compile(r"(password|token|api_key|authorization|secret|cookie
 
 class _LineLogger(Protocol):
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> Any: ...
-
-
-def hash_id(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 def redact(fields: dict[str, Any]) -> dict[str, Any]:

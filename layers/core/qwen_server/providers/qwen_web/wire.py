@@ -24,7 +24,6 @@ from qwen_server.core.errors import (
 from qwen_server.core.model import Event, TextDelta, ThinkingDelta, Usage
 
 SIGNIN_PATH = "/api/v2/auths/signin"
-SIGNIN_PATH_V1 = "/api/v1/auths/signin"
 WHOAMI_PATH = "/api/v1/auths/"
 MODELS_PATH = "/api/models"
 NEW_CHAT_PATH = "/api/v2/chats/new"
