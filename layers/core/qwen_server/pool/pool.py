@@ -5,7 +5,10 @@ failover loop, not disabled / cooling down / ejected: `health.py`), keeps a sess
 while that account stays available, probes an account whose login was refused once (so the question gets
 settled), and otherwise ranks the candidates by discounted Thompson sampling with a latency-aware score
 (`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
-`record` releases the slot and folds the outcome into the arm's posterior and the account's health.
+`record` releases the slot and folds the outcome into the arm's posterior and the account's health. A chat
+call refused with 401/403 (`UpstreamForbidden`) only counts against its (account, model) arm; `record` then
+has the credential itself checked in the background (`verify_account`, at most once per account per
+`verify_seconds`, through a store lease), and only a refused check feeds the auth rule of `health.py`.
 
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
@@ -16,11 +19,12 @@ is a request's first attempt and counts toward the retry budget's window by itse
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
@@ -28,6 +32,7 @@ from qwen_server.core.errors import (
     GatewayError,
     NoAccounts,
     NotFound,
+    UpstreamAuthError,
     UpstreamError,
     UpstreamRateLimited,
 )
@@ -49,12 +54,14 @@ from qwen_server.pool.state import (
     pin_key,
     probe_key,
     slots_key,
+    verify_key,
 )
 from qwen_server.providers.base import Account
 from qwen_server.store.base import Store
 
 log = logging.getLogger("qwen_server.pool")
 T = TypeVar("T")
+Verifier = Callable[[Account], Awaitable[None]]  # raises UpstreamAuthError when the credential is refused
 
 
 @dataclass(slots=True)
@@ -90,6 +97,7 @@ def _default_failure_weights() -> dict[FailureKind, float]:
     return {
         FailureKind.RATE_LIMITED: 1.0,
         FailureKind.AUTH: 1.0,
+        FailureKind.FORBIDDEN: 1.0,  # the arm is (account, model): a model refused here is avoided here
         FailureKind.BLOCKED: 0.25,
         FailureKind.SERVER: 1.0,
         FailureKind.NEUTRAL: 0.0,
@@ -106,6 +114,7 @@ class PoolConfig:
     lease_seconds: float = 600.0  # a dead instance's in-flight slot frees itself after this
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
     probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
+    verify_seconds: float = 60.0  # at most one credential check per account per this long
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
 
@@ -125,6 +134,7 @@ class AccountPool:
         rng: random.Random | None = None,
         config: PoolConfig | None = None,
         instance: str | None = None,
+        verify: Verifier | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -135,6 +145,8 @@ class AccountPool:
         self._state = StateCache(store, clock, max_staleness=self.config.max_staleness)
         self._known_ids: frozenset[str] = frozenset()
         self._memo: dict[bytes, object] = {}
+        self._verify = verify
+        self._verifications: set[asyncio.Task[bool | None]] = set()
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -270,6 +282,8 @@ class AccountPool:
         if weight > 0:
             await self._update_arm(choice, outcome, now, weight)
         await self._update_health(aid, outcome, kind, now)
+        if kind is FailureKind.FORBIDDEN:
+            self._check_in_background(choice.account)
 
     async def _update_arm(self, choice: Choice, outcome: Outcome, now: float, weight: float) -> None:
         aid, model = choice.account.id, choice.model
@@ -315,20 +329,79 @@ class AccountPool:
 
         await self._state.update(health_key(account_id), change, ttl=self.config.state_ttl)
 
-    async def disable(self, account_id: str, reason: str) -> None:
-        """Take an account out of rotation until `enable` (or its state expires)."""
+    async def disable(self, account_id: str, reason: str, *, seconds: float | None = None) -> None:
+        """Take an account out of rotation for `seconds` (None: until `enable`, or its state expires)."""
+        until = None if seconds is None else self._clock() + seconds
         await self._state.update(
             health_key(account_id),
-            lambda raw: encode_health(health.disable(decode_health(raw), reason)),
+            lambda raw: encode_health(health.disable(decode_health(raw), reason, until)),
             ttl=self.config.state_ttl,
         )
 
     async def enable(self, account_id: str) -> None:
+        """Back in rotation now, whatever disabled it (the admin route)."""
         await self._state.update(
             health_key(account_id),
             lambda raw: encode_health(health.enable(decode_health(raw))),
             ttl=self.config.state_ttl,
         )
+
+    # ---- credential checks ---------------------------------------------------------------------------
+    def _check_in_background(self, account: Account) -> None:
+        if self._verify is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._check_logged(account))
+        self._verifications.add(task)
+        task.add_done_callback(self._verifications.discard)
+
+    async def _check_logged(self, account: Account) -> bool | None:
+        """`verify_account` in a task nobody awaits: a failure is logged, never left unretrieved."""
+        try:
+            return await self.verify_account(account)
+        except Exception:
+            log.exception("credential check of account %s failed unexpectedly", account.name)
+            return None
+
+    async def verify_account(self, account: Account) -> bool | None:
+        """Check the account's credential: True if accepted, False if refused, None if not checked (another
+        check ran within `verify_seconds`, or no verifier) or inconclusive (a timeout, a WAF page...).
+
+        A refusal is a strike under the auth rule (cooldown, then disabled at the second); its lease is
+        released so the next suspicion may be checked at once, since a refused account sees only probes.
+        An accepted check keeps its lease for `verify_seconds`: a burst of per-model 403s costs one check,
+        and it clears the auth strikes (a lapsed disable is back for good).
+        """
+        if self._verify is None:
+            return None
+        key = verify_key(account.id)
+        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+        if not await self.store.lease_acquire(key, holder, 1, self.config.verify_seconds):
+            return None
+        try:
+            await self._verify(account)
+        except UpstreamAuthError as exc:
+            await self.store.lease_release(key, holder)
+            log.warning("account %s: credential check refused: %s", account.name, exc.message)
+            failed = Outcome(ok=False, error=exc)
+            await self._update_health(account.id, failed, FailureKind.AUTH, self._clock())
+            return False
+        except GatewayError as exc:
+            log.info("account %s: credential check inconclusive: %s", account.name, exc.message)
+            return None
+        now = self._clock()
+
+        def cleared(raw: bytes | None) -> bytes | None:
+            old = decode_health(raw)
+            new = health.on_verified(old, now)
+            return None if new is None or new == old else encode_health(new)
+
+        await self._state.update(health_key(account.id), cleared, ttl=self.config.state_ttl)
+        return True
+
+    async def settle(self) -> None:
+        """Wait for the background credential checks started so far (tests, and a clean shutdown)."""
+        while self._verifications:
+            await asyncio.gather(*list(self._verifications), return_exceptions=True)
 
     # ---- retry budget --------------------------------------------------------------------------------
     async def note_attempt(self) -> None:
@@ -377,6 +450,7 @@ class AccountPool:
                     "state": st.state,
                     "reason": st.reason or None,
                     "cooldown_until": st.until,
+                    "disabled_until": h.disabled_until if health.is_disabled(h, now) else None,
                     "in_flight": await self.store.lease_count(slots_key(account.id)),
                     "max_concurrent": account.max_concurrent,
                     **self._summary(list(arms.values()), now),

@@ -13,6 +13,7 @@ Keys (all state is keyed by account id, so adding or removing an account touches
     pool:slots:{account}         lease group             in-flight attempts, capped at max_concurrent
     pool:pin:{session}           account id              session affinity, with a TTL
     pool:probe:{account}         lease group (limit 1)   one probe at a time of an auth-suspect account
+    pool:verify:{account}        lease group (limit 1)   one credential check per account per interval
     pool:budget:{kind}:{bucket}  counter                 retry budget (kind: req | retry)
 """
 
@@ -52,6 +53,10 @@ def pin_key(session_id: str) -> str:
 
 def probe_key(account_id: str) -> str:
     return f"pool:probe:{account_id}"
+
+
+def verify_key(account_id: str) -> str:
+    return f"pool:verify:{account_id}"
 
 
 def budget_key(kind: str, bucket: int) -> str:
