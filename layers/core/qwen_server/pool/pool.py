@@ -450,7 +450,9 @@ class AccountPool:
                     "state": st.state,
                     "reason": st.reason or None,
                     "cooldown_until": st.until,
-                    "disabled_until": h.disabled_until if health.is_disabled(h, now) else None,
+                    "disabled_until": h.disabled_until
+                    if h is not None and health.is_disabled(h, now)
+                    else None,
                     "in_flight": await self.store.lease_count(slots_key(account.id)),
                     "max_concurrent": account.max_concurrent,
                     **self._summary(list(arms.values()), now),
