@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.observability.metrics import RequestMetrics
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
-    from qwen_server.providers.base import Provider
+    from qwen_server.providers.base import Account, Provider
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.store import Store
 
@@ -45,7 +46,8 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
     from qwen_server.observability.metrics import RequestMetrics
-    from qwen_server.pool.pool import AccountPool
+    from qwen_server.pool.health import HealthConfig
+    from qwen_server.pool.pool import AccountPool, PoolConfig
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
@@ -53,19 +55,34 @@ def build_runtime(settings: Settings) -> Runtime:
 
     store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
-    pool = AccountPool(registry, store)
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
+    )
+    providers = _providers(settings, clients, store)
+    pool = AccountPool(
+        registry,
+        store,
+        config=PoolConfig(health=HealthConfig(disable_seconds=settings.account_disable_seconds)),
+        verify=_verifier(providers),
     )
     gateway = Gateway(
         pool=pool,
         scheduler=build_scheduler(store, settings),
-        providers=_providers(settings, clients, store),
+        providers=providers,
         catalog=ModelCatalog(settings.model_aliases, settings.default_model),
         first_byte_timeout=settings.upstream_first_byte_timeout,
         models_cache_seconds=settings.models_cache_seconds,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+
+
+def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:
+    """The pool's credential check: the account's own provider asks its cheapest authenticated endpoint."""
+
+    async def verify(account: Account) -> None:
+        await providers[account.kind].verify(account)
+
+    return verify
 
 
 def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:

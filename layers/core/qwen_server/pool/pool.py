@@ -115,6 +115,7 @@ class PoolConfig:
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
     probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
     verify_seconds: float = 60.0  # at most one credential check per account per this long
+    verify_timeout: float = 15.0  # a check that takes longer is inconclusive
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
 
@@ -378,7 +379,11 @@ class AccountPool:
         if not await self.store.lease_acquire(key, holder, 1, self.config.verify_seconds):
             return None
         try:
-            await self._verify(account)
+            async with asyncio.timeout(self.config.verify_timeout):
+                await self._verify(account)
+        except TimeoutError:
+            log.info("account %s: credential check timed out (inconclusive)", account.name)
+            return None
         except UpstreamAuthError as exc:
             await self.store.lease_release(key, holder)
             log.warning("account %s: credential check refused: %s", account.name, exc.message)
