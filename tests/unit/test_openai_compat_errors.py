@@ -37,7 +37,7 @@ def provider(handler: httpx.MockTransport) -> OpenAICompatProvider:
             errors.UpstreamForbidden,
         ),
         (429, b"{}", errors.UpstreamRateLimited),
-        (404, b'{"error": {"message": "The model `x` does not exist"}}', errors.NotFound),
+        (404, b'{"error": {"message": "The model `x` does not exist"}}', errors.UpstreamModelNotFound),
         (503, b"", errors.UpstreamError),
         (400, b'{"error": {"message": "bad"}}', errors.UpstreamBadRequest),
     ],

@@ -56,7 +56,7 @@ def test_search_and_image_phases_carry_no_chat_text() -> None:
         ({"error": {"code": "Unauthorized", "details": "Not authenticated"}}, errors.UpstreamForbidden),
         ({"error": {"code": "SomethingNew", "details": "never seen"}}, errors.UpstreamUnknownError),
         ({"success": False}, errors.UpstreamUnknownError),
-        ({"error": {"code": "ModelNotFound", "details": "model not found"}}, errors.NotFound),
+        ({"error": {"code": "ModelNotFound", "details": "model not found"}}, errors.UpstreamModelNotFound),
     ],
 )
 def test_in_stream_errors(payload: dict[str, object], kind: type[errors.GatewayError]) -> None:
@@ -104,7 +104,7 @@ def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
             None,
         ),
         (200, b"<html>RGV587_ERROR::SM</html>", {}, errors.UpstreamBlocked, None),
-        (400, b'{"detail": "model xyz not found"}', {}, errors.NotFound, None),
+        (400, b'{"detail": "model xyz not found"}', {}, errors.UpstreamModelNotFound, None),
     ],
 )
 def test_http_error_answers(

@@ -45,6 +45,7 @@ _lock: asyncio.Lock | None = None
 def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
+    from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
     from qwen_server.pool.health import HealthConfig
     from qwen_server.pool.pool import AccountPool, PoolConfig
@@ -59,8 +60,10 @@ def build_runtime(settings: Settings) -> Runtime:
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
     )
     providers = _providers(settings, clients, store)
+    catalog = ModelCatalog(settings.model_aliases, settings.default_model)
+    models = ModelsDirectory(registry, providers, catalog, cache_seconds=settings.models_cache_seconds)
     pool = AccountPool(
-        registry,
+        models,  # the registry's accounts, narrowed to the models their upstream lists
         store,
         config=PoolConfig(health=HealthConfig(disable_seconds=settings.account_disable_seconds)),
         verify=_verifier(providers),
@@ -69,9 +72,9 @@ def build_runtime(settings: Settings) -> Runtime:
         pool=pool,
         scheduler=build_scheduler(store, settings),
         providers=providers,
-        catalog=ModelCatalog(settings.model_aliases, settings.default_model),
+        catalog=catalog,
         first_byte_timeout=settings.upstream_first_byte_timeout,
-        models_cache_seconds=settings.models_cache_seconds,
+        models=models,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
 

@@ -117,6 +117,14 @@ class UpstreamForbidden(UpstreamError):
     code = "upstream_forbidden"
 
 
+class UpstreamModelNotFound(UpstreamError):
+    """One account's upstream does not serve the model; another account (another upstream) may."""
+
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
+
+
 class UpstreamBlocked(UpstreamError):
     """A WAF / anti-bot challenge: not the account's fault."""
 

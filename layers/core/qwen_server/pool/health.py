@@ -12,6 +12,7 @@ kind of failure (`classify`):
   time, after which the account is `suspect` (the pool probes it once), disabled with the reason at the
   second in a row. Disabling lapses after `disable_seconds` (1 h): the account is `suspect` again, so one
   probe decides whether it is back, and one more refusal disables it again;
+- unserved (this account's upstream does not have the model): the arm's business only, like forbidden;
 - WAF / anti-bot challenge: a short jittered cooldown; not the account's fault, so no strike is counted;
 - server errors and timeouts: outlier ejection as in Envoy: 5 in a row eject the account for 30 s x n, at most
   300 s, where n counts its ejections and forgets one per `ejection_forgive` seconds spent un-ejected;
@@ -34,6 +35,7 @@ from qwen_server.core.errors import (
     UpstreamBlocked,
     UpstreamError,
     UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
 )
 
@@ -42,6 +44,7 @@ class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     AUTH = "auth"
     FORBIDDEN = "forbidden"  # refused for this model or request; the credential is checked separately
+    UNSERVED = "unserved"  # this account's upstream does not have the model
     BLOCKED = "blocked"
     SERVER = "server"
     NEUTRAL = "neutral"  # the request's or the gateway's fault, not the account's
@@ -61,6 +64,8 @@ def classify(error: GatewayError | None) -> FailureKind:
         return FailureKind.AUTH
     if isinstance(error, UpstreamForbidden):
         return FailureKind.FORBIDDEN
+    if isinstance(error, UpstreamModelNotFound):
+        return FailureKind.UNSERVED
     if isinstance(error, UpstreamBlocked):
         return FailureKind.BLOCKED
     if isinstance(error, UpstreamError) and error.retryable:
@@ -188,7 +193,7 @@ def on_failure(
     """The health after one failure of `kind` at `now`."""
     h = health or HealthState()
     detail = f": {message}" if message else ""
-    if kind in (FailureKind.NEUTRAL, FailureKind.FORBIDDEN):
+    if kind in (FailureKind.NEUTRAL, FailureKind.FORBIDDEN, FailureKind.UNSERVED):
         return health
     if kind is FailureKind.RATE_LIMITED:
         if retry_after is not None and retry_after > 0:

@@ -98,6 +98,7 @@ def _default_failure_weights() -> dict[FailureKind, float]:
         FailureKind.RATE_LIMITED: 1.0,
         FailureKind.AUTH: 1.0,
         FailureKind.FORBIDDEN: 1.0,  # the arm is (account, model): a model refused here is avoided here
+        FailureKind.UNSERVED: 1.0,
         FailureKind.BLOCKED: 0.25,
         FailureKind.SERVER: 1.0,
         FailureKind.NEUTRAL: 0.0,

@@ -14,11 +14,11 @@ import orjson
 
 from qwen_server.core.errors import (
     GatewayError,
-    NotFound,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
     UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
@@ -163,7 +163,7 @@ def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
     if status in (401, 403):
         return UpstreamForbidden(shown)
     if status == 404 and "model" in message.lower():
-        return NotFound(shown)
+        return UpstreamModelNotFound(shown)
     if status >= 500:
         return UpstreamError(shown)
     return UpstreamBadRequest(shown, status=status if status in (400, 413, 422) else None)

@@ -14,11 +14,11 @@ from typing import Any
 
 from qwen_server.core.errors import (
     GatewayError,
-    NotFound,
     UpstreamBadRequest,
     UpstreamBlocked,
     UpstreamError,
     UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
@@ -176,7 +176,7 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
     if "in progress" in lowered:
         return UpstreamError(shown)
     if "model" in lowered and ("not found" in lowered or "not exist" in lowered or "not allowed" in lowered):
-        return NotFound(shown)
+        return UpstreamModelNotFound(shown)
     if code == "Bad_Request":
         return UpstreamBadRequest(shown)
     return UpstreamUnknownError(shown)
