@@ -12,7 +12,8 @@ from qwen_server.core.errors import (
     UpstreamForbidden,
     UpstreamTimeout,
 )
-from qwen_server.pool.pool import AccountPool, Outcome
+from qwen_server.pool.health import HealthConfig
+from qwen_server.pool.pool import AccountPool, Outcome, PoolConfig
 from qwen_server.providers.base import Account
 from qwen_server.store.memory import MemoryStore
 
@@ -39,7 +40,9 @@ class Verifier:
             raise UpstreamAuthError(f"{acc.name}: /models answered 401")
 
 
-def make(*ids: str, verify: Verifier | None = None) -> tuple[AccountPool, FakeClock, Verifier]:
+def make(
+    *ids: str, verify: Verifier | None = None, config: PoolConfig | None = None
+) -> tuple[AccountPool, FakeClock, Verifier]:
     clock = FakeClock()
     checker = verify or Verifier()
     pool = AccountPool(
@@ -47,6 +50,7 @@ def make(*ids: str, verify: Verifier | None = None) -> tuple[AccountPool, FakeCl
         MemoryStore(clock),
         clock=clock,
         rng=random.Random(3),
+        config=config,
         verify=checker,
     )
     return pool, clock, checker
@@ -169,3 +173,21 @@ async def test_enable_brings_a_disabled_account_back_at_once() -> None:
     await pool.enable("a")
     assert (await row(pool, "a"))["state"] == "ok"
     assert (await pool.choose(MODEL)).account.id == "a"
+
+
+async def test_a_disable_shorter_than_the_probe_interval_is_probed_as_soon_as_it_lapses() -> None:
+    pool, clock, checker = make("a", "b", config=PoolConfig(health=HealthConfig(disable_seconds=5.0)))
+    for _ in range(10):
+        await pool.record(await pool.choose(MODEL, exclude=frozenset({"a"})), OK)
+    checker.refuse = True
+    await pool.record(await pool.choose(MODEL, exclude=frozenset({"b"})), UNPURCHASED)
+    await pool.settle()
+    clock.advance(pool.config.health.auth_cooldown)
+    probe = await pool.choose(MODEL)
+    assert probe.account.id == "a"
+    await pool.record(probe, UNPURCHASED)
+    await pool.settle()
+    assert (await row(pool, "a"))["state"] == "disabled"
+    clock.advance(5.0)
+    assert 5.0 < pool.config.probe_seconds
+    assert (await pool.choose(MODEL)).account.id == "a", "the refusal freed the probe lease"

@@ -284,6 +284,8 @@ class AccountPool:
         if weight > 0:
             await self._update_arm(choice, outcome, now, weight)
         await self._update_health(aid, outcome, kind, now)
+        if kind is FailureKind.AUTH:
+            await self._probe_settled(aid)
         if kind is FailureKind.FORBIDDEN:
             self._check_in_background(choice.account)
 
@@ -390,6 +392,7 @@ class AccountPool:
             log.warning("account %s: credential check refused: %s", account.name, exc.message)
             failed = Outcome(ok=False, error=exc)
             await self._update_health(account.id, failed, FailureKind.AUTH, self._clock())
+            await self._probe_settled(account.id)
             return False
         except GatewayError as exc:
             log.info("account %s: credential check inconclusive: %s", account.name, exc.message)
@@ -403,6 +406,13 @@ class AccountPool:
 
         await self._state.update(health_key(account.id), cleared, ttl=self.config.state_ttl)
         return True
+
+    async def _probe_settled(self, account_id: str) -> None:
+        """A refusal is the verdict a probe waits for: free the probe lease, so the account is probed as soon
+        as it is suspect again (after its cooldown, or when a disable shorter than `probe_seconds` lapses)."""
+        key = probe_key(account_id)
+        for holder in await self.store.lease_holders(key):
+            await self.store.lease_release(key, holder)
 
     async def settle(self) -> None:
         """Wait for the background credential checks started so far (tests, and a clean shutdown)."""
