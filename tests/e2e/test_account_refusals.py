@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_fake_openai, start_gateway
+from processes import Service, emulator_accounts, start_emulator, start_fake_openai, start_gateway
 from services import redis_binary, start_redis, stop
 
 UNPURCHASED = "qwen-max-unpurchased"
@@ -173,3 +173,26 @@ def test_a_disable_lapses_and_the_account_comes_back_once_its_key_works(tmp_path
     finally:
         gateway.stop()
         fake.stop()
+
+
+def test_a_web_token_refused_by_the_auth_endpoint_disables_only_that_account(store_url: str) -> None:
+    emulator = start_emulator(accounts=1)
+    accounts = [
+        *emulator_accounts(emulator, 1),
+        {"token": "not-a-token-the-emulator-issued", "base_url": emulator.url, "name": "stale"},
+    ]
+    gateway = start_gateway({"STORE_URL": store_url}, accounts=accounts)
+    try:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+
+        def disabled() -> bool:
+            assert chat(client, "qwen3-max", "still served") == "still served"
+            return bool(accounts_view(gateway)["stale"]["state"] == "disabled")
+
+        eventually(disabled, timeout=20)
+        view = accounts_view(gateway)
+        assert "auth endpoint refused" in view["stale"]["reason"], view["stale"]
+        assert view["emu0"]["state"] == "ok"
+    finally:
+        gateway.stop()
+        emulator.stop()
