@@ -96,6 +96,10 @@ def decode_health(raw: bytes | None) -> HealthState | None:
     if raw is None:
         return None
     data: dict[str, Any] = orjson.loads(raw)
+    if data.get("disabled") and "disabled_until" not in data:
+        # written before disables lapsed: that one lapses now, so the account is probed instead of waiting
+        # out the state's 7-day expiry (an intended permanent disable is written with `disabled_until: null`)
+        data["disabled_until"] = 0.0
     return HealthState(**{k: v for k, v in data.items() if k in _HEALTH_FIELDS})
 
 
