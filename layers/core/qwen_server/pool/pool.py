@@ -7,8 +7,9 @@ settled), and otherwise ranks the candidates by discounted Thompson sampling wit
 (`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
 `record` releases the slot and folds the outcome into the arm's posterior and the account's health. A chat
 call refused with 401/403 (`UpstreamForbidden`) only counts against its (account, model) arm; `record` then
-has the credential itself checked in the background (`verify_account`, at most once per account per
-`verify_seconds`, through a store lease), and only a refused check feeds the auth rule of `health.py`.
+has the credential itself checked in the background (`verify_account`; a store lease lets one check run per
+account, and an accepted one stands for `verify_seconds`), and only a refused check feeds the auth rule of
+`health.py`: requests alone never disable an account.
 
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
@@ -115,7 +116,7 @@ class PoolConfig:
     lease_seconds: float = 600.0  # a dead instance's in-flight slot frees itself after this
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
     probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
-    verify_seconds: float = 60.0  # at most one credential check per account per this long
+    verify_seconds: float = 60.0  # an accepted (or inconclusive) credential check stands this long
     verify_timeout: float = 15.0  # a check that takes longer is inconclusive
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
@@ -415,7 +416,7 @@ class AccountPool:
             await self.store.lease_release(key, holder)
 
     async def settle(self) -> None:
-        """Wait for the background credential checks started so far (tests, and a clean shutdown)."""
+        """Wait for the background credential checks started so far (tests use it)."""
         while self._verifications:
             await asyncio.gather(*list(self._verifications), return_exceptions=True)
 
