@@ -96,6 +96,24 @@ def start_emulator(*args: str, accounts: int = 3) -> Service:
     return service
 
 
+def start_fake_openai(*args: str) -> Service:
+    """bench/fake_openai.py as a process: an OpenAI-compatible upstream whose keys, listed models, refused
+    models and listing behaviour are set by `args` (see its docstring)."""
+    port = free_port()
+    process, log_path = _spawn(
+        [sys.executable, str(REPO / "bench" / "fake_openai.py"), "--port", str(port), *args],
+        dict(os.environ),
+        "fake-openai",
+    )
+    service = Service(process, port, log_path)
+    try:
+        wait_http(f"{service.url}/_fake/stats", process)
+    except RuntimeError:
+        service.stop()
+        raise RuntimeError(service.log()) from None
+    return service
+
+
 def emulator_accounts(emulator: Service, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [
         {

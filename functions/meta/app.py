@@ -1,4 +1,5 @@
-"""The meta function (buffered): GET /v1/models, /v1/models/{id}, /v1/metrics and /health.
+"""The meta function (buffered): GET /v1/models, /v1/models/{id}, /v1/metrics, /health, and the admin routes
+(GET /admin/accounts, POST /admin/accounts/{account_id}/enable).
 
 AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/meta.py`.
 """
@@ -6,4 +7,4 @@ AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/meta.py`.
 from qwen_server.app.factory import build_app
 from qwen_server.serverless import prepare
 
-app = prepare(build_app(["meta"]))
+app = prepare(build_app(["meta", "admin"]))

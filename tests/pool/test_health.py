@@ -79,9 +79,10 @@ def test_second_auth_failure_in_a_row_disables_with_the_reason() -> None:
     assert health.status(h, 0.0).state == "cooldown"
     assert h.disabled is None
     h = fail(h, FailureKind.AUTH, 10.0, message="401 token expired")
-    st = health.status(h, 10**9)
+    st = health.status(h, 10.0 + CFG.disable_seconds - 1)
     assert st.state == "disabled"
     assert "2 times in a row" in st.reason and "token expired" in st.reason
+    assert h.disabled_until == 10.0 + CFG.disable_seconds
 
 
 def test_a_success_between_auth_failures_resets_the_count() -> None:
@@ -91,7 +92,7 @@ def test_a_success_between_auth_failures_resets_the_count() -> None:
     assert h2 is not None and not health.suspect(h2)
     h3 = fail(h2, FailureKind.AUTH, 10.0)
     assert h3.disabled is None
-    assert not health.suspect(fail(h3, FailureKind.AUTH, 20.0))  # disabled: settled
+    assert not health.suspect(fail(h3, FailureKind.AUTH, 20.0), 20.0)  # disabled: settled for now
 
 
 def test_waf_is_a_short_cooldown_without_a_strike() -> None:
@@ -152,3 +153,53 @@ def test_status_precedence_disabled_then_ejected_then_cooldown() -> None:
     assert health.status(h, 60.0).state == "ok"
     assert health.status(health.disable(h, "manual"), 60.0) == health.Status("disabled", "manual")
     assert health.status(health.enable(health.disable(h, "manual")), 60.0).state == "ok"
+
+
+def test_forbidden_changes_no_health_and_is_its_own_kind() -> None:
+    from qwen_server.core.errors import UpstreamForbidden, UpstreamUnknownError
+
+    assert health.classify(UpstreamForbidden("403 AccessDenied.Unpurchased")) is FailureKind.FORBIDDEN
+    assert health.classify(UpstreamUnknownError("code nobody knows")) is FailureKind.NEUTRAL
+    h = HealthState(consecutive_auth=1, consecutive_server=2)
+    for _ in range(50):
+        assert health.on_failure(h, FailureKind.FORBIDDEN, 0.0, random.Random(0), CFG) is h
+    assert health.on_failure(None, FailureKind.FORBIDDEN, 0.0, random.Random(0), CFG) is None
+
+
+def test_a_disable_lapses_into_suspect_and_one_more_refusal_disables_again() -> None:
+    h = fail(fail(None, FailureKind.AUTH, 0.0), FailureKind.AUTH, 5.0, message="bad key")
+    back = 5.0 + CFG.disable_seconds
+    assert health.status(h, back - 0.1).state == "disabled" and not health.available(h, back - 0.1)
+    assert not health.suspect(h, back - 0.1)
+    assert health.status(h, back).state == "suspect" and health.available(h, back)
+    assert health.suspect(h, back) and health.suspect(h)  # the pool's candidates: lapsed, so suspect
+    again = fail(h, FailureKind.AUTH, back + 1, message="bad key")
+    assert health.status(again, back + 2).state == "disabled"
+    assert again.disabled_until == back + 1 + CFG.disable_seconds
+
+
+def test_a_success_after_the_lapse_clears_the_disable() -> None:
+    h = fail(fail(None, FailureKind.AUTH, 0.0), FailureKind.AUTH, 5.0)
+    cleared = health.on_success(h)
+    assert cleared is not None and cleared.disabled is None and cleared.disabled_until is None
+    assert health.status(cleared, 6.0).state == "ok" and not health.suspect(cleared, 6.0)
+
+
+def test_a_passed_credential_check_clears_only_the_auth_strikes() -> None:
+    h = HealthState(consecutive_auth=1, consecutive_server=3, consecutive_rate_limited=2)
+    checked = health.on_verified(h, 0.0)
+    assert checked == HealthState(consecutive_server=3, consecutive_rate_limited=2)
+    lapsed = fail(fail(None, FailureKind.AUTH, 0.0), FailureKind.AUTH, 5.0)
+    after = 5.0 + CFG.disable_seconds
+    assert health.status(health.on_verified(lapsed, after), after).state == "ok"
+    assert health.on_verified(lapsed, 6.0) is lapsed, "a disable in force is not lifted by a check"
+    clean = HealthState()
+    assert health.on_verified(clean, 0.0) is clean and health.on_verified(None, 0.0) is None
+
+
+def test_manual_enable_lifts_disable_strikes_and_cooldown() -> None:
+    h = fail(fail(None, FailureKind.AUTH, 0.0), FailureKind.AUTH, 5.0)
+    h = health.disable(fail(h, FailureKind.RATE_LIMITED, 5.0, retry_after=600.0), "owner", until=None)
+    assert health.status(h, 10**9).state == "disabled", "a manual disable without an end never lapses"
+    on = health.enable(h)
+    assert health.status(on, 6.0).state == "ok" and not health.suspect(on, 6.0)

@@ -92,3 +92,13 @@ async def test_unchanged_values_are_not_written() -> None:
     cache = StateCache(store, clock)
     assert await cache.update("k", lambda raw: None) is None
     assert store.times == 1  # no compare-and-set was attempted
+
+
+def test_a_disable_stored_before_disables_lapsed_lapses_at_once() -> None:
+    from qwen_server.pool import health
+
+    legacy = b'{"disabled": "authentication refused 2 times in a row", "consecutive_auth": 2}'
+    old = decode_health(legacy)
+    assert old is not None and health.status(old, 1.0).state == "suspect"
+    kept = decode_health(encode_health(HealthState(disabled="by hand")))
+    assert kept is not None and health.status(kept, 10.0**9).state == "disabled"

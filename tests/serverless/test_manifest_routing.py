@@ -25,18 +25,19 @@ from starlette.routing import Match
 
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
-SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"]}
+SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"], "account_id": ["emu0-1a2b3c"]}
 
 
 # ---- what the apps serve --------------------------------------------------------------------------------
 def endpoints() -> list[tuple[str, str, str]]:
-    """(group, method, concrete path) for every route of every group that has a function folder."""
+    """(function, method, concrete path) for every route of every group each function's app mounts."""
     from qwen_server.app.factory import ALWAYS, ROUTES
 
     found = []
-    for group in function_groups():
-        for method, template, _ in ROUTES.get(group, []):
-            found += [(group, method, path) for path in concrete(template)]
+    for function in function_groups():
+        for group in served_groups(function):
+            for method, template, _ in ROUTES.get(group, []):
+                found += [(function, method, path) for path in concrete(template)]
     for method, template, _ in ALWAYS:
         found += [("meta", method, path) for path in concrete(template)]
     return found
@@ -55,6 +56,17 @@ def concrete(template: str) -> list[str]:
 
 def function_groups() -> list[str]:
     return sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").is_file())
+
+
+def served_groups(function: str) -> tuple[str, ...]:
+    """The route groups functions/<function>/app.py mounts (build_app records them); its own name when the
+    factory has no such group yet (skip_unbuilt reports that)."""
+    from qwen_server.app.factory import ROUTES
+
+    if function not in ROUTES:
+        return (function,)
+    groups: tuple[str, ...] = function_app(function).state.groups
+    return groups
 
 
 def serves(app: Any, method: str, path: str) -> bool:

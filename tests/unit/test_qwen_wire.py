@@ -53,13 +53,24 @@ def test_search_and_image_phases_carry_no_chat_text() -> None:
             errors.UpstreamError,
         ),
         ({"success": False, "code": "Bad_Request", "msg": "bad"}, errors.UpstreamBadRequest),
-        ({"error": {"code": "Unauthorized", "details": "Not authenticated"}}, errors.UpstreamAuthError),
-        ({"error": {"code": "ModelNotFound", "details": "model not found"}}, errors.NotFound),
+        ({"error": {"code": "Unauthorized", "details": "Not authenticated"}}, errors.UpstreamForbidden),
+        ({"error": {"code": "SomethingNew", "details": "never seen"}}, errors.UpstreamUnknownError),
+        ({"success": False}, errors.UpstreamUnknownError),
+        ({"error": {"code": "ModelNotFound", "details": "model not found"}}, errors.UpstreamModelNotFound),
     ],
 )
 def test_in_stream_errors(payload: dict[str, object], kind: type[errors.GatewayError]) -> None:
     with pytest.raises(kind):
         wire.parse_event(payload, wire.StreamState())
+
+
+def test_unknown_codes_are_neither_retried_nor_held_against_the_account() -> None:
+    from qwen_server.pool import health
+
+    error = wire.classify_code("Totally_New_Code", "something odd")
+    assert not error.retryable and health.classify(error) is health.FailureKind.NEUTRAL
+    refused = wire.classify_response(403, b'{"detail": "Forbidden"}', {})
+    assert refused.retryable and health.classify(refused) is health.FailureKind.FORBIDDEN
 
 
 def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
@@ -81,7 +92,9 @@ def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
             errors.UpstreamRateLimited,
             17,
         ),
-        (401, b'{"detail": "Not authenticated"}', {}, errors.UpstreamAuthError, None),
+        (401, b'{"detail": "Not authenticated"}', {}, errors.UpstreamForbidden, None),
+        (403, b'{"detail": "model not allowed for this account"}', {}, errors.UpstreamForbidden, None),
+        (400, b'{"success": false, "data": {"code": "Brand_New"}}', {}, errors.UpstreamUnknownError, None),
         (500, b"oops", {}, errors.UpstreamError, None),
         (
             403,
@@ -91,7 +104,7 @@ def test_in_progress_is_retryable_but_bad_request_is_not() -> None:
             None,
         ),
         (200, b"<html>RGV587_ERROR::SM</html>", {}, errors.UpstreamBlocked, None),
-        (400, b'{"detail": "model xyz not found"}', {}, errors.NotFound, None),
+        (400, b'{"detail": "model xyz not found"}', {}, errors.UpstreamModelNotFound, None),
     ],
 )
 def test_http_error_answers(

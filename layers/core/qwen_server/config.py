@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     qwen_accounts: str | None = Field(default=None, description="JSON list of account entries")
     qwen_accounts_file: str | None = Field(default=None, description="qwen_accounts.py / .json / .toml")
     gateway_api_keys: str | None = Field(default=None, description="comma-separated keys clients must send")
+    admin_api_keys: str | None = Field(
+        default=None, description="comma-separated keys for /admin routes; unset: the routes answer 403"
+    )
 
     # state
     data_dir: Path = Path("./data")
@@ -42,6 +45,9 @@ class Settings(BaseSettings):
         description="seconds a streaming client may leave a write unread before it is cut off",
     )
     models_cache_seconds: float = 300.0
+    account_disable_seconds: float = Field(
+        default=3600.0, gt=0, description="how long refused credentials keep an account disabled"
+    )
     model_aliases: str | None = Field(default=None, description="JSON object alias -> upstream model id")
     default_model: str = "qwen3-max"
     qwen_bx_v: str | None = None
@@ -64,9 +70,14 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'state.db').as_posix()}"
 
     def gateway_keys(self) -> frozenset[str]:
-        if not self.gateway_api_keys:
-            return frozenset()
-        return frozenset(k.strip() for k in self.gateway_api_keys.split(",") if k.strip())
+        return _keys(self.gateway_api_keys)
+
+    def admin_keys(self) -> frozenset[str]:
+        return _keys(self.admin_api_keys)
+
+
+def _keys(raw: str | None) -> frozenset[str]:
+    return frozenset(k.strip() for k in (raw or "").split(",") if k.strip())
 
 
 @lru_cache(maxsize=1)

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from qwen_server.core import cleanup
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.contract import OutputContract, merge_usage
-from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
+from qwen_server.core.errors import GatewayError, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, TextDelta, ThinkingDelta
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
+from qwen_server.models_directory import ModelsDirectory
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import RequestClass, Scheduler
@@ -73,59 +74,23 @@ class Gateway:
         catalog: ModelCatalog,
         first_byte_timeout: float = 60.0,
         models_cache_seconds: float = 300.0,
+        models: ModelsDirectory | None = None,
     ) -> None:
         self.pool = pool
         self.scheduler = scheduler
         self.providers = providers
         self.catalog = catalog
         self.first_byte_timeout = first_byte_timeout
-        self._models_cache_seconds = models_cache_seconds
-        self._models: tuple[float, list[ModelInfo]] | None = None
-        self._models_lock = asyncio.Lock()
+        self.models = models or ModelsDirectory(
+            pool.registry, providers, catalog, cache_seconds=models_cache_seconds
+        )
 
-    # ---- models -----------------------------------------------------------------------------------------
+    # ---- models (models_directory.py) -------------------------------------------------------------------
     async def upstream_models(self) -> list[ModelInfo]:
-        """The upstream model list, cached; the shipped fallback list when no account can answer."""
-        cached = self._models
-        if cached and time.monotonic() - cached[0] < self._models_cache_seconds:
-            return cached[1]
-        async with self._models_lock:
-            cached = self._models
-            if cached and time.monotonic() - cached[0] < self._models_cache_seconds:
-                return cached[1]
-            models: list[ModelInfo] | None = None
-            seen: dict[str, ModelInfo] = {}
-            for account in self.pool.accounts():
-                if account.models is not None:
-                    for model_id in account.models:
-                        seen.setdefault(model_id, ModelInfo(id=model_id))
-                    continue
-                try:
-                    listed = await self.providers[account.kind].list_models(account)
-                except GatewayError:
-                    continue
-                for info in listed:
-                    seen.setdefault(info.id, info)
-                break  # one answering account of the listing kind is enough
-            if seen:
-                models = list(seen.values())
-                self._models = (time.monotonic(), models)
-                return models
-            return [
-                ModelInfo(id=m["id"], capabilities=tuple(m.get("capabilities") or ()))
-                for m in self.catalog.fallback_models
-            ]
+        return await self.models.upstream_models()
 
     async def resolve_model(self, name: str) -> tuple[str, bool | None]:
-        resolved = self.catalog.resolve(name)
-        if self.catalog.is_alias(name):
-            return resolved.upstream, resolved.thinking
-        known = {m.id for m in await self.upstream_models()}
-        if known and resolved.upstream not in known:
-            raise NotFound(
-                f"The model `{name}` does not exist or is not served by this gateway", param="model"
-            )
-        return resolved.upstream, resolved.thinking
+        return await self.models.resolve(name)
 
     # ---- chat -------------------------------------------------------------------------------------------
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:

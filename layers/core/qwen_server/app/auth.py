@@ -7,7 +7,7 @@ import hmac
 
 from starlette.requests import Request
 
-from qwen_server.core.errors import AuthenticationFailed
+from qwen_server.core.errors import AuthenticationFailed, PermissionDenied
 
 
 def presented_key(request: Request) -> str | None:
@@ -27,6 +27,24 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
                 "or `x-api-key`"
             )
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12] if key else "anonymous"
+
+
+def require_admin(request: Request, allowed: frozenset[str]) -> None:
+    """Admin routes fail closed: without ADMIN_API_KEYS configured nobody may use them."""
+    if not allowed:
+        raise PermissionDenied(
+            "admin routes are disabled: set ADMIN_API_KEYS (comma-separated keys, separate from "
+            "GATEWAY_API_KEYS) to use them",
+            code="admin_disabled",
+        )
+    key = presented_key(request)
+    if key is None:
+        raise AuthenticationFailed(
+            "this admin route needs one of ADMIN_API_KEYS as `Authorization: Bearer <key>` or `x-api-key`"
+        )
+    sent = key.encode("utf-8", "surrogateescape")
+    if not any(hmac.compare_digest(sent, k.encode()) for k in allowed):
+        raise PermissionDenied("the key sent is not one of ADMIN_API_KEYS", code="admin_key_required")
 
 
 def session_id(request: Request, body_user: str | None = None) -> str | None:

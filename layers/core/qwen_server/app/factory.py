@@ -36,6 +36,10 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),
         ("GET", "/v1/metrics", "qwen_server.app.routes.meta:metrics"),
     ],
+    "admin": [
+        ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
+        ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
+    ],
 }
 ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]
 
@@ -61,8 +65,9 @@ def build_app(groups: Iterable[str]) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.groups = tuple(dict.fromkeys(groups))  # what this app serves (the manifests' tests read it)
     seen: set[tuple[str, str]] = set()
-    for method, path, target in [*ALWAYS, *(r for g in groups for r in ROUTES[g])]:
+    for method, path, target in [*ALWAYS, *(r for g in app.state.groups for r in ROUTES[g])]:
         if (method, path) in seen:
             continue
         seen.add((method, path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.observability.metrics import RequestMetrics
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
-    from qwen_server.providers.base import Provider
+    from qwen_server.providers.base import Account, Provider
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.store import Store
 
@@ -44,7 +45,9 @@ _lock: asyncio.Lock | None = None
 def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
+    from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.pool.health import HealthConfig
     from qwen_server.pool.pool import AccountPool, PoolConfig
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.http import ClientRegistry
@@ -53,21 +56,41 @@ def build_runtime(settings: Settings) -> Runtime:
 
     store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
-    pool = AccountPool(registry, store, config=PoolConfig(lease_seconds=settings.account_lease_seconds))
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
+    )
+    providers = _providers(settings, clients, store)
+    catalog = ModelCatalog(settings.model_aliases, settings.default_model)
+    models = ModelsDirectory(registry, providers, catalog, cache_seconds=settings.models_cache_seconds)
+    pool = AccountPool(
+        models,  # the registry's accounts, narrowed to the models their upstream lists
+        store,
+        config=PoolConfig(
+            lease_seconds=settings.account_lease_seconds,
+            health=HealthConfig(disable_seconds=settings.account_disable_seconds),
+        ),
+        verify=_verifier(providers),
     )
     scheduler = build_scheduler(store, settings)
     pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
     gateway = Gateway(
         pool=pool,
         scheduler=scheduler,
-        providers=_providers(settings, clients, store),
-        catalog=ModelCatalog(settings.model_aliases, settings.default_model),
+        providers=providers,
+        catalog=catalog,
         first_byte_timeout=settings.upstream_first_byte_timeout,
-        models_cache_seconds=settings.models_cache_seconds,
+        models=models,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+
+
+def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:
+    """The pool's credential check: the account's own provider asks its cheapest authenticated endpoint."""
+
+    async def verify(account: Account) -> None:
+        await providers[account.kind].verify(account)
+
+    return verify
 
 
 def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:

@@ -44,6 +44,14 @@ class AuthenticationFailed(GatewayError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(GatewayError):
+    """The caller is known but may not use this route (e.g. an admin route without an admin key)."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
 class NotFound(GatewayError):
     status = 404
     type = "not_found_error"
@@ -91,9 +99,30 @@ class UpstreamRateLimited(UpstreamError):
 
 
 class UpstreamAuthError(UpstreamError):
-    """The account's credentials were refused (after one re-login)."""
+    """The account's credentials are confirmed bad: a sign-in or a credential check refused them.
+
+    Raised only where the credential itself was checked; a chat call's 401/403 is `UpstreamForbidden`."""
 
     code = "upstream_auth_failed"
+
+
+class UpstreamForbidden(UpstreamError):
+    """A chat call answered 401/403: a model this account is not entitled to, or a request it refuses.
+
+    Not yet the credential's fault: it counts against the (account, model) arm only, and the pool checks the
+    credential in the background; another account may be entitled, so it is retried elsewhere."""
+
+    status = 403
+    type = "permission_error"
+    code = "upstream_forbidden"
+
+
+class UpstreamModelNotFound(UpstreamError):
+    """One account's upstream does not serve the model; another account (another upstream) may."""
+
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
 
 
 class UpstreamBlocked(UpstreamError):
@@ -112,4 +141,12 @@ class UpstreamBadRequest(UpstreamError):
     """The upstream refused the request itself; another account would refuse it too."""
 
     code = "upstream_bad_request"
+    retryable = False
+
+
+class UpstreamUnknownError(UpstreamError):
+    """An upstream error code nobody mapped: not retried and not held against the account, since it may as
+    well be the request's doing and retrying it on every account would strike them all."""
+
+    code = "upstream_unknown_error"
     retryable = False

@@ -6,15 +6,21 @@ kind of failure (`classify`):
 - rate limited (429): cool down for the upstream's Retry-After when it sent one, else exponential backoff with
   full jitter, uniform(0, min(cap, base * 2**k)) for the k-th 429 in a row, so a pool of instances does not
   come back in lock-step;
-- auth refused (the provider has already tried one re-login): a short cooldown the first time, after which
-  the account is `suspect` (the pool probes it once), disabled with the reason at the second in a row;
+- forbidden (a chat call's 401/403): a (model, account) or request problem, not yet the credential's: the
+  health does not change (the arm takes the failure) and the pool checks the credential in the background;
+- auth refused (a sign-in or a credential check refused the credential itself): a short cooldown the first
+  time, after which the account is `suspect` (the pool probes it once), disabled with the reason at the
+  second in a row. Disabling lapses after `disable_seconds` (1 h): the account is `suspect` again, so one
+  probe decides whether it is back, and one more refusal disables it again;
+- unserved (this account's upstream does not have the model): the arm's business only, like forbidden;
 - WAF / anti-bot challenge: a short jittered cooldown; not the account's fault, so no strike is counted;
 - server errors and timeouts: outlier ejection as in Envoy: 5 in a row eject the account for 30 s x n, at most
   300 s, where n counts its ejections and forgets one per `ejection_forgive` seconds spent un-ejected;
 - a refused request (400), an error of our own or a client that went away: not about the account at all,
   nothing changes.
 
-A success clears every consecutive counter. All functions are pure: time and randomness come in as arguments.
+A success clears every consecutive counter (and a lapsed disable); a passed credential check clears the
+auth strikes. All functions are pure: time and randomness come in as arguments.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from qwen_server.core.errors import (
     UpstreamAuthError,
     UpstreamBlocked,
     UpstreamError,
+    UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
 )
 
@@ -35,6 +43,8 @@ from qwen_server.core.errors import (
 class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     AUTH = "auth"
+    FORBIDDEN = "forbidden"  # refused for this model or request; the credential is checked separately
+    UNSERVED = "unserved"  # this account's upstream does not have the model
     BLOCKED = "blocked"
     SERVER = "server"
     NEUTRAL = "neutral"  # the request's or the gateway's fault, not the account's
@@ -52,6 +62,10 @@ def classify(error: GatewayError | None) -> FailureKind:
         return FailureKind.RATE_LIMITED
     if isinstance(error, UpstreamAuthError):
         return FailureKind.AUTH
+    if isinstance(error, UpstreamForbidden):
+        return FailureKind.FORBIDDEN
+    if isinstance(error, UpstreamModelNotFound):
+        return FailureKind.UNSERVED
     if isinstance(error, UpstreamBlocked):
         return FailureKind.BLOCKED
     if isinstance(error, UpstreamError) and error.retryable:
@@ -67,6 +81,7 @@ class HealthConfig:
     blocked_cooldown: float = 10.0  # WAF challenge: jittered in [half, full]
     auth_cooldown: float = 1.0  # then one probe decides: works again, or disabled
     auth_failures_to_disable: int = 2
+    disable_seconds: float = 3600.0  # then probed again; never a permanent verdict from traffic alone
     eject_after: int = 5  # consecutive server errors
     ejection_base: float = 30.0
     ejection_max: float = 300.0
@@ -82,44 +97,87 @@ class HealthState:
     consecutive_rate_limited: int = 0
     consecutive_auth: int = 0
     disabled: str | None = None  # the reason, when disabled
+    disabled_until: float | None = None  # when the disable lapses; None: until enabled by hand
     reason: str = ""  # why the current cooldown / ejection
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    state: str  # ok | cooldown | ejected | disabled
+    state: str  # ok | suspect | cooldown | ejected | disabled
     reason: str = ""
-    until: float | None = None
+    until: float | None = None  # when a cooldown or ejection ends (a disable's end: `disabled_until`)
+
+
+def is_disabled(health: HealthState | None, now: float) -> bool:
+    """Disabled and not yet lapsed."""
+    if health is None or health.disabled is None:
+        return False
+    return health.disabled_until is None or now < health.disabled_until
 
 
 def status(health: HealthState | None, now: float) -> Status:
     if health is None:
         return Status("ok")
-    if health.disabled is not None:
-        return Status("disabled", health.disabled)
+    if is_disabled(health, now):
+        return Status("disabled", health.disabled or "")
     if health.ejected_until > now:
         return Status("ejected", health.reason, health.ejected_until)
     if health.cooldown_until > now:
         return Status("cooldown", health.reason, health.cooldown_until)
+    if health.consecutive_auth > 0:
+        return Status("suspect", health.disabled or health.reason)
     return Status("ok")
 
 
 def available(health: HealthState | None, now: float) -> bool:
-    return status(health, now).state == "ok"
+    return status(health, now).state in ("ok", "suspect")
 
 
-def suspect(health: HealthState | None) -> bool:
-    """Credentials refused once and not yet settled: worth one probe rather than waiting for sampling."""
-    return health is not None and health.disabled is None and health.consecutive_auth > 0
+def suspect(health: HealthState | None, now: float | None = None) -> bool:
+    """Credentials refused and not yet settled: worth one probe rather than waiting for sampling.
+
+    A lapsed disable keeps its strikes, so the account is suspect again once it lapses. Without `now` a
+    disable that lapses at all counts, which is right only for accounts `available` already let through
+    (the pool's candidates); pass `now` elsewhere."""
+    if health is None or health.consecutive_auth == 0:
+        return False
+    if now is None:
+        return health.disabled is None or health.disabled_until is not None
+    return not is_disabled(health, now)
 
 
 def on_success(health: HealthState | None) -> HealthState | None:
-    """Clear the consecutive counters; unchanged (the same object) when there is nothing to clear."""
+    """Clear the consecutive counters and a lapsed disable; the same object when there is nothing to clear.
+
+    (A success can only come from an account that was available, so any disable left in it has lapsed.)"""
     if health is None:
         return None
-    if not (health.consecutive_server or health.consecutive_rate_limited or health.consecutive_auth):
+    if not (
+        health.consecutive_server
+        or health.consecutive_rate_limited
+        or health.consecutive_auth
+        or health.disabled is not None
+    ):
         return health
-    return replace(health, consecutive_server=0, consecutive_rate_limited=0, consecutive_auth=0)
+    return replace(
+        health,
+        consecutive_server=0,
+        consecutive_rate_limited=0,
+        consecutive_auth=0,
+        disabled=None,
+        disabled_until=None,
+    )
+
+
+def on_verified(health: HealthState | None, now: float) -> HealthState | None:
+    """A credential check passed: the auth strikes (and a lapsed disable) go; other counters stay, since
+    a good credential says nothing about 5xx or 429s. A disable still in force stays too: the check may
+    have raced an admin's or a sign-in's verdict, and lapsing settles it anyway."""
+    if health is None or is_disabled(health, now):
+        return health
+    if not health.consecutive_auth and health.disabled is None:
+        return health
+    return replace(health, consecutive_auth=0, disabled=None, disabled_until=None)
 
 
 def on_failure(
@@ -135,7 +193,7 @@ def on_failure(
     """The health after one failure of `kind` at `now`."""
     h = health or HealthState()
     detail = f": {message}" if message else ""
-    if kind is FailureKind.NEUTRAL:
+    if kind in (FailureKind.NEUTRAL, FailureKind.FORBIDDEN, FailureKind.UNSERVED):
         return health
     if kind is FailureKind.RATE_LIMITED:
         if retry_after is not None and retry_after > 0:
@@ -152,8 +210,9 @@ def on_failure(
     if kind is FailureKind.AUTH:
         strikes = h.consecutive_auth + 1
         if strikes >= config.auth_failures_to_disable:
-            reason = f"authentication refused {strikes} times in a row, after re-login{detail}"
-            return replace(h, consecutive_auth=strikes, disabled=reason)
+            reason = f"credentials refused {strikes} times in a row{detail}"
+            until = now + config.disable_seconds
+            return replace(h, consecutive_auth=strikes, disabled=reason, disabled_until=until)
         cooled = replace(h, consecutive_auth=strikes)
         return _cool(cooled, now + config.auth_cooldown, f"auth refused{detail}")
     strikes = h.consecutive_server + 1
@@ -173,12 +232,16 @@ def eject(health: HealthState, now: float, config: HealthConfig, reason: str) ->
     return replace(health, ejections=n, ejected_until=until, consecutive_server=0, reason=reason)
 
 
-def disable(health: HealthState | None, reason: str) -> HealthState:
-    return replace(health or HealthState(), disabled=reason)
+def disable(health: HealthState | None, reason: str, until: float | None = None) -> HealthState:
+    """Out of rotation with the reason, until `until` (None: until `enable`)."""
+    return replace(health or HealthState(), disabled=reason, disabled_until=until)
 
 
 def enable(health: HealthState | None) -> HealthState:
-    return replace(health or HealthState(), disabled=None, consecutive_auth=0)
+    """Back in rotation at once (an admin's decision): the disable, the auth strikes and any cooldown go."""
+    return replace(
+        health or HealthState(), disabled=None, disabled_until=None, consecutive_auth=0, cooldown_until=0.0
+    )
 
 
 def _cool(health: HealthState, until: float, reason: str) -> HealthState:

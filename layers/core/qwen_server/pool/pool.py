@@ -5,7 +5,11 @@ failover loop, not disabled / cooling down / ejected: `health.py`), keeps a sess
 while that account stays available, probes an account whose login was refused once (so the question gets
 settled), and otherwise ranks the candidates by discounted Thompson sampling with a latency-aware score
 (`bandit.py`), taking a concurrency slot (a store lease) on the first one that has room.
-`record` releases the slot and folds the outcome into the arm's posterior and the account's health.
+`record` releases the slot and folds the outcome into the arm's posterior and the account's health. A chat
+call refused with 401/403 (`UpstreamForbidden`) only counts against its (account, model) arm; `record` then
+has the credential itself checked in the background (`verify_account`; a store lease lets one check run per
+account, and an accepted one stands for `verify_seconds`), and only a refused check feeds the auth rule of
+`health.py`: requests alone never disable an account.
 
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
@@ -19,11 +23,12 @@ timer (`held.py`) and freed by `record` (or `release`, for a slot never used).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
@@ -32,6 +37,7 @@ from qwen_server.core.errors import (
     NoAccounts,
     NotFound,
     Overloaded,
+    UpstreamAuthError,
     UpstreamError,
     UpstreamRateLimited,
 )
@@ -54,12 +60,14 @@ from qwen_server.pool.state import (
     pin_key,
     probe_key,
     slots_key,
+    verify_key,
 )
 from qwen_server.providers.base import Account
 from qwen_server.store.base import Store
 
 log = logging.getLogger("qwen_server.pool")
 T = TypeVar("T")
+Verifier = Callable[[Account], Awaitable[None]]  # raises UpstreamAuthError when the credential is refused
 
 
 @dataclass(slots=True)
@@ -95,6 +103,8 @@ def _default_failure_weights() -> dict[FailureKind, float]:
     return {
         FailureKind.RATE_LIMITED: 1.0,
         FailureKind.AUTH: 1.0,
+        FailureKind.FORBIDDEN: 1.0,  # the arm is (account, model): a model refused here is avoided here
+        FailureKind.UNSERVED: 1.0,
         FailureKind.BLOCKED: 0.25,
         FailureKind.SERVER: 1.0,
         FailureKind.NEUTRAL: 0.0,
@@ -108,11 +118,11 @@ class PoolConfig:
     budget: RetryBudget = field(default_factory=RetryBudget)
     failure_weights: dict[FailureKind, float] = field(default_factory=_default_failure_weights)
     max_staleness: float = 1.0  # seconds a cached arm / health may be old when choosing
-    lease_seconds: float = (
-        60.0  # a dead instance's in-flight slot frees itself after this; renewed while held
-    )
+    lease_seconds: float = 60.0  # a dead instance's in-flight slot comes back after this; renewed while held
     pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
     probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
+    verify_seconds: float = 60.0  # an accepted (or inconclusive) credential check stands this long
+    verify_timeout: float = 15.0  # a check that takes longer is inconclusive
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
 
 
@@ -132,6 +142,7 @@ class AccountPool:
         rng: random.Random | None = None,
         config: PoolConfig | None = None,
         instance: str | None = None,
+        verify: Verifier | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -143,6 +154,8 @@ class AccountPool:
         self._known_ids: frozenset[str] = frozenset()
         self._memo: dict[bytes, object] = {}
         self._slots = HeldSlots(store, self.config.lease_seconds)
+        self._verify = verify
+        self._verifications: set[asyncio.Task[bool | None]] = set()
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -190,7 +203,7 @@ class AccountPool:
             if choice is not None:  # busy: serve elsewhere this once, but keep the pin
                 await self.store.set(pin_key(session_id), pinned_id.encode(), self.config.pin_seconds)
                 return choice
-        probe = await self._probe(candidates, healths, model, session_id)
+        probe = await self._probe(candidates, healths, model, session_id, now)
         if probe is not None:
             return probe
         arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
@@ -209,6 +222,7 @@ class AccountPool:
         healths: dict[str, HealthState | None],
         model: str,
         session_id: str | None,
+        now: float,
     ) -> Choice | None:
         """One attempt at a time, ahead of sampling, on an account whose credentials were refused once.
 
@@ -216,7 +230,7 @@ class AccountPool:
         either clears it or, failing, disables it with the reason. The probe lease lets one instance probe
         per `probe_seconds`; a failed probe costs its request one failover.
         """
-        for aid in [aid for aid in candidates if health.suspect(healths[aid])]:
+        for aid in [aid for aid in candidates if health.suspect(healths[aid], now)]:
             holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
             if await self.store.lease_acquire(probe_key(aid), holder, 1, self.config.probe_seconds):
                 choice = await self._acquire(candidates[aid], model, session_id)
@@ -323,6 +337,10 @@ class AccountPool:
         if weight > 0:
             await self._update_arm(choice, outcome, now, weight)
         await self._update_health(aid, outcome, kind, now)
+        if kind is FailureKind.AUTH:
+            await self._probe_settled(aid)
+        if kind is FailureKind.FORBIDDEN:
+            self._check_in_background(choice.account)
 
     async def _update_arm(self, choice: Choice, outcome: Outcome, now: float, weight: float) -> None:
         aid, model = choice.account.id, choice.model
@@ -368,20 +386,91 @@ class AccountPool:
 
         await self._state.update(health_key(account_id), change, ttl=self.config.state_ttl)
 
-    async def disable(self, account_id: str, reason: str) -> None:
-        """Take an account out of rotation until `enable` (or its state expires)."""
+    async def disable(self, account_id: str, reason: str, *, seconds: float | None = None) -> None:
+        """Take an account out of rotation for `seconds` (None: until `enable`, or its state expires)."""
+        until = None if seconds is None else self._clock() + seconds
         await self._state.update(
             health_key(account_id),
-            lambda raw: encode_health(health.disable(decode_health(raw), reason)),
+            lambda raw: encode_health(health.disable(decode_health(raw), reason, until)),
             ttl=self.config.state_ttl,
         )
 
     async def enable(self, account_id: str) -> None:
+        """Back in rotation now, whatever disabled it (the admin route)."""
         await self._state.update(
             health_key(account_id),
             lambda raw: encode_health(health.enable(decode_health(raw))),
             ttl=self.config.state_ttl,
         )
+
+    # ---- credential checks ---------------------------------------------------------------------------
+    def _check_in_background(self, account: Account) -> None:
+        if self._verify is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._check_logged(account))
+        self._verifications.add(task)
+        task.add_done_callback(self._verifications.discard)
+
+    async def _check_logged(self, account: Account) -> bool | None:
+        """`verify_account` in a task nobody awaits: a failure is logged, never left unretrieved."""
+        try:
+            return await self.verify_account(account)
+        except Exception:
+            log.exception("credential check of account %s failed unexpectedly", account.name)
+            return None
+
+    async def verify_account(self, account: Account) -> bool | None:
+        """Check the account's credential: True if accepted, False if refused, None if not checked (another
+        check ran within `verify_seconds`, or no verifier) or inconclusive (a timeout, a WAF page...).
+
+        A refusal is a strike under the auth rule (cooldown, then disabled at the second); its lease is
+        released so the next suspicion may be checked at once, since a refused account sees only probes.
+        An accepted check keeps its lease for `verify_seconds`: a burst of per-model 403s costs one check,
+        and it clears the auth strikes (a lapsed disable is back for good).
+        """
+        if self._verify is None:
+            return None
+        key = verify_key(account.id)
+        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+        if not await self.store.lease_acquire(key, holder, 1, self.config.verify_seconds):
+            return None
+        try:
+            async with asyncio.timeout(self.config.verify_timeout):
+                await self._verify(account)
+        except TimeoutError:
+            log.info("account %s: credential check timed out (inconclusive)", account.name)
+            return None
+        except UpstreamAuthError as exc:
+            await self.store.lease_release(key, holder)
+            log.warning("account %s: credential check refused: %s", account.name, exc.message)
+            failed = Outcome(ok=False, error=exc)
+            await self._update_health(account.id, failed, FailureKind.AUTH, self._clock())
+            await self._probe_settled(account.id)
+            return False
+        except GatewayError as exc:
+            log.info("account %s: credential check inconclusive: %s", account.name, exc.message)
+            return None
+        now = self._clock()
+
+        def cleared(raw: bytes | None) -> bytes | None:
+            old = decode_health(raw)
+            new = health.on_verified(old, now)
+            return None if new is None or new == old else encode_health(new)
+
+        await self._state.update(health_key(account.id), cleared, ttl=self.config.state_ttl)
+        return True
+
+    async def _probe_settled(self, account_id: str) -> None:
+        """A refusal is the verdict a probe waits for: free the probe lease, so the account is probed as soon
+        as it is suspect again (after its cooldown, or when a disable shorter than `probe_seconds` lapses)."""
+        key = probe_key(account_id)
+        for holder in await self.store.lease_holders(key):
+            await self.store.lease_release(key, holder)
+
+    async def settle(self) -> None:
+        """Wait for the background credential checks started so far (tests use it)."""
+        while self._verifications:
+            await asyncio.gather(*list(self._verifications), return_exceptions=True)
 
     # ---- retry budget --------------------------------------------------------------------------------
     async def note_attempt(self) -> None:
@@ -430,6 +519,9 @@ class AccountPool:
                     "state": st.state,
                     "reason": st.reason or None,
                     "cooldown_until": st.until,
+                    "disabled_until": h.disabled_until
+                    if h is not None and health.is_disabled(h, now)
+                    else None,
                     "in_flight": await self.store.lease_count(slots_key(account.id)),
                     "max_concurrent": account.max_concurrent,
                     **self._summary(list(arms.values()), now),

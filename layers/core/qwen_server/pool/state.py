@@ -13,6 +13,7 @@ Keys (all state is keyed by account id, so adding or removing an account touches
     pool:slots:{account}         lease group             in-flight attempts, capped at max_concurrent
     pool:pin:{session}           account id              session affinity, with a TTL
     pool:probe:{account}         lease group (limit 1)   one probe at a time of an auth-suspect account
+    pool:verify:{account}        lease group (limit 1)   one credential check per account per interval
     pool:budget:{kind}:{bucket}  counter                 retry budget (kind: req | retry)
 """
 
@@ -54,6 +55,10 @@ def probe_key(account_id: str) -> str:
     return f"pool:probe:{account_id}"
 
 
+def verify_key(account_id: str) -> str:
+    return f"pool:verify:{account_id}"
+
+
 def budget_key(kind: str, bucket: int) -> str:
     return f"pool:budget:{kind}:{bucket}"
 
@@ -91,6 +96,10 @@ def decode_health(raw: bytes | None) -> HealthState | None:
     if raw is None:
         return None
     data: dict[str, Any] = orjson.loads(raw)
+    if data.get("disabled") and "disabled_until" not in data:
+        # written before disables lapsed: that one lapses now, so the account is probed instead of waiting
+        # out the state's 7-day expiry (an intended permanent disable is written with `disabled_until: null`)
+        data["disabled_until"] = 0.0
     return HealthState(**{k: v for k, v in data.items() if k in _HEALTH_FIELDS})
 
 

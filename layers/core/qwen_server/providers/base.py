@@ -48,3 +48,10 @@ class Provider(Protocol):
         ...
 
     async def list_models(self, account: Account) -> list[ModelInfo]: ...
+
+    async def verify(self, account: Account) -> None:
+        """A cheap check of the credential alone; raises `UpstreamAuthError` only when it is refused.
+
+        A chat call's 401/403 may be about the model or the request (`UpstreamForbidden`); this settles
+        whether the account itself is at fault. Other failures (timeouts, WAF pages) raise other errors."""
+        ...

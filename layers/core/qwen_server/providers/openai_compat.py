@@ -15,11 +15,13 @@ import orjson
 from qwen_server.core import cleanup
 from qwen_server.core.errors import (
     GatewayError,
-    NotFound,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
+    UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
+    UpstreamUnknownError,
 )
 from qwen_server.core.model import (
     ChatRequest,
@@ -105,23 +107,64 @@ def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
     return body
 
 
-def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+# An error object's `code` / `type` (lower-cased) -> the product's error, first match wins. A code that matches
+# nothing is `UpstreamUnknownError`: not retried, not held against the account.
+ERROR_CODES: tuple[tuple[tuple[str, ...], type[GatewayError]], ...] = (
+    (("rate_limit", "ratelimit", "throttl", "too_many", "quota"), UpstreamRateLimited),
+    (
+        ("accessdenied", "access_denied", "unauthorized", "invalid_api_key", "permission", "forbidden"),
+        UpstreamForbidden,
+    ),
+    (("server_error", "internal", "overloaded", "unavailable", "timeout", "upstream_error"), UpstreamError),
+    (
+        ("invalid_request", "invalid_parameter", "content_filter", "data_inspection", "context_length"),
+        UpstreamBadRequest,
+    ),
+)
+
+
+def _error_fields(raw: bytes) -> tuple[str, str]:
+    """(code and type, message) of an error body: OpenAI's `{"error": {...}}` or DashScope's flat object."""
     try:
         payload = orjson.loads(raw)
-        err = payload.get("error") if isinstance(payload, dict) else None
-        message = str(err.get("message") if isinstance(err, dict) else err or "")[:300]
     except orjson.JSONDecodeError:
-        message = ""
-    shown = f"upstream HTTP {status}" + (f": {message}" if message else "")
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", ""
+    err = payload.get("error", payload)
+    if not isinstance(err, dict):
+        return "", str(err or "")[:300]
+    code = " ".join(str(err.get(k) or "") for k in ("code", "type")).strip()
+    return code, str(err.get("message") or "")[:300]
+
+
+def classify_error_object(err: Any) -> GatewayError:
+    """An error object inside a 200 answer (a stream chunk or a JSON body), by its code and type."""
+    fields = err if isinstance(err, dict) else {"message": err}
+    code = " ".join(str(fields.get(k) or "") for k in ("code", "type")).strip()
+    shown = "upstream error" + (f" {code}" if code else "") + f": {str(fields.get('message'))[:300]}"
+    lowered = code.lower()
+    for needles, error in ERROR_CODES:
+        if any(n in lowered for n in needles):
+            return error(shown)
+    return UpstreamUnknownError(shown)
+
+
+def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+    """An HTTP error answer. A 401/403 is `UpstreamForbidden`: the key may be fine and only this model
+    refused (DashScope's `AccessDenied.Unpurchased`); `verify` settles which."""
+    code, message = _error_fields(raw)
+    detail = ": ".join(part for part in (code, message) if part)
+    shown = f"upstream HTTP {status}" + (f": {detail}" if detail else "")
     retry_after = headers.get("retry-after")
     if status == 429:
         return UpstreamRateLimited(
             shown, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None
         )
     if status in (401, 403):
-        return UpstreamAuthError(shown)
+        return UpstreamForbidden(shown)
     if status == 404 and "model" in message.lower():
-        return NotFound(shown)
+        return UpstreamModelNotFound(shown)
     if status >= 500:
         return UpstreamError(shown)
     return UpstreamBadRequest(shown, status=status if status in (400, 413, 422) else None)
@@ -143,8 +186,33 @@ class OpenAICompatProvider:
             raise translate_transport_error(exc, "upstream") from None
         if response.status_code >= 400:
             raise classify(response.status_code, response.content, response.headers)
-        data = orjson.loads(response.content).get("data", [])
-        return [ModelInfo(id=str(m["id"]), owned_by=str(m.get("owned_by") or "upstream")) for m in data]
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("upstream listed its models in a body that is not JSON") from None
+        items = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            raise UpstreamError("upstream listed its models without a `data` list")
+        return [
+            ModelInfo(id=str(m["id"]), owned_by=str(m.get("owned_by") or "upstream"))
+            for m in items
+            if isinstance(m, dict) and m.get("id")
+        ]
+
+    async def verify(self, account: Account) -> None:
+        """`GET {base_url}/models`: the cheapest call that needs the key and no model entitlement."""
+        client = self._clients.get(account.base_url)
+        try:
+            response = await client.get(f"{account.base_url}/models", headers=self._headers(account))
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, "upstream") from None
+        if response.status_code in (401, 403):
+            raise UpstreamAuthError(
+                f"account {account.name}: the API key was refused by {account.base_url}/models "
+                f"(HTTP {response.status_code})"
+            )
+        if response.status_code >= 400:
+            raise classify(response.status_code, response.content, response.headers)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
         """Streams from the upstream when the client streams; otherwise asks for one JSON body (fewer
@@ -225,7 +293,7 @@ def _chunk_events(data: str, state: _StreamState) -> list[Event]:
         return []
     chunk = orjson.loads(data)
     if isinstance(chunk.get("error"), dict):
-        raise UpstreamError(f"upstream error: {str(chunk['error'].get('message'))[:300]}")
+        raise classify_error_object(chunk["error"])
     state.usage = _usage(chunk.get("usage")) or state.usage
     events: list[Event] = []
     for choice in chunk.get("choices") or ():
@@ -248,7 +316,7 @@ def _completion_events(raw: bytes) -> list[Event]:
     if not isinstance(body, dict):
         raise UpstreamError("upstream answered with an unexpected body")
     if isinstance(body.get("error"), dict):
-        raise UpstreamError(f"upstream error: {str(body['error'].get('message'))[:300]}")
+        raise classify_error_object(body["error"])
     events: list[Event] = []
     finish: Finish | None = None
     for choice in body.get("choices") or ():

@@ -1,7 +1,9 @@
 """The qwen-web provider: a fresh chat per request, one streaming completion, events parsed on the fly.
 
 A 401 anywhere before the first event means the cached token is stale: sign in again once and retry; a
-second 401 is the account's fault (`UpstreamAuthError`). Chats are deleted afterwards in the background.
+second 401 (or a 403) is `UpstreamForbidden`, which may be about the model or the request: `verify` asks the
+auth endpoint whether the token itself is refused (`UpstreamAuthError`). A refused sign-in is
+`UpstreamAuthError` at once. Chats are deleted afterwards in the background.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import httpx
 import orjson
 
 from qwen_server.core import cleanup
-from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError
+from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamForbidden
 from qwen_server.core.model import ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
@@ -88,26 +90,45 @@ class QwenWebProvider:
                 if error is not None:
                     raise error
             return payload
-        raise UpstreamAuthError(f"account {account.name}: token refused after a fresh sign-in")
+        raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
     async def list_models(self, account: Account) -> list[ModelInfo]:
         payload = await self._call_json(account, "GET", wire.MODELS_PATH)
+        items = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            raise UpstreamError("qwen upstream listed its models without a `data` list")
         models: list[ModelInfo] = []
-        for item in payload.get("data", []) if isinstance(payload, dict) else []:
-            meta = (item.get("info") or {}).get("meta") or {}
-            caps = meta.get("capabilities") or {}
+        for item in items:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            info = item.get("info")
+            meta = info.get("meta") if isinstance(info, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            caps = meta.get("capabilities")
+            length = meta.get("max_context_length")
             models.append(
                 ModelInfo(
                     id=str(item["id"]),
                     owned_by=str(item.get("owned_by") or "qwen"),
-                    created=int(item.get("created") or 0),
-                    capabilities=tuple(sorted(k for k, v in caps.items() if v))
+                    created=_whole(item.get("created")),
+                    capabilities=tuple(sorted(str(k) for k, v in caps.items() if v))
                     if isinstance(caps, dict)
                     else (),
-                    max_context_length=meta.get("max_context_length"),
+                    max_context_length=length if isinstance(length, int) else None,
                 )
             )
         return models
+
+    async def verify(self, account: Account) -> None:
+        """`GET /api/v1/auths/` answers the current user while the token is valid; a refusal after the one
+        re-login (or a refused sign-in) condemns the credential."""
+        try:
+            await self._call_json(account, "GET", wire.WHOAMI_PATH)
+        except UpstreamForbidden as exc:
+            raise UpstreamAuthError(
+                f"account {account.name}: the auth endpoint refused the token after a fresh sign-in "
+                f"({exc.message})"
+            ) from None
 
     async def _new_chat(self, account: Account, model: str) -> str:
         payload = await self._call_json(account, "POST", wire.NEW_CHAT_PATH, wire.new_chat_body(model))
@@ -166,7 +187,7 @@ class QwenWebProvider:
                 return
             finally:
                 await cleanup.complete(response.aclose())  # even while the request is being cancelled
-        raise UpstreamAuthError(f"account {account.name}: token refused after a fresh sign-in")
+        raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
         state = wire.StreamState()
@@ -211,6 +232,11 @@ def _events_of(data: str, state: wire.StreamState) -> list[Event]:
     except orjson.JSONDecodeError:
         return []
     return wire.parse_event(payload, state) if isinstance(payload, dict) else []
+
+
+def _whole(value: Any) -> int:
+    """A number from a listing field, 0 when it is missing or not a number."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _json_error(raw: bytes) -> GatewayError | None:

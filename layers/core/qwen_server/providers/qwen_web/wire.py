@@ -14,12 +14,13 @@ from typing import Any
 
 from qwen_server.core.errors import (
     GatewayError,
-    NotFound,
-    UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamBlocked,
     UpstreamError,
+    UpstreamForbidden,
+    UpstreamModelNotFound,
     UpstreamRateLimited,
+    UpstreamUnknownError,
 )
 from qwen_server.core.model import Event, TextDelta, ThinkingDelta, Usage
 
@@ -156,6 +157,9 @@ def stream_error(payload: dict[str, Any]) -> GatewayError | None:
 
 
 def classify_code(code: str, details: str, retry_after: float | None = None) -> GatewayError:
+    """An error code (and its message) of a call. Refusals are `UpstreamForbidden` (the credential is
+    checked separately); a code none of these rules knows is `UpstreamUnknownError`, neither retried nor
+    held against the account."""
     lowered = f"{code} {details}".lower()
     shown = f"qwen upstream: {code or 'error'}" + (f": {details[:200]}" if details else "")
     if "ratelimit" in lowered.replace("_", "") or "usage limit" in lowered or "too many" in lowered:
@@ -165,16 +169,16 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
         or "unauthorized" in lowered
         or ("token" in lowered and "expire" in lowered)
     ):
-        return UpstreamAuthError(shown)
+        return UpstreamForbidden(shown)
     if "waf" in lowered or "rgv587" in lowered:
         return UpstreamBlocked(shown)
     if "in progress" in lowered:
         return UpstreamError(shown)
     if "model" in lowered and ("not found" in lowered or "not exist" in lowered or "not allowed" in lowered):
-        return NotFound(shown)
+        return UpstreamModelNotFound(shown)
     if code == "Bad_Request":
         return UpstreamBadRequest(shown)
-    return UpstreamError(shown)
+    return UpstreamUnknownError(shown)
 
 
 def classify_response(status: int, body: bytes, headers: dict[str, str]) -> GatewayError:
@@ -202,7 +206,9 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Gate
             f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after
         )
     if status in (401, 403) and "waf" not in text.lower():
-        return UpstreamAuthError(f"qwen upstream refused the credentials (HTTP {status})")
+        # the token, or only this model / request: the provider's `verify` tells them apart
+        shown = f": {details[:200]}" if details else ""
+        return UpstreamForbidden(f"qwen upstream refused the call (HTTP {status}){shown}")
     if status >= 500:
         return UpstreamError(f"qwen upstream failed (HTTP {status})")
     if code or details:
