@@ -80,6 +80,8 @@ def test_nothing_unasked_is_sent() -> None:
     modes = build_body(_request(tools=[ToolSpec("ping")], tool_choice="required"), "openai")
     assert modes["tools"] == [{"type": "function", "function": {"name": "ping"}}]
     assert modes["tool_choice"] == "required" and modes["parallel_tool_calls"] is True
+    dashscope = build_body(_request(tools=[ToolSpec("ping")], tool_choice="required"), "dashscope")
+    assert dashscope["tool_choice"] == "auto"  # DashScope has no "required"; the gateway checks for a call
 
 
 def test_tool_history_goes_back_in_openais_shape() -> None:

@@ -34,6 +34,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "explicit_off": False,
         "reasoning_effort": True,
         "params": _COMMON_PARAMS,
+        "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
     },
     "dashscope": {
         "thinking_field": "enable_thinking",
@@ -41,6 +42,8 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "explicit_off": True,
         "reasoning_effort": False,
         "params": {**_COMMON_PARAMS, "repetition_penalty": "repetition_penalty"},
+        # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
+        "tool_choice_modes": {"required": "auto"},
     },
 }
 
@@ -76,11 +79,11 @@ def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def tool_choice_to_openai(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    """The neutral `{"name": ...}` back to OpenAI's named-function form; the modes pass as they are."""
+def tool_choice_to_openai(choice: str | dict[str, Any], modes: dict[str, str]) -> str | dict[str, Any]:
+    """The neutral `{"name": ...}` back to OpenAI's named-function form; a mode as the dialect spells it."""
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
-    return choice
+    return modes.get(choice, choice)
 
 
 def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
@@ -101,7 +104,7 @@ def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
         body["tools"] = [tool_to_openai(t) for t in request.tools]
         body["parallel_tool_calls"] = request.parallel_tool_calls
         if request.tool_choice is not None:
-            body["tool_choice"] = tool_choice_to_openai(request.tool_choice)
+            body["tool_choice"] = tool_choice_to_openai(request.tool_choice, dialect["tool_choice_modes"])
     if request.response_format is not None:
         body["response_format"] = request.response_format
     if request.logprobs:
