@@ -43,6 +43,20 @@ def test_upstream_usage_wins_and_estimate_is_marked() -> None:
     assert out[-2] == Usage(3, 2) and out[-1] == Finish("stop")
     estimated = _run(_request(), [TextDelta("hello world")])[-2]
     assert isinstance(estimated, Usage) and estimated.estimated and estimated.input_tokens == 7
+    assert estimated.output_tokens == 2  # "hello", " world"
+
+
+def test_the_prompt_is_tokenized_only_when_the_upstream_gave_no_usage() -> None:
+    asked: list[bool] = []
+
+    def estimate() -> int:
+        asked.append(True)
+        return 9
+
+    reported = OutputShaper(_request())
+    reported.feed(Usage(3, 2))
+    assert reported.final(estimate)[0] == Usage(3, 2) and not asked
+    assert OutputShaper(_request()).final(estimate)[0] == Usage(9, 0, estimated=True) and asked
 
 
 def test_stop_sequence_reports_which() -> None:

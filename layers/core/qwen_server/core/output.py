@@ -10,6 +10,7 @@ added. With `native_tools` the upstream returns tool calls as events, so no `<to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qwen_server.core.model import (
@@ -93,10 +94,15 @@ class OutputShaper:
                 out.append(TextDelta("", self._take_logprobs()))
         return out
 
-    def final(self, input_tokens_estimate: int) -> list[Event]:
-        usage = self.usage or Usage(
-            input_tokens=input_tokens_estimate, output_tokens=self.output_tokens, estimated=True
-        )
+    def final(self, input_tokens_estimate: int | Callable[[], int]) -> list[Event]:
+        """`input_tokens_estimate` may be a function, so the prompt is tokenized only when the upstream
+        reported no usage."""
+        usage = self.usage
+        if usage is None:
+            estimate = (
+                input_tokens_estimate if isinstance(input_tokens_estimate, int) else input_tokens_estimate()
+            )
+            usage = Usage(input_tokens=estimate, output_tokens=self.output_tokens, estimated=True)
         if self._stops.matched is not None:
             finish = Finish("stop_sequence", stop_sequence=self._stops.matched)
         elif self.finish is not None and self.finish.reason == "length":
