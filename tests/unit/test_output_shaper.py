@@ -110,6 +110,9 @@ def test_near_the_limit_an_unfinished_word_waits_for_the_next_chunk() -> None:
     assert _text(shaper.feed(TextDelta("Bonjour to"))) == "Bonjour"  # " to" may become " tout"
     assert _text(shaper.feed(TextDelta("ut le"))) == " tout"
     assert _text(shaper.close()) == " le" and not shaper.done
+    before_call = OutputShaper(_request(max_tokens=3, tools=[ToolSpec("f")]), native_tools=True)
+    out = before_call.feed(TextDelta("Bonjour to")) + before_call.feed(ToolCallStart(0, "c", "f"))
+    assert out == [TextDelta("Bonjour"), TextDelta(" to"), ToolCallStart(0, "c", "f")]  # text stays first
 
 
 def test_native_tools_pass_as_events_and_text_is_not_parsed() -> None:

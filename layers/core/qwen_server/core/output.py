@@ -121,6 +121,10 @@ class OutputShaper:
             if isinstance(event, TextDelta):
                 out += self._shape_text(event.text, through_stops=True)
                 continue
+            if self._held:  # a call or the end follows: the held word is whole, and goes out first
+                out += self._shape_text("", through_stops=False, final=True)
+                if self.done:
+                    break
             if isinstance(event, ToolCallStart):
                 self.calls += 1
             if isinstance(event, ToolCallDelta):
