@@ -21,7 +21,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.3
-HEAVY = ("boto3", "botocore", "aws_lambda_powertools", "mangum", "uvicorn", "redis", "openai", "anthropic")
+HEAVY = (
+    "boto3",
+    "botocore",
+    "aws_lambda_powertools",
+    "mangum",
+    "uvicorn",
+    "redis",
+    "openai",
+    "anthropic",
+    "tiktoken",
+    "dashscope",
+)
 
 PROBE = """
 import json, resource, sys, time

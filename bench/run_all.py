@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints its own table.
 
-python bench/run_all.py [name ...]     (names: gateway, pool, store, cold_start)
+python bench/run_all.py [name ...]     (names: gateway, pool, store, cold_start, tokenizer)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ BENCHES = {
     "pool": "pool_sim.py",
     "store": "store_bench.py",
     "cold_start": "cold_start.py",
+    "tokenizer": "tokenizer_bench.py",
 }
 
 

@@ -18,6 +18,7 @@ import pytest
 from anthropic.types import ToolParam
 from anthropic_grammar import CheckedStream, check_stream
 
+from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.app import runtime as runtime_module
 from qwen_server.app.factory import build_app
 from qwen_server.config import Settings
@@ -32,6 +33,7 @@ from qwen_server.core.model import (
     ToolCallStart,
     Usage,
 )
+from qwen_server.core.tokens import count_tokens
 
 PING_INTERVAL = 0.2
 Step = Event | float | GatewayError
@@ -259,7 +261,7 @@ async def test_count_tokens_validates_like_create(
         messages=[{"role": "user", "content": "hello " * 40}],
         tools=[WEATHER],
     )
-    assert 50 <= counted.input_tokens <= 80
+    assert counted.input_tokens == count_tokens("hello " * 40) + MESSAGE_OVERHEAD + REPLY_OVERHEAD
     assert with_tools.input_tokens > counted.input_tokens
     with pytest.raises(anthropic.BadRequestError):
         await client.messages.count_tokens(model="claude-3-5-haiku-latest", messages=[])

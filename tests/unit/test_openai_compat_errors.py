@@ -10,7 +10,8 @@ from qwen_server.core import errors
 from qwen_server.pool import health
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import ClientRegistry
-from qwen_server.providers.openai_compat import OpenAICompatProvider, classify, classify_error_object
+from qwen_server.providers.openai_compat import OpenAICompatProvider
+from qwen_server.providers.openai_errors import classify, classify_error_object
 
 ACCOUNT = Account(id="ds", kind="dashscope", base_url="https://ds.example/v1", name="ds", api_key="sk-good")
 UNPURCHASED = {

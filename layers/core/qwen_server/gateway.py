@@ -119,7 +119,7 @@ class Gateway:
     ) -> AsyncIterator[Event]:
         attempt = await self._open(request, contract, choice)
         outcome = attempt.outcome
-        shaper = OutputShaper(attempt.request, parse_calls=not attempt.native)
+        shaper = OutputShaper(attempt.request, native_tools=attempt.native)
         try:
             async for event in _prepend(attempt.first, attempt.upstream):
                 if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):
@@ -140,7 +140,7 @@ class Gateway:
             if outcome.ok and generating > 0 and shaper.output_tokens:
                 outcome.tokens_per_s = shaper.output_tokens / generating
             await cleanup.complete(self._settle(attempt))
-        for event in shaper.final(estimate_tokens(_prompt_text(attempt.request))):
+        for event in shaper.final(lambda: estimate_tokens(_prompt_text(attempt.request))):
             yield event
 
     async def _open(self, request: ChatRequest, contract: OutputContract, choice: Choice | None) -> _Attempt:

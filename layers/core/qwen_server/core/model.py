@@ -8,7 +8,7 @@ either side. Plain dataclasses keep this hot path cheap (no validation after the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -70,6 +70,11 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None  # DashScope's (and vLLM's) multiplicative penalty
+    logprobs: bool = False
+    top_logprobs: int | None = None
     thinking: bool = False
     thinking_budget: int | None = None
     tools: list[ToolSpec] = field(default_factory=list)
@@ -85,9 +90,25 @@ class ChatRequest:
 # ---- events -------------------------------------------------------------------------------------------
 
 
+class TopLogprob(TypedDict):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TypedDict):
+    """One sampled token's log probability, in OpenAI's shape (so it reaches the client unchanged)."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top_logprobs: list[TopLogprob]
+
+
 @dataclass(slots=True)
 class TextDelta:
     text: str
+    logprobs: list[TokenLogprob] | None = None  # only from upstreams that report them, when asked
     kind: Literal["text"] = "text"
 
 

@@ -2,10 +2,15 @@
 
 `OutputShaper` is fed the upstream's events one by one and returns what the client should see; it is pure
 (no I/O, no clock), so the gateway stays a thin loop and this logic is tested on its own.
+
+Output tokens are counted in Qwen's vocabulary over the text taken whole (`TokenCounter`), not as a sum of
+per-chunk estimates; once the upstream reports its own usage, its count wins and only what came after it is
+added. With `native_tools` the upstream returns tool calls as events, so no `<tool_call>` text is parsed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qwen_server.core.model import (
@@ -14,38 +19,54 @@ from qwen_server.core.model import (
     Finish,
     TextDelta,
     ThinkingDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallStart,
     Usage,
 )
 from qwen_server.core.stops import StopMatcher
-from qwen_server.core.tokens import estimate_tokens
+from qwen_server.core.tokens import TokenCounter
 from qwen_server.core.tooling import ToolCallFilter, parses_calls
+
+HOLD_MARGIN = 16  # within this many tokens of max_tokens, an unfinished last word waits for the next chunk
 
 
 @dataclass(slots=True)
 class OutputShaper:
     request: ChatRequest
-    parse_calls: bool = True  # False for upstreams that return tool calls natively
-    output_tokens: int = 0
+    native_tools: bool = False  # the provider's `native_tools`: calls come as events, text is only text
     usage: Usage | None = None
     finish: Finish | None = None
     done: bool = False  # a stop sequence or the token limit ended the answer early
     calls: int = 0
     _stops: StopMatcher = field(init=False)
     _tools: ToolCallFilter | None = field(init=False)
+    _text: TokenCounter = field(init=False, default_factory=TokenCounter)
+    _thinking: TokenCounter = field(init=False, default_factory=TokenCounter)
+    _arguments: TokenCounter = field(init=False, default_factory=TokenCounter)
+    _reported: int | None = field(init=False, default=None)  # the upstream's output count, when it gave one
+    _logprobs: list[TokenLogprob] = field(init=False, default_factory=list)  # waiting for text to ride on
+    _held: str = field(init=False, default="")  # near the token limit: the last word, until it is complete
 
     def __post_init__(self) -> None:
         self._stops = StopMatcher(self.request.stop)
         self._tools = (
             ToolCallFilter(single=not self.request.parallel_tool_calls)
-            if self.parse_calls and parses_calls(self.request)
+            if parses_calls(self.request) and not self.native_tools
             else None
         )
+
+    @property
+    def output_tokens(self) -> int:
+        """Output so far: the upstream's own count plus what came after it, else the tokenizer's count."""
+        return self._tokens_with("")
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, Usage):
             self.usage = event
+            if event.output_tokens:  # the upstream's count so far: only what comes after it is counted here
+                self._reported = event.output_tokens
+                self._text, self._thinking, self._arguments = TokenCounter(), TokenCounter(), TokenCounter()
             return []
         if isinstance(event, Finish):
             self.finish = event
@@ -53,28 +74,35 @@ class OutputShaper:
         if self.done:
             return []
         if isinstance(event, ThinkingDelta):
-            self.output_tokens += estimate_tokens(event.text)
+            self._thinking.add(event.text)
             return [event]
         if isinstance(event, TextDelta):
+            self._logprobs += event.logprobs or ()
             pieces: list[Event] = self._tools.feed(event.text) if self._tools else [event]
             return self._shape(pieces)
         return self._shape([event])
 
     def close(self) -> list[Event]:
-        """What remains held back, then exactly one `Usage` and one `Finish`."""
+        """What remains held back (`final` then gives exactly one `Usage` and one `Finish`)."""
         out: list[Event] = []
         if not self.done:
             if self._tools is not None:
                 out += self._shape(self._tools.finish())
-            tail = self._stops.flush()
-            if tail:
-                out += self._shape_text(tail, through_stops=False)
+            # what the stop matcher held back, and the last word held for the token limit
+            out += self._shape_text(self._stops.flush(), through_stops=False, final=True)
+            if self._logprobs and not self.done:  # their text was held back and cut by nothing: keep them
+                out.append(TextDelta("", self._take_logprobs()))
         return out
 
-    def final(self, input_tokens_estimate: int) -> list[Event]:
-        usage = self.usage or Usage(
-            input_tokens=input_tokens_estimate, output_tokens=self.output_tokens, estimated=True
-        )
+    def final(self, input_tokens_estimate: int | Callable[[], int]) -> list[Event]:
+        """`input_tokens_estimate` may be a function, so the prompt is tokenized only when the upstream
+        reported no usage."""
+        usage = self.usage
+        if usage is None:
+            estimate = (
+                input_tokens_estimate if isinstance(input_tokens_estimate, int) else input_tokens_estimate()
+            )
+            usage = Usage(input_tokens=estimate, output_tokens=self.output_tokens, estimated=True)
         if self._stops.matched is not None:
             finish = Finish("stop_sequence", stop_sequence=self._stops.matched)
         elif self.finish is not None and self.finish.reason == "length":
@@ -93,38 +121,51 @@ class OutputShaper:
             if isinstance(event, TextDelta):
                 out += self._shape_text(event.text, through_stops=True)
                 continue
+            if self._held:  # a call or the end follows: the held word is whole, and goes out first
+                out += self._shape_text("", through_stops=False, final=True)
+                if self.done:
+                    break
             if isinstance(event, ToolCallStart):
                 self.calls += 1
             if isinstance(event, ToolCallDelta):
-                self.output_tokens += estimate_tokens(event.arguments)
+                self._arguments.add(event.arguments)
             out.append(event)
         return out
 
-    def _shape_text(self, text: str, *, through_stops: bool) -> list[Event]:
+    def _shape_text(self, text: str, *, through_stops: bool, final: bool = False) -> list[Event]:
         if through_stops:
             text = self._stops.feed(text)
             if self._stops.matched is not None:
                 self.done = True
         limit = self.request.max_tokens
-        if limit is not None and text:
-            text, cut = _cut_to_limit(text, limit - self.output_tokens)
-            if cut:
-                self.finish = Finish("length")
-                self.done = True
-        self.output_tokens += estimate_tokens(text)
-        return [TextDelta(text)] if text else []
+        if limit is not None:
+            text, self._held = self._held + text, ""
+            if text and not final and not self.done and self._tokens_with(text) > limit - HOLD_MARGIN:
+                text, self._held = self._text.split_last_piece(text)
+            if text:
+                text, cut = self._cut_to_limit(text, limit)
+                if cut:
+                    self.finish = Finish("length")
+                    self.done = True
+                    self._held = ""
+        self._text.add(text)
+        if not text:
+            return []
+        return [TextDelta(text, self._take_logprobs())]
 
+    def _take_logprobs(self) -> list[TokenLogprob] | None:
+        taken, self._logprobs = self._logprobs, []
+        return taken or None
 
-def _cut_to_limit(text: str, remaining: int) -> tuple[str, bool]:
-    if remaining <= 0:
-        return "", True
-    if estimate_tokens(text) <= remaining:
-        return text, False
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if estimate_tokens(text[:mid]) <= remaining:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo], True
+    def _tokens_with(self, text: str) -> int:
+        """Output tokens if `text` were added to the answer's text."""
+        return self._others() + self._text.peek(text)
+
+    def _others(self) -> int:
+        """Output tokens that are not the answer's text: the upstream's count so far, thinking, arguments."""
+        return (self._reported or 0) + self._thinking.total + self._arguments.total
+
+    def _cut_to_limit(self, text: str, limit: int) -> tuple[str, bool]:
+        """The part of `text` that the answer's first `limit` tokens cover, and whether that cut it short."""
+        kept = self._text.fit(text, limit - self._others())
+        return kept, kept != text

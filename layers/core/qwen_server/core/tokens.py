@@ -1,23 +1,155 @@
-"""Token estimates for when an upstream reports no usage.
+"""Token counts in Qwen's own BPE vocabulary (`core.qwen_vocab`), for when an upstream reports no usage,
+for `max_tokens` and for `count_tokens`.
 
-Qwen's tokenizer gives roughly one token per CJK character and about four characters per token for English
-text and code; this estimate follows that rule. It is labelled as an estimate wherever it is reported.
+Text is NFC-normalised first, as Qwen's tokenizer does. When the vocabulary cannot be loaded, counts fall back
+to the old rule (one token per CJK character, about four characters per token otherwise); `tokenizer()` says
+which one is in use. Either way a count the gateway makes is reported as an estimate: the upstream's own
+framing around the text is not known here.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from typing import Any, Literal
+
+from qwen_server.core.qwen_vocab import PATTERN, encoding
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
+LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
+SETTLE_AT = 512  # a `TokenCounter` re-encodes at most about this many characters per added piece
+UNSETTLED_PIECES = 2  # appended text can only change how the last two pre-tokenizer pieces are cut
 
 
-def estimate_tokens(text: str) -> int:
-    if not text:
-        return 0
+def tokenizer() -> Literal["qwen-bpe", "estimate"]:
+    """Which counting is in use (loads the vocabulary if nothing has yet)."""
+    return "qwen-bpe" if encoding() is not None else "estimate"
+
+
+def _rule(text: str) -> tuple[int, int]:
     wide = len(_WIDE.findall(text))
-    narrow = len(text) - wide
+    return wide, len(text) - wide
+
+
+def _rule_tokens(wide: int, narrow: int) -> int:
     return wide + (narrow + 3) // 4
 
 
-def estimate_messages_tokens(texts: list[str], per_message_overhead: int = 4) -> int:
-    return sum(estimate_tokens(t) + per_message_overhead for t in texts) + 3
+@functools.cache
+def _pieces() -> Any:
+    import regex  # tiktoken's own dependency; Python's `re` lacks \p{L}
+
+    return regex.compile(PATTERN)
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of `text` on its own (no chat framing)."""
+    if not text:
+        return 0
+    enc = encoding()
+    if enc is None:
+        return _rule_tokens(*_rule(text))
+    text = unicodedata.normalize("NFC", text)
+    if len(text) <= LONG_TEXT:
+        return len(enc.encode_ordinary(text))
+    counter = TokenCounter()
+    for start in range(0, len(text), LONG_TEXT):
+        counter.add(text[start : start + LONG_TEXT])
+    return counter.total
+
+
+def estimate_tokens(text: str) -> int:
+    """The usage estimate for text the upstream did not count (the same as `count_tokens`)."""
+    return count_tokens(text)
+
+
+def estimate_messages_tokens(texts: list[str], per_message_overhead: int, reply_overhead: int) -> int:
+    return sum(count_tokens(t) + per_message_overhead for t in texts) + reply_overhead
+
+
+class TokenCounter:
+    """Tokens of a text that arrives in pieces (a stream), counted as if the whole text were tokenized at once.
+
+    Re-encoding the whole text at every piece would be quadratic. BPE never merges across the pre-tokenizer's
+    pieces, and appending text can only re-cut the last of them, so everything before the last
+    `UNSETTLED_PIECES` is counted once ("settled") and only the short tail is re-encoded. Nothing is counted
+    (and no vocabulary loaded) until a count is asked for.
+    """
+
+    __slots__ = ("_narrow", "_pending", "_settled", "_tail", "_wide")
+
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+        self._tail = ""
+        self._settled = 0
+        self._wide = 0  # the fallback rule's running sums
+        self._narrow = 0
+
+    def add(self, text: str) -> None:
+        if text:
+            self._pending.append(text)
+
+    def _settle(self) -> None:
+        if self._pending:
+            self._tail += unicodedata.normalize("NFC", "".join(self._pending))
+            self._pending.clear()
+        if len(self._tail) <= SETTLE_AT:
+            return
+        enc = encoding()
+        if enc is None:
+            wide, narrow = _rule(self._tail)
+            self._wide, self._narrow, self._tail = self._wide + wide, self._narrow + narrow, ""
+            return
+        pieces = _pieces().findall(self._tail)
+        if len(pieces) > UNSETTLED_PIECES:
+            settled = pieces[:-UNSETTLED_PIECES]
+            # piece by piece: encoding the settled text as one string could re-cut its last piece
+            self._settled += sum(len(enc.encode_ordinary(piece)) for piece in settled)
+            self._tail = self._tail[sum(map(len, settled)) :]
+
+    def peek(self, text: str) -> int:
+        """What `total` would be after `add(text)`, without adding it."""
+        self._settle()
+        tail = self._tail + unicodedata.normalize("NFC", text) if text else self._tail
+        if not tail and not self._settled and not self._wide + self._narrow:
+            return 0
+        enc = encoding()
+        if enc is None:
+            wide, narrow = _rule(tail)
+            return _rule_tokens(self._wide + wide, self._narrow + narrow)
+        return self._settled + len(enc.encode_ordinary(tail))
+
+    @property
+    def total(self) -> int:
+        return self.peek("")
+
+    def split_last_piece(self, text: str) -> tuple[str, str]:
+        """`text` without the pre-tokenizer piece the whole text ends in (a word may still grow, and a
+        partial word can take more tokens than the whole one), and that piece."""
+        if encoding() is None or unicodedata.normalize("NFC", text) != text:
+            return text, ""  # the rule counts characters: a partial word never costs more than the whole
+        self._settle()
+        last = None
+        for match in _pieces().finditer(self._tail + text):
+            last = match.start()
+        if last is None:
+            return text, ""
+        at = max(0, last - len(self._tail))
+        return text[:at], text[at:]
+
+    def fit(self, text: str, limit: int) -> str:
+        """The start of `text` covered by the first `limit` tokens of the whole text (all of it if it fits)."""
+        if self.peek(text) <= limit:
+            return text
+        enc = encoding()
+        normal = unicodedata.normalize("NFC", text)
+        if enc is None or normal != text:  # no vocabulary, or a cut in normalised text would not map back
+            lo, hi = 0, len(text)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self.peek(text[:mid]) <= limit else (lo, mid - 1)
+            return text[:lo]
+        room = max(0, limit - self._settled)
+        covered = enc.decode_bytes(enc.encode_ordinary(self._tail + text)[:room])
+        return covered.decode("utf-8", errors="ignore")[len(self._tail) :]

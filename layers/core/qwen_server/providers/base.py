@@ -43,6 +43,10 @@ class ModelInfo:
 class Provider(Protocol):
     """Yields neutral events for one request on one account; raises `GatewayError`s only."""
 
+    native_tools: bool
+    """True: the upstream takes `tools`, `tool_choice`, `response_format` and logprobs itself and answers with
+    native tool calls, so the gateway adds no tool prompt and parses no `<tool_call>` text for it."""
+
     def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
         """Events of the answer (an async generator). Errors before the first event may be retried elsewhere."""
         ...

@@ -1,11 +1,11 @@
-"""Input token counts for `/v1/messages/count_tokens` and `message_start`: an estimate, labelled as such.
+"""Input token counts for `/v1/messages/count_tokens` and `message_start`, in Qwen's own vocabulary.
 
-No Qwen tokenizer ships with the gateway (its vocabulary is megabytes, and a tokenizer library would be a
-native dependency on every cold start), so this counts with `core.tokens.estimate_tokens`: one token per
-CJK character, four characters per token otherwise, plus a few tokens of framing per message. Images count
-a flat `IMAGE_TOKENS` (the upstream's real cost depends on the picture's size, which is not decoded here);
-tool calls and tool definitions count as the JSON the model reads. Expect it within roughly ±20 % of the
-upstream's own count for English prose and code.
+Text counts with `core.tokens.count_tokens` (Qwen's BPE; the characters-per-token rule only if the
+vocabulary cannot be loaded). The framing is Qwen's ChatML template: `<|im_start|>role\n … <|im_end|>\n`
+is `MESSAGE_OVERHEAD` tokens per message, and `<|im_start|>assistant\n` opening the reply is
+`REPLY_OVERHEAD`. Images count a flat `IMAGE_TOKENS` (the upstream's real cost depends on the picture's size,
+which is not decoded here); tool calls and tool definitions count as the JSON the model reads, plus
+`TOOL_OVERHEAD` per definition for the wording around it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import orjson
 
 from qwen_server.core.model import ImagePart, Message, ToolSpec
-from qwen_server.core.tokens import estimate_messages_tokens, estimate_tokens
+from qwen_server.core.tokens import count_tokens, estimate_messages_tokens
 
 IMAGE_TOKENS = 1_000
 TOOL_OVERHEAD = 10  # per definition: the framing the tool prompt wraps around each signature
+MESSAGE_OVERHEAD = 5  # <|im_start|> role \n … <|im_end|> \n
+REPLY_OVERHEAD = 3  # <|im_start|> assistant \n
 
 
 def _message_text(message: Message) -> str:
@@ -28,9 +30,9 @@ def _message_text(message: Message) -> str:
 
 
 def count_input_tokens(messages: list[Message], tools: list[ToolSpec]) -> int:
-    total = estimate_messages_tokens([_message_text(m) for m in messages])
+    total = estimate_messages_tokens([_message_text(m) for m in messages], MESSAGE_OVERHEAD, REPLY_OVERHEAD)
     total += IMAGE_TOKENS * sum(isinstance(p, ImagePart) for m in messages for p in m.parts)
     for tool in tools:
         spec = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-        total += TOOL_OVERHEAD + estimate_tokens(orjson.dumps(spec).decode())
+        total += TOOL_OVERHEAD + count_tokens(orjson.dumps(spec).decode())
     return total

@@ -25,6 +25,7 @@ from qwen_server.core.model import (
     TextDelta,
     TextPart,
     ThinkingDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -91,15 +92,23 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         tool_choice = {"name": name}
     elif tool_choice is not None and tool_choice not in ("auto", "none", "required"):
         raise InvalidRequest("tool_choice must be auto, none, required or a function", param="tool_choice")
+    if body.top_logprobs is not None and not body.logprobs:
+        raise InvalidRequest("top_logprobs requires logprobs: true", param="top_logprobs")
     return ChatRequest(
         model=body.model,
         messages=[_message(m) for m in body.messages],
         stream=body.stream,
         temperature=body.temperature,
         top_p=body.top_p,
+        top_k=body.top_k,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         stop=stop,
         seed=body.seed,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+        repetition_penalty=body.repetition_penalty,
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs,
         thinking=thinking,
         thinking_budget=body.thinking_budget,
         tools=[
@@ -116,6 +125,11 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         tenant=tenant,
         extra={"reasoning_effort": body.reasoning_effort} if body.reasoning_effort else {},
     )
+
+
+def logprobs_body(logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
+    """A choice's `logprobs`: null unless the upstream reported some (the web kind never does)."""
+    return {"content": logprobs, "refusal": None} if logprobs else None
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
@@ -152,16 +166,18 @@ class ChunkWriter:
         tail = b',"usage":' + usage if usage else b""
         return b"data: " + self._prefix + choices + tail + b"}\n\n"
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _delta(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: list[TokenLogprob] | None = None
+    ) -> bytes:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        choice = {"index": 0, "delta": delta, "logprobs": logprobs_body(logprobs), "finish_reason": finish}
         return self._line(orjson.dumps([choice]))
 
     def event(self, event: Event, usage_holder: list[Usage]) -> bytes:
         if isinstance(event, TextDelta):
-            return self._delta({"content": event.text})
+            return self._delta({"content": event.text}, logprobs=event.logprobs)
         if isinstance(event, ThinkingDelta):
             return self._delta({"reasoning_content": event.text})
         if isinstance(event, ToolCallStart):
@@ -196,6 +212,7 @@ async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dic
     """The non-streaming body: the same events, gathered (`first` was already taken from `events`)."""
     text: list[str] = []
     reasoning: list[str] = []
+    logprobs: list[TokenLogprob] = []
     calls: dict[int, dict[str, Any]] = {}
     usage = Usage()
     finish = Finish()
@@ -204,6 +221,7 @@ async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dic
         nonlocal usage, finish
         if isinstance(event, TextDelta):
             text.append(event.text)
+            logprobs.extend(event.logprobs or ())
         elif isinstance(event, ThinkingDelta):
             reasoning.append(event.text)
         elif isinstance(event, ToolCallStart):
@@ -236,7 +254,7 @@ async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dic
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": logprobs_body(logprobs),
                 "finish_reason": FINISH.get(finish.reason, "stop"),
             }
         ],

@@ -30,6 +30,8 @@ DEFAULT_THINKING_BUDGET = 8192
 
 
 class QwenWebProvider:
+    native_tools = False  # the web API only speaks text: tools are prompted (Nous/Hermes) and parsed back
+
     def __init__(
         self,
         clients: ClientRegistry,

@@ -1,0 +1,75 @@
+"""Qwen's own BPE vocabulary as a `tiktoken.Encoding`, loaded on first use and kept for the process.
+
+The vocabulary is the `qwen.tiktoken` file that the `dashscope` package ships (151,643 base64 ranks). Only the
+file is read: importing `dashscope` itself would cost half a second. Loading takes a few hundred milliseconds,
+which is why nothing here runs at import time: a function's cold start never pays for it, only the first
+request that counts tokens does. When the file or `tiktoken` is missing, `encoding()` returns None once and
+for all, and the callers fall back to the characters-per-token rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tiktoken
+
+log = logging.getLogger(__name__)
+
+# Qwen's pre-tokenizer: text is cut into these pieces before BPE; no token ever spans two of them.
+PATTERN = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"""
+    r"""\s+(?!\S)|\s+"""
+)
+SPECIAL_START = (
+    151_643  # the special tokens follow the ranks: <|endoftext|>, <|im_start|>, <|im_end|>, extras
+)
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", *(f"<|extra_{i}|>" for i in range(205)))
+
+
+def vocabulary_path() -> Path | None:
+    """Where the installed `dashscope` keeps `qwen.tiktoken`, found without importing the package."""
+    spec = importlib.util.find_spec("dashscope")
+    for root in (spec.submodule_search_locations or ()) if spec else ():
+        path = Path(root) / "resources" / "qwen.tiktoken"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_ranks(path: Path) -> dict[bytes, int]:
+    """`<base64 token> <rank>` per line."""
+    ranks: dict[bytes, int] = {}
+    for line in path.read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+@functools.cache
+def encoding() -> tiktoken.Encoding | None:
+    """The encoding, built once per process; None when it cannot be (the reason is logged once)."""
+    path = vocabulary_path()
+    if path is None:
+        log.warning(
+            "token counts are estimates: qwen.tiktoken not found (is the dashscope package installed?)"
+        )
+        return None
+    try:
+        import tiktoken
+
+        return tiktoken.Encoding(
+            name="qwen",
+            pat_str=PATTERN,
+            mergeable_ranks=read_ranks(path),
+            special_tokens={token: SPECIAL_START + i for i, token in enumerate(SPECIAL_TOKENS)},
+        )
+    except (ImportError, OSError, ValueError) as exc:
+        log.warning("token counts are estimates: cannot load %s (%s)", path, exc)
+        return None

@@ -1,0 +1,120 @@
+"""The request body an OpenAI-compatible upstream is sent, built from the neutral request by one function.
+
+The differences between such upstreams are data, not code: `DIALECTS` lists, per account kind, how the
+neutral request's switches and sampling parameters are spelled in the body (or that the upstream has none,
+so they are not sent). Tools, `tool_choice`, `response_format` and logprobs go through natively: these
+upstreams run the model's own tool-calling template, so no prompt engineering is needed in front of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolSpec
+
+# neutral `ChatRequest` field -> body key; None: the upstream has no such parameter, so it is not sent.
+_COMMON_PARAMS: dict[str, str | None] = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",  # not OpenAI's own, but vLLM, SGLang, llama.cpp and DashScope read it at the top level
+    "seed": "seed",
+    "max_tokens": "max_tokens",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "repetition_penalty": None,
+    "user": "user",
+}
+
+# kind -> how thinking is switched on. `explicit_off`: also send `false` (DashScope models may default to on);
+# generic servers get the switch only when thinking was asked for, so strict servers never see it otherwise.
+DIALECTS: dict[str, dict[str, Any]] = {
+    "openai": {
+        "thinking_field": "enable_thinking",
+        "budget_field": None,
+        "explicit_off": False,
+        "reasoning_effort": True,
+        "params": _COMMON_PARAMS,
+        "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
+    },
+    "dashscope": {
+        "thinking_field": "enable_thinking",
+        "budget_field": "thinking_budget",
+        "explicit_off": True,
+        "reasoning_effort": False,
+        "params": {**_COMMON_PARAMS, "repetition_penalty": "repetition_penalty"},
+        # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
+        "tool_choice_modes": {"required": "auto"},
+    },
+}
+
+
+def message_to_openai(message: Message) -> dict[str, Any]:
+    if all(isinstance(p, TextPart) for p in message.parts):
+        content: Any = message.text
+    else:
+        content = [
+            {"type": "text", "text": p.text}
+            if isinstance(p, TextPart)
+            else {"type": "image_url", "image_url": {"url": p.url}}
+            for p in message.parts
+            if isinstance(p, TextPart | ImagePart)
+        ]
+    out: dict[str, Any] = {"role": message.role, "content": content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.parameters:  # omitted: a function without parameters, as OpenAI defines it
+        function["parameters"] = tool.parameters
+    return {"type": "function", "function": function}
+
+
+def tool_choice_to_openai(choice: str | dict[str, Any], modes: dict[str, str]) -> str | dict[str, Any]:
+    """The neutral `{"name": ...}` back to OpenAI's named-function form; a mode as the dialect spells it."""
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return modes.get(choice, choice)
+
+
+def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
+    dialect = DIALECTS.get(kind, DIALECTS["openai"])
+    messages = [message_to_openai(m) for m in request.messages]
+    system_extra = request.extra.get("system_extra")
+    if system_extra:
+        messages.insert(0, {"role": "system", "content": system_extra})
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
+    body["stream_options"] = {"include_usage": True}
+    for name, key in dialect["params"].items():
+        value = getattr(request, name)
+        if key is not None and value is not None:
+            body[key] = value
+    if request.stop:
+        body["stop"] = request.stop
+    if request.tools:
+        body["tools"] = [tool_to_openai(t) for t in request.tools]
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.tool_choice is not None:
+            body["tool_choice"] = tool_choice_to_openai(request.tool_choice, dialect["tool_choice_modes"])
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.logprobs:
+        body["logprobs"] = True
+        if request.top_logprobs is not None:
+            body["top_logprobs"] = request.top_logprobs
+    if dialect["thinking_field"] and (request.thinking or dialect["explicit_off"]):
+        body[dialect["thinking_field"]] = request.thinking
+        if request.thinking and request.thinking_budget and dialect["budget_field"]:
+            body[dialect["budget_field"]] = request.thinking_budget
+    if dialect["reasoning_effort"] and request.extra.get("reasoning_effort"):
+        body["reasoning_effort"] = request.extra["reasoning_effort"]
+    return body
