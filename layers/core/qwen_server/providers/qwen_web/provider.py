@@ -157,8 +157,14 @@ class QwenWebProvider:
                 ):
                     raw = await response.aread()
                     if response.status_code < 400:
-                        # HTTP 200 with a JSON body where a stream was due: an error in disguise.
-                        raise _json_error(raw) or UpstreamError("qwen upstream answered without a stream")
+                        # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
+                        # by the parser), or a moderation refusal (a `content_filter` finish).
+                        refusal = _events_of(raw.decode("utf-8", errors="replace"), wire.StreamState())
+                        if not refusal:
+                            raise UpstreamError("qwen upstream answered without a stream")
+                        for event in refusal:
+                            yield event
+                        return
                     raise wire.classify_response(response.status_code, raw, dict(response.headers))
                 async for event in self._events(response):
                     yield event
@@ -210,11 +216,3 @@ def _events_of(data: str, state: wire.StreamState) -> list[Event]:
     except orjson.JSONDecodeError:
         return []
     return wire.parse_event(payload, state) if isinstance(payload, dict) else []
-
-
-def _json_error(raw: bytes) -> GatewayError | None:
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return wire.stream_error(payload) if isinstance(payload, dict) else None
