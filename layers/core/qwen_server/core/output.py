@@ -20,7 +20,7 @@ from qwen_server.core.model import (
 )
 from qwen_server.core.stops import StopMatcher
 from qwen_server.core.tokens import estimate_tokens
-from qwen_server.core.tooling import ToolCallFilter, parses_calls
+from qwen_server.core.tooling import TextFilter, text_filter
 
 
 @dataclass(slots=True)
@@ -32,15 +32,11 @@ class OutputShaper:
     done: bool = False  # a stop sequence or the token limit ended the answer early
     calls: int = 0
     _stops: StopMatcher = field(init=False)
-    _tools: ToolCallFilter | None = field(init=False)
+    _tools: TextFilter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self._stops = StopMatcher(self.request.stop)
-        self._tools = (
-            ToolCallFilter(single=not self.request.parallel_tool_calls)
-            if parses_calls(self.request)
-            else None
-        )
+        self._tools = text_filter(self.request)
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, Usage):
