@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from qwen_server.api.openai.errors import openai_error_body
+from qwen_server.api.openai.functions import uses_functions
 from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
 from qwen_server.app.auth import session_id, tenant_for
@@ -32,9 +33,9 @@ async def chat_completions(request: Request) -> Response:
     events = runtime.gateway.stream(neutral)
     first = await anext(events)  # failures before the first byte become a proper error response
     if not body.stream:
-        return JSONBytes(await collect(first, events, body.model))
+        return JSONBytes(await collect(first, events, body.model, legacy_functions=uses_functions(body)))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    writer = ChunkWriter(body.model, include_usage)
+    writer = ChunkWriter(body.model, include_usage, legacy_functions=uses_functions(body))
     return StreamingResponse(_sse(first, events, writer), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
