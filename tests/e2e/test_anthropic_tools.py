@@ -133,3 +133,16 @@ def test_every_tool_choice_is_accepted(tools_gateway: Service, choice: dict[str,
         messages=[{"role": "user", "content": directive(reply="fine")}],
     )
     assert "fine" in result.text
+
+
+def test_tool_choice_none_never_leaks_call_markup(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=1024,
+        tools=[WEATHER],
+        tool_choice={"type": "none"},
+        messages=[{"role": "user", "content": SCRIPTED_CALL}],
+    )
+    assert message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == "Let me check."  # type: ignore[union-attr]
