@@ -257,3 +257,14 @@ def test_models_list_with_the_sdk(client: anthropic.Anthropic) -> None:
     ids = [m.id for m in page.data]
     assert "qwen3-max" in ids
     assert all(m.type == "model" for m in page.data)
+
+
+def test_content_filter_is_a_refusal(anthropic_gateway: Service, client: anthropic.Anthropic) -> None:
+    prompt = directive(reply="one two three four five six", error="content_filter")
+    result = raw_stream(anthropic_gateway, messages=[{"role": "user", "content": prompt}])
+    assert result.stop_reason == "refusal"
+    assert result.text and "one two three four five six".startswith(result.text)
+    message = client.messages.create(
+        model=OPUS, max_tokens=64, messages=[{"role": "user", "content": prompt}]
+    )
+    assert message.stop_reason == "refusal"

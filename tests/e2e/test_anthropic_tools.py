@@ -67,7 +67,8 @@ def test_tool_call_streams_as_a_tool_use_block(tools_gateway: Service, client: a
         message = stream.get_final_message()
     assert message.stop_reason == "tool_use"
     call = message.content[-1]
-    assert call.type == "tool_use" and call.input == {"city": "Paris"} and call.id
+    assert call.type == "tool_use" and call.input == {"city": "Paris"}
+    assert call.id.startswith("toolu_") and len(call.id) > len("toolu_")
 
 
 def test_tool_call_non_stream(client: anthropic.Anthropic) -> None:
@@ -81,6 +82,7 @@ def test_tool_call_non_stream(client: anthropic.Anthropic) -> None:
     assert message.stop_reason == "tool_use"
     assert [b.type for b in message.content] == ["text", "tool_use"]
     assert message.content[1].input == {"city": "Paris"}  # type: ignore[union-attr]
+    assert message.content[1].id.startswith("toolu_")  # type: ignore[union-attr]
 
 
 def _history(result_content: Any, **result: Any) -> list[MessageParam]:
@@ -131,3 +133,16 @@ def test_every_tool_choice_is_accepted(tools_gateway: Service, choice: dict[str,
         messages=[{"role": "user", "content": directive(reply="fine")}],
     )
     assert "fine" in result.text
+
+
+def test_tool_choice_none_never_leaks_call_markup(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=1024,
+        tools=[WEATHER],
+        tool_choice={"type": "none"},
+        messages=[{"role": "user", "content": SCRIPTED_CALL}],
+    )
+    assert message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == "Let me check."  # type: ignore[union-attr]

@@ -170,8 +170,8 @@ def test_parallel_tool_calls_false_keeps_the_first(client: openai.OpenAI) -> Non
     assert [json.loads(c.function.arguments)["city"] for c in calls] == ["A"]
 
 
-def test_tool_choice_none_leaves_text_alone(client: openai.OpenAI) -> None:
-    reply = "literal " + call("get_weather", {"city": "X"})
+def test_tool_choice_none_never_leaks_call_markup(client: openai.OpenAI) -> None:
+    reply = "literal " + call("get_weather", {"city": "X"}) + " and more"
     completion = client.chat.completions.create(
         model="qwen3-max",
         tools=[WEATHER],
@@ -179,7 +179,33 @@ def test_tool_choice_none_leaves_text_alone(client: openai.OpenAI) -> None:
         messages=[{"role": "user", "content": directive(reply=reply)}],
     )
     assert completion.choices[0].message.tool_calls is None
-    assert "<tool_call>" in (completion.choices[0].message.content or "")
+    assert completion.choices[0].message.content == "literal and more"
+    assert completion.choices[0].finish_reason == "stop"
+
+
+def test_tool_choice_none_strips_markup_split_across_chunks(client: openai.OpenAI) -> None:
+    body = call("get_weather", {"city": "X"})
+    pieces = [
+        "Sure <",
+        "b>bold</b> ",
+        body[:5],
+        body[5:30],
+        body[30:],
+        "\nunclosed <tool_call>{",
+        '"name": "x"',
+    ]
+    chunks = list(
+        client.chat.completions.create(
+            model="qwen3-max",
+            tools=[WEATHER],
+            tool_choice="none",
+            stream=True,
+            messages=[{"role": "user", "content": directive(chunks=pieces)}],
+        )
+    )
+    assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Sure <b>bold</b> unclosed"
 
 
 def test_tool_choice_required_retries_once(client: openai.OpenAI, script_queue, emulator: Service) -> None:  # type: ignore[no-untyped-def]

@@ -113,7 +113,7 @@ def test_text_then_two_tool_calls_stop_for_tool_use() -> None:
     assert [b["type"] for b in result.blocks] == ["text", "tool_use", "tool_use"]
     assert result.blocks[1] == {
         "type": "tool_use",
-        "id": "call_0",
+        "id": "toolu_0",
         "name": "get_weather",
         "input": {"city": "Paris"},
     }

@@ -127,7 +127,7 @@ async def test_tool_use_streams_through_the_sdk(
     text, call = message.content
     assert text.type == "text" and text.text == "Let me check."
     assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
-    assert call.id == "call_abc"
+    assert call.id == "toolu_abc"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (30, 12)
 
 

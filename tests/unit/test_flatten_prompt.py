@@ -37,3 +37,20 @@ def test_text_blocks_are_not_glued_together() -> None:
     assert flatten([reminder]) == "<system-reminder>be careful</system-reminder>\nFix it."
     spaced = Message("user", [TextPart("second "), TextPart("question")])
     assert flatten([spaced]) == "second question"
+
+
+def test_message_names_reach_the_prompt() -> None:
+    messages = [
+        Message("system", [TextPart("Moderate politely.")], name="house_rules"),
+        Message("user", [TextPart("I say yes.")], name="alice"),
+        Message("user", [TextPart("I say no.")], name="bob"),
+        Message("assistant", [TextPart("Noted.")], name="moderator"),
+    ]
+    assert flatten(messages) == (
+        "[system]\n(house_rules) Moderate politely.\n\n[user name=alice]\nI say yes.\n\n"
+        "[user name=bob]\nI say no.\n\n[assistant name=moderator]\nNoted."
+    )
+
+
+def test_a_lone_named_user_message_keeps_its_name() -> None:
+    assert flatten([Message("user", [TextPart("hi")], name="carol")]) == "[user name=carol]\nhi"

@@ -168,3 +168,18 @@ def test_a_limit_keeps_the_first_tokens_of_the_text_however_it_is_chunked(
     expected = enc.decode(enc.encode_ordinary(text)[:limit])
     assert _text(out) == expected
     assert out[-1] == (Finish("length") if expected != text else Finish("stop"))
+
+
+def test_tool_choice_none_cuts_call_markup_out_of_the_text() -> None:
+    block = '<tool_call>{"name": "f", "arguments": {}}</tool_call>'
+    tools = [ToolSpec("f")]
+    for request in (_request(tools=tools, tool_choice="none"), _request(tool_choice="none")):
+        out = _run(request, [TextDelta("before " + block[:9]), TextDelta(block[9:] + " after")])
+        assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "before after"
+        assert not any(isinstance(e, ToolCallStart) for e in out) and out[-1] == Finish("stop")
+
+
+def test_without_tools_or_tool_choice_text_is_left_alone() -> None:
+    text = 'quoting <tool_call>{"name": "f"}</tool_call> verbatim'
+    out = _run(_request(), [TextDelta(text)])
+    assert "".join(e.text for e in out if isinstance(e, TextDelta)) == text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_server.core import errors
-from qwen_server.core.model import TextDelta, ThinkingDelta
+from qwen_server.core.model import Finish, TextDelta, ThinkingDelta
 from qwen_server.providers.qwen_web import wire
 
 
@@ -128,3 +128,27 @@ def test_completion_body_follows_the_documented_layout() -> None:
         "thinking_budget": 100,
     }
     assert wire.new_chat_body("qwen3-max", now_ms=5)["models"] == ["qwen3-max"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {
+            "error": {
+                "code": "data_inspection_failed",
+                "details": "Output data may contain inappropriate content.",
+            }
+        },
+        {"success": False, "data": {"code": "DataInspectionFailed", "details": "Input data may contain ..."}},
+        {"error": {"code": "", "message": "Input or output data may contain inappropriate content."}},
+    ],
+)
+def test_a_moderation_refusal_ends_the_answer_with_content_filter(payload: dict[str, object]) -> None:
+    state = wire.StreamState()
+    assert wire.parse_event(payload, state) == [Finish("content_filter")]
+    assert state.answer_finished
+
+
+def test_other_in_stream_errors_still_raise() -> None:
+    with pytest.raises(errors.UpstreamError):
+        wire.parse_event({"error": {"code": "InternalError", "details": "boom"}}, wire.StreamState())

@@ -49,3 +49,12 @@ def test_env_json_wins_and_bad_json_is_reported(tmp_path: Path) -> None:
     assert [a.email for a in registry.accounts()] == ["e@f.g"] and registry.source == "QWEN_ACCOUNTS"
     broken = AccountRegistry("[{", None)
     assert broken.accounts() == [] and broken.error is not None
+
+
+def test_models_must_be_a_list_not_a_string() -> None:
+    with pytest.raises(AccountConfigError, match=r"#1: `models` must be a list .*\['qwen3-max'\]"):
+        parse_entry({"kind": "dashscope", "api_key": "sk-x", "models": "qwen3-max"}, 1)
+    with pytest.raises(AccountConfigError, match="list of model ids"):
+        parse_entry({"kind": "dashscope", "api_key": "sk-x", "models": ["qwen3-max", 7]}, 1)
+    account = parse_entry({"kind": "dashscope", "api_key": "sk-x", "models": ["qwen3-max", "qwen-plus"]}, 1)
+    assert account.models == ("qwen3-max", "qwen-plus")

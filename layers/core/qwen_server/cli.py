@@ -3,58 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import socket
-import subprocess
 import sys
-import time
+from contextlib import nullcontext
 from pathlib import Path
 
+from qwen_server.local_emulator import emulated_upstream, exit_on_sigterm
+
 DEFAULT_PORT = 1325
-EMULATOR_BANNER = """
-  ************************************************************************
-  *  EMULATED UPSTREAM: answers come from the built-in Qwen emulator,     *
-  *  not from Qwen. Configure real accounts to talk to Qwen (see README). *
-  ************************************************************************
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qwen_server.emulator",
-            "--port",
-            str(port),
-            "--accounts",
-            str(accounts),
-            "--token-latency",
-            "0.02",
-            "--first-token-latency",
-            "0.2",
-        ],
-    )
-    import httpx
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=0.5).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the emulator did not start")
 
 
 def _without_credentials(url: str) -> str:
@@ -107,27 +64,23 @@ def serve(argv: list[str]) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("qwen_server")
 
-    emulator: subprocess.Popen[bytes] | None = None
-    if args.emulate:
-        emulator, port = _start_emulator(args.emulator_accounts)
-        os.environ["QWEN_ACCOUNTS"] = json.dumps(
-            [
-                {
-                    "email": f"user{i}@emulator.local",
-                    "password": f"password{i}",
-                    "base_url": f"http://127.0.0.1:{port}",
-                }
-                for i in range(args.emulator_accounts)
-            ]
-        )
-        os.environ.setdefault("STORE_URL", "memory://")
-        print(EMULATOR_BANNER, file=sys.stderr, flush=True)
+    exit_on_sigterm()
+    with emulated_upstream(args.emulator_accounts) if args.emulate else nullcontext():
+        _run(args, log)
 
-    from qwen_server.config import get_settings
 
-    settings = get_settings()
-    if settings.debug:  # DEBUG=1: the gateway's own loggers at debug level (secrets are never logged)
-        logging.getLogger("qwen_server").setLevel(logging.DEBUG)
+def _run(args: argparse.Namespace, log: logging.Logger) -> None:
+    """Check the configuration, then serve until stopped."""
+    from qwen_server.config import ConfigError, get_settings
+    from qwen_server.config_check import check_settings
+    from qwen_server.observability.logging import apply_debug
+
+    try:
+        settings = get_settings()
+        check_settings(settings)
+    except ConfigError as exc:  # a message naming the variable, not a traceback
+        raise SystemExit(f"configuration error: {exc}") from None
+    apply_debug(settings.debug)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     if not settings.gateway_keys():
         log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
@@ -144,18 +97,14 @@ def serve(argv: list[str]) -> None:
 
     import uvicorn
 
-    try:
-        uvicorn.run(
-            "qwen_server.app.local:app",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            access_log=False,
-        )
-    finally:
-        if emulator is not None:
-            emulator.terminate()
+    uvicorn.run(
+        "qwen_server.app.local:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work. The message names the variable, never its value (it may be a secret)."""
 
 
 class Settings(BaseSettings):
@@ -82,4 +86,10 @@ def _keys(raw: str | None) -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings; a value of the wrong type is a `ConfigError` naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        raise ConfigError(f"{variable}: {first['msg']}") from None

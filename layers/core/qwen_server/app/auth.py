@@ -17,11 +17,20 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("api-key")
 
 
+def _raw(key: str) -> bytes:
+    """The key as the bytes the client sent: headers arrive decoded as latin-1, so any byte value is possible,
+    and `hmac.compare_digest` refuses non-ASCII `str` (a TypeError, once a 500)."""
+    try:
+        return key.encode("latin-1")
+    except UnicodeEncodeError:
+        return key.encode("utf-8")
+
+
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:
     """The tenant id (a hash of the key); raises when keys are configured and none of them was sent."""
     key = presented_key(request)
     if allowed:
-        if key is None or not any(hmac.compare_digest(key, k) for k in allowed):
+        if key is None or not any(hmac.compare_digest(_raw(key), k.encode("utf-8")) for k in allowed):
             raise AuthenticationFailed(
                 "Invalid or missing API key: send one of GATEWAY_API_KEYS as `Authorization: Bearer <key>` "
                 "or `x-api-key`"

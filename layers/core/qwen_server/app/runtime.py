@@ -2,6 +2,8 @@
 
 Serverless runtimes (Mangum) run the ASGI lifespan on every invocation, so nothing is set up there: the first
 request builds the store, pool, scheduler and HTTP clients, and later requests in the same instance reuse them.
+A configuration error found while building is answered to every request (503 naming the variable) and the
+build is tried again on the next one: no crash loop, and no traceback for the client.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qwen_server.core.errors import StoreUnavailable
+from qwen_server.core.errors import Misconfigured, StoreUnavailable
 
 if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first request, not at cold-start import
     from qwen_server.config import Settings
@@ -43,6 +45,7 @@ _lock: asyncio.Lock | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    from qwen_server.config_check import check_accounts
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
     from qwen_server.models_directory import ModelsDirectory
@@ -54,8 +57,9 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.scheduler import build_scheduler
     from qwen_server.store import open_store
 
-    store = open_store(settings.resolved_store_url())
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
+    check_accounts(registry)
+    store = open_store(settings.resolved_store_url())
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
     )
@@ -126,13 +130,25 @@ async def get_runtime() -> Runtime:
         _lock = asyncio.Lock()
     async with _lock:
         if _runtime is None:
-            from qwen_server.config import get_settings
+            from qwen_server.config import ConfigError, get_settings
+            from qwen_server.observability.logging import apply_debug
             from qwen_server.store import StoreError
 
             try:
-                _runtime = build_runtime(get_settings())
+                settings = get_settings()
+                apply_debug(settings.debug)
+                _runtime = build_runtime(settings)
+            except ConfigError as exc:
+                log.error("configuration error: %s", exc)
+                raise Misconfigured(f"The gateway is misconfigured: {exc}") from None
             except StoreError as exc:
                 raise StoreUnavailable(f"the state store is not usable (check STORE_URL): {exc}") from None
+            log.debug(
+                "runtime ready: %d account(s) from %s, store %s",
+                len(_runtime.registry.accounts()),
+                _runtime.registry.source,
+                settings.resolved_store_url().partition(":")[0],
+            )
     return _runtime
 
 

@@ -33,14 +33,33 @@ def _table() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _env_aliases(text: str) -> dict[str, Any]:
+    """`MODEL_ALIASES` checked: a JSON object whose values are model ids or {"model": id, ...}."""
+    from qwen_server.config import ConfigError
+
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"MODEL_ALIASES is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError('MODEL_ALIASES must be a JSON object, e.g. {"my-model": "qwen3-max"}')
+    for name, target in value.items():
+        ok = (isinstance(target, str) and target) or (
+            isinstance(target, dict) and isinstance(target.get("model"), str) and target["model"]
+        )
+        if not ok:
+            raise ConfigError(
+                f'MODEL_ALIASES[{name!r}] must be a model id or {{"model": id, "thinking": true|false}}'
+            )
+    return value
+
+
 class ModelCatalog:
     def __init__(self, env_aliases: str | None = None, default_model: str | None = None) -> None:
         table = _table()
         self.aliases: dict[str, Any] = dict(table.get("aliases") or {})
         if env_aliases:
-            extra = orjson.loads(env_aliases)
-            if isinstance(extra, dict):
-                self.aliases.update(extra)
+            self.aliases.update(_env_aliases(env_aliases))
         self.families: dict[str, str] = dict(table.get("anthropic_families") or {})
         for family in list(self.families):
             override = self.aliases.get(f"claude-{family}")

@@ -78,6 +78,15 @@ class NoAccounts(GatewayError):
     code = "no_accounts"
 
 
+class Misconfigured(GatewayError):
+    """A setting cannot work (serverless, where there is no start-up to stop): every request says which,
+    until it is fixed. Retrying cannot help, hence `gave_up` (`x-should-retry: false`)."""
+
+    status = 503
+    code = "gateway_misconfigured"
+    gave_up = True
+
+
 class StoreUnavailable(GatewayError):
     status = 503
     type = "service_unavailable"

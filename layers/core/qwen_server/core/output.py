@@ -26,7 +26,7 @@ from qwen_server.core.model import (
 )
 from qwen_server.core.stops import StopMatcher
 from qwen_server.core.tokens import TokenCounter
-from qwen_server.core.tooling import ToolCallFilter, parses_calls
+from qwen_server.core.tooling import TextFilter, text_filter
 
 HOLD_MARGIN = 16  # within this many tokens of max_tokens, an unfinished last word waits for the next chunk
 
@@ -40,7 +40,7 @@ class OutputShaper:
     done: bool = False  # a stop sequence or the token limit ended the answer early
     calls: int = 0
     _stops: StopMatcher = field(init=False)
-    _tools: ToolCallFilter | None = field(init=False)
+    _tools: TextFilter | None = field(init=False)
     _text: TokenCounter = field(init=False, default_factory=TokenCounter)
     _thinking: TokenCounter = field(init=False, default_factory=TokenCounter)
     _arguments: TokenCounter = field(init=False, default_factory=TokenCounter)
@@ -50,11 +50,7 @@ class OutputShaper:
 
     def __post_init__(self) -> None:
         self._stops = StopMatcher(self.request.stop)
-        self._tools = (
-            ToolCallFilter(single=not self.request.parallel_tool_calls)
-            if parses_calls(self.request) and not self.native_tools
-            else None
-        )
+        self._tools = text_filter(self.request, native_tools=self.native_tools)
 
     @property
     def output_tokens(self) -> int:

@@ -2,11 +2,15 @@
 
 The tools are rendered into the system prompt (Nous/Hermes convention, `tool_prompt`), and the answer's text
 goes through the incremental `ToolCallParser`. The request's policy is applied to what it finds:
-`parallel_tool_calls: false` keeps only the first call, `tool_choice: "none"` parses nothing.
+`parallel_tool_calls: false` keeps only the first call; with `tool_choice: "none"` nothing is parsed and any
+call the model writes anyway is cut out of the text (`call_markup`), so no raw markup reaches the client.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from qwen_server.core.call_markup import CallMarkupStripper
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, Event, ToolCallDelta, ToolCallEnd, ToolCallStart
 from qwen_server.core.tool_prompt import render_tools_system_prompt, resolve_tool_choice, stronger_instruction
@@ -40,6 +44,24 @@ def tool_prompt(request: ChatRequest) -> str:
 
 def parses_calls(request: ChatRequest) -> bool:
     return bool(request.tools) and resolve_tool_choice(request.tool_choice).mode != "none"
+
+
+class TextFilter(Protocol):
+    """What the answer's text goes through before the client sees it."""
+
+    def feed(self, text: str) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+def text_filter(request: ChatRequest, *, native_tools: bool = False) -> TextFilter | None:
+    """The call parser when calls are allowed and come as text (not from an upstream with native tools),
+    the markup stripper when `tool_choice` is "none"."""
+    if parses_calls(request) and not native_tools:
+        return ToolCallFilter(single=not request.parallel_tool_calls)
+    if resolve_tool_choice(request.tool_choice).mode == "none":
+        return CallMarkupStripper()
+    return None
 
 
 def requires_call(request: ChatRequest) -> bool:

@@ -10,7 +10,7 @@ import orjson
 
 MARKER = "[[emulator:"
 ERROR_KINDS = frozenset(
-    {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request"}
+    {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request", "content_filter"}
 )
 _KEYS = frozenset({"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay"})
 log = logging.getLogger(__name__)

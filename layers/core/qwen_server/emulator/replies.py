@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from qwen_server.emulator.directives import Script, strip_directives
 
 # Header lines of the gateway's flattened conversation layout.
-_HEADER = re.compile(r"^\[(?:system|user|assistant|tool_result(?: [^\]\n]*)?)\]$", re.MULTILINE)
+_HEADER = re.compile(
+    r"^\[(?:system|(?P<role>user|assistant)(?: name=(?P<name>[^\]\n]*))?|tool_result(?: [^\]\n]*)?)\]$",
+    re.MULTILINE,
+)
 _PIECE = re.compile(r"\s*\S+|\s+")
 EMPTY_REPLY = "(empty message)"
 CHARS_PER_TOKEN = 4
@@ -34,14 +37,17 @@ def count_tokens(chars: int) -> int:
 
 
 def last_user_text(content: str) -> str:
-    """The text of the last `[user]` block of a flattened conversation, or all of a plain message."""
+    """The text of the last `[user]` block of a flattened conversation, or all of a plain message.
+    A named block (`[user name=alice]`) is echoed as `alice: text`, so tests can see the name arrived."""
     headers = list(_HEADER.finditer(content))
     if not headers:
         return content.strip()
     for i in range(len(headers) - 1, -1, -1):
-        if headers[i].group() == "[user]":
+        if headers[i].group("role") == "user":
             end = headers[i + 1].start() if i + 1 < len(headers) else len(content)
-            return content[headers[i].end() : end].strip()
+            text = content[headers[i].end() : end].strip()
+            name = headers[i].group("name")
+            return f"{name}: {text}" if name else text
     return ""
 
 

@@ -115,8 +115,8 @@ class _Completion:
     ) -> TimedResponse:
         """`stream: false`: wait as long as the stream would have taken, then answer one JSON body."""
         wait = sum(step.wait for step in line.steps)
-        if fault == "in_stream":
-            body = orjson.dumps(protocol.failure(*timeline.STREAM_ERROR))
+        if fault in timeline.CUT_ERRORS:
+            body = orjson.dumps(protocol.failure(*timeline.CUT_ERRORS[fault]))
         else:
             body = orjson.dumps(
                 protocol.collected(

@@ -9,6 +9,9 @@ from qwen_server.emulator.knobs import Knobs
 from qwen_server.emulator.replies import ReplyPlan, count_tokens
 
 STREAM_ERROR = ("InternalError", "The model service failed while generating (emulated)")
+# Alibaba's moderation refusal (code and wording as DashScope documents them)
+CONTENT_FILTER = ("data_inspection_failed", "Output data may contain inappropriate content. (emulated)")
+CUT_ERRORS = {"in_stream": STREAM_ERROR, "content_filter": CONTENT_FILTER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +105,14 @@ def build(plan: ReplyPlan, knobs: Knobs, ids: Ids, incremental: bool = True) -> 
         extra[len(pieces) // 2] = extra.get(len(pieces) // 2, 0.0) + plan.silence_mid
     else:
         extra_final += plan.silence_mid
-    if plan.error in ("drop", "in_stream"):
+    if plan.error == "drop" or plan.error in CUT_ERRORS:
         pieces = pieces[: cut_point(len(pieces))]
     answer = w.phase(pieces, "answer", extra)
 
     if plan.error == "drop":
         return Timeline(tuple(w.steps), False, answer, think, w.usage())
-    if plan.error == "in_stream":
-        w.steps.append(Step(w.per_piece, protocol.stream_error_event(*STREAM_ERROR)))
+    if plan.error in CUT_ERRORS:
+        w.steps.append(Step(w.per_piece, protocol.stream_error_event(*CUT_ERRORS[plan.error])))
     else:
         w.finished("answer", extra_final)
     return Timeline(tuple(w.steps), True, answer, think, w.usage())

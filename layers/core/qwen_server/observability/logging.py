@@ -22,6 +22,22 @@ class _LineLogger(Protocol):
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
+def apply_debug(debug: bool) -> None:
+    """`DEBUG=1`: the gateway's own loggers at debug level, wherever it runs (secrets are never logged).
+
+    `serve` configures logging itself; a Lambda (Web Adapter) or Vercel process may have no handler at all,
+    where Python would print warnings only, so one stderr handler is added there.
+    """
+    if not debug:
+        return
+    logger = logging.getLogger("qwen_server")
+    logger.setLevel(logging.DEBUG)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def redact(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: ("[redacted]" if SECRET_FIELDS.search(k) else v) for k, v in fields.items()}
 

@@ -51,7 +51,7 @@ def parse_entry(raw: dict[str, Any], position: int) -> Account:
     identity = f"{kind}|{base_url}|{email or ''}|{raw.get('name') or ''}|{(api_key or token or '')[-6:]}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     name = str(raw.get("name") or (email.split("@")[0] if email else f"{kind}-{digest[:6]}"))
-    models = raw.get("models")
+    models = _models(raw.get("models"), position)
     return Account(
         id=str(raw.get("id") or f"{name}-{digest[:6]}"),
         kind=kind,  # type: ignore[arg-type]
@@ -64,6 +64,21 @@ def parse_entry(raw: dict[str, Any], position: int) -> Account:
         max_concurrent=int(raw.get("max_concurrent") or raw.get("concurrency") or 4),
         models=tuple(models) if models else None,
     )
+
+
+def _models(value: Any, position: int) -> tuple[str, ...] | None:
+    """`models` as a tuple of ids. A string is refused: `tuple("qwen3-max")` would be its letters."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise AccountConfigError(
+            f"account #{position}: `models` must be a list of model ids, not a string: write [{value!r}]"
+        )
+    if not isinstance(value, list | tuple) or not all(isinstance(m, str) and m for m in value):
+        raise AccountConfigError(
+            f'account #{position}: `models` must be a list of model ids, e.g. ["qwen3-max"]'
+        )
+    return tuple(value) if value else None
 
 
 def parse_entries(entries: Any) -> list[Account]:

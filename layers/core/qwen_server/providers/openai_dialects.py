@@ -67,6 +67,8 @@ def message_to_openai(message: Message) -> dict[str, Any]:
         ]
     if message.tool_call_id:
         out["tool_call_id"] = message.tool_call_id
+    if message.name and message.role != "tool":
+        out["name"] = message.name  # who said it, as the client sent it
     return out
 
 

@@ -50,6 +50,15 @@ def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 
 
+def tool_use_id(call_id: str) -> str:
+    """An id in Anthropic's `toolu_` shape: the neutral parser mints OpenAI's `call_` ids, and clients that
+    check the prefix (or log it) expect the vendor's own. A client sends it back in `tool_result`, and the
+    id is opaque to the upstream, so renaming it here is the whole translation."""
+    if call_id.startswith("toolu_"):
+        return call_id
+    return "toolu_" + call_id.removeprefix("call_")
+
+
 def usage_body(input_tokens: int, output_tokens: int) -> dict[str, int]:
     return {
         "input_tokens": input_tokens,
@@ -151,7 +160,7 @@ class MessageEvents:
         return out
 
     def _tool_start(self, event: ToolCallStart) -> list[StreamEvent]:
-        block = {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
+        block = {"type": "tool_use", "id": tool_use_id(event.id), "name": event.name, "input": {}}
         out = self._open_block("tool_use", block)
         self._open_call = event.index
         self._used_tools = True

@@ -18,12 +18,15 @@ Block by block:
 
 Options: `thinking` enabled (with `budget_tokens`) / adaptive / disabled → `thinking`, `thinking_budget`;
 `tool_choice` auto / any / tool / none → "auto" / "required" / {"name": ...} / "none", and
-`disable_parallel_tool_use` → `parallel_tool_calls=False`.
+`disable_parallel_tool_use` → `parallel_tool_calls=False`. Structured output (`output_config.format`, or
+the beta's `output_format`, `{"type": "json_schema", "schema": ...}`) → OpenAI's `response_format` of type
+`json_schema`, so both APIs run the same JSON contract (instruction, validation, one repair retry).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -230,6 +233,19 @@ def neutral_tool_choice(body: CountTokensRequest, tools: list[ToolSpec]) -> str 
     return {"auto": "auto", "any": "required", "none": "none"}[choice.type]
 
 
+def neutral_response_format(body: CountTokensRequest) -> dict[str, Any] | None:
+    configured = body.output_config.format if body.output_config is not None else None
+    if configured is not None and body.output_format is not None:
+        raise InvalidRequest(
+            "give the JSON schema once: output_config.format or output_format, not both",
+            param="output_format",
+        )
+    chosen = configured or body.output_format
+    if chosen is None:
+        return None
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": chosen.json_schema}}
+
+
 def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) -> ChatRequest:
     tools = neutral_tools(body)
     thinking = thinking_choice(body)
@@ -250,6 +266,7 @@ def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) ->
         tools=tools,
         tool_choice=neutral_tool_choice(body, tools),
         parallel_tool_calls=not (body.tool_choice and body.tool_choice.disable_parallel_tool_use),
+        response_format=neutral_response_format(body),
         user=body.metadata.user_id if body.metadata else None,
         session_id=session_id,
         tenant=tenant,

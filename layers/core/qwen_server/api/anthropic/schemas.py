@@ -193,8 +193,17 @@ class Metadata(_Lenient):
     user_id: str | None = None
 
 
+class JSONOutputFormat(_Lenient):
+    """Structured output: the answer must be JSON valid against `schema` (`output_config.format`, or the
+    beta's top-level `output_format`)."""
+
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
 class OutputConfig(_Lenient):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: JSONOutputFormat | None = None
 
 
 class CountTokensRequest(_Lenient):
@@ -207,6 +216,7 @@ class CountTokensRequest(_Lenient):
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
+    output_format: JSONOutputFormat | None = None  # the structured-outputs beta's spelling
 
     @field_validator("tool_choice")
     @classmethod

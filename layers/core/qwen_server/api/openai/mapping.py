@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from qwen_server.api.openai import functions
 from qwen_server.api.openai.schemas import (
     ChatCompletionRequest,
     ChatMessage,
@@ -33,7 +34,13 @@ from qwen_server.core.model import (
     Usage,
 )
 
-FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
+FINISH = {
+    "stop": "stop",
+    "stop_sequence": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 def _parts(message: ChatMessage) -> list[TextPart | ImagePart]:
@@ -68,6 +75,8 @@ def _message(message: ChatMessage) -> Message:
         )
         for c in message.tool_calls or ()
     ]
+    if message.function_call is not None:
+        calls.append(functions.history_call(message.function_call))
     return Message(
         role=role,  # type: ignore[arg-type]
         parts=_parts(message),
@@ -85,7 +94,9 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
     if body.enable_thinking is False:
         thinking = False
     tool_choice = body.tool_choice
-    if isinstance(tool_choice, dict):
+    if tool_choice is None and body.function_call is not None:
+        tool_choice = functions.tool_choice(body.function_call)
+    elif isinstance(tool_choice, dict):
         name = (tool_choice.get("function") or {}).get("name")
         if not name:
             raise InvalidRequest("tool_choice.function.name is required", param="tool_choice")
@@ -94,9 +105,12 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         raise InvalidRequest("tool_choice must be auto, none, required or a function", param="tool_choice")
     if body.top_logprobs is not None and not body.logprobs:
         raise InvalidRequest("top_logprobs requires logprobs: true", param="top_logprobs")
+    messages = [_message(m) for m in body.messages]
+    functions.pair_results(messages)
+    legacy, legacy_tools = functions.uses_functions(body), functions.tools(body)
     return ChatRequest(
         model=body.model,
-        messages=[_message(m) for m in body.messages],
+        messages=messages,
         stream=body.stream,
         temperature=body.temperature,
         top_p=body.top_p,
@@ -114,9 +128,10 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         tools=[
             ToolSpec(t.function.name, t.function.description or "", t.function.parameters or {})
             for t in body.tools or ()
-        ],
+        ]
+        or legacy_tools,
         tool_choice=tool_choice,
-        parallel_tool_calls=body.parallel_tool_calls is not False,
+        parallel_tool_calls=body.parallel_tool_calls is not False and not legacy,
         response_format=body.response_format.model_dump(exclude_none=True)
         if body.response_format and body.response_format.type != "text"
         else None,
@@ -146,11 +161,12 @@ def usage_body(usage: Usage) -> dict[str, Any]:
 class ChunkWriter:
     """Turns neutral events into `chat.completion.chunk` SSE lines."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, *, legacy_functions: bool = False) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
         self.include_usage = include_usage
+        self.legacy_functions = legacy_functions  # answer in the deprecated `function_call` shape
         self._role_sent = False
         self._prefix = (
             b'{"id":"'
@@ -163,7 +179,8 @@ class ChunkWriter:
         )
 
     def _line(self, choices: bytes, usage: bytes = b"") -> bytes:
-        tail = b',"usage":' + usage if usage else b""
+        # with include_usage, OpenAI sends `"usage": null` on every chunk but the last
+        tail = b',"usage":' + (usage or b"null") if self.include_usage else b""
         return b"data: " + self._prefix + choices + tail + b"}\n\n"
 
     def _delta(
@@ -180,6 +197,10 @@ class ChunkWriter:
             return self._delta({"content": event.text}, logprobs=event.logprobs)
         if isinstance(event, ThinkingDelta):
             return self._delta({"reasoning_content": event.text})
+        if isinstance(event, ToolCallStart) and self.legacy_functions:
+            return self._delta({"function_call": {"name": event.name, "arguments": ""}})
+        if isinstance(event, ToolCallDelta) and self.legacy_functions:
+            return self._delta({"function_call": {"arguments": event.arguments}})
         if isinstance(event, ToolCallStart):
             return self._delta(
                 {
@@ -201,14 +222,21 @@ class ChunkWriter:
             usage_holder.append(event)
             return b""
         if isinstance(event, Finish):
-            out = self._delta({}, FINISH.get(event.reason, "stop"))
+            out = self._delta({}, _finish_reason(event, self.legacy_functions))
             if self.include_usage and usage_holder:
                 out += self._line(b"[]", orjson.dumps(usage_body(usage_holder[-1])))
             return out
         return b""
 
 
-async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dict[str, Any]:
+def _finish_reason(finish: Finish, legacy_functions: bool) -> str:
+    reason = FINISH.get(finish.reason, "stop")
+    return "function_call" if legacy_functions and reason == "tool_calls" else reason
+
+
+async def collect(
+    first: Event, events: AsyncIterator[Event], model: str, *, legacy_functions: bool = False
+) -> dict[str, Any]:
     """The non-streaming body: the same events, gathered (`first` was already taken from `events`)."""
     text: list[str] = []
     reasoning: list[str] = []
@@ -243,7 +271,9 @@ async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dic
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
-    if calls:
+    if calls and legacy_functions:
+        message["function_call"] = calls[min(calls)]["function"]
+    elif calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -255,7 +285,7 @@ async def collect(first: Event, events: AsyncIterator[Event], model: str) -> dic
                 "index": 0,
                 "message": message,
                 "logprobs": logprobs_body(logprobs),
-                "finish_reason": FINISH.get(finish.reason, "stop"),
+                "finish_reason": _finish_reason(finish, legacy_functions),
             }
         ],
         "usage": usage_body(usage),

@@ -49,6 +49,7 @@ class ChatMessage(_Lenient):
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
+    function_call: FunctionCall | None = None  # deprecated form of one tool call
     tool_call_id: str | None = None
     reasoning_content: str | None = None
 
@@ -99,6 +100,8 @@ class ChatCompletionRequest(_Lenient):
     tools: list[ToolDef] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    functions: list[FunctionDef] | None = None  # deprecated: tools of type function
+    function_call: str | dict[str, Any] | None = None  # deprecated: tool_choice
     response_format: ResponseFormat | None = None
 
     @field_validator("stop")

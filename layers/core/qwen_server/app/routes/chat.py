@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server.api.openai.errors import openai_error_body
+from qwen_server.api.openai.functions import uses_functions
 from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
 from qwen_server.app.auth import session_id, tenant_for
@@ -38,9 +39,13 @@ async def chat_completions(request: Request) -> Response:
     # request waits for a slot takes it out of the queue
     first = await unless_client_leaves(request, anext(events))
     if not body.stream:
-        return JSONBytes(await unless_client_leaves(request, collect(first, events, body.model)))
+        return JSONBytes(
+            await unless_client_leaves(
+                request, collect(first, events, body.model, legacy_functions=uses_functions(body))
+            )
+        )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    writer = ChunkWriter(body.model, include_usage)
+    writer = ChunkWriter(body.model, include_usage, legacy_functions=uses_functions(body))
     return DeadlineStreamingResponse(
         _sse(first, events, writer),
         media_type="text/event-stream",

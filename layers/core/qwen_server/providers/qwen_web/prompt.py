@@ -2,7 +2,9 @@
 
 The web API keeps conversation state server-side; a stateless gateway instead sends the whole history as one
 message in a stable layout: blocks separated by a blank line, each opened by a header line `[system]`,
-`[user]`, `[assistant]` or `[tool_result id=...]`. A lone user message with no system prompt is sent as is.
+`[user]`, `[assistant]` or `[tool_result id=...]`. A message's `name` (OpenAI's participant name) joins its
+header, `[user name=alice]`, and a named system message starts with `(name)`, so several speakers stay apart.
+A lone unnamed user message with no system prompt is sent as is.
 """
 
 from __future__ import annotations
@@ -35,16 +37,22 @@ def render_message(message: Message) -> str:
 
         calls = tool_prompt.render_assistant_tool_calls(message.tool_calls)
         body = f"{body}\n{calls}" if body else calls
-    return f"[{message.role}]\n{body}"
+    header = f"{message.role} name={message.name}" if message.name else message.role
+    return f"[{header}]\n{body}"
+
+
+def _system_text(message: Message) -> str:
+    text = _part_text(message)
+    return f"({message.name}) {text}" if message.name and text else text
 
 
 def flatten(messages: list[Message], system_extra: str = "") -> str:
     """The one message sent upstream. `system_extra` (e.g. tool instructions) joins the system prompt."""
-    system_texts = [_part_text(m) for m in messages if m.role == "system"]
+    system_texts = [_system_text(m) for m in messages if m.role == "system"]
     if system_extra:
         system_texts.append(system_extra)
     turns = [m for m in messages if m.role != "system"]
-    if not system_texts and len(turns) == 1 and turns[0].role == "user":
+    if not system_texts and len(turns) == 1 and turns[0].role == "user" and not turns[0].name:
         return _part_text(turns[0])
     blocks: list[str] = []
     if system_texts:

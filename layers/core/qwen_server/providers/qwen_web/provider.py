@@ -181,8 +181,14 @@ class QwenWebProvider:
                 ):
                     raw = await response.aread()
                     if response.status_code < 400:
-                        # HTTP 200 with a JSON body where a stream was due: an error in disguise.
-                        raise _json_error(raw) or UpstreamError("qwen upstream answered without a stream")
+                        # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
+                        # by the parser), or a moderation refusal (a `content_filter` finish).
+                        refusal = _events_of(raw.decode("utf-8", errors="replace"), wire.StreamState())
+                        if not refusal:
+                            raise UpstreamError("qwen upstream answered without a stream")
+                        for event in refusal:
+                            yield event
+                        return
                     raise wire.classify_response(response.status_code, raw, dict(response.headers))
                 async for event in self._events(response):
                     yield event
@@ -239,11 +245,3 @@ def _events_of(data: str, state: wire.StreamState) -> list[Event]:
 def _whole(value: Any) -> int:
     """A number from a listing field, 0 when it is missing or not a number."""
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _json_error(raw: bytes) -> GatewayError | None:
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return wire.stream_error(payload) if isinstance(payload, dict) else None

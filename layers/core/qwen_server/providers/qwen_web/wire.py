@@ -3,6 +3,12 @@
 Everything here follows the observed protocol (see the project's protocol notes): a new chat per request,
 one completion call carrying a single user message, and an SSE answer whose deltas carry a `phase`
 (`think`, `thinking_summary`, `answer`, ...) and a `status` that turns `finished` at the end of each phase.
+
+Content moderation: Alibaba's documented signal is the error code `DataInspectionFailed` /
+`data_inspection_failed` ("Input or output data may contain inappropriate content"). No capture of the web
+app shows its exact place, so it is recognised in either in-stream error shape, by code or by that wording,
+and ends the answer with the `content_filter` finish reason (OpenAI's, Anthropic's `refusal`) instead of
+failing it: another account would refuse the same text, and the client keeps what was already streamed.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from qwen_server.core.errors import (
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
-from qwen_server.core.model import Event, TextDelta, ThinkingDelta, Usage
+from qwen_server.core.model import Event, Finish, TextDelta, ThinkingDelta, Usage
 
 SIGNIN_PATH = "/api/v2/auths/signin"
 WHOAMI_PATH = "/api/v1/auths/"
@@ -31,6 +37,7 @@ NEW_CHAT_PATH = "/api/v2/chats/new"
 COMPLETIONS_PATH = "/api/v2/chat/completions"
 CHAT_PATH = "/api/v2/chats/{chat_id}"
 
+_FILTER_MARKERS = ("datainspectionfailed", "data_inspection_failed", "inappropriate content")
 THINKING_PHASES = frozenset({"think", "thinking_summary"})
 ANSWER_PHASES = frozenset({"answer", None})
 
@@ -108,9 +115,12 @@ class StreamState:
 
 def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
     """Neutral events for one decoded `data:` object; raises a `GatewayError` for an in-stream error."""
-    error = stream_error(payload)
-    if error is not None:
-        raise error
+    fields = error_fields(payload)
+    if fields is not None:
+        if content_filtered(*fields):
+            state.answer_finished = True
+            return [Finish("content_filter")]
+        raise classify_code(*fields)
     created = payload.get("response.created")
     if isinstance(created, dict):
         state.response_id = created.get("response_id")
@@ -142,18 +152,30 @@ def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
     return events
 
 
-def stream_error(payload: dict[str, Any]) -> GatewayError | None:
-    """The two in-stream error shapes: `{"error": {...}}` and `{"success": false, "data": {...}}`."""
+def error_fields(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(code, details) of the two in-stream error shapes: `{"error": {...}}` and
+    `{"success": false, "data": {...}}`; None for any other payload."""
     if isinstance(payload.get("error"), dict):
         err = payload["error"]
-        return classify_code(str(err.get("code") or ""), str(err.get("details") or err.get("message") or ""))
+        return str(err.get("code") or ""), str(err.get("details") or err.get("message") or "")
     if payload.get("success") is False:
         raw_data = payload.get("data")
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         code = str(data.get("code") or payload.get("code") or "")
         details = str(data.get("details") or payload.get("msg") or payload.get("message") or "")
-        return classify_code(code, details)
+        return code, details
     return None
+
+
+def content_filtered(code: str, details: str) -> bool:
+    """Whether an upstream error is its content moderation refusing the text."""
+    lowered = f"{code} {details}".lower()
+    return any(marker in lowered for marker in _FILTER_MARKERS)
+
+
+def stream_error(payload: dict[str, Any]) -> GatewayError | None:
+    fields = error_fields(payload)
+    return classify_code(*fields) if fields is not None else None
 
 
 def classify_code(code: str, details: str, retry_after: float | None = None) -> GatewayError:
