@@ -1,17 +1,22 @@
-"""One shared `httpx.AsyncClient` per upstream base URL: keep-alive connections reused across requests.
+"""One upstream client per origin, keep-alive connections reused across requests; draining a stream's tail.
 
-Upstream I/O errors are translated here, once, into the product's error tree.
+Production uses the aiohttp transport; given an `httpx` transport (tests pass `httpx.MockTransport`), every
+origin is served through httpx instead. Either way, providers see only `providers.transport`'s two calls
+and the product's own errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+from qwen_server.core.errors import GatewayError
+from qwen_server.providers.transport import Upstream
 
-from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamTimeout
+if TYPE_CHECKING:
+    import httpx
 
 
 class ClientRegistry:
@@ -21,23 +26,32 @@ class ClientRegistry:
         read_timeout: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=30.0)
+        self._clients: dict[str, Upstream] = {}
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._transport = transport
 
-    def get(self, base_url: str) -> httpx.AsyncClient:
+    def get(self, base_url: str) -> Upstream:
         parts = urlsplit(base_url)
         origin = f"{parts.scheme}://{parts.netloc}"
         client = self._clients.get(origin)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                timeout=self._timeout,
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=60),
-                transport=self._transport,
-                follow_redirects=False,
-            )
-            self._clients[origin] = client
+        if client is None:
+            client = self._clients[origin] = self._make()
         return client
+
+    def _make(self) -> Upstream:
+        if self._transport is None:
+            from qwen_server.providers.transport_aiohttp import AiohttpUpstream
+
+            return AiohttpUpstream(self._connect_timeout, self._read_timeout)
+        import httpx
+
+        from qwen_server.providers.transport_httpx import HttpxUpstream
+
+        timeout = httpx.Timeout(connect=self._connect_timeout, read=self._read_timeout, write=30.0, pool=30.0)
+        return HttpxUpstream(
+            httpx.AsyncClient(timeout=timeout, transport=self._transport, follow_redirects=False)
+        )
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -56,16 +70,5 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in chunks:
                 pass
-    except (TimeoutError, httpx.HTTPError):
+    except (TimeoutError, GatewayError):
         return
-
-
-def translate_transport_error(exc: Exception, upstream: str) -> GatewayError:
-    """Map an httpx exception to the product's error tree (no URL credentials, no bodies)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"{upstream} did not answer in time ({type(exc).__name__})")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return UpstreamError(f"{upstream} closed the connection unexpectedly")
-    if isinstance(exc, httpx.ConnectError):
-        return UpstreamError(f"cannot connect to {upstream}")
-    return UpstreamError(f"{upstream} request failed: {type(exc).__name__}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 
 from qwen_server.core import cleanup
@@ -17,7 +16,7 @@ from qwen_server.core.errors import UpstreamAuthError, UpstreamError
 from qwen_server.core.model import ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
-from qwen_server.providers.http import ClientRegistry, drain, translate_transport_error
+from qwen_server.providers.http import ClientRegistry, drain
 from qwen_server.providers.openai_dialects import build_body
 from qwen_server.providers.openai_errors import classify
 from qwen_server.providers.openai_events import StreamReader, completion_events
@@ -35,14 +34,11 @@ class OpenAICompatProvider:
 
     async def list_models(self, account: Account) -> list[ModelInfo]:
         client = self._clients.get(account.base_url)
+        response = await client.fetch("GET", f"{account.base_url}/models", headers=self._headers(account))
+        if response.status >= 400:
+            raise classify(response.status, response.body, response.headers)
         try:
-            response = await client.get(f"{account.base_url}/models", headers=self._headers(account))
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, "upstream") from None
-        if response.status_code >= 400:
-            raise classify(response.status_code, response.content, response.headers)
-        try:
-            payload = orjson.loads(response.content)
+            payload = orjson.loads(response.body)
         except orjson.JSONDecodeError:
             raise UpstreamError("upstream listed its models in a body that is not JSON") from None
         items = payload.get("data") if isinstance(payload, dict) else None
@@ -57,17 +53,14 @@ class OpenAICompatProvider:
     async def verify(self, account: Account) -> None:
         """`GET {base_url}/models`: the cheapest call that needs the key and no model entitlement."""
         client = self._clients.get(account.base_url)
-        try:
-            response = await client.get(f"{account.base_url}/models", headers=self._headers(account))
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, "upstream") from None
-        if response.status_code in (401, 403):
+        response = await client.fetch("GET", f"{account.base_url}/models", headers=self._headers(account))
+        if response.status in (401, 403):
             raise UpstreamAuthError(
                 f"account {account.name}: the API key was refused by {account.base_url}/models "
-                f"(HTTP {response.status_code})"
+                f"(HTTP {response.status})"
             )
-        if response.status_code >= 400:
-            raise classify(response.status_code, response.content, response.headers)
+        if response.status >= 400:
+            raise classify(response.status, response.body, response.headers)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
         """Streams from the upstream when the client streams; otherwise asks for one JSON body (fewer
@@ -77,45 +70,34 @@ class OpenAICompatProvider:
         if not request.stream:
             payload["stream"] = False
             payload.pop("stream_options", None)
-        http_request = client.build_request(
+        response = await client.open(
             "POST",
             f"{account.base_url}/chat/completions",
             content=orjson.dumps(payload),
             headers=self._headers(account),
         )
         try:
-            response = await client.send(http_request, stream=True)
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, "upstream") from None
-        try:
-            if response.status_code >= 400:
-                raise classify(response.status_code, await response.aread(), response.headers)
+            if response.status >= 400:
+                raise classify(response.status, await response.read(), response.headers)
             if "event-stream" not in response.headers.get("content-type", ""):
-                try:
-                    raw = await response.aread()
-                except httpx.HTTPError as exc:
-                    raise translate_transport_error(exc, "upstream") from None
-                for event in completion_events(raw):
+                for event in completion_events(await response.read()):
                     yield event
                 return
             reader = StreamReader()
             parser = SSEParser()
-            chunks = response.aiter_raw()
-            try:
-                async for piece in chunks:
-                    for sse in parser.feed(piece):
-                        for event in reader.chunk(sse.data):
-                            yield event
-                    if reader.done:
-                        break
-                if not reader.done:
-                    for sse in parser.close():
-                        for event in reader.chunk(sse.data):
-                            yield event
-            except httpx.HTTPError as exc:
-                raise translate_transport_error(exc, "upstream") from None
+            chunks = response.chunks()
+            async for piece in chunks:
+                for sse in parser.feed(piece):
+                    for event in reader.chunk(sse.data):
+                        yield event
+                if reader.done:
+                    break
+            if not reader.done:
+                for sse in parser.close():
+                    for event in reader.chunk(sse.data):
+                        yield event
             await drain(chunks)
             for event in reader.end():
                 yield event
         finally:
-            await cleanup.complete(response.aclose())  # even while the request is being cancelled
+            await cleanup.complete(response.close())  # even while the request is being cancelled

@@ -8,9 +8,9 @@ The mapping is data: an error object's `code` / `type` is matched against `ERROR
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from qwen_server.core.errors import (
@@ -66,7 +66,7 @@ def classify_error_object(err: Any) -> GatewayError:
     return UpstreamUnknownError(shown)
 
 
-def classify(status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+def classify(status: int, raw: bytes, headers: Mapping[str, str]) -> GatewayError:
     """An HTTP error answer. A 401/403 is `UpstreamForbidden`: the key may be fine and only this model
     refused (DashScope's `AccessDenied.Unpurchased`); `verify` settles which."""
     code, message = _error_fields(raw)

@@ -13,14 +13,13 @@ import hashlib
 import time
 from http.cookies import SimpleCookie
 
-import httpx
 import orjson
 
 from qwen_server.core.errors import GatewayError, UpstreamAuthError
 from qwen_server.providers.base import Account
-from qwen_server.providers.http import translate_transport_error
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.transport import Reply, Upstream
 from qwen_server.store.base import Store
 
 DEFAULT_TOKEN_TTL = 7 * 24 * 3600.0
@@ -42,8 +41,8 @@ def jwt_expiry(token: str) -> float | None:
         return None
 
 
-def token_from_response(response: httpx.Response) -> str | None:
-    for raw in response.headers.get_list("set-cookie"):
+def token_from_response(response: Reply) -> str | None:
+    for raw in response.set_cookies:
         cookie: SimpleCookie = SimpleCookie()
         try:
             cookie.load(raw)
@@ -67,7 +66,7 @@ class TokenManager:
         self._local: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def token(self, account: Account, client: httpx.AsyncClient) -> str:
+    async def token(self, account: Account, client: Upstream) -> str:
         """A valid token: local cache, then the store, then a configured token, then a fresh sign-in."""
         now = time.time()
         cached = self._local.get(account.id)
@@ -103,7 +102,7 @@ class TokenManager:
         self._local[account.id] = (token, expires)
         return token
 
-    async def _sign_in(self, account: Account, client: httpx.AsyncClient) -> str:
+    async def _sign_in(self, account: Account, client: Upstream) -> str:
         if not (account.email and account.password):
             raise UpstreamAuthError(f"account {account.name}: token refused and no email/password to sign in")
         lock_key = f"qwen:signin-lock:{account.id}"
@@ -117,22 +116,16 @@ class TokenManager:
         try:
             hashed = hashlib.sha256(account.password.encode()).hexdigest()
             headers = build_headers(account.base_url, user_agent=self._user_agent, anti_bot=self._anti_bot)
-            try:
-                response = await client.post(
-                    account.base_url + wire.SIGNIN_PATH,
-                    content=orjson.dumps(wire.signin_body(account.email, hashed)),
-                    headers=headers,
-                )
-            except httpx.HTTPError as exc:
-                raise translate_transport_error(exc, "qwen sign-in") from None
-            if response.status_code >= 400:
-                error: GatewayError = wire.classify_response(
-                    response.status_code, response.content, dict(response.headers)
-                )
-                if response.status_code in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):
-                    error = UpstreamAuthError(
-                        f"account {account.name}: sign-in refused (HTTP {response.status_code})"
-                    )
+            response = await client.fetch(
+                "POST",
+                account.base_url + wire.SIGNIN_PATH,
+                content=orjson.dumps(wire.signin_body(account.email, hashed)),
+                headers=headers,
+            )
+            if response.status >= 400:
+                error: GatewayError = wire.classify_response(response.status, response.body, response.headers)
+                if response.status in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):
+                    error = UpstreamAuthError(f"account {account.name}: sign-in refused (HTTP {response.status})")
                 raise error
             token = token_from_response(response)
             if not token:

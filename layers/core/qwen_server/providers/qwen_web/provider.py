@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
 from qwen_server.core import cleanup
@@ -20,11 +19,12 @@ from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamErr
 from qwen_server.core.model import ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
-from qwen_server.providers.http import ClientRegistry, drain, translate_transport_error
+from qwen_server.providers.http import ClientRegistry, drain
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.prompt import flatten
+from qwen_server.providers.transport import Streamed
 
 DEFAULT_THINKING_BUDGET = 8192
 
@@ -67,26 +67,21 @@ class QwenWebProvider:
         client = self._clients.get(account.base_url)
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
-            try:
-                response = await client.request(
-                    method,
-                    account.base_url + path,
-                    content=orjson.dumps(body) if body is not None else None,
-                    headers=self._headers(account, token),
-                )
-            except httpx.HTTPError as exc:
-                raise translate_transport_error(exc, "qwen upstream") from None
-            if response.status_code == 401 and attempt == 0:
+            response = await client.fetch(
+                method,
+                account.base_url + path,
+                content=orjson.dumps(body) if body is not None else None,
+                headers=self._headers(account, token),
+            )
+            if response.status == 401 and attempt == 0:
                 await self._tokens.invalidate(account, token)
                 continue
-            if response.status_code >= 400:
-                raise wire.classify_response(response.status_code, response.content, dict(response.headers))
+            if response.status >= 400:
+                raise wire.classify_response(response.status, response.body, response.headers)
             try:
-                payload = orjson.loads(response.content)
+                payload = orjson.loads(response.body)
             except orjson.JSONDecodeError:
-                raise wire.classify_response(
-                    response.status_code, response.content, dict(response.headers)
-                ) from None
+                raise wire.classify_response(response.status, response.body, response.headers) from None
             if isinstance(payload, dict):
                 error = wire.stream_error(payload)
                 if error is not None:
@@ -165,22 +160,16 @@ class QwenWebProvider:
         url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
-            http_request = client.build_request(
+            response = await client.open(
                 "POST", url, content=body, headers=self._headers(account, token, chat_id, stream=True)
             )
             try:
-                response = await client.send(http_request, stream=True)
-            except httpx.HTTPError as exc:
-                raise translate_transport_error(exc, "qwen upstream") from None
-            try:
-                if response.status_code == 401 and attempt == 0:
+                if response.status == 401 and attempt == 0:
                     await self._tokens.invalidate(account, token)
                     continue
-                if response.status_code >= 400 or "event-stream" not in response.headers.get(
-                    "content-type", ""
-                ):
-                    raw = await response.aread()
-                    if response.status_code < 400:
+                if response.status >= 400 or "event-stream" not in response.headers.get("content-type", ""):
+                    raw = await response.read()
+                    if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
                         refusal = _events_of(raw.decode("utf-8", errors="replace"), wire.StreamState())
@@ -189,31 +178,28 @@ class QwenWebProvider:
                         for event in refusal:
                             yield event
                         return
-                    raise wire.classify_response(response.status_code, raw, dict(response.headers))
+                    raise wire.classify_response(response.status, raw, response.headers)
                 async for event in self._events(response):
                     yield event
                 return
             finally:
-                await cleanup.complete(response.aclose())  # even while the request is being cancelled
+                await cleanup.complete(response.close())  # even while the request is being cancelled
         raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+    async def _events(self, response: Streamed) -> AsyncIterator[Event]:
         state = wire.StreamState()
         parser = SSEParser()
-        chunks = response.aiter_raw()
-        try:
-            async for piece in chunks:
-                for sse in parser.feed(piece):
-                    for event in _events_of(sse.data, state):
-                        yield event
-                if state.answer_finished:
-                    break
-            else:
-                for sse in parser.close():
-                    for event in _events_of(sse.data, state):
-                        yield event
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, "qwen upstream") from None
+        chunks = response.chunks()
+        async for piece in chunks:
+            for sse in parser.feed(piece):
+                for event in _events_of(sse.data, state):
+                    yield event
+            if state.answer_finished:
+                break
+        else:
+            for sse in parser.close():
+                for event in _events_of(sse.data, state):
+                    yield event
         await drain(chunks)
         if state.usage is not None:
             yield state.usage
