@@ -162,4 +162,15 @@ class Finish:
     kind: Literal["finish"] = "finish"
 
 
-Event = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage | Finish
+@dataclass(slots=True)
+class Flush:
+    """The upstream has nothing more for now (a provider says so after each network read): a writer that
+    gathered the events since the last `Flush` may send them as one write. Writers that never see one send
+    every event as it comes."""
+
+    kind: Literal["flush"] = "flush"
+
+
+FLUSH = Flush()
+
+Event = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage | Finish | Flush

@@ -13,7 +13,7 @@ import orjson
 
 from qwen_server.core import cleanup
 from qwen_server.core.errors import UpstreamAuthError, UpstreamError
-from qwen_server.core.model import ChatRequest, Event
+from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
@@ -87,9 +87,13 @@ class OpenAICompatProvider:
             parser = SSEParser()
             chunks = response.chunks()
             async for piece in chunks:
+                told = False
                 for sse in parser.feed(piece):
                     for event in reader.chunk(sse.data):
                         yield event
+                        told = True
+                if told:
+                    yield FLUSH
                 if reader.done:
                     break
             if not reader.done:

@@ -16,8 +16,9 @@ import orjson
 from qwen_server.api.anthropic.errors import anthropic_error_body
 from qwen_server.api.anthropic.events import MessageEvents, StreamEvent
 from qwen_server.api.anthropic.keepalive import Ping
+from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError
-from qwen_server.core.model import Event, Finish
+from qwen_server.core.model import Event, Finish, Flush
 
 log = logging.getLogger("qwen_server")
 
@@ -32,29 +33,42 @@ PING_LINE = sse({"type": "ping"})
 async def sse_message(
     first: Event | Ping, rest: AsyncIterator[Event | Ping], translator: MessageEvents
 ) -> AsyncIterator[bytes]:
-    """The whole stream, given the first item already pulled (so errors before it became HTTP errors)."""
+    """The whole stream, given the first item already pulled (so errors before it became HTTP errors).
+
+    Once the upstream marks its reads (`Flush`), the events of one read go out as one write."""
     yield sse(translator.start())
     yield PING_LINE  # the ping right after message_start also covers a `first` that was itself a ping
+    gathered: list[bytes] = []
+    batching = False
     try:
         if not isinstance(first, Ping):
             for out in translator.feed(first):
                 yield sse(out)
         async for item in rest:
-            if isinstance(item, Ping):
-                yield PING_LINE
+            if isinstance(item, Ping | Flush):
+                batching = batching or isinstance(item, Flush)
+                if isinstance(item, Ping):
+                    gathered.append(PING_LINE)
+                if gathered:
+                    yield b"".join(gathered)
+                    gathered.clear()
                 continue
             for out in translator.feed(item):
-                yield sse(out)
+                if batching:
+                    gathered.append(sse(out))
+                else:
+                    yield sse(out)
         if not translator.finished:  # the gateway always ends with Finish; keep the grammar if not
-            for out in translator.feed(Finish()):
-                yield sse(out)
+            gathered += [sse(out) for out in translator.feed(Finish())]
+        if gathered:
+            yield b"".join(gathered)
     except GatewayError as exc:
-        yield sse(anthropic_error_body(exc))
+        yield b"".join(gathered) + sse(anthropic_error_body(exc))
     except Exception:
         log.exception("the Anthropic stream failed after its first byte")
         failure = GatewayError("The gateway hit an unexpected error; it was logged with this request's id.")
-        yield sse(anthropic_error_body(failure))
+        yield b"".join(gathered) + sse(anthropic_error_body(failure))
     finally:
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:
-            await aclose()
+            await cleanup.complete(aclose())

@@ -17,8 +17,9 @@ from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
+from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError
-from qwen_server.core.model import Event, Usage
+from qwen_server.core.model import Event, Flush, Usage
 
 log = logging.getLogger("qwen_server")
 
@@ -55,25 +56,40 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def _sse(first: Event, events: AsyncIterator[Event], writer: ChunkWriter) -> AsyncIterator[bytes]:
-    """The SSE body. After the first byte an upstream failure can only be reported inside the stream."""
+    """The SSE body. After the first byte an upstream failure can only be reported inside the stream.
+
+    Once the upstream marks its reads (`Flush`), the chunks of one read go out as one write."""
     usage: list[Usage] = []
+    gathered: list[bytes] = []
+    batching = False
     try:
         yield writer.event(first, usage)
         async for event in events:
+            if isinstance(event, Flush):
+                batching = True
+                if gathered:
+                    yield b"".join(gathered)
+                    gathered.clear()
+                continue
             data = writer.event(event, usage)
-            if data:
+            if not data:
+                continue
+            if batching:
+                gathered.append(data)
+            else:
                 yield data
-        yield b"data: [DONE]\n\n"
+        yield b"".join(gathered) + DONE
     except GatewayError as exc:
-        yield b"data: " + orjson.dumps(openai_error_body(exc)) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+        yield b"".join(gathered) + b"data: " + orjson.dumps(openai_error_body(exc)) + b"\n\n" + DONE
     except Exception:
         log.exception("the chat completion stream failed after its first byte")
         failure = GatewayError("The gateway hit an unexpected error; it was logged with this request's id.")
         failure.code = "internal_error"
-        yield b"data: " + orjson.dumps(openai_error_body(failure)) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+        yield b"".join(gathered) + b"data: " + orjson.dumps(openai_error_body(failure)) + b"\n\n" + DONE
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
-            await aclose()
+            await cleanup.complete(aclose())
+
+
+DONE = b"data: [DONE]\n\n"

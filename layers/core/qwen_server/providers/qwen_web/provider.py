@@ -16,7 +16,7 @@ import orjson
 
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamForbidden
-from qwen_server.core.model import ChatRequest, Event
+from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
@@ -191,9 +191,13 @@ class QwenWebProvider:
         parser = SSEParser()
         chunks = response.chunks()
         async for piece in chunks:
+            told = False
             for sse in parser.feed(piece):
                 for event in _events_of(sse.data, state):
                     yield event
+                    told = True
+            if told:
+                yield FLUSH
             if state.answer_finished:
                 break
         else:
