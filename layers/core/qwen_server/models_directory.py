@@ -38,6 +38,7 @@ Upstream = tuple[str, str]  # (kind, base_url)
 class Listing:
     models: list[ModelInfo]
     complete: bool  # every upstream's list is known: a model outside `models` is served by nobody
+    ids: frozenset[str] = frozenset()
 
 
 class _Entry:
@@ -73,6 +74,7 @@ class ModelsDirectory:
         self._clock = clock
         self._entries: dict[Upstream, _Entry] = {}
         self._narrowed: dict[str, tuple[Account, tuple[str, ...], Account]] = {}
+        self._last: tuple[list[Account], float, Listing] | None = None  # what `listing` built, for reuse
 
     # ---- the pool's view -----------------------------------------------------------------------------
     def accounts(self) -> list[Account]:
@@ -100,6 +102,9 @@ class ModelsDirectory:
         capabilities, wins over a bare explicit id). The shipped fallback list stands in for an upstream
         whose list was never obtained, and for a gateway without accounts."""
         accounts = self.source.accounts()
+        last = self._last
+        if last is not None and last[0] is accounts and self._clock() < last[1]:
+            return last[2]  # same accounts, every list still fresh: the same answer (every request asks)
         upstreams: dict[Upstream, list[Account]] = {}
         for account in accounts:
             if account.models is None:
@@ -125,7 +130,12 @@ class ModelsDirectory:
                 seen.setdefault(
                     row["id"], ModelInfo(id=row["id"], capabilities=tuple(row.get("capabilities") or ()))
                 )
-        return Listing(list(seen.values()), complete)
+        listing = Listing(list(seen.values()), complete, frozenset(seen))
+        if complete:
+            now = self._clock()
+            fresh_until = min((self._entries[key].fresh_until for key in upstreams), default=now + 1.0)
+            self._last = (accounts, min(fresh_until, now + 1.0), listing)
+        return listing
 
     async def upstream_models(self) -> list[ModelInfo]:
         return (await self.listing()).models
@@ -137,7 +147,7 @@ class ModelsDirectory:
         if self.catalog.is_alias(name):
             return resolved.upstream, resolved.thinking
         listing = await self.listing()
-        if listing.complete and resolved.upstream not in {m.id for m in listing.models}:
+        if listing.complete and resolved.upstream not in listing.ids:
             raise NotFound(
                 f"The model `{name}` does not exist or is not served by this gateway", param="model"
             )
@@ -169,6 +179,7 @@ class ModelsDirectory:
             entry.fresh_until = self._clock() + self.cache_seconds
         finally:
             entry.task = None
+            self._last = None  # the next `listing` sees what changed
 
     async def _first_answer(self, accounts: list[Account]) -> list[ModelInfo]:
         last: GatewayError = UpstreamTimeout("no account could list the models")

@@ -45,31 +45,30 @@ async def _disconnected(receive: Receive) -> None:
 
 async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     """The result of `work`, unless the client disconnects first: then `work` is cancelled, allowed to clean
-    up, and `ClientClosedRequest` is raised. Call it only after the request body has been read."""
-    task: asyncio.Future[T] = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request.receive))
-    racing: set[asyncio.Future[Any]] = {task, watcher}
+    up, and `ClientClosedRequest` is raised. Call it only after the request body has been read.
+
+    `work` runs inline in the handler's task; one watcher task cancels that task if `http.disconnect`
+    comes first (it cannot once `work` is done: the watcher is cancelled before anything else runs)."""
+    handler = asyncio.current_task()
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        await _disconnected(request.receive)
+        left = True
+        if handler is not None:
+            handler.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        return await work
     except asyncio.CancelledError:
-        task.cancel()
+        if not left or handler is None:
+            raise
+        handler.uncancel()
+        raise ClientClosedRequest("the client closed the connection before the answer was ready") from None
+    finally:
         watcher.cancel()
-        raise
-    if task.done():
-        watcher.cancel()
-        return task.result()
-    task.cancel()
-    await asyncio.wait({task})  # its cleanup (leave the queue, free slots) runs before we answer
-    if not task.cancelled() and task.exception() is None:
-        await _discard(task.result())
-    raise ClientClosedRequest("the client closed the connection before the answer was ready")
-
-
-async def _discard(result: Any) -> None:
-    """A result that arrived in the same instant as the disconnect: close it if it is a stream."""
-    aclose = getattr(result, "aclose", None)
-    if aclose is not None:
-        await cleanup.complete(aclose())
 
 
 class DeadlineStreamingResponse(StreamingResponse):

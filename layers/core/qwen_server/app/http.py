@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any, TypeVar
 
 import orjson
@@ -15,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+from qwen_server.core.ids import hex_id
 
 log = logging.getLogger("qwen_server")
 M = TypeVar("M", bound=BaseModel)
@@ -155,7 +155,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"req_{uuid.uuid4().hex}"
+        request_id = f"req_{hex_id()}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["log"] = {}

@@ -9,13 +9,13 @@ neutral indices, one call after another (every known server streams calls in ord
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from qwen_server.core.errors import UpstreamError
+from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
     Event,
     Finish,
@@ -91,7 +91,7 @@ class ToolCallAssembler:
             return []
         call.started = True
         events: list[Event] = self._end_open()
-        events.append(ToolCallStart(call.index, call.id or f"call_{uuid.uuid4().hex[:24]}", call.name))
+        events.append(ToolCallStart(call.index, call.id or f"call_{hex_id(24)}", call.name))
         if call.pending:
             events.append(ToolCallDelta(call.index, call.pending))
             call.pending = ""

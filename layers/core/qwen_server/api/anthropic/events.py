@@ -18,10 +18,10 @@ Pings and errors are the transport's business (`stream.py`), not this grammar's.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any, Literal
 
 from qwen_server.api.anthropic.signature import ThinkingSigner
+from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
     Event,
     Finish,
@@ -47,7 +47,7 @@ STOP_REASONS = {
 
 
 def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex[:24]}"
+    return f"msg_{hex_id(24)}"
 
 
 def tool_use_id(call_id: str) -> str:

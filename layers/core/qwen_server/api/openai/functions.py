@@ -9,13 +9,13 @@ the latest call of that name. The answer keeps the old shape: `message.function_
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
 
 from qwen_server.api.openai.schemas import ChatCompletionRequest, FunctionCall
 from qwen_server.core.errors import InvalidRequest
+from qwen_server.core.ids import hex_id
 from qwen_server.core.model import Message, ToolCall, ToolSpec
 
 
@@ -41,7 +41,7 @@ def tool_choice(value: str | dict[str, Any] | None) -> str | dict[str, str] | No
 
 def history_call(call: FunctionCall) -> ToolCall:
     arguments = call.arguments if isinstance(call.arguments, str) else orjson.dumps(call.arguments).decode()
-    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=call.name, arguments=arguments)
+    return ToolCall(id=f"call_{hex_id(24)}", name=call.name, arguments=arguments)
 
 
 def pair_results(messages: list[Message]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from qwen_server.api.openai.schemas import (
     TextContentPart,
 )
 from qwen_server.core.errors import InvalidRequest
+from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
     ChatRequest,
     Event,
@@ -67,7 +67,7 @@ def _message(message: ChatMessage) -> Message:
     role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
     calls = [
         ToolCall(
-            id=c.id or f"call_{uuid.uuid4().hex[:24]}",
+            id=c.id or f"call_{hex_id(24)}",
             name=c.function.name,
             arguments=c.function.arguments
             if isinstance(c.function.arguments, str)
@@ -162,7 +162,7 @@ class ChunkWriter:
     """Turns neutral events into `chat.completion.chunk` SSE lines."""
 
     def __init__(self, model: str, include_usage: bool, *, legacy_functions: bool = False) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = f"chatcmpl-{hex_id()}"
         self.created = int(time.time())
         self.model = model
         self.include_usage = include_usage
@@ -276,7 +276,7 @@ async def collect(
     elif calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "id": f"chatcmpl-{hex_id()}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,

@@ -125,7 +125,9 @@ class TokenManager:
             if response.status >= 400:
                 error: GatewayError = wire.classify_response(response.status, response.body, response.headers)
                 if response.status in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):
-                    error = UpstreamAuthError(f"account {account.name}: sign-in refused (HTTP {response.status})")
+                    error = UpstreamAuthError(
+                        f"account {account.name}: sign-in refused (HTTP {response.status})"
+                    )
                 raise error
             token = token_from_response(response)
             if not token:

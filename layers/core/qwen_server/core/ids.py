@@ -1,0 +1,23 @@
+"""Identifiers for requests, responses and calls: random, unique, and cheap.
+
+`uuid.uuid4()` reads the kernel's random source on every call, a system call on each request's hot path
+(several per request). These ids need to be unpredictable enough not to collide or be guessed across
+processes, not cryptographic: one generator per process, seeded from the kernel once, gives that. After a
+fork (several workers) each child reseeds on its first id.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+_rng = random.Random(os.urandom(32))
+_pid = os.getpid()
+
+
+def hex_id(length: int = 32) -> str:
+    """`length` random hex digits."""
+    global _rng, _pid
+    if os.getpid() != _pid:  # a forked worker must not repeat its parent's sequence
+        _rng, _pid = random.Random(os.urandom(32)), os.getpid()
+    return f"{_rng.getrandbits(length * 4):0{length}x}"
