@@ -75,6 +75,7 @@ class ModelsDirectory:
         self._entries: dict[Upstream, _Entry] = {}
         self._narrowed: dict[str, tuple[Account, tuple[str, ...], Account]] = {}
         self._last: tuple[list[Account], float, Listing] | None = None  # what `listing` built, for reuse
+        self._changes = 0
 
     # ---- the pool's view -----------------------------------------------------------------------------
     def accounts(self) -> list[Account]:
@@ -105,6 +106,7 @@ class ModelsDirectory:
         last = self._last
         if last is not None and last[0] is accounts and self._clock() < last[1]:
             return last[2]  # same accounts, every list still fresh: the same answer (every request asks)
+        changes = self._changes
         upstreams: dict[Upstream, list[Account]] = {}
         for account in accounts:
             if account.models is None:
@@ -131,7 +133,7 @@ class ModelsDirectory:
                     row["id"], ModelInfo(id=row["id"], capabilities=tuple(row.get("capabilities") or ()))
                 )
         listing = Listing(list(seen.values()), complete, frozenset(seen))
-        if complete:
+        if complete and changes == self._changes and all(self._entries[k].task is None for k in upstreams):
             now = self._clock()
             fresh_until = min((self._entries[key].fresh_until for key in upstreams), default=now + 1.0)
             self._last = (accounts, min(fresh_until, now + 1.0), listing)
@@ -179,7 +181,7 @@ class ModelsDirectory:
             entry.fresh_until = self._clock() + self.cache_seconds
         finally:
             entry.task = None
-            self._last = None  # the next `listing` sees what changed
+            self._changes += 1  # a listing built before this must not be reused
 
     async def _first_answer(self, accounts: list[Account]) -> list[ModelInfo]:
         last: GatewayError = UpstreamTimeout("no account could list the models")
