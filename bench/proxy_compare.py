@@ -1,5 +1,6 @@
 """The gateway beside the floor and a peer, in one run: direct to a fast fake upstream, a no-logic pass-through
-proxy, the gateway, and LiteLLM's proxy when installed; then the gateway at 1 and at N workers.
+proxy, the gateway, and LiteLLM's proxy when installed; then the gateway at 1 and at N workers; with `--redis`,
+the Redis store's round trips per request.
 
     python bench/proxy_compare.py [--clients 32] [--requests 1500] [--latency-requests 300] [--chunks 20]
         [--workers N] [--with-litellm] [--redis] [--redis-requests 200]
@@ -17,6 +18,8 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -140,25 +143,42 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def compare_workers(upstream: Service, args: argparse.Namespace) -> list[tuple[str, Throughput, Throughput]]:
+def compare_workers(
+    upstream: Service, args: argparse.Namespace, redis_url: str | None
+) -> list[tuple[str, Throughput, Throughput]]:
+    """The same load on 1 and on N workers, per shared store (SQLite; Redis too when one is running)."""
+    stores = [("SQLite", "")] + ([("Redis", redis_url)] if redis_url else [])
     rows = []
-    for workers in sorted({1, args.workers}):
-        store = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db').as_posix()}"
-        gw = gateway(upstream, workers, store)
-        url = f"{gw.url}/v1/chat/completions"
-        name = f"{workers} worker{'s' if workers > 1 else ''}, SQLite store"
-        print(f"  {name} ...", flush=True)
-        try:
-            rows.append(
-                (
-                    name,
-                    throughput(url, False, args.clients, args.requests),
-                    throughput(url, True, args.clients, args.requests),
-                )
+    for store_name, store_url in stores:
+        for workers in sorted({1, args.workers}):
+            url_of_store = (
+                store_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db')}"
             )
-        finally:
-            gw.stop()
+            name = f"{workers} worker{'s' if workers > 1 else ''}, {store_name} store"
+            print(f"  {name} ...", flush=True)
+            gw = gateway(upstream, workers, url_of_store)
+            url = f"{gw.url}/v1/chat/completions"
+            try:
+                non_stream = throughput(url, False, args.clients, args.requests)
+                rows.append((name, non_stream, throughput(url, True, args.clients, args.requests)))
+            finally:
+                gw.stop()
     return rows
+
+
+@contextmanager
+def optional_redis(wanted: bool) -> Iterator[str | None]:
+    """A throwaway redis-server's URL when wanted and installed, else None (with a printed note)."""
+    from services import redis_binary, redis_service
+
+    if not wanted:
+        yield None
+    elif redis_binary() is None:
+        print("  Redis rows skipped: redis-server is not installed")
+        yield None
+    else:
+        with redis_service() as url:
+            yield url
 
 
 def count_redis_round_trips(upstream: Service, args: argparse.Namespace) -> None:
@@ -196,7 +216,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="N for the workers table")
     parser.add_argument("--with-litellm", action="store_true", help="create .venv-litellm when missing")
-    parser.add_argument("--redis", action="store_true", help="count store round trips on the Redis store")
+    parser.add_argument(
+        "--redis", action="store_true", help="Redis rows in the workers table; store round trips per request"
+    )
     parser.add_argument("--redis-requests", type=int, default=200)
     args = parser.parse_args()
     print(
@@ -206,7 +228,8 @@ def main() -> None:
     upstream = start_script("fast_upstream.py", "--chunks", str(args.chunks))
     try:
         rows = compare_paths(upstream, args)
-        workers = compare_workers(upstream, args)
+        with optional_redis(args.redis) as redis_url:
+            workers = compare_workers(upstream, args, redis_url)
         print_paths(rows, args)
         print_workers(workers)
         if args.redis:
