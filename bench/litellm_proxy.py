@@ -48,6 +48,17 @@ def ensure_installed(create: bool) -> str | None:
     return None if binary().exists() else "LiteLLM skipped: the install has no `litellm` command"
 
 
+def version() -> str:
+    """The installed LiteLLM's version, for the table."""
+    done = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown version"
+
+
 MASTER_KEY = "sk-" + secrets.token_hex(
     32
 )  # LiteLLM refuses to start without one; the load generator sends it

@@ -137,6 +137,7 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
         print(f"  {started}")
     else:
         try:
+            print(f"  LiteLLM {litellm_proxy.version()}", flush=True)
             rows.append(measure("LiteLLM (1 worker)", started.url, args, litellm_proxy.MASTER_KEY))
         finally:
             started.stop()
