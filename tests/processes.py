@@ -132,7 +132,9 @@ def start_gateway(
     *,
     accounts: list[dict[str, Any]] | None = None,
     cwd: Path | None = None,
+    workers: int = 1,
 ) -> Service:
+    """`qwen-server serve` on a free port; one worker process unless `workers` says otherwise."""
     port = free_port()
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))
@@ -144,7 +146,7 @@ def start_gateway(
     workdir = cwd or Path(tempfile.mkdtemp(prefix="gateway-"))
     full_env.setdefault("DATA_DIR", str(workdir / "data"))
     process, log_path = _spawn(
-        [sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port), "--workers", str(workers)],
         full_env,
         "gateway",
         cwd=workdir,

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from qwen_server.local_emulator import emulated_upstream, exit_on_sigterm
+from qwen_server.workers import LOG_FORMAT, default_workers, worker_count, worker_log_config
 
 DEFAULT_PORT = 1325
 
@@ -55,17 +56,24 @@ def serve(argv: list[str]) -> None:
         "--emulate", action="store_true", help="start the built-in emulator and use it as upstream"
     )
     parser.add_argument("--emulator-accounts", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes on the one port, sharing the store (default: one per CPU; "
+        "1 with STORE_URL=memory://)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("qwen_server")
 
     exit_on_sigterm()
-    with emulated_upstream(args.emulator_accounts) if args.emulate else nullcontext():
+    # Several workers share state only through the store: the emulator's then gets a temporary SQLite file.
+    private_store = args.workers == 1 or (args.workers is None and default_workers(os.cpu_count()) == 1)
+    emulated = emulated_upstream(args.emulator_accounts, shared_store=not private_store)
+    with emulated if args.emulate else nullcontext():
         _run(args, log)
 
 
@@ -85,7 +93,13 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
     if not settings.gateway_keys():
         log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
     store_url = settings.resolved_store_url()
-    log.info("store: %s", _without_credentials(store_url))
+    try:
+        workers, note = worker_count(args.workers, store_url, os.cpu_count())
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+    if note:
+        log.info("%s", note)
+    log.info("store: %s; worker processes: %d", _without_credentials(store_url), workers)
     _check_store(store_url)
     log.info(
         "serving on http://%s:%d (OpenAI base_url http://%s:%d/v1)",
@@ -101,8 +115,9 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
         "qwen_server.app.local:app",
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=workers,
         log_level=args.log_level,
+        log_config=worker_log_config(args.log_level),
         access_log=False,
     )
 

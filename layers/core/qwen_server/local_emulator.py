@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import FrameType
 
 BANNER = """
@@ -85,22 +87,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def emulated_upstream(accounts: int) -> Iterator[int]:
-    """Run the emulator and point `QWEN_ACCOUNTS` at it (memory store unless one is set); yields its port."""
-    process, port = _start(accounts)
-    try:
-        os.environ["QWEN_ACCOUNTS"] = json.dumps(
-            [
-                {
-                    "email": f"user{i}@emulator.local",
-                    "password": f"password{i}",
-                    "base_url": f"http://127.0.0.1:{port}",
-                }
-                for i in range(accounts)
-            ]
-        )
-        os.environ.setdefault("STORE_URL", "memory://")
-        print(BANNER, file=sys.stderr, flush=True)
-        yield port
-    finally:
-        stop(process)
+def emulated_upstream(accounts: int, *, shared_store: bool = False) -> Iterator[int]:
+    """Run the emulator and point `QWEN_ACCOUNTS` at it; yields its port.
+
+    Unless `STORE_URL` is set, state lives in memory, or, when several worker processes must share it
+    (`shared_store`), in a temporary SQLite file removed afterwards: the emulator is new on every start, so
+    nothing about its accounts is worth keeping under `DATA_DIR`.
+    """
+    with ExitStack() as cleanup:
+        if shared_store and "STORE_URL" not in os.environ:
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="qwen-emulate-"))
+            os.environ["STORE_URL"] = f"sqlite:///{Path(folder, 'state.db').as_posix()}"
+        process, port = _start(accounts)
+        cleanup.callback(stop, process)
+        yield _point_accounts_at(accounts, port)
+
+
+def _point_accounts_at(accounts: int, port: int) -> int:
+    """Set `QWEN_ACCOUNTS` (inherited by worker processes) to the emulator's accounts; returns the port."""
+    os.environ["QWEN_ACCOUNTS"] = json.dumps(
+        [
+            {
+                "email": f"user{i}@emulator.local",
+                "password": f"password{i}",
+                "base_url": f"http://127.0.0.1:{port}",
+            }
+            for i in range(accounts)
+        ]
+    )
+    os.environ.setdefault("STORE_URL", "memory://")
+    print(BANNER, file=sys.stderr, flush=True)
+    return port
