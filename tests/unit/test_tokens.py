@@ -105,9 +105,9 @@ def test_nothing_is_loaded_at_import_time() -> None:
 @pytest.fixture
 def no_vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(qwen_vocab, "vocabulary_path", lambda: None)
-    qwen_vocab.encoding.cache_clear()
+    qwen_vocab.forget()
     yield
-    qwen_vocab.encoding.cache_clear()
+    qwen_vocab.forget()
 
 
 def test_without_the_vocabulary_the_old_rule_counts_and_says_so(

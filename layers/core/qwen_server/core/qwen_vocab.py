@@ -10,9 +10,9 @@ for all, and the callers fall back to the characters-per-token rule.
 from __future__ import annotations
 
 import base64
-import functools
 import importlib.util
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,9 +52,39 @@ def read_ranks(path: Path) -> dict[bytes, int]:
     return ranks
 
 
-@functools.cache
 def encoding() -> tiktoken.Encoding | None:
-    """The encoding, built once per process; None when it cannot be (the reason is logged once)."""
+    """The encoding, built once per process; None when it cannot be (the reason is logged once).
+
+    A caller that arrives while another thread (`preload`) builds it waits for that build."""
+    if not _built:
+        with _building:
+            if not _built:
+                _built.append(_build())
+    return _built[0]
+
+
+def ready() -> bool:
+    """Whether `encoding()` would answer at once (built, or known to be missing)."""
+    return bool(_built)
+
+
+def preload() -> None:
+    """Build the encoding in a background thread, so that the first request to count tokens need not."""
+    if not _built:
+        threading.Thread(target=encoding, name="qwen-vocabulary", daemon=True).start()
+
+
+def forget() -> None:
+    """Drop the built encoding (tests that change where the vocabulary comes from)."""
+    with _building:
+        _built.clear()
+
+
+_built: list[tiktoken.Encoding | None] = []
+_building = threading.Lock()
+
+
+def _build() -> tiktoken.Encoding | None:
     path = vocabulary_path()
     if path is None:
         log.warning(

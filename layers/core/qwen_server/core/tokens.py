@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Any, Literal
 
-from qwen_server.core.qwen_vocab import PATTERN, encoding
+from qwen_server.core.qwen_vocab import PATTERN, encoding, ready
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
 LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
@@ -43,11 +43,12 @@ def _pieces() -> Any:
     return regex.compile(PATTERN)
 
 
-def count_tokens(text: str) -> int:
-    """Tokens of `text` on its own (no chat framing)."""
+def count_tokens(text: str, *, wait: bool = True) -> int:
+    """Tokens of `text` on its own (no chat framing). With `wait=False` a vocabulary still loading is not
+    waited for: the rule counts instead (for figures that are only indicative, such as `message_start`'s)."""
     if not text:
         return 0
-    enc = encoding()
+    enc = encoding() if wait or ready() else None
     if enc is None:
         return _rule_tokens(*_rule(text))
     text = unicodedata.normalize("NFC", text)
@@ -64,8 +65,10 @@ def estimate_tokens(text: str) -> int:
     return count_tokens(text)
 
 
-def estimate_messages_tokens(texts: list[str], per_message_overhead: int, reply_overhead: int) -> int:
-    return sum(count_tokens(t) + per_message_overhead for t in texts) + reply_overhead
+def estimate_messages_tokens(
+    texts: list[str], per_message_overhead: int, reply_overhead: int, *, wait: bool = True
+) -> int:
+    return sum(count_tokens(t, wait=wait) + per_message_overhead for t in texts) + reply_overhead
 
 
 class TokenCounter:

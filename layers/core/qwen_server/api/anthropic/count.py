@@ -29,10 +29,13 @@ def _message_text(message: Message) -> str:
     return "\n".join(p for p in pieces if p)
 
 
-def count_input_tokens(messages: list[Message], tools: list[ToolSpec]) -> int:
-    total = estimate_messages_tokens([_message_text(m) for m in messages], MESSAGE_OVERHEAD, REPLY_OVERHEAD)
+def count_input_tokens(messages: list[Message], tools: list[ToolSpec], *, wait: bool = True) -> int:
+    """The prompt's tokens in Qwen's chat template. `wait=False`: do not wait for a vocabulary still loading
+    (the first request of a process), count by the rule instead."""
+    texts = [_message_text(m) for m in messages]
+    total = estimate_messages_tokens(texts, MESSAGE_OVERHEAD, REPLY_OVERHEAD, wait=wait)
     total += IMAGE_TOKENS * sum(isinstance(p, ImagePart) for m in messages for p in m.parts)
     for tool in tools:
         spec = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-        total += TOOL_OVERHEAD + count_tokens(orjson.dumps(spec).decode())
+        total += TOOL_OVERHEAD + count_tokens(orjson.dumps(spec).decode(), wait=wait)
     return total

@@ -45,7 +45,8 @@ async def create_message(request: Request) -> Response:
         neutral.thinking = alias_thinking
     translator = MessageEvents(
         body.model,
-        count_input_tokens(neutral.messages, neutral.tools),
+        # message_start's figure is indicative (message_delta carries the upstream's): never wait for it
+        count_input_tokens(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(body).omit_text,
     )
     events = runtime.gateway.stream(neutral)
