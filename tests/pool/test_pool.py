@@ -363,6 +363,8 @@ async def test_retry_budget_is_shared_and_bounded() -> None:
         await two.note_attempt()
     for _ in range(20):  # first attempts count by themselves
         await two.record(await two.choose(MODEL), OK)
+    await one.flush()  # request counts reach the shared store at each flush (every flush_seconds)
+    await two.flush()
     # 100 requests in the window: 20 retries in all, three of them already taken
     granted = sum([await one.allow_retry() for _ in range(20)] + [await two.allow_retry() for _ in range(20)])
     assert granted == 17

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qwen_server.pool.bandit import ArmState
 from qwen_server.pool.health import HealthState
 from qwen_server.pool.state import (
@@ -102,3 +104,27 @@ def test_a_disable_stored_before_disables_lapsed_lapses_at_once() -> None:
     assert old is not None and health.status(old, 1.0).state == "suspect"
     kept = decode_health(encode_health(HealthState(disabled="by hand")))
     assert kept is not None and health.status(kept, 10.0**9).state == "disabled"
+
+
+async def test_changes_written_behind_show_here_at_once_and_in_the_store_at_the_flush() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    here, there = StateCache(store, clock), StateCache(store, clock)
+    key = arm_key("a", "m")
+
+    def add(n: int) -> Callable[[bytes | None], bytes]:
+        return lambda raw: str(int(raw or b"0") + n).encode()
+
+    await store.set(key, b"10")
+    assert await here.read_many([key]) == {key: b"10"}
+    here.update_later(key, add(1))
+    here.update_later(key, add(2))
+    assert await here.read_many([key]) == {key: b"13"}  # our own view, without a round trip
+    assert await store.get(key) == b"10"  # not yet written
+    await there.update(key, add(100))  # another instance writes meanwhile
+    clock.advance(2)
+    assert await here.read_many([key]) == {key: b"113"}  # a refresh keeps our unflushed changes on top
+    await here.flush()
+    assert await store.get(key) == b"113" and here.pending == 0
+    clock.advance(2)
+    assert await there.read_many([key]) == {key: b"113"}

@@ -124,6 +124,7 @@ class PoolConfig:
     verify_seconds: float = 60.0  # an accepted (or inconclusive) credential check stands this long
     verify_timeout: float = 15.0  # a check that takes longer is inconclusive
     state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
+    flush_seconds: float = 0.5  # statistics learned here reach the store (and other instances) this often
 
 
 NO_ACCOUNTS_MESSAGE = (
@@ -156,6 +157,8 @@ class AccountPool:
         self._slots = HeldSlots(store, self.config.lease_seconds)
         self._verify = verify
         self._verifications: set[asyncio.Task[bool | None]] = set()
+        self._attempts: dict[int, float] = {}  # requests counted here, not yet in the store (by bucket)
+        self._flusher: asyncio.Task[None] | None = None
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -361,7 +364,8 @@ class AccountPool:
             )
             return encode_arm(arm, aid, model)
 
-        await self._state.update(arm_key(aid, model), change, ttl=self.config.state_ttl)
+        self._state.update_later(arm_key(aid, model), change, ttl=self.config.state_ttl)
+        self._flush_soon()
 
     async def _update_health(
         self, account_id: str, outcome: Outcome, kind: FailureKind | None, now: float
@@ -474,11 +478,34 @@ class AccountPool:
 
     # ---- retry budget --------------------------------------------------------------------------------
     async def note_attempt(self) -> None:
-        """Count one client request toward the retry budget's window; `choose` does it for first attempts."""
+        """Count one client request toward the retry budget's window; `choose` does it for first attempts.
+
+        Counted here at once and in the store at the next flush (the window is 10 s; a flush interval late
+        is close enough for a budget, and it keeps the count off the request's path)."""
+        bucket = self.config.budget.bucket_of(self._clock())
+        self._attempts[bucket] = self._attempts.get(bucket, 0.0) + 1.0
+        self._flush_soon()
+
+    async def flush(self) -> None:
+        """Write what was learned behind: arm statistics and request counts (metrics and tests call it)."""
         budget = self.config.budget
-        await self.store.incr(
-            budget_key("req", budget.bucket_of(self._clock())), 1.0, ttl=budget.window + 2 * budget.bucket
-        )
+        attempts, self._attempts = self._attempts, {}
+        for bucket, count in attempts.items():
+            await self.store.incr(budget_key("req", bucket), count, ttl=budget.window + 2 * budget.bucket)
+        await self._state.flush()
+
+    def _flush_soon(self) -> None:
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not asyncio.get_running_loop():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._attempts or self._state.pending:
+            await asyncio.sleep(self.config.flush_seconds)
+            try:
+                await self.flush()
+            except GatewayError as exc:  # the store is down: the statistics wait for the next round
+                log.warning("writing pool statistics failed: %s", exc.message)
 
     async def allow_retry(self) -> bool:
         """Whether one more attempt fits the retry budget; if so it is counted (taken) now."""
@@ -488,7 +515,8 @@ class AccountPool:
         keys = [budget_key("req", b) for b in buckets] + [budget_key("retry", b) for b in buckets]
         values = await self.store.get_many(keys)
         counts = [float(v) if v is not None else 0.0 for v in values]
-        requests, retries = sum(counts[: len(buckets)]), sum(counts[len(buckets) :])
+        requests = sum(counts[: len(buckets)]) + sum(self._attempts.get(b, 0.0) for b in buckets)
+        retries = sum(counts[len(buckets) :])
         if not budget.allows(requests, retries):
             return False
         await self.store.incr(
@@ -499,6 +527,7 @@ class AccountPool:
     # ---- reporting -----------------------------------------------------------------------------------
     async def snapshot(self) -> list[dict[str, object]]:
         """Per account: state and reason, posterior mean with 90 % interval, counts, in-flight, p50 TTFT."""
+        await self.flush()
         accounts = self.accounts()
         now = self._clock()
         raw_health = await self.store.get_many([health_key(a.id) for a in accounts])

@@ -103,8 +103,16 @@ def decode_health(raw: bytes | None) -> HealthState | None:
     return HealthState(**{k: v for k, v in data.items() if k in _HEALTH_FIELDS})
 
 
+Change = Callable[[bytes | None], bytes | None]
+
+
 class StateCache:
-    """Reads at most `max_staleness` seconds old; CAS-loop writes against the live store."""
+    """Reads at most `max_staleness` seconds old; CAS-loop writes against the live store.
+
+    Statistics may also be written behind (`update_later`): the change shows in this instance's view at once
+    and reaches the store at the next `flush`, so a request's learning costs no round trip of its own; other
+    instances see it one flush interval later than they otherwise would.
+    """
 
     def __init__(
         self,
@@ -119,6 +127,11 @@ class StateCache:
         self._max_staleness = max_staleness
         self._cas_attempts = cas_attempts
         self._entries: dict[str, tuple[float, bytes | None]] = {}
+        self._pending: dict[str, tuple[list[Change], float | None]] = {}  # key -> (changes in order, ttl)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     async def read_many(self, keys: list[str]) -> dict[str, bytes | None]:
         """Values for `keys`; only the entries older than the staleness bound cost one `get_many`."""
@@ -134,9 +147,27 @@ class StateCache:
         if missing:
             values = await self.store.get_many(missing)
             for key, value in zip(missing, values, strict=True):
+                queued = self._pending.get(key)
+                if queued is not None:  # our own changes not yet flushed stay in our view
+                    value = _apply(queued[0], value)
                 self._entries[key] = (now, value)
                 out[key] = value
         return out
+
+    def update_later(self, key: str, change: Change, ttl: float | None = None) -> None:
+        """Apply `change` to this instance's view now, and to the live value at the next `flush`."""
+        changes, _ttl = self._pending.setdefault(key, ([], ttl))
+        changes.append(change)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries[key] = (entry[0], _apply([change], entry[1]))
+
+    async def flush(self) -> None:
+        """Write the changes queued by `update_later`, each key's in order, in one CAS loop per key."""
+        pending, self._pending = self._pending, {}
+        for key, (changes, ttl) in pending.items():
+            self._entries.pop(key, None)  # the loop below starts from the live value
+            await self.update(key, _combined(changes), ttl=ttl)
 
     async def update(
         self, key: str, change: Callable[[bytes | None], bytes | None], ttl: float | None = None
@@ -169,3 +200,23 @@ class StateCache:
         """Drop cached entries whose key fails `keep` (e.g. accounts no longer configured)."""
         for key in [k for k in self._entries if not keep(k)]:
             del self._entries[key]
+
+
+def _apply(changes: list[Change], raw: bytes | None) -> bytes | None:
+    """`raw` after `changes` in order (a change answering None leaves the value as it is)."""
+    value = raw
+    for change in changes:
+        new = change(value)
+        if new is not None:
+            value = new
+    return value
+
+
+def _combined(changes: list[Change]) -> Change:
+    """One change doing `changes` in order; None (nothing to write) when they change nothing."""
+
+    def change(raw: bytes | None) -> bytes | None:
+        new = _apply(changes, raw)
+        return None if new == raw else new
+
+    return change
