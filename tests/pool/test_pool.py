@@ -308,6 +308,7 @@ async def test_pin_breaks_when_the_account_is_unhealthy_and_moves() -> None:
     await pool.record(choice, fail(UpstreamRateLimited("429", retry_after=60)))
     moved = await serve(pool, dict.fromkeys("ab", OK), session_id="s1")
     assert moved.account.id == other
+    await pool.flush()  # pins reach the store at the next flush
     assert await pool.store.get(pin_key("s1")) == other.encode()
 
 
@@ -316,14 +317,17 @@ async def test_failover_with_exclude_repins() -> None:
     pinned = (await serve(pool, dict.fromkeys("ab", OK), session_id="s1")).account.id
     retry = await pool.choose(MODEL, session_id="s1", exclude=frozenset({pinned}))
     assert retry.account.id != pinned
+    await pool.flush()
     assert await pool.store.get(pin_key("s1")) == retry.account.id.encode()
 
 
 async def test_pin_expires() -> None:
     pool, clock, _ = make_pool("a", "b")
     await serve(pool, dict.fromkeys("ab", OK), session_id="s1")
+    await pool.flush()
     clock.advance(pool.config.pin_seconds - 1)
     await serve(pool, dict.fromkeys("ab", OK), session_id="s1")  # use renews it
+    await pool.flush()
     clock.advance(pool.config.pin_seconds - 1)
     assert await pool.store.get(pin_key("s1")) is not None
     clock.advance(2.0)

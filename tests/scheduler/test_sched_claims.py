@@ -49,6 +49,15 @@ class Claimer:
         self.slots.given_back += 1
         self.slots.used[self.key] -= 1
 
+    async def offer(self) -> None:
+        return None  # no slot to name up front: the scheduler takes it with `take`
+
+    def deferred_release(self, value: str) -> None:
+        return None
+
+    def released(self, value: str) -> None:
+        raise AssertionError("nothing was deferred")
+
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from qwen_server.store import Store
+from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Lease
 
 TTL = 0.3
 PAST_TTL = 0.45  # let this much pass for a TTL item to be gone
@@ -240,3 +241,32 @@ async def test_fifo_acquire_cap_holds_under_concurrency(store: Store) -> None:
     granted = {f"w{i}" for i, ok in enumerate(results) if ok}
     assert set(await store.lease_holders("g")) == granted
     assert not granted & set(await store.queue_head("q", 20))
+
+
+# ---- two slots in one step ------------------------------------------------------------------------------
+async def test_a_pair_is_taken_whole_or_not_at_all(store: Store) -> None:
+    first, second = Lease("class", "r1", 2, 60), Lease("account", "r1", 1, 60)
+    assert await store.lease_acquire_pair(first, "q", second) == PAIR_TAKEN
+    assert await store.lease_holders("class") == ["r1"] and await store.lease_holders("account") == ["r1"]
+    # the account is full: nothing is taken, the class slot included
+    assert await store.lease_acquire_pair(
+        Lease("class", "r2", 2, 60), "q", Lease("account", "r2", 1, 60)
+    ) == (SECOND_REFUSED)
+    assert await store.lease_count("class") == 1 and await store.lease_count("account") == 1
+    # the class is full: refused before the account is looked at
+    await store.lease_acquire("class", "other", 2, 60)
+    assert await store.lease_acquire_pair(Lease("class", "r3", 2, 60), "q", Lease("spare", "r3", 5, 60)) == (
+        FIRST_REFUSED
+    )
+    assert await store.lease_count("spare") == 0
+    await store.lease_release_many([("class", "r1"), ("account", "r1"), ("class", "absent")])
+    assert await store.lease_holders("class") == ["other"] and await store.lease_count("account") == 0
+
+
+async def test_a_pair_does_not_overtake_a_queued_ticket(store: Store) -> None:
+    assert await store.queue_push("q", "waiting", 60, 10) == 0
+    pair = (Lease("class", "r1", 5, 60), "q", Lease("account", "r1", 5, 60))
+    assert await store.lease_acquire_pair(*pair) == FIRST_REFUSED
+    assert await store.lease_count("class") == 0 and await store.lease_count("account") == 0
+    await store.queue_remove("q", "waiting")
+    assert await store.lease_acquire_pair(*pair) == PAIR_TAKEN

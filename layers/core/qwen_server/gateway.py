@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from qwen_server.core import cleanup
@@ -29,7 +30,7 @@ from qwen_server.core.tokens import estimate_tokens
 from qwen_server.models_directory import ModelsDirectory
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
 from qwen_server.providers.base import ModelInfo, Provider
-from qwen_server.scheduler.base import RequestClass, Scheduler
+from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
 
@@ -50,6 +51,16 @@ class AccountClaim:
 
     async def give_back(self, value: Choice) -> None:
         await self.pool.release(value)
+
+    async def offer(self) -> Offer[Choice] | None:
+        offered = await self.pool.offer(self.request.model, self.request.session_id)
+        return None if offered is None else Offer(offered.lease, offered.adopt)
+
+    def deferred_release(self, value: Choice) -> tuple[str, str] | None:
+        return self.pool.deferred_release(value)
+
+    def released(self, value: Choice) -> None:
+        self.pool.released(value)
 
 
 @dataclass(slots=True)
@@ -98,8 +109,12 @@ class Gateway:
         contract = OutputContract.of(request)
         async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:
             if not contract.checked:
-                async for event in self._attempt(request, contract, choice):
-                    yield event
+                # the admitted slot is freed with the class slot, in one round trip, when the context exits
+                # closed before the context exits (an abandoned `async for` would leave that to the garbage
+                # collector), so the attempt has settled when the scheduler frees the slots
+                async with aclosing(self._attempt(request, contract, choice, defer_release=True)) as events:
+                    async for event in events:
+                        yield event
                 return
             # an answer that must meet a contract is buffered, checked, and asked for once more if it fails
             first = [e async for e in self._attempt(request, contract, choice)]
@@ -115,9 +130,15 @@ class Gateway:
                 yield event
 
     async def _attempt(
-        self, request: ChatRequest, contract: OutputContract, choice: Choice | None
-    ) -> AsyncIterator[Event]:
+        self,
+        request: ChatRequest,
+        contract: OutputContract,
+        choice: Choice | None,
+        *,
+        defer_release: bool = False,
+    ) -> AsyncGenerator[Event, None]:
         attempt = await self._open(request, contract, choice)
+        defer = defer_release and attempt.choice is choice  # a failover attempt frees its own slot
         outcome = attempt.outcome
         shaper = OutputShaper(attempt.request, native_tools=attempt.native)
         try:
@@ -139,7 +160,7 @@ class Gateway:
             generating = outcome.duration - (outcome.ttft or 0.0)
             if outcome.ok and generating > 0 and shaper.output_tokens:
                 outcome.tokens_per_s = shaper.output_tokens / generating
-            await cleanup.complete(self._settle(attempt))
+            await cleanup.complete(self._settle(attempt, defer=defer))
         for event in shaper.final(lambda: estimate_tokens(_prompt_text(attempt.request))):
             yield event
 
@@ -198,12 +219,13 @@ class Gateway:
         prepared = contract.for_upstream(request, native)
         return _Attempt(choice, prepared, native, provider.stream(prepared, choice.account))
 
-    async def _settle(self, attempt: _Attempt) -> None:
-        """Close the upstream, then free the account slot and learn from the outcome."""
+    async def _settle(self, attempt: _Attempt, *, defer: bool = False) -> None:
+        """Close the upstream, then free the account slot (unless `defer`: the scheduler frees it with the
+        class slot) and learn from the outcome."""
         try:
             await _close(attempt.upstream)
         finally:
-            await self.pool.record(attempt.choice, attempt.outcome)
+            await self.pool.record(attempt.choice, attempt.outcome, release=not defer)
 
 
 def _prompt_text(request: ChatRequest) -> str:

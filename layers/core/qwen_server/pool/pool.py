@@ -63,7 +63,7 @@ from qwen_server.pool.state import (
     verify_key,
 )
 from qwen_server.providers.base import Account
-from qwen_server.store.base import Store
+from qwen_server.store.base import Lease, Store
 
 log = logging.getLogger("qwen_server.pool")
 T = TypeVar("T")
@@ -89,6 +89,18 @@ class Choice:
     holder: str = ""  # the concurrency lease this attempt holds
     session_id: str | None = None
     recorded: bool = False
+    deferred: bool = False  # recorded, its slot still held for the caller to free (`deferred_release`)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A slot `choose` would take (`lease`), and how to make it a `Choice` once the caller took it."""
+
+    lease: Lease
+    adopt: Callable[[], Choice]
+
+
+PIN_RENEW_SECONDS = 60.0
 
 
 class AccountSource(Protocol):
@@ -158,6 +170,8 @@ class AccountPool:
         self._verify = verify
         self._verifications: set[asyncio.Task[bool | None]] = set()
         self._attempts: dict[int, float] = {}  # requests counted here, not yet in the store (by bucket)
+        self._pins_written: dict[str, float] = {}  # pin key -> when this instance last wrote it
+        self._pins_pending: dict[str, str] = {}  # pin key -> account id, for the next flush
         self._flusher: asyncio.Task[None] | None = None
 
     def accounts(self) -> list[Account]:
@@ -181,7 +195,40 @@ class AccountPool:
             await self.note_attempt()
         return choice
 
-    async def _choose(self, model: str, session_id: str | None, exclude: frozenset[str]) -> Choice | None:
+    async def offer(self, model: str, session_id: str | None) -> Offer | None:
+        """The slot `choose` would try first, named but not taken, for a caller that takes it in the same
+        store round trip as something else (the scheduler's class slot). None when the choice needs more
+        than the cached state (no account can serve the model, one awaits a probe): call `choose` then."""
+        try:
+            candidates, healths, values, now = await self._candidates(model, frozenset())
+        except GatewayError:
+            return None
+        if any(health.suspect(healths[aid], now) for aid in candidates):
+            return None
+        pinned_id = await self._pinned(session_id)
+        if session_id and pinned_id in candidates:
+            aid = pinned_id
+        else:
+            arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
+            aid = next(iter(bandit.rank(arms, now, self.config.bandit, self._rng)))[0]
+        account = candidates[aid]
+        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+        lease = Lease(slots_key(aid), holder, max(1, account.max_concurrent), self.config.lease_seconds)
+
+        def adopt() -> Choice:
+            choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
+            self._slots.hold(choice)
+            self._count_attempt()
+            if session_id:
+                self._pin_later(session_id, aid)
+            return choice
+
+        return Offer(lease, adopt)
+
+    async def _candidates(
+        self, model: str, exclude: frozenset[str]
+    ) -> tuple[dict[str, Account], dict[str, HealthState | None], dict[str, bytes | None], float]:
+        """The accounts that may serve `model` now, with the cached state they were judged on."""
         accounts = self.accounts()
         if not accounts:
             raise NoAccounts(NO_ACCOUNTS_MESSAGE)
@@ -199,12 +246,15 @@ class AccountPool:
         candidates = {a.id: a for a in open_ if health.available(healths[a.id], now)}
         if not candidates:
             raise self._unavailable(model, open_, healths, now)
+        return candidates, healths, values, now
 
+    async def _choose(self, model: str, session_id: str | None, exclude: frozenset[str]) -> Choice | None:
+        candidates, healths, values, now = await self._candidates(model, exclude)
         pinned_id = await self._pinned(session_id)
         if session_id and pinned_id in candidates:
             choice = await self._acquire(candidates[pinned_id], model, session_id)
             if choice is not None:  # busy: serve elsewhere this once, but keep the pin
-                await self.store.set(pin_key(session_id), pinned_id.encode(), self.config.pin_seconds)
+                self._pin_later(session_id, pinned_id)
                 return choice
         probe = await self._probe(candidates, healths, model, session_id, now)
         if probe is not None:
@@ -215,7 +265,7 @@ class AccountPool:
             if choice is None:
                 continue
             if session_id and pinned_id not in candidates:  # no pin, or the pinned account is unavailable
-                await self.store.set(pin_key(session_id), aid.encode(), self.config.pin_seconds)
+                self._pin_later(session_id, aid, renew=False)
             return choice
         return None  # every available account is at its max_concurrent: the caller waits for a slot
 
@@ -253,10 +303,26 @@ class AccountPool:
         return cast(T, hit)
 
     async def _pinned(self, session_id: str | None) -> str | None:
+        """The session's account, read through the state cache (a pin is at most `max_staleness` old)."""
         if not session_id:
             return None
-        raw = await self.store.get(pin_key(session_id))
+        key = pin_key(session_id)
+        raw = (await self._state.read_many([key]))[key]
         return raw.decode() if raw is not None else None
+
+    def _pin_later(self, session_id: str, account_id: str, *, renew: bool = True) -> None:
+        """Pin the session to `account_id` now in this instance's view, in the store off the request's path;
+        an unchanged pin is written again (its TTL renewed) at most once a minute."""
+        key = pin_key(session_id)
+        now = self._clock()
+        if renew and now - self._pins_written.get(key, -PIN_RENEW_SECONDS) < PIN_RENEW_SECONDS:
+            return
+        if len(self._pins_written) > 10_000:
+            self._pins_written.clear()
+        self._pins_written[key] = now
+        self._state.remember(key, account_id.encode())
+        self._pins_pending[key] = account_id
+        self._flush_soon()
 
     async def _acquire(self, account: Account, model: str, session_id: str | None) -> Choice | None:
         holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
@@ -313,6 +379,16 @@ class AccountPool:
                 )
             await self._slots.released(min(left, SLOT_POLL_SECONDS))
 
+    @staticmethod
+    def deferred_release(choice: Choice) -> tuple[str, str] | None:
+        """The (group, holder) of a slot `record` left held for its caller to free, if any."""
+        return (slots_key(choice.account.id), choice.holder) if choice.deferred else None
+
+    def released(self, choice: Choice) -> None:
+        """The caller freed a deferred slot: forget it here and wake whoever waits for one."""
+        choice.deferred = False
+        self._slots.let_go(choice)
+
     async def release(self, choice: Choice) -> None:
         """Free a slot that was never used (its request left before the attempt began): nothing to learn."""
         if choice.recorded:
@@ -324,16 +400,22 @@ class AccountPool:
             self._slots.let_go(choice)
 
     # ---- learning ------------------------------------------------------------------------------------
-    async def record(self, choice: Choice, outcome: Outcome) -> None:
-        """Free the attempt's slot and learn from it. Recording a choice twice does nothing."""
+    async def record(self, choice: Choice, outcome: Outcome, *, release: bool = True) -> None:
+        """Free the attempt's slot and learn from it. Recording a choice twice does nothing.
+
+        With `release=False` the slot stays held for the caller to free with something else in one round
+        trip (`deferred_release`, then `released`)."""
         if choice.recorded:
             return
         choice.recorded = True
         aid = choice.account.id
-        try:
-            await self.store.lease_release(slots_key(aid), choice.holder)
-        finally:
-            self._slots.let_go(choice)
+        if release:
+            try:
+                await self.store.lease_release(slots_key(aid), choice.holder)
+            finally:
+                self._slots.let_go(choice)
+        else:
+            choice.deferred = True
         now = self._clock()
         kind = None if outcome.ok else health.classify(outcome.error)
         weight = 1.0 if kind is None else self.config.failure_weights.get(kind, 1.0)
@@ -482,16 +564,23 @@ class AccountPool:
 
         Counted here at once and in the store at the next flush (the window is 10 s; a flush interval late
         is close enough for a budget, and it keeps the count off the request's path)."""
+        self._count_attempt()
+
+    def _count_attempt(self) -> None:
         bucket = self.config.budget.bucket_of(self._clock())
         self._attempts[bucket] = self._attempts.get(bucket, 0.0) + 1.0
         self._flush_soon()
 
     async def flush(self) -> None:
-        """Write what was learned behind: arm statistics and request counts (metrics and tests call it)."""
+        """Write what was learned behind: arm statistics, request counts and session pins (metrics and tests
+        call it; otherwise a background task does every `flush_seconds`)."""
         budget = self.config.budget
         attempts, self._attempts = self._attempts, {}
+        pins, self._pins_pending = self._pins_pending, {}
         for bucket, count in attempts.items():
             await self.store.incr(budget_key("req", bucket), count, ttl=budget.window + 2 * budget.bucket)
+        for key, account_id in pins.items():
+            await self.store.set(key, account_id.encode(), self.config.pin_seconds)
         await self._state.flush()
 
     def _flush_soon(self) -> None:
@@ -500,7 +589,7 @@ class AccountPool:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        while self._attempts or self._state.pending:
+        while self._attempts or self._pins_pending or self._state.pending:
             await asyncio.sleep(self.config.flush_seconds)
             try:
                 await self.flush()

@@ -154,6 +154,10 @@ class StateCache:
                 out[key] = value
         return out
 
+    def remember(self, key: str, value: bytes | None) -> None:
+        """This instance just wrote `value` (or is writing it): read it back from here."""
+        self._entries[key] = (self._clock(), value)
+
     def update_later(self, key: str, change: Change, ttl: float | None = None) -> None:
         """Apply `change` to this instance's view now, and to the live value at the next `flush`."""
         changes, _ttl = self._pending.setdefault(key, ([], ttl))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from qwen_server.store.base import Lease
 
 RequestClass = Literal["chat"]  # media and aux join when endpoints admit into them
 T = TypeVar("T")
@@ -17,6 +20,14 @@ class ClassLimits:
     concurrent: int
     queue: int
     timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(Generic[T]):
+    """A slot named by its lease, and how the claim turns it into its value once the store granted it."""
+
+    lease: Lease
+    adopt: Callable[[], T]
 
 
 class Claim(Protocol[T]):
@@ -35,6 +46,19 @@ class Claim(Protocol[T]):
 
     async def give_back(self, value: T) -> None:
         """Undo a `take` whose waiter left (timed out, cancelled) or whose class slot was lost."""
+        ...
+
+    async def offer(self) -> Offer[T] | None:
+        """What `take` would take first, not yet taken, so the scheduler can take it together with the class
+        slot in one store round trip; None when only `take` can tell."""
+        ...
+
+    def deferred_release(self, value: T) -> tuple[str, str] | None:
+        """A slot of `value` left for the scheduler to free with the class slot (one round trip), if any."""
+        ...
+
+    def released(self, value: T) -> None:
+        """The scheduler freed the slot `deferred_release` named."""
         ...
 
 

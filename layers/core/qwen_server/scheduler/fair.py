@@ -47,7 +47,7 @@ from qwen_server.scheduler import fairness
 from qwen_server.scheduler.backoff import Backoff
 from qwen_server.scheduler.base import Claim, ClassLimits, RequestClass
 from qwen_server.scheduler.stats import ClassStats
-from qwen_server.store.base import Store
+from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, Lease, Store
 
 log = logging.getLogger("qwen_server.scheduler")
 T = TypeVar("T")
@@ -132,7 +132,12 @@ class FairScheduler:
         try:
             yield claimed
         finally:
-            await self._release(gate, holder)
+            also = claim.deferred_release(claimed) if claim is not None and claimed is not None else None
+            try:
+                await self._release(gate, holder, also)
+            finally:
+                if also is not None and claim is not None and claimed is not None:
+                    claim.released(claimed)
 
     def wake(self) -> None:
         """Something a waiter may claim came free in this instance (an account slot): look again now."""
@@ -188,7 +193,18 @@ class FairScheduler:
     async def _acquire(self, gate: _Gate, holder: str, started: float, claim: Claim[T] | None) -> T | None:
         lim = gate.limits
         starved = False
-        if not gate.waiters and not gate.pushing:  # our own queued requests would make the store refuse
+        queue_now = False
+        if claim is not None and not gate.waiters and not gate.pushing:
+            # the usual case, one round trip: the class slot and the offered account slot together
+            offer = await claim.offer()
+            if offer is not None:
+                first = Lease(gate.group, holder, lim.concurrent, self._lease_ttl)
+                pair = self.store.lease_acquire_pair(first, gate.queue, offer.lease)
+                got = await self._settled(pair, lambda r: self._undo_pair(r, first, offer.lease))
+                if got == PAIR_TAKEN:
+                    return offer.adopt()
+                queue_now = got == FIRST_REFUSED  # someone waits, or the class is full: join the queue
+        if not queue_now and not gate.waiters and not gate.pushing:  # our own queued requests would refuse
             fast = self.store.lease_acquire_fifo(
                 gate.group, holder, lim.concurrent, self._lease_ttl, gate.queue
             )
@@ -264,6 +280,10 @@ class FairScheduler:
 
             cleanup.spawn(undo_after())
             raise
+
+    async def _undo_pair(self, got: int, first: Lease, second: Lease) -> None:
+        if got == PAIR_TAKEN:
+            await self.store.lease_release_many([(first.group, first.holder), (second.group, second.holder)])
 
     async def _release_if(self, gate: _Gate, holder: str, acquired: bool) -> None:
         if acquired:
@@ -419,10 +439,15 @@ class FairScheduler:
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
 
-    async def _release(self, gate: _Gate, holder: str) -> None:
+    async def _release(self, gate: _Gate, holder: str, also: tuple[str, str] | None = None) -> None:
+        """Free the class slot, and with it in the same round trip `also` (a claim's slot) when given."""
         gate.held -= 1
         self._held.pop(holder, None)
-        await cleanup.complete(self._quietly(self.store.lease_release(gate.group, holder), gate))
+        if also is None:
+            release = self.store.lease_release(gate.group, holder)
+        else:
+            release = self.store.lease_release_many([(gate.group, holder), also])
+        await cleanup.complete(self._quietly(release, gate))
 
     async def _renew_loop(self) -> None:
         while self._held:

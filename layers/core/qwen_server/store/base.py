@@ -12,11 +12,23 @@ few seconds rather than hanging the request.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class StoreError(Exception):
     """The backend is missing, misconfigured or unreachable."""
+
+
+class Lease(NamedTuple):
+    """One slot asked for in a lease group: `holder` takes it if fewer than `limit` live slots are held."""
+
+    group: str
+    holder: str
+    limit: int
+    ttl: float
+
+
+PAIR_TAKEN, FIRST_REFUSED, SECOND_REFUSED = 0, 1, 2
 
 
 @runtime_checkable
@@ -72,9 +84,22 @@ class Store(Protocol):
         conditional write (see `store.dynamodb`)."""
         ...
 
+    async def lease_acquire_pair(self, first: Lease, queue: str, second: Lease) -> int:
+        """Both slots or neither, in one step (a request's class slot and its account slot, one round trip).
+
+        `first` is gated by `queue` as `lease_acquire_fifo` without a ticket is. Answers `PAIR_TAKEN`,
+        `FIRST_REFUSED` (someone is queued, or `first`'s group is full) or `SECOND_REFUSED` (`second`'s group
+        is full); when refused, nothing is held. Atomic on memory, SQLite and Redis; on DynamoDB the second
+        slot is taken after the first, which is given back if the second is refused."""
+        ...
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool: ...
 
     async def lease_release(self, group: str, holder: str) -> None: ...
+
+    async def lease_release_many(self, leases: list[tuple[str, str]]) -> None:
+        """`lease_release` of each (group, holder), in one round trip where the backend allows."""
+        ...
 
     async def lease_count(self, group: str) -> int: ...
 

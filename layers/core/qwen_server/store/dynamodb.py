@@ -72,7 +72,7 @@ from qwen_server.store._dynamodb_wire import (
     ticket_sk,
     when,
 )
-from qwen_server.store.base import StoreError
+from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Lease, StoreError
 
 T = TypeVar("T")
 
@@ -473,6 +473,14 @@ class DynamoDBStore:
             return False
         return await self._call(self._claim, group, holder, limit, ttl, slots, (queue, ticket, sk))
 
+    async def lease_acquire_pair(self, first: Lease, queue: str, second: Lease) -> int:
+        if not await self.lease_acquire_fifo(first.group, first.holder, first.limit, first.ttl, queue):
+            return FIRST_REFUSED
+        if not await self.lease_acquire(*second):
+            await self.lease_release(first.group, first.holder)
+            return SECOND_REFUSED
+        return PAIR_TAKEN
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool:
         return await self._call(self._renew, group, holder, ttl)
 
@@ -493,6 +501,9 @@ class DynamoDBStore:
 
     async def lease_release(self, group: str, holder: str) -> None:
         await self._call(self._release, group, holder)
+
+    async def lease_release_many(self, leases: list[tuple[str, str]]) -> None:
+        await asyncio.gather(*(self._call(self._release, group, holder) for group, holder in leases))
 
     async def lease_count(self, group: str) -> int:
         return len(await self.lease_holders(group))

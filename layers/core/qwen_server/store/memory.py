@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from qwen_server.store._codec import decode_number, encode_number
+from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Lease
 
 
 class MemoryStore:
@@ -128,6 +129,19 @@ class MemoryStore:
             del tickets[ticket]
         return True
 
+    async def lease_acquire_pair(self, first: Lease, queue: str, second: Lease) -> int:
+        if self._live_queue(queue) or not self._has_room(first):
+            return FIRST_REFUSED
+        if not self._has_room(second):
+            return SECOND_REFUSED
+        for lease in (first, second):
+            self._leases.setdefault(lease.group, {})[lease.holder] = self._clock() + lease.ttl
+        return PAIR_TAKEN
+
+    def _has_room(self, lease: Lease) -> bool:
+        slots = self._live_leases(lease.group)
+        return lease.holder in slots or len(slots) < lease.limit
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool:
         slots = self._live_leases(group)
         if holder not in slots:
@@ -137,6 +151,10 @@ class MemoryStore:
 
     async def lease_release(self, group: str, holder: str) -> None:
         self._leases.get(group, {}).pop(holder, None)
+
+    async def lease_release_many(self, leases: list[tuple[str, str]]) -> None:
+        for group, holder in leases:
+            self._leases.get(group, {}).pop(holder, None)
 
     async def lease_count(self, group: str) -> int:
         return len(self._live_leases(group))

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from qwen_server.core.errors import StoreUnavailable
-from qwen_server.store.base import StoreError
+from qwen_server.store.base import Lease, StoreError
 
 T = TypeVar("T")
 
@@ -54,6 +54,21 @@ end
 
 # KEYS: lease            ARGV: holder, limit, ttl
 _LEASE_ACQUIRE = _PRELUDE + "return take(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) and 1 or 0"
+
+# KEYS: lease1, q, qx, lease2     ARGV: holder1, limit1, ttl1, holder2, limit2, ttl2   -> 0 / 1 / 2
+_LEASE_PAIR = (
+    _PRELUDE
+    + """
+prune_queue(KEYS[2], KEYS[3])
+if redis.call('ZCARD', KEYS[2]) > 0 then return 1 end
+if not take(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) then return 1 end
+if not take(KEYS[4], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 2
+end
+return 0
+"""
+)
 
 # KEYS: lease, q, qx     ARGV: holder, limit, ttl, has_ticket, ticket
 _LEASE_FIFO = (
@@ -194,6 +209,7 @@ class RedisStore:
         reg = client.register_script
         self._lease_acquire = reg(_LEASE_ACQUIRE)
         self._lease_fifo = reg(_LEASE_FIFO)
+        self._lease_pair = reg(_LEASE_PAIR)
         self._lease_renew = reg(_LEASE_RENEW)
         self._lease_holders = reg(_LEASE_HOLDERS)
         self._queue_push = reg(_QUEUE_PUSH)
@@ -204,7 +220,7 @@ class RedisStore:
         self._cas = reg(_CAS)
         self._incr = reg(_INCR)
         self._scripts = [
-            self._lease_acquire, self._lease_fifo, self._lease_renew, self._lease_holders, self._queue_push,
+            self._lease_acquire, self._lease_fifo, self._lease_pair, self._lease_renew, self._lease_holders, self._queue_push,
             self._queue_position, self._queue_head, self._queue_touch, self._queue_len, self._cas, self._incr,
         ]  # fmt: skip
 
@@ -319,12 +335,25 @@ class RedisStore:
         args: list[Any] = [holder, limit, repr(float(ttl)), "0" if ticket is None else "1", ticket or ""]
         return bool(await self._do(self._lease_fifo(keys=keys, args=args)))
 
+    async def lease_acquire_pair(self, first: Lease, queue: str, second: Lease) -> int:
+        keys = [self._lease(first.group), *self._queue(queue), self._lease(second.group)]
+        args: list[Any] = [
+            first.holder, first.limit, repr(float(first.ttl)), second.holder, second.limit, repr(float(second.ttl))
+        ]  # fmt: skip
+        return int(await self._do(self._lease_pair(keys=keys, args=args)))
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool:
         args = [holder, repr(float(ttl))]
         return bool(await self._do(self._lease_renew(keys=[self._lease(group)], args=args)))
 
     async def lease_release(self, group: str, holder: str) -> None:
         await self._do(self._r.zrem(self._lease(group), holder))
+
+    async def lease_release_many(self, leases: list[tuple[str, str]]) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for group, holder in leases:
+            pipe.zrem(self._lease(group), holder)
+        await self._do(pipe.execute())
 
     async def lease_count(self, group: str) -> int:
         return len(await self.lease_holders(group))

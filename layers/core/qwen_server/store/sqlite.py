@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from qwen_server.core.errors import StoreUnavailable
 from qwen_server.store._codec import decode_number, encode_number
-from qwen_server.store.base import StoreError
+from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Lease, StoreError
 
 T = TypeVar("T")
 
@@ -263,6 +263,20 @@ class SQLiteStore:
 
         return await self._tx(fn)
 
+    async def lease_acquire_pair(self, first: Lease, queue: str, second: Lease) -> int:
+        def fn(conn: sqlite3.Connection, now: float) -> int:
+            gate = conn.execute(
+                "SELECT 1 FROM queue WHERE name = ? AND expires > ? LIMIT 1", (queue, now)
+            ).fetchone()
+            if gate is not None or not self._take(conn, *first, now):
+                return FIRST_REFUSED
+            if not self._take(conn, *second, now):
+                conn.execute("DELETE FROM leases WHERE grp = ? AND holder = ?", (first.group, first.holder))
+                return SECOND_REFUSED
+            return PAIR_TAKEN
+
+        return await self._tx(fn)
+
     async def lease_renew(self, group: str, holder: str, ttl: float) -> bool:
         def fn(conn: sqlite3.Connection, now: float) -> bool:
             cur = conn.execute(
@@ -276,6 +290,11 @@ class SQLiteStore:
     async def lease_release(self, group: str, holder: str) -> None:
         await self._tx(
             lambda conn, now: conn.execute("DELETE FROM leases WHERE grp = ? AND holder = ?", (group, holder))
+        )
+
+    async def lease_release_many(self, leases: list[tuple[str, str]]) -> None:
+        await self._tx(
+            lambda conn, now: conn.executemany("DELETE FROM leases WHERE grp = ? AND holder = ?", leases)
         )
 
     async def lease_count(self, group: str) -> int:
