@@ -27,6 +27,7 @@ from qwen_server.core.sse import SSEParser
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.auth import token_from_response
 from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.transport import Reply
 
 Call = Callable[[httpx.AsyncClient, bool], Awaitable[float]]
 PROMPT = "benchmark prompt with a few words in it"
@@ -73,7 +74,8 @@ def qwen_direct_call(emulator: Service) -> Call:
 
             body = {"email": "user0@emulator.local", "password": hashlib.sha256(b"password0").hexdigest()}
             response = await client.post(base + wire.SIGNIN_PATH, json=body, headers=build_headers(base))
-            token["t"] = token_from_response(response) or ""
+            reply = Reply(response.status_code, {}, response.content, response.headers.get_list("set-cookie"))
+            token["t"] = token_from_response(reply) or ""
         started = time.perf_counter()
         headers = build_headers(base, token=token["t"])
         new = await client.post(

@@ -47,7 +47,6 @@ _lock: asyncio.Lock | None = None
 def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.config_check import check_accounts
     from qwen_server.core.catalog import ModelCatalog
-    from qwen_server.core.qwen_vocab import preload
     from qwen_server.gateway import Gateway
     from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
@@ -60,7 +59,6 @@ def build_runtime(settings: Settings) -> Runtime:
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
     check_accounts(registry)
-    preload()  # Qwen's vocabulary builds in a thread while the first request goes on
     store = open_store(settings.resolved_store_url())
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout

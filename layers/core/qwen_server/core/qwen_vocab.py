@@ -69,8 +69,10 @@ def ready() -> bool:
 
 
 def preload() -> None:
-    """Build the encoding in a background thread, so that the first request to count tokens need not."""
-    if not _built:
+    """Build the encoding in a background thread (once), so that no request waits for it."""
+    global _preloading
+    if not _built and not _preloading:
+        _preloading = True
         threading.Thread(target=encoding, name="qwen-vocabulary", daemon=True).start()
 
 
@@ -81,6 +83,7 @@ def forget() -> None:
 
 
 _built: list[tiktoken.Encoding | None] = []
+_preloading = False
 _building = threading.Lock()
 
 

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Any, Literal
 
-from qwen_server.core.qwen_vocab import PATTERN, encoding, ready
+from qwen_server.core.qwen_vocab import PATTERN, encoding, preload, ready
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
 LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
@@ -44,11 +44,15 @@ def _pieces() -> Any:
 
 
 def count_tokens(text: str, *, wait: bool = True) -> int:
-    """Tokens of `text` on its own (no chat framing). With `wait=False` a vocabulary still loading is not
-    waited for: the rule counts instead (for figures that are only indicative, such as `message_start`'s)."""
+    """Tokens of `text` on its own (no chat framing). With `wait=False` a vocabulary not yet loaded is not
+    waited for: it starts loading in a thread and the rule counts this time (for figures that are only
+    indicative, such as `message_start`'s, so a process's first request never pays for the load)."""
     if not text:
         return 0
-    enc = encoding() if wait or ready() else None
+    if not wait and not ready():
+        preload()
+        return _rule_tokens(*_rule(text))
+    enc = encoding()
     if enc is None:
         return _rule_tokens(*_rule(text))
     text = unicodedata.normalize("NFC", text)

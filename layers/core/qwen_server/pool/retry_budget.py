@@ -6,12 +6,13 @@ for isolated failures and turns it off during an outage; the minimum keeps a qui
 
 Counts are kept per time bucket so they can live in the shared store as plain counters (`incr` on
 `pool:budget:{kind}:{bucket}`); the window is the current bucket and the `window / bucket - 1` before it.
+`WindowCounts` is the same arithmetic in memory, for one process (the pool simulation in `bench/`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +34,36 @@ class RetryBudget:
     def allows(self, requests: float, retries: float) -> bool:
         """True when one more retry stays within max(minimum, ratio x requests)."""
         return retries < max(float(self.minimum), self.ratio * requests)
+
+
+@dataclass(slots=True)
+class WindowCounts:
+    """In-memory per-bucket counts of requests and retries for one `RetryBudget`."""
+
+    budget: RetryBudget = field(default_factory=RetryBudget)
+    requests: dict[int, int] = field(default_factory=dict)
+    retries: dict[int, int] = field(default_factory=dict)
+
+    def _prune(self, now: float) -> list[int]:
+        buckets = self.budget.window_buckets(now)
+        oldest = buckets[0]
+        for counts in (self.requests, self.retries):
+            for b in [b for b in counts if b < oldest]:
+                del counts[b]
+        return buckets
+
+    def note_request(self, now: float) -> None:
+        self._prune(now)
+        b = self.budget.bucket_of(now)
+        self.requests[b] = self.requests.get(b, 0) + 1
+
+    def try_retry(self, now: float) -> bool:
+        """Take one retry from the budget if it allows one."""
+        buckets = self._prune(now)
+        requests = sum(self.requests.get(b, 0) for b in buckets)
+        retries = sum(self.retries.get(b, 0) for b in buckets)
+        if not self.budget.allows(requests, retries):
+            return False
+        b = self.budget.bucket_of(now)
+        self.retries[b] = self.retries.get(b, 0) + 1
+        return True
