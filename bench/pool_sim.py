@@ -179,20 +179,29 @@ class ThompsonPolicy:
             for d in range(DECIDERS)
         ]
         self.current: AccountPool = self.pools[0]
+        self.flushed: dict[int, float] = {}  # pool -> simulated time of its last flush
 
     def use(self, decider: int) -> None:
         self.current = self.pools[decider]
 
     def choose(self, now: float, exclude: frozenset[int], rng: random.Random) -> tuple[int, Any] | None:
         try:
-            choice: Choice = run_now(self.current.choose(MODEL, exclude=frozenset(str(i) for i in exclude)))
+            choice: Choice | None = run_now(
+                self.current.choose(MODEL, exclude=frozenset(str(i) for i in exclude))
+            )
         except (UpstreamRateLimited, UpstreamError):
+            return None
+        if choice is None:  # every account at its concurrency limit
             return None
         return int(choice.account.id), (self.current, choice)
 
     def record(self, now: float, handle: Any, outcome: Outcome) -> None:
         pool, choice = handle
         run_now(pool.record(choice, outcome))
+        # statistics reach the shared store every flush_seconds, as the pool's background task does
+        if now - self.flushed.get(id(pool), 0.0) >= pool.config.flush_seconds:
+            self.flushed[id(pool)] = now
+            run_now(pool.flush())
 
     def note_request(self, now: float) -> None:
         return None  # the pool counts a request's first attempt in choose()

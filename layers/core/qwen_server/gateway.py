@@ -158,8 +158,8 @@ class Gateway:
         finally:
             outcome.duration = time.monotonic() - attempt.started
             generating = outcome.duration - (outcome.ttft or 0.0)
-            if outcome.ok and generating > 0 and shaper.output_tokens:
-                outcome.tokens_per_s = shaper.output_tokens / generating
+            if outcome.ok and generating > 0 and shaper.rough_output_tokens:
+                outcome.tokens_per_s = shaper.rough_output_tokens / generating
             await cleanup.complete(self._settle(attempt, defer=defer))
         for event in shaper.final(lambda: estimate_tokens(_prompt_text(attempt.request))):
             yield event

@@ -25,7 +25,7 @@ from qwen_server.core.model import (
     Usage,
 )
 from qwen_server.core.stops import StopMatcher
-from qwen_server.core.tokens import TokenCounter
+from qwen_server.core.tokens import TokenCounter, rough_count
 from qwen_server.core.tooling import TextFilter, text_filter
 
 HOLD_MARGIN = 16  # within this many tokens of max_tokens, an unfinished last word waits for the next chunk
@@ -47,10 +47,22 @@ class OutputShaper:
     _reported: int | None = field(init=False, default=None)  # the upstream's output count, when it gave one
     _logprobs: list[TokenLogprob] = field(init=False, default_factory=list)  # waiting for text to ride on
     _held: str = field(init=False, default="")  # near the token limit: the last word, until it is complete
+    _bytes: int = field(init=False, default=0)  # UTF-8 bytes of output since the upstream's count, if any
+    _rough: int = field(init=False, default=0)  # the rule's count of the same
 
     def __post_init__(self) -> None:
         self._stops = StopMatcher(self.request.stop)
         self._tools = text_filter(self.request, native_tools=self.native_tools)
+
+    @property
+    def rough_output_tokens(self) -> int:
+        """Output so far by the characters-per-token rule on top of the upstream's count: no vocabulary
+        needed, for figures that only have to be consistent (the pool's tokens per second)."""
+        return (self._reported or 0) + self._rough
+
+    def _took(self, text: str) -> None:
+        self._bytes += len(text.encode())
+        self._rough += rough_count(text)
 
     @property
     def output_tokens(self) -> int:
@@ -63,6 +75,7 @@ class OutputShaper:
             if event.output_tokens:  # the upstream's count so far: only what comes after it is counted here
                 self._reported = event.output_tokens
                 self._text, self._thinking, self._arguments = TokenCounter(), TokenCounter(), TokenCounter()
+                self._bytes = self._rough = 0
             return []
         if isinstance(event, Finish):
             self.finish = event
@@ -71,6 +84,7 @@ class OutputShaper:
             return []
         if isinstance(event, ThinkingDelta):
             self._thinking.add(event.text)
+            self._took(event.text)
             return [event]
         if isinstance(event, TextDelta):
             self._logprobs += event.logprobs or ()
@@ -125,6 +139,7 @@ class OutputShaper:
                 self.calls += 1
             if isinstance(event, ToolCallDelta):
                 self._arguments.add(event.arguments)
+                self._took(event.arguments)
             out.append(event)
         return out
 
@@ -136,6 +151,12 @@ class OutputShaper:
         limit = self.request.max_tokens
         if limit is not None:
             text, self._held = self._held + text, ""
+        # a token covers at least one byte: well under the limit by bytes, nothing needs counting (and the
+        # vocabulary need not be loaded for the short answers most requests get)
+        if (
+            limit is not None
+            and (self._reported or 0) + self._bytes + len(text.encode()) > limit - HOLD_MARGIN
+        ):
             if text and not final and not self.done and self._tokens_with(text) > limit - HOLD_MARGIN:
                 text, self._held = self._text.split_last_piece(text)
             if text:
@@ -145,6 +166,7 @@ class OutputShaper:
                     self.done = True
                     self._held = ""
         self._text.add(text)
+        self._took(text)
         if not text:
             return []
         return [TextDelta(text, self._take_logprobs())]

@@ -78,8 +78,10 @@ def preload() -> None:
 
 def forget() -> None:
     """Drop the built encoding (tests that change where the vocabulary comes from)."""
+    global _preloading
     with _building:
         _built.clear()
+        _preloading = False
 
 
 _built: list[tiktoken.Encoding | None] = []

@@ -9,6 +9,7 @@ framing around the text is not known here.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import unicodedata
@@ -36,11 +37,26 @@ def _rule_tokens(wide: int, narrow: int) -> int:
     return wide + (narrow + 3) // 4
 
 
+def rough_count(text: str) -> int:
+    """The characters-per-token rule's count: no vocabulary, for figures that only need to be consistent."""
+    return _rule_tokens(*_rule(text)) if text else 0
+
+
 @functools.cache
 def _pieces() -> Any:
     import regex  # tiktoken's own dependency; Python's `re` lacks \p{L}
 
     return regex.compile(PATTERN)
+
+
+PRELOAD_DELAY = 1.0  # seconds: the first answer goes out before the vocabulary competes with it for the CPU
+
+
+def _preload_soon() -> None:
+    try:
+        asyncio.get_running_loop().call_later(PRELOAD_DELAY, preload)
+    except RuntimeError:
+        preload()
 
 
 def count_tokens(text: str, *, wait: bool = True) -> int:
@@ -50,7 +66,7 @@ def count_tokens(text: str, *, wait: bool = True) -> int:
     if not text:
         return 0
     if not wait and not ready():
-        preload()
+        _preload_soon()
         return _rule_tokens(*_rule(text))
     enc = encoding()
     if enc is None:

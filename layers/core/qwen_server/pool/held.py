@@ -40,8 +40,12 @@ class HeldSlots:
 
     def hold(self, choice: Choice) -> None:
         self._held[choice.holder] = choice
-        if self._renewer is None or self._renewer.done() or self._renewer.get_loop() is not _loop():
-            self._renewer = _loop().create_task(self._renew_loop())
+        try:
+            loop = _loop()
+        except RuntimeError:  # driven without an event loop (the pool simulation): nothing to renew with
+            return
+        if self._renewer is None or self._renewer.done() or self._renewer.get_loop() is not loop:
+            self._renewer = loop.create_task(self._renew_loop())
 
     def let_go(self, choice: Choice) -> None:
         self._held.pop(choice.holder, None)

@@ -584,9 +584,13 @@ class AccountPool:
         await self._state.flush()
 
     def _flush_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without an event loop (the pool simulation): flush() is called by hand
+            return
         flusher = self._flusher
-        if flusher is None or flusher.done() or flusher.get_loop() is not asyncio.get_running_loop():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
         while self._attempts or self._pins_pending or self._state.pending:
