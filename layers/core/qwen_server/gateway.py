@@ -140,7 +140,8 @@ class Gateway:
         attempt = await self._open(request, contract, choice)
         defer = defer_release and attempt.choice is choice  # a failover attempt frees its own slot
         outcome = attempt.outcome
-        shaper = OutputShaper(attempt.request, native_tools=attempt.native)
+        # an upstream with native tools is OpenAI-compatible and stops at max_tokens by itself
+        shaper = OutputShaper(attempt.request, native_tools=attempt.native, upstream_limits=attempt.native)
         try:
             async for event in _prepend(attempt.first, attempt.upstream):
                 if outcome.ttft is None and isinstance(event, TextDelta | ThinkingDelta):

@@ -35,6 +35,7 @@ HOLD_MARGIN = 16  # within this many tokens of max_tokens, an unfinished last wo
 class OutputShaper:
     request: ChatRequest
     native_tools: bool = False  # the provider's `native_tools`: calls come as events, text is only text
+    upstream_limits: bool = False  # the upstream itself stops at max_tokens (OpenAI-compatible ones do)
     usage: Usage | None = None
     finish: Finish | None = None
     done: bool = False  # a stop sequence or the token limit ended the answer early
@@ -148,7 +149,7 @@ class OutputShaper:
             text = self._stops.feed(text)
             if self._stops.matched is not None:
                 self.done = True
-        limit = self.request.max_tokens
+        limit = None if self.upstream_limits else self.request.max_tokens
         if limit is not None:
             text, self._held = self._held + text, ""
         # a token covers at least one byte: well under the limit by bytes, nothing needs counting (and the
