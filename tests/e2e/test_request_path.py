@@ -92,6 +92,21 @@ def all_free(gateway: Service, emulator: Service) -> bool:
 LONG = {"chunks": [f"part {i} " for i in range(300)]}
 
 
+def hold_the_account(gateway: Service) -> threading.Thread:
+    """A request (scripted to be slow) in a thread, returned once it holds the account's one slot."""
+    holder = threading.Thread(
+        target=httpx.post,
+        args=(f"{gateway.url}/v1/chat/completions",),
+        kwargs={
+            "json": {"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]},
+            "timeout": 20,
+        },
+    )
+    holder.start()
+    assert eventually(lambda: metrics(gateway)["accounts"][0]["in_flight"] == 1)
+    return holder
+
+
 def test_aborted_streams_never_leak_a_slot(emulator: Service, store_url: str) -> None:
     """Esc in Claude Code, Stop in a chat UI: six aborts in a row on an account with one slot."""
     gateway = gateway_for(emulator, store_url, max_concurrent=1)
@@ -153,16 +168,7 @@ def test_a_wait_that_times_out_is_a_local_overload(emulator: Service, store_url:
     gateway = gateway_for(emulator, store_url, max_concurrent=1, SCHED_CHAT_TIMEOUT="1")
     try:
         script(emulator, {"reply": "slow", "silence": 4})
-        holder = threading.Thread(
-            target=httpx.post,
-            args=(f"{gateway.url}/v1/chat/completions",),
-            kwargs={
-                "json": {"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]},
-                "timeout": 20,
-            },
-        )
-        holder.start()
-        assert eventually(lambda: metrics(gateway)["accounts"][0]["in_flight"] == 1)
+        holder = hold_the_account(gateway)
         oai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
         with pytest.raises(openai.RateLimitError) as caught:
             oai.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "y"}])
@@ -188,16 +194,7 @@ def test_a_client_that_leaves_the_queue_never_reaches_the_upstream(
     gateway = gateway_for(emulator, store_url, max_concurrent=1, SCHED_CHAT_TIMEOUT="30")
     try:
         script(emulator, {"reply": "first", "silence": 3})
-        holder = threading.Thread(
-            target=httpx.post,
-            args=(f"{gateway.url}/v1/chat/completions",),
-            kwargs={
-                "json": {"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]},
-                "timeout": 20,
-            },
-        )
-        holder.start()
-        assert eventually(lambda: metrics(gateway)["accounts"][0]["in_flight"] == 1)
+        holder = hold_the_account(gateway)
         path, body = (
             (
                 "/v1/chat/completions",
