@@ -109,9 +109,9 @@ class Gateway:
         contract = OutputContract.of(request)
         async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:
             if not contract.checked:
-                # the admitted slot is freed with the class slot, in one round trip, when the context exits
-                # closed before the context exits (an abandoned `async for` would leave that to the garbage
-                # collector), so the attempt has settled when the scheduler frees the slots
+                # the admitted slot is freed with the class slot, in one round trip, when the context exits;
+                # the attempt is closed first (an abandoned `async for` would leave that to the garbage
+                # collector), so it has settled by then
                 async with aclosing(self._attempt(request, contract, choice, defer_release=True)) as events:
                     async for event in events:
                         yield event
