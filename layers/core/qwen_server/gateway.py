@@ -53,8 +53,7 @@ class AccountClaim:
         await self.pool.release(value)
 
     async def offer(self) -> Offer[Choice] | None:
-        offered = await self.pool.offer(self.request.model, self.request.session_id)
-        return None if offered is None else Offer(offered.lease, offered.adopt)
+        return await self.pool.offer(self.request.model, self.request.session_id)
 
     def deferred_release(self, value: Choice) -> tuple[str, str] | None:
         return self.pool.deferred_release(value)

@@ -63,6 +63,7 @@ from qwen_server.pool.state import (
     verify_key,
 )
 from qwen_server.providers.base import Account
+from qwen_server.scheduler.base import Offer
 from qwen_server.store.base import Lease, Store
 
 log = logging.getLogger("qwen_server.pool")
@@ -90,14 +91,6 @@ class Choice:
     session_id: str | None = None
     recorded: bool = False
     deferred: bool = False  # recorded, its slot still held for the caller to free (`deferred_release`)
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """A slot `choose` would take (`lease`), and how to make it a `Choice` once the caller took it."""
-
-    lease: Lease
-    adopt: Callable[[], Choice]
 
 
 PIN_RENEW_SECONDS = 60.0
@@ -195,7 +188,7 @@ class AccountPool:
             await self.note_attempt()
         return choice
 
-    async def offer(self, model: str, session_id: str | None) -> Offer | None:
+    async def offer(self, model: str, session_id: str | None) -> Offer[Choice] | None:
         """The slot `choose` would try first, named but not taken, for a caller that takes it in the same
         store round trip as something else (the scheduler's class slot). None when the choice needs more
         than the cached state (no account can serve the model, one awaits a probe): call `choose` then."""
