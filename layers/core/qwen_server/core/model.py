@@ -28,6 +28,29 @@ class ImagePart:
     type: Literal["image"] = "image"
 
 
+MediaKind = Literal["image", "audio", "video", "document"]
+
+
+@dataclass(slots=True)
+class MediaPart:
+    """An image, audio clip, video or document in a message, as the client gave it.
+
+    Exactly one source is set: `data` (bytes sent inline: a data: URL, base64, an upload), `url` (http(s),
+    read only through the guarded fetcher or handed to an upstream that fetches it itself), or `file_id`
+    (the gateway's Files API). `param` names where in the request the part came from, so a refusal can say
+    which part it refuses. Web accounts upload the bytes; native upstreams get the part as is."""
+
+    kind: MediaKind
+    url: str | None = None
+    data: bytes | None = None
+    file_id: str | None = None
+    media_type: str | None = None
+    filename: str | None = None
+    detail: str | None = None
+    param: str = ""
+    type: Literal["media"] = "media"
+
+
 @dataclass(slots=True)
 class ToolCall:
     """A call the assistant made (in history) or makes (in output)."""
@@ -40,7 +63,7 @@ class ToolCall:
 @dataclass(slots=True)
 class Message:
     role: Role
-    parts: list[TextPart | ImagePart] = field(default_factory=list)
+    parts: list[TextPart | ImagePart | MediaPart] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None  # for role == "tool": which call this answers
     name: str | None = None
