@@ -51,6 +51,9 @@ class MediaPart:
     type: Literal["media"] = "media"
 
 
+Part = TextPart | ImagePart | MediaPart
+
+
 @dataclass(slots=True)
 class ToolCall:
     """A call the assistant made (in history) or makes (in output)."""
@@ -63,7 +66,7 @@ class ToolCall:
 @dataclass(slots=True)
 class Message:
     role: Role
-    parts: list[TextPart | ImagePart | MediaPart] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None  # for role == "tool": which call this answers
     name: str | None = None

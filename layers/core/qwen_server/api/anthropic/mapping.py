@@ -50,9 +50,8 @@ from qwen_server.api.anthropic.schemas import (
     URLSource,
 )
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolCall, ToolSpec
+from qwen_server.core.model import ChatRequest, ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 
-Part = TextPart | ImagePart
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
 

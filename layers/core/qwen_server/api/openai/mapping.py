@@ -23,6 +23,7 @@ from qwen_server.core.model import (
     Finish,
     ImagePart,
     Message,
+    Part,
     TextDelta,
     TextPart,
     ThinkingDelta,
@@ -43,13 +44,13 @@ FINISH = {
 }
 
 
-def _parts(message: ChatMessage) -> list[TextPart | ImagePart]:
+def _parts(message: ChatMessage) -> list[Part]:
     content = message.content
     if content is None:
         return []
     if isinstance(content, str):
         return [TextPart(content)]
-    parts: list[TextPart | ImagePart] = []
+    parts: list[Part] = []
     for i, part in enumerate(content):
         if isinstance(part, TextContentPart):
             parts.append(TextPart(part.text))
