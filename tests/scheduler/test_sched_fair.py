@@ -280,7 +280,8 @@ def test_build_scheduler_reads_settings() -> None:
     s = build_scheduler(MemoryStore(), settings)
     assert isinstance(s, FairScheduler)
     assert s._gates["chat"].limits == ClassLimits(7, 70, 9.5)
-    assert set(s._gates) == {"chat"}
+    assert set(s._gates) == {"chat", "media", "aux", "batch"}
+    assert s._gates["media"].limits == ClassLimits(10, 100, 300.0)
 
 
 async def test_a_dead_instance_ticket_does_not_block_the_head(schedulers: list[FairScheduler]) -> None:

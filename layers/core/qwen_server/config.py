@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     sched_chat_concurrent: int = 50
     sched_chat_queue: int = 500
     sched_chat_timeout: float = 120.0
+    sched_media_concurrent: int = 10
+    sched_media_queue: int = 100
+    sched_media_timeout: float = 300.0
+    sched_aux_concurrent: int = 20
+    sched_aux_queue: int = 200
+    sched_aux_timeout: float = 60.0
+    sched_batch_concurrent: int = 4
+    sched_batch_queue: int = 1000
+    sched_batch_timeout: float = 600.0
 
     # account slots: a dead instance's slots come back after this long (live ones renew every third of it)
     account_lease_seconds: float = Field(default=60.0, gt=0)

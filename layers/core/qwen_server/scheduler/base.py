@@ -9,7 +9,9 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from qwen_server.store.base import Lease
 
-RequestClass = Literal["chat"]  # media and aux join when endpoints admit into them
+RequestClass = Literal["chat", "media", "aux", "batch"]
+"""chat: chat and messages; media: images, videos, speech, transcription; aux: embeddings and other short calls;
+batch: batch lines, which yield to interactive traffic."""
 T = TypeVar("T")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from qwen_server.scheduler.base import ClassLimits, RequestClass
 
-CLASSES: tuple[RequestClass, ...] = ("chat",)
+CLASSES: tuple[RequestClass, ...] = ("chat", "media", "aux", "batch")
 
 
 def limits_from_settings(settings: Any) -> dict[RequestClass, ClassLimits]:
