@@ -100,6 +100,7 @@ def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[N
 def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:
     from qwen_server.providers.openai_compat import OpenAICompatProvider
     from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
     anti_bot = {
@@ -107,7 +108,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
         "bx-ua": settings.qwen_bx_ua or "",
         "bx-umidtoken": settings.qwen_bx_umidtoken or "",
     }
-    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot)
+    jar = SessionJar(store)
+    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot, jar=jar)
     compat = OpenAICompatProvider(clients)
     return {
         "qwen-web": QwenWebProvider(
@@ -116,6 +118,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             user_agent=settings.qwen_user_agent,
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
+            jar=jar,
         ),
         "openai": compat,
         "dashscope": compat,

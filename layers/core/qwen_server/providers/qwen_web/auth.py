@@ -17,8 +17,9 @@ import orjson
 
 from qwen_server.core.errors import GatewayError, UpstreamAuthError
 from qwen_server.providers.base import Account
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import protocol, waf, wire
 from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.qwen_web.jar import SessionJar
 from qwen_server.providers.transport import Reply, Upstream
 from qwen_server.store.base import Store
 
@@ -59,8 +60,15 @@ def token_from_response(response: Reply) -> str | None:
 
 
 class TokenManager:
-    def __init__(self, store: Store, user_agent: str | None = None, anti_bot: dict[str, str] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        user_agent: str | None = None,
+        anti_bot: dict[str, str] | None = None,
+        jar: SessionJar | None = None,
+    ):
         self._store = store
+        self._jar = jar
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._local: dict[str, tuple[str, float]] = {}
@@ -115,13 +123,24 @@ class TokenManager:
                 return str(orjson.loads(stored)["token"])
         try:
             hashed = hashlib.sha256(account.password.encode()).hexdigest()
-            headers = build_headers(account.base_url, user_agent=self._user_agent, anti_bot=self._anti_bot)
+            cookies = await self._jar.cookies(account) if self._jar else dict(account.cookies)
+            headers = build_headers(
+                account.base_url,
+                user_agent=account.user_agent or self._user_agent,
+                anti_bot={**self._anti_bot, **dict(account.headers)},
+                cookies=cookies,
+            )
             response = await client.fetch(
                 "POST",
-                account.base_url + wire.SIGNIN_PATH,
+                account.base_url + protocol.current().path("signin"),
                 content=orjson.dumps(wire.signin_body(account.email, hashed)),
                 headers=headers,
             )
+            if self._jar is not None and response.set_cookies:
+                await self._jar.absorb(account, response.set_cookies)
+            blocked = waf.diagnose(response.status, response.headers, response.body)
+            if blocked is not None:  # the bot protection, not the credential: never a strike
+                raise waf.blocked_error(blocked)
             if response.status >= 400:
                 error: GatewayError = wire.classify_response(response.status, response.body, response.headers)
                 if response.status in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):
