@@ -20,3 +20,5 @@ class EmulatorConfig:
     account_knobs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     signin_wall: int | None = None
     log_level: str = "warning"
+    protocol_overrides: str | None = None  # JSON or a file, deep-merged over protocol.json (see front.py)
+    waf: str = "off"  # off | page | captcha | cookie
