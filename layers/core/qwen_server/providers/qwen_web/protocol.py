@@ -152,3 +152,8 @@ def configure(raw: str | None) -> Protocol:
     global _current
     _current = load(raw)
     return _current
+
+
+def load_from_env() -> Protocol:
+    """`QWEN_PROTOCOL_OVERRIDES` read strictly and put in force; raises `ProtocolError` when unusable."""
+    return configure(os.environ.get(OVERRIDES_ENV))
