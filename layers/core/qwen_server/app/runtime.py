@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.base import Account, Provider
     from qwen_server.providers.http import ClientRegistry
+    from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.store import Store
 
 log = logging.getLogger("qwen_server")
@@ -119,10 +121,20 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
             jar=jar,
+            on_blocked=_browser_refresh(settings, store, jar, tokens),
         ),
         "openai": compat,
         "dashscope": compat,
     }
+
+
+def _browser_refresh(
+    settings: Settings, store: Store, jar: SessionJar, tokens: TokenManager
+) -> Callable[[Account], None]:
+    """Accounts with `browser_login` get their WAF-refused session renewed by a headless sign-in."""
+    from qwen_server.browser.refresh import BrowserRefresh
+
+    return BrowserRefresh(store, jar, tokens, user_agent=settings.qwen_user_agent).request
 
 
 async def get_runtime() -> Runtime:

@@ -72,6 +72,7 @@ class TokenManager:
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._local: dict[str, tuple[str, float]] = {}
+        self._refused: set[tuple[str, str]] = set()  # configured tokens refused here: sign in instead
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def token(self, account: Account, client: Upstream) -> str:
@@ -90,7 +91,8 @@ class TokenManager:
                 record = orjson.loads(stored)
                 self._local[account.id] = (record["token"], float(record["expires"]))
                 return str(record["token"])
-            if account.token and not (account.email and account.password):
+            if account.token and (account.token, account.id) not in self._refused:
+                # a configured token (or a browser session's) first; a password signs in once it is refused
                 return await self._remember(account, account.token)
             token = await self._sign_in(account, client)
             return await self._remember(account, token)
@@ -98,9 +100,16 @@ class TokenManager:
     async def invalidate(self, account: Account, token: str) -> None:
         """Forget `token` (after a 401) so the next call signs in again; keeps a newer one if already there."""
         self._local.pop(account.id, None)
+        if token == account.token and account.email and account.password:
+            self._refused.add((token, account.id))
         stored = await self._store.get(token_key(account))
         if stored and orjson.loads(stored).get("token") == token:
             await self._store.delete(token_key(account))
+
+    async def adopt(self, account: Account, token: str) -> None:
+        """Use `token` from now on (a fresh browser session), in every instance."""
+        self._refused.discard((token, account.id))
+        await self._remember(account, token)
 
     async def _remember(self, account: Account, token: str) -> str:
         expires = jwt_expiry(token) or time.time() + DEFAULT_TOKEN_TTL

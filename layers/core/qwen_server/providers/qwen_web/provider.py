@@ -9,13 +9,19 @@ auth endpoint whether the token itself is refused (`UpstreamAuthError`). A refus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
 from qwen_server.core import cleanup
-from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamForbidden
+from qwen_server.core.errors import (
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamBlocked,
+    UpstreamError,
+    UpstreamForbidden,
+)
 from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
@@ -42,10 +48,12 @@ class QwenWebProvider:
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
         jar: SessionJar | None = None,
+        on_blocked: Callable[[Account], None] | None = None,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
         self._jar = jar
+        self._on_blocked = on_blocked  # e.g. a browser refresh of the session the WAF refused
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._delete_chats = delete_chats
@@ -152,10 +160,17 @@ class QwenWebProvider:
         return str(chat_id)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
-        chat_id = await self._new_chat(account, request.model)
+        try:
+            chat_id = await self._new_chat(account, request.model)
+        except UpstreamBlocked:
+            self._blocked(account)
+            raise
         try:
             async for event in self._complete(request, account, chat_id):
                 yield event
+        except UpstreamBlocked:
+            self._blocked(account)
+            raise
         finally:
             if self._delete_chats:
                 self._spawn_delete(account, chat_id)
@@ -228,6 +243,10 @@ class QwenWebProvider:
         await drain(chunks)
         if state.usage is not None:
             yield state.usage
+
+    def _blocked(self, account: Account) -> None:
+        if self._on_blocked is not None:
+            self._on_blocked(account)
 
     def _spawn_delete(self, account: Account, chat_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._delete_chat(account, chat_id))
