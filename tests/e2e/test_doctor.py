@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator
+from processes import Service, emulator_accounts, start_emulator, start_fake_openai
 
 VERSION_BUMP = json.dumps({"headers": {"version": "0.3.0"}})
 PATH_MOVE = json.dumps({"paths": {"completions": "/api/v3/chat/completions"}, "headers": {"version": "0.3.0"}})
@@ -162,3 +162,35 @@ def test_unreachable_upstream_and_bad_overrides(tmp_path: Path) -> None:
     assert "pw-secret" not in result.stdout
     bad = doctor(dead, env={"QWEN_PROTOCOL_OVERRIDES": '{"paths": {"models": 3}}'}, cwd=tmp_path)
     assert bad.returncode == 2 and "QWEN_PROTOCOL_OVERRIDES" in bad.stdout and "paths.models" in bad.stdout
+
+
+def test_a_hanging_completion_is_a_timeout(tmp_path: Path) -> None:
+    hanging = start_emulator("--hang", "1.0", accounts=1)
+    try:
+        result = doctor(emulator_accounts(hanging, 1), "--skip", "upload", "--json", "--timeout", "2", cwd=tmp_path)
+    finally:
+        hanging.stop()
+    assert result.returncode == 1
+    completion = steps(result)[("emu0", "completion")]
+    assert completion["state"] == "failed" and completion["outcome"] == "timeout after 2 s"
+    assert "no answer in time" in completion["hint"]
+    assert steps(result)[("emu0", "chat creation")]["state"] == "ok"
+
+
+def test_openai_compatible_accounts_are_checked_through_the_provider(tmp_path: Path) -> None:
+    fake = start_fake_openai("--api-key", "sk-good-key-1")
+    try:
+        accounts = [
+            {"kind": "openai", "name": "good", "base_url": f"{fake.url}/v1", "api_key": "sk-good-key-1"},
+            {"kind": "openai", "name": "bad", "base_url": f"{fake.url}/v1", "api_key": "sk-wrong-key-2"},
+        ]
+        result = doctor(accounts, "--json", cwd=tmp_path)
+    finally:
+        fake.stop()
+    found = steps(result)
+    assert found[("good", "model list")]["state"] == "ok" and found[("good", "completion")]["state"] == "ok"
+    assert found[("bad", "model list")]["state"] == "failed"
+    assert "credential" in found[("bad", "model list")]["hint"]
+    assert found[("bad", "completion")]["state"] == "not tried"
+    assert result.returncode == 1
+    assert "sk-good-key-1" not in result.stdout and "sk-wrong-key-2" not in result.stdout

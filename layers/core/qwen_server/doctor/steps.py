@@ -66,7 +66,8 @@ async def signin(ctx: Context) -> str:
     token = token_from_response(reply)
     if not token:
         raise Failure("signed in, but no token came back", "no_token", answer.status)
-    ctx.token = token
+    if ctx.token is None:  # a browser session's token stays the one in use, as in the gateway
+        ctx.token = token
     return "token received"
 
 

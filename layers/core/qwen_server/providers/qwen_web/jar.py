@@ -64,6 +64,11 @@ class SessionJar:
             self._local[account.id] = cached
         return {**base, **cached[0]}
 
+    def peek(self, account: Account) -> dict[str, str]:
+        """The cookies as this instance last read them, without I/O (`cookies` reads the store when stale)."""
+        cached = self._local.get(account.id)
+        return {**dict(account.cookies), **(cached[0] if cached else {})}
+
     async def absorb(self, account: Account, set_cookies: Iterable[str]) -> None:
         """Keep the cookies of one answer's `Set-Cookie` headers; a write only when something changed."""
         kept, gone = parse_set_cookies(set_cookies)

@@ -59,12 +59,12 @@ class QwenWebProvider:
         self._delete_chats = delete_chats
         self._background: set[asyncio.Task[None]] = set()
 
-    async def _headers(
+    def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
     ) -> dict[str, str]:
         """The header set of one call: a browser session's cookies, bx-* headers and user agent win over
-        the process-wide ones (they belong together)."""
-        cookies = await self._jar.cookies(account) if self._jar else dict(account.cookies)
+        the process-wide ones (they belong together). Cookies as last read (`_load_cookies` refreshes them)."""
+        cookies = self._jar.peek(account) if self._jar else dict(account.cookies)
         return build_headers(
             account.base_url,
             token=token,
@@ -74,6 +74,11 @@ class QwenWebProvider:
             anti_bot={**self._anti_bot, **dict(account.headers)},
             cookies=cookies,
         )
+
+    async def _load_cookies(self, account: Account) -> None:
+        """Bring this instance's copy of the account's cookies up to date (a store read when it is stale)."""
+        if self._jar is not None:
+            await self._jar.cookies(account)
 
     async def _absorb(self, account: Account, set_cookies: list[str]) -> None:
         if self._jar is not None and set_cookies:
@@ -86,11 +91,12 @@ class QwenWebProvider:
         client = self._clients.get(account.base_url)
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
+            await self._load_cookies(account)
             response = await client.fetch(
                 method,
                 account.base_url + path,
                 content=orjson.dumps(body) if body is not None else None,
-                headers=await self._headers(account, token),
+                headers=self._headers(account, token),
             )
             await self._absorb(account, response.set_cookies)
             blocked = waf.diagnose(response.status, response.headers, response.body)
@@ -192,7 +198,8 @@ class QwenWebProvider:
         url = f"{account.base_url}{protocol.current().path('completions')}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
-            headers = await self._headers(account, token, chat_id, stream=True)
+            await self._load_cookies(account)
+            headers = self._headers(account, token, chat_id, stream=True)
             response = await client.open("POST", url, content=body, headers=headers)
             try:
                 if "set-cookie" in response.headers:
