@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     store_url: str | None = None
     redis_url: str | None = None
     kv_url: str | None = None
+    blob_url: str | None = Field(default=None, description="file:///dir or s3://bucket/prefix; default DATA_DIR/blobs")
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible endpoint instead of AWS")
+    blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
+    blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
+    public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
 
     # scheduler (names kept from the original server)
     sched_chat_concurrent: int = 50
