@@ -33,6 +33,9 @@ def test_text_is_text_and_binary_is_unknown() -> None:
     assert sniff.media_type_of(b"# title\n", "text/markdown") == "text/markdown"
     assert sniff.media_type_of(b"plain", "image/png") == "text/plain"  # a declared type is not believed
     assert sniff.media_type_of(b"\x00\x01\x02\xff", None) is None
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert sniff.media_type_of(b"PK\x03\x04rest", docx) == docx  # a zip container keeps its declared type
+    assert sniff.media_type_of(b"PK\x03\x04rest", "image/png") == "application/zip"
 
 
 def parts(*kinds: MediaKind) -> list[MediaPart]:

@@ -86,6 +86,9 @@ def is_text(data: bytes) -> bool:
 def media_type_of(data: bytes, declared: str | None) -> str | None:
     """The sniffed type; text is taken as the declared text type (or text/plain); None: unknown bytes."""
     found = sniff(data)
+    declared_base = (declared or "").split(";")[0].strip().lower()
+    if found == "application/zip" and declared_base.startswith(_ZIP_CONTAINERS):
+        return declared_base  # docx, xlsx, pptx, epub, odt: zip files underneath
     if found is not None:
         return found
     if is_text(data):
@@ -94,6 +97,7 @@ def media_type_of(data: bytes, declared: str | None) -> str | None:
     return None
 
 
+_ZIP_CONTAINERS = ("application/vnd.openxmlformats", "application/epub", "application/vnd.oasis.opendocument")
 _TEXT_LIKE = frozenset({"application/json", "application/xml", "application/x-yaml", "application/csv"})
 
 
