@@ -17,7 +17,7 @@ import openai
 import pytest
 from media_server import PDF, PNG, media_server
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from processes import Service, directive, emulator_accounts, start_emulator, start_gateway
 
 VISION = "qwen3-vl-plus"  # the emulator lists it with vision, audio, video and documents
 TEXT_ONLY = "qwen3-max"  # the emulator lists it with documents only
@@ -366,3 +366,38 @@ def test_v4_refused_falls_back_to_v1_and_an_overlong_message_is_refused_upstream
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model=TEXT_ONLY, messages=[{"role": "user", "content": "x" * 150_000}])
     assert caught.value.status_code == 502 and "too long" in str(caught.value.body)
+
+
+def test_a_claude_code_sized_context_with_tools_still_calls_tools(
+    claude: anthropic.Anthropic, emulator: Service
+) -> None:
+    """A long system prompt and history plus tools go up as the conversation file; the last turn stays inline
+    (here it carries the emulator's script, which answers with a tool call)."""
+    call = '<tool_call>{"name": "read_file", "arguments": {"path": "src/app.py"}}</tool_call>'
+    history: list[Any] = []
+    for i in range(40):
+        history.append({"role": "user", "content": f"step {i}: " + "context line. " * 300})
+        history.append({"role": "assistant", "content": f"done with step {i}"})
+    history.append({"role": "user", "content": "Open the app. " + directive(reply="Reading it.\n" + call)})
+    before = counts(emulator).get("sts", 0)
+    message = claude.messages.create(
+        model=TEXT_ONLY,
+        max_tokens=1024,
+        system="You are a coding agent. " * 2000,
+        tools=[
+            {
+                "name": "read_file",
+                "description": "Read a file",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}},
+                    "required": ["path"],
+                },
+            }
+        ],
+        messages=history,
+    )
+    assert message.stop_reason == "tool_use"
+    use = [b for b in message.content if b.type == "tool_use"]
+    assert use and use[0].name == "read_file" and use[0].input == {"path": "src/app.py"}  # type: ignore[union-attr]
+    assert counts(emulator)["sts"] == before + 1  # the conversation file
