@@ -166,7 +166,7 @@ def test_anthropic_document_by_url(claude: anthropic.Anthropic, files: tuple[str
     assert f"sha256={digest(PDF)}]" in message.content[0].text  # type: ignore[union-attr]
 
 
-def test_openai_file_part_and_audio_input(oai: openai.OpenAI) -> None:
+def test_openai_file_part_audio_and_video_input(oai: openai.OpenAI) -> None:
     notes = b"plain text notes\n" * 10
     answer = ask(
         oai,
@@ -181,6 +181,9 @@ def test_openai_file_part_and_audio_input(oai: openai.OpenAI) -> None:
         {"type": "input_audio", "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"}},
     )
     assert f"audio/wav {len(WAV)} bytes sha256={digest(WAV)}]" in answer
+    mp4 = bytes(4) + b"ftypisom" + bytes(500)
+    answer = ask(oai, text("watch"), {"type": "video_url", "video_url": {"url": data_url("video/mp4", mp4)}})
+    assert f"[file video.mp4 video/mp4 {len(mp4)} bytes sha256={digest(mp4)}]" in answer
 
 
 def test_a_200k_character_prompt_goes_up_as_a_document(oai: openai.OpenAI, emulator: Service) -> None:
