@@ -62,6 +62,7 @@ def test_the_reason_names_the_embedded_address() -> None:
         "http://[::ffff:7f00:1]/a.png",
         "https://169.254.169.254/",
         "http://example.com:99999/a.png",
+        "http://[::1/a.png",
     ],
 )
 def test_urls_refused_before_any_connection(url: str) -> None:

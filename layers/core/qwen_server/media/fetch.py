@@ -98,7 +98,11 @@ def _resolver_class() -> type[Any]:
 
 
 def _check_url(url: str, policy: FetchPolicy, param: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - parsing the host may fail on its own
+    except ValueError:
+        raise FetchRefused("the URL is malformed", param=param) from None
     if parts.scheme not in ("http", "https"):
         raise FetchRefused(
             f"only http and https URLs can be fetched, not {parts.scheme or 'this'!r}", param=param
@@ -160,7 +164,7 @@ async def fetch(url: str, kind: MediaKind, param: str, policy: FetchPolicy | Non
         raise InvalidRequest(
             f"the {kind} URL did not answer within {policy.timeout:g}s", param=param, code="media_url_timeout"
         ) from None
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, ValueError) as exc:  # ValueError: a URL the HTTP library cannot parse
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, _Refusal):
             raise FetchRefused(f"{cause}; it is not fetched", param=param) from None
