@@ -122,6 +122,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             delete_chats=settings.delete_chats,
             jar=jar,
             on_blocked=_browser_refresh(settings, store, jar, tokens),
+            large_text_threshold=settings.large_text_threshold,
         ),
         "openai": compat,
         "dashscope": compat,

@@ -91,5 +91,17 @@ class Context:
         self.last = (reply.status, reply.headers.get("x-actual-status-code"))
         return Answer(reply.status, reply.headers, reply.body)
 
+    async def put(self, url: str, headers: dict[str, str], content: bytes) -> Answer:
+        """A `PUT` to another origin (the upload's storage), with the same time limit and failure kinds."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await self.client.fetch("PUT", url, headers=headers, content=content)
+        except (TimeoutError, UpstreamTimeout):
+            raise Failure(f"timeout after {self.timeout:.0f} s", "timeout") from None
+        except TransportError as exc:
+            raise Failure(exc.message, "connect") from None
+        self.last = (reply.status, reply.headers.get("x-actual-status-code"))
+        return Answer(reply.status, reply.headers, reply.body)
+
     def path(self, name: str, **params: str) -> str:
         return protocol.current().path(name, **params)

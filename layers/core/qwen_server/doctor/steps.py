@@ -7,7 +7,9 @@ when `--media` names them. A flow added later is one more function and one more 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,11 +29,11 @@ from qwen_server.core.errors import (
 )
 from qwen_server.core.model import ChatRequest, Message, TextDelta, TextPart, ThinkingDelta
 from qwen_server.core.sse import SSEParser
-from qwen_server.doctor import oss
 from qwen_server.doctor.context import Answer, Context
 from qwen_server.doctor.observe import Failure, check
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import oss_sign, wire
 from qwen_server.providers.qwen_web.auth import token_from_response
+from qwen_server.providers.qwen_web.upload import KINDS
 from qwen_server.providers.transport import Reply
 
 PROMPT = "Reply with exactly one word: pong"
@@ -188,34 +190,61 @@ async def completion_thinking(ctx: Context) -> str:
 
 
 async def upload(ctx: Context) -> str:
-    """getstsToken, then the V4-signed PUT of a small text file to the storage it names."""
-    request = {"filename": "doctor.txt", "filesize": len(UPLOAD_BYTES), "filetype": "file"}
+    """What the gateway does with a long prompt: getstsToken for a `.txt` document, the signed storage PUT
+    (V4, then V1 when the storage refuses the V4 signature), then the document parse and its status."""
+    spec = KINDS["document"]
+    request = {"filename": "doctor.txt", "filesize": len(UPLOAD_BYTES), "filetype": spec.filetype}
     answer = await ctx.call("POST", ctx.path("sts_token"), request)
     if answer.status == 404:
         raise Failure("HTTP 404: no getstsToken endpoint", "not_built", answer.status)
     payload = check(answer.status, answer.headers, answer.body)
     data = payload.get("data") if isinstance(payload, dict) else None
-    needed = ("access_key_id", "access_key_secret", "security_token", "file_url", "file_path", "bucketname")
+    needed = ("access_key_id", "access_key_secret", "security_token", "file_url", "file_path", "file_id")
     if not isinstance(data, dict) or any(not data.get(k) for k in needed):
         raise Failure("STS answer without credentials or file_url", "unexpected", answer.status)
-    target = urlsplit(str(data["file_url"]))
-    headers = oss.signed_put_headers(
-        bucket=str(data["bucketname"]),
-        key=str(data["file_path"]),
-        region=str(data.get("region") or "oss-ap-southeast-1").removeprefix("oss-"),
-        access_key_id=str(data["access_key_id"]),
-        access_key_secret=str(data["access_key_secret"]),
-        security_token=str(data["security_token"]),
+    url = str(data["file_url"]).split("?", 1)[0]
+    bucket = str(data.get("bucketname") or urlsplit(url).hostname or "").split(".")[0]
+    key, region = str(data["file_path"]), str(data.get("region") or "oss-ap-southeast-1")
+    ak, secret, sts = str(data["access_key_id"]), str(data["access_key_secret"]), str(data["security_token"])
+    v4 = oss_sign.v4_headers(
+        bucket=bucket,
+        key=key,
+        region=region,
+        access_key_id=ak,
+        access_key_secret=secret,
+        security_token=sts,
         content_type="text/plain",
     )
-    url = f"{target.scheme}://{target.netloc}{target.path}"
-    put = await ctx.client.fetch("PUT", url, headers=headers, content=UPLOAD_BYTES)
-    ctx.last = (put.status, put.headers.get("x-actual-status-code"))
+    signed = "V4"
+    put = await ctx.put(url, v4, UPLOAD_BYTES)
+    if put.status == 403 and b"SignatureDoesNotMatch" in put.body:
+        signed = "V1"
+        v1 = oss_sign.v1_headers(
+            bucket=bucket,
+            key=key,
+            access_key_id=ak,
+            access_key_secret=secret,
+            security_token=sts,
+            content_type="text/plain",
+        )
+        put = await ctx.put(url, v1, UPLOAD_BYTES)
     if put.status >= 300:
-        code = put.body[:400].decode("utf-8", errors="replace")
-        shown = "SignatureDoesNotMatch" if "SignatureDoesNotMatch" in code else f"HTTP {put.status}"
+        code = re.search(rb"<Code>([^<]{1,80})</Code>", put.body)
+        shown = code.group(1).decode(errors="replace") if code else f"HTTP {put.status}"
         raise Failure(f"storage PUT refused: {shown}", "unexpected", put.status)
-    return f"{len(UPLOAD_BYTES)} bytes uploaded"
+    file_id = str(data["file_id"])
+    parsed = await ctx.call("POST", ctx.path("file_parse"), {"file_id": file_id})
+    check(parsed.status, parsed.headers, parsed.body)
+    for _ in range(20):
+        polled = await ctx.call("POST", ctx.path("file_parse_status"), {"file_id_list": [file_id]})
+        rows = check(polled.status, polled.headers, polled.body).get("data")
+        status = rows[0].get("status") if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
+        if status == "success":
+            return f"{len(UPLOAD_BYTES)} bytes uploaded ({signed} signature) and parsed"
+        if status not in ("running", "pending", None):
+            raise Failure(f"document parse {status}", "unexpected", polled.status)
+        await asyncio.sleep(0.25)
+    raise Failure("document parse still running after 5 s", "timeout", ctx.last[0])
 
 
 def _media_body(ctx: Context, chat_id: str, chat_type: str, stream: bool) -> dict[str, Any]:

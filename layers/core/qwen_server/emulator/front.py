@@ -149,7 +149,7 @@ class UpstreamFront:
         if path == "/_emulator/waf":
             await self._control(scope, receive, send)
             return
-        if path.startswith("/_emulator/"):
+        if path.startswith(("/_emulator/", "/oss/")):  # control routes; the storage is another host upstream
             await self.app(scope, receive, send)
             return
         cookies = _cookies(scope)
