@@ -51,14 +51,16 @@ def set_waf(emulator: Service, mode: str) -> None:
 
 
 def test_healthy_upstream_passes_with_a_table(emulator: Service, tmp_path: Path) -> None:
-    result = doctor(emulator_accounts(emulator, 2), "--skip", "upload", cwd=tmp_path)
+    result = doctor(emulator_accounts(emulator, 2), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "protocol in force: version header 0.2.0" in out
-    for step in ("sign-in", "token check", "model list", "chat creation", "completion", "completion (thinking)"):
+    steps_tried = ("sign-in", "token check", "model list", "chat creation", "completion", "completion (thinking)", "upload")
+    for step in steps_tried:
         assert f"  {step} " in out
-    assert out.count(" ok ") >= 12, out  # six steps on each of two accounts
+    assert out.count(" ok ") == 2 * len(steps_tried), out
     assert "think phase seen" in out
+    assert "bytes uploaded (V4 signature) and parsed" in out
     assert "not tried" in out and "--media t2i" in out, "media flows are opt-in: they spend quota"
     assert "every step that was tried passed" in out
 
@@ -80,10 +82,8 @@ def test_json_report_and_no_secret_printed(emulator: Service, tmp_path: Path) ->
     assert found[("browser", "sign-in")]["state"] == "not tried", "a session account has no password"
     assert found[("browser", "token check")]["state"] == "ok"
     assert found[("emu0", "completion")]["state"] == "ok" and found[("emu0", "completion")]["http"] == 200
-    upload = found[("emu0", "upload")]
-    # the upload side of the emulator may not exist yet: then the step must say so, not pretend
-    assert upload["state"] == "ok" or "no getstsToken endpoint" in upload["outcome"], upload
-    assert result.returncode == (0 if document["ok"] else 1)
+    assert found[("emu0", "upload")]["state"] == "ok" and found[("browser", "upload")]["state"] == "ok"
+    assert result.returncode == 0 and document["ok"] is True
     session = next(a for a in document["accounts"] if a["name"] == "browser")
     assert session["session_cookies"] == ["acw_tc"]
     for secret in (token, "cookie-secret-123", "password0", "password1"):
@@ -194,3 +194,13 @@ def test_openai_compatible_accounts_are_checked_through_the_provider(tmp_path: P
     assert found[("bad", "completion")]["state"] == "not tried"
     assert result.returncode == 1
     assert "sk-good-key-1" not in result.stdout and "sk-wrong-key-2" not in result.stdout
+
+
+def test_storage_refusing_v4_falls_back_to_v1(tmp_path: Path) -> None:
+    v1_only = start_emulator("--oss-v1-only", accounts=1)
+    try:
+        result = doctor(emulator_accounts(v1_only, 1), "--json", cwd=tmp_path)
+    finally:
+        v1_only.stop()
+    upload = steps(result)[("emu0", "upload")]
+    assert upload["state"] == "ok" and "V1 signature" in upload["outcome"], upload
