@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,6 +85,18 @@ def solve_challenge(emulator: Service) -> str:
     return "".join(f"{int(a[i : i + 2], 16) ^ int(k[i : i + 2], 16):02x}" for i in range(0, len(a), 2))
 
 
+def run_doctor(accounts: list[dict[str, Any]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "STORE_"))}
+    full_env.update({"QWEN_ACCOUNTS": json.dumps(accounts), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_server.cli", "doctor", "--json", "--skip", "upload"],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 # ---- protocol overrides --------------------------------------------------------------------------------
 def test_an_override_matching_the_upstream_keeps_chat_working() -> None:
     emulator = start_emulator("--protocol-overrides", DRIFT, accounts=1)
@@ -137,6 +152,10 @@ def test_bot_protection_is_a_cooldown_and_a_clear_error(store_url: str, mode: st
             assert "WAF challenge" in view[name]["reason"], view[name]
             assert ("captcha" if mode == "captcha" else "WAF page") in view[name]["reason"]
             assert view[name]["disabled_until"] is None
+        diagnosed = run_doctor(emulator_accounts(emulator, 2), {"STORE_URL": store_url})
+        assert diagnosed.returncode == 1
+        pool = {a["name"]: a["pool"] for a in json.loads(diagnosed.stdout)["accounts"]}
+        assert pool["emu0"]["state"] == "cooldown" and "WAF challenge" in pool["emu0"]["reason"], pool
         waf_state(emulator, "off")
         eventually(lambda: all(a["state"] == "ok" for a in accounts_view(gateway).values()), timeout=15)
         assert ask(gateway, "back again") == "back again", "no strike was held against the accounts"

@@ -25,9 +25,11 @@ def protocol_in_force(anti_bot: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def account_summary(account: Account) -> dict[str, Any]:
-    """By name only: which cookies and headers a session carries, never their values."""
+def account_summary(account: Account, pool: dict[str, str] | None = None) -> dict[str, Any]:
+    """By name only: which cookies and headers a session carries, never their values; and the pool's
+    current state of the account (from the shared store), when it could be read."""
     return {
+        "pool": pool,
         **account.public(),
         "credential": "password" if account.password else "token" if account.token else "api key",
         "session_cookies": sorted(name for name, _ in account.cookies),
@@ -36,11 +38,16 @@ def account_summary(account: Account) -> dict[str, Any]:
     }
 
 
-def as_json(results: list[StepResult], accounts: list[Account], anti_bot: dict[str, str]) -> str:
+def as_json(
+    results: list[StepResult],
+    accounts: list[Account],
+    anti_bot: dict[str, str],
+    pool: dict[str, dict[str, str]] | None = None,
+) -> str:
     document = {
         "ok": not any(r.state == FAILED for r in results),
         "protocol": protocol_in_force(anti_bot),
-        "accounts": [account_summary(a) for a in accounts],
+        "accounts": [account_summary(a, (pool or {}).get(a.id)) for a in accounts],
         "steps": [r.as_dict() for r in results],
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
@@ -51,7 +58,12 @@ def _cell(value: object, width: int) -> str:
     return text[:width].ljust(width)
 
 
-def as_table(results: list[StepResult], accounts: list[Account], anti_bot: dict[str, str]) -> str:
+def as_table(
+    results: list[StepResult],
+    accounts: list[Account],
+    anti_bot: dict[str, str],
+    pool: dict[str, dict[str, str]] | None = None,
+) -> str:
     info = protocol_in_force(anti_bot)
     lines = [
         f"protocol in force: version header {info['version_header'] or '(none)'}, "
@@ -66,6 +78,10 @@ def as_table(results: list[StepResult], accounts: list[Account], anti_bot: dict[
             f"account {account.name} ({account.kind}, {account.base_url}; {summary['credential']}; "
             f"session: {session}; user agent: {summary['user_agent']})"
         )
+        view = (pool or {}).get(account.id)
+        if view is not None:
+            reason = f" ({view['reason']})" if view["reason"] else ""
+            lines.append(f"  the gateway's pool: {view['state']}{reason}")
         lines.append("  " + " ".join(_cell(name, width) for name, width in COLUMNS) + " what came back")
         for r in (r for r in results if r.account == account.name):
             seconds = f"{r.seconds:.2f}s" if r.seconds is not None else None
