@@ -8,9 +8,10 @@ upstreams run the model's own tool-calling template, so no prompt engineering is
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolSpec
+from qwen_server.core.model import ChatRequest, ImagePart, MediaPart, Message, TextPart, ToolSpec
 
 # neutral `ChatRequest` field -> body key; None: the upstream has no such parameter, so it is not sent.
 _COMMON_PARAMS: dict[str, str | None] = {
@@ -35,6 +36,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "reasoning_effort": True,
         "params": _COMMON_PARAMS,
         "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
+        "audio_data_url": False,  # input_audio as OpenAI's {"data": base64, "format"}
     },
     "dashscope": {
         "thinking_field": "enable_thinking",
@@ -44,21 +46,55 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "params": {**_COMMON_PARAMS, "repetition_penalty": "repetition_penalty"},
         # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
         "tool_choice_modes": {"required": "auto"},
+        "audio_data_url": True,  # qwen3-asr-flash reads input_audio.data as a data: URL
     },
 }
 
 
-def message_to_openai(message: Message) -> dict[str, Any]:
+# audio media type -> OpenAI's input_audio `format`
+AUDIO_FORMATS: dict[str, str] = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/ogg": "ogg",
+    "audio/webm": "webm",
+    "audio/mp4": "m4a",
+    "audio/m4a": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/aac": "aac",
+}
+
+
+def audio_to_openai(part: MediaPart, data_url: bool) -> dict[str, Any] | None:
+    """An audio clip given inline as `input_audio`; None for a clip given only by URL or file id."""
+    if part.data is None:
+        return None
+    encoded = base64.b64encode(part.data).decode("ascii")
+    media_type = part.media_type or "audio/wav"
+    if data_url:
+        return {"type": "input_audio", "input_audio": {"data": f"data:{media_type};base64,{encoded}"}}
+    fmt = AUDIO_FORMATS.get(media_type, media_type.rpartition("/")[2] or "wav")
+    return {"type": "input_audio", "input_audio": {"data": encoded, "format": fmt}}
+
+
+def message_to_openai(message: Message, audio_data_url: bool = False) -> dict[str, Any]:
     if all(isinstance(p, TextPart) for p in message.parts):
         content: Any = message.text
     else:
-        content = [
-            {"type": "text", "text": p.text}
-            if isinstance(p, TextPart)
-            else {"type": "image_url", "image_url": {"url": p.url}}
-            for p in message.parts
-            if isinstance(p, TextPart | ImagePart)
-        ]
+        content = []
+        for p in message.parts:
+            if isinstance(p, TextPart):
+                content.append({"type": "text", "text": p.text})
+            elif isinstance(p, ImagePart):
+                content.append({"type": "image_url", "image_url": {"url": p.url}})
+            elif isinstance(p, MediaPart) and p.kind == "audio":
+                audio = audio_to_openai(p, audio_data_url)
+                if audio is not None:
+                    content.append(audio)
     out: dict[str, Any] = {"role": message.role, "content": content}
     if message.tool_calls:
         out["tool_calls"] = [
@@ -90,7 +126,7 @@ def tool_choice_to_openai(choice: str | dict[str, Any], modes: dict[str, str]) -
 
 def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
     dialect = DIALECTS.get(kind, DIALECTS["openai"])
-    messages = [message_to_openai(m) for m in request.messages]
+    messages = [message_to_openai(m, dialect["audio_data_url"]) for m in request.messages]
     system_extra = request.extra.get("system_extra")
     if system_extra:
         messages.insert(0, {"role": "system", "content": system_extra})
