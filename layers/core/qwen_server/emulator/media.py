@@ -58,3 +58,26 @@ def embedding_of(text: str, dimensions: int) -> list[float]:
         seed = hashlib.sha256(seed).digest()
         out.extend((b - 128) / 128 for b in seed)
     return out[:dimensions]
+
+
+def heard_files(body: object) -> str | None:
+    """The answer to a completion whose message carries an audio `files[]` entry: the transcript of that
+    file (from its id, name and size: the bytes themselves stay on the file store), translated when the
+    message asks for English. None when no audio file is attached."""
+    try:
+        message = body["messages"][0]  # type: ignore[index]
+        files = message.get("files") or []
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    for entry in files if isinstance(files, list) else ():
+        if not isinstance(entry, dict) or "audio" not in (entry.get("type"), entry.get("file_class")):
+            continue
+        inner = entry.get("file")
+        inner = inner if isinstance(inner, dict) else {}
+        meta = inner.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
+        seen = f"{entry.get('id')}|{entry.get('name') or meta.get('name')}|{entry.get('size') or meta.get('size')}"
+        heard = seen.encode("utf-8")
+        content = str(message.get("content") or "")
+        return translation_of(heard) if "into English" in content else transcript_of(heard)
+    return None

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qwen_server.emulator import protocol, timeline
+from qwen_server.emulator import media, protocol, timeline
 from qwen_server.emulator.accounts import Account
 from qwen_server.emulator.catalog import BY_ID
 from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
@@ -146,7 +146,8 @@ def _completions(state: EmulatorState) -> Endpoint:
             state.stats.error("chat_not_found", index)
             return json_response(404, protocol.failure("Not_Found", "Chat not found"))
         try:
-            req = parse_completion(orjson.loads(await request.body()), chat_id)
+            raw = orjson.loads(await request.body())
+            req = parse_completion(raw, chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)
             return json_response(200, protocol.failure("Bad_Request", str(exc)))
@@ -159,7 +160,9 @@ def _completions(state: EmulatorState) -> Endpoint:
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
         script = find_script(req.content) or state.scripts.pop(index)
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
-        plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
+        heard = media.heard_files(raw)  # an audio file attached: the reply is its transcript
+        content = req.content if heard is None else heard
+        plan = plan_reply(content, script, req.thinking and model.thinks, budget)
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions
