@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -152,3 +153,21 @@ def test_speech_and_embeddings_admit_into_their_own_classes(
     metrics = httpx.get(f"{dashscope.url}/v1/metrics", timeout=10).json()["scheduler"]
     assert metrics["aux"]["admitted"] == aux_before + 1
     assert metrics["media"]["admitted"] == media_before + 1
+
+
+def _maps_av(pid: int) -> bool:
+    """Whether FFmpeg's libraries (PyAV's) are mapped into the process."""
+    return "libavcodec" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
+def test_embeddings_never_load_the_audio_codecs(upstream: Service) -> None:
+    gateway = start_gateway(accounts=[account("dashscope", upstream, "ds")])
+    try:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+        assert client.embeddings.create(model="text-embedding-v4", input=["a", "b"]).data
+        assert not _maps_av(gateway.process.pid)
+        client.audio.speech.create(model="tts-1", voice="alloy", input="now load them", response_format="mp3")
+        assert _maps_av(gateway.process.pid)
+    finally:
+        gateway.stop()
