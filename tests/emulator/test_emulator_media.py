@@ -56,8 +56,8 @@ def test_an_audio_file_is_answered_with_its_transcript(client: WebClient) -> Non
     chat = client.new_chat()
     entry = {"type": "audio", "id": "file-1", "name": "clip.wav", "size": 4410, "file_class": "audio"}
     for content, expected in (
-        ("Transcribe the speech verbatim.", transcript_of(b"file-1|clip.wav|4410")),
-        ("Translate the speech into English.", translation_of(b"file-1|clip.wav|4410")),
+        ("Transcribe the speech verbatim.", transcript_of(b"file-1|clip.wav", 4410)),
+        ("Translate the speech into English.", translation_of(b"file-1|clip.wav", 4410)),
     ):
         body = completion_body(chat, content)
         body["messages"][0]["files"] = [entry]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from qwen_server.audio import catalog
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart
+from qwen_server.providers.base import Account
 
 Task = Literal["transcribe", "translate"]
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -112,6 +113,24 @@ def check_size(size: int) -> None:
             param="file",
             code="file_too_large",
         )
+
+
+def is_asr_name(name: str) -> bool:
+    """A transcription alias or the ASR model itself: the gateway picks what serves it per account kind."""
+    section = catalog.table()["transcription"]
+    return name in section["aliases"] or name == section["default_model"]
+
+
+def pick_model(asr: str, accounts: list[Account], audio_models: list[str]) -> str:
+    """Where a transcription goes: the ASR model when a DashScope or OpenAI-compatible account may serve it;
+    with only web accounts, a model their listing marks as taking audio, else the catalogue's web model."""
+    if any(a.kind != "qwen-web" and (a.models is None or asr in a.models) for a in accounts):
+        return asr
+    web = [a for a in accounts if a.kind == "qwen-web"]
+    if not web:
+        return asr
+    served = [m for m in audio_models if any(a.models is not None and m in a.models for a in web)]
+    return served[0] if served else str(catalog.table()["transcription"]["web_model"])
 
 
 def chat_request(request: TranscriptionRequest, tenant: str) -> ChatRequest:

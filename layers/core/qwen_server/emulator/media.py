@@ -40,14 +40,15 @@ def speech_pcm(text: str, speed: float = 1.0) -> bytes:
     return samples.tobytes()
 
 
-def transcript_of(data: bytes) -> str:
+def transcript_of(data: bytes, size: int | None = None) -> str:
+    """Six words picked by the SHA-256 of `data`, then the clip's size (`len(data)` unless given)."""
     digest = hashlib.sha256(data).digest()
     words = [WORDS[b % len(WORDS)] for b in digest[:6]]
-    return f"{' '.join(words).capitalize()} ({len(data)} bytes)."
+    return f"{' '.join(words).capitalize()} ({len(data) if size is None else size} bytes)."
 
 
-def translation_of(data: bytes) -> str:
-    return TRANSLATED_PREFIX + transcript_of(data)
+def translation_of(data: bytes, size: int | None = None) -> str:
+    return TRANSLATED_PREFIX + transcript_of(data, size)
 
 
 def embedding_of(text: str, dimensions: int) -> list[float]:
@@ -62,8 +63,8 @@ def embedding_of(text: str, dimensions: int) -> list[float]:
 
 def heard_files(body: object) -> str | None:
     """The answer to a completion whose message carries an audio `files[]` entry: the transcript of that
-    file (from its id, name and size: the bytes themselves stay on the file store), translated when the
-    message asks for English. None when no audio file is attached."""
+    file (words from its id and name, then its size: the bytes themselves stay on the file store),
+    translated when the message asks for English. None when no audio file is attached."""
     try:
         message = body["messages"][0]  # type: ignore[index]
         files = message.get("files") or []
@@ -76,8 +77,9 @@ def heard_files(body: object) -> str | None:
         inner = inner if isinstance(inner, dict) else {}
         meta = inner.get("meta")
         meta = meta if isinstance(meta, dict) else {}
-        seen = f"{entry.get('id')}|{entry.get('name') or meta.get('name')}|{entry.get('size') or meta.get('size')}"
-        heard = seen.encode("utf-8")
+        seen = f"{entry.get('id')}|{entry.get('name') or meta.get('name')}".encode()
+        size = entry.get("size") or meta.get("size")
+        size = size if isinstance(size, int) else 0
         content = str(message.get("content") or "")
-        return translation_of(heard) if "into English" in content else transcript_of(heard)
+        return translation_of(seen, size) if "into English" in content else transcript_of(seen, size)
     return None

@@ -168,7 +168,11 @@ async def _transcribe(request: Request, task: Task) -> Response:
     except codec.AudioDecodeError as exc:
         raise InvalidRequest(f"The uploaded file could not be read as audio: {exc}", param="file") from None
     neutral = transcribe.chat_request(parsed, tenant)
-    if parsed.upstream_model == parsed.model:  # not a transcription alias: a model named directly
+    if transcribe.is_asr_name(parsed.model):
+        listed = await runtime.gateway.upstream_models()
+        audio_models = [m.id for m in listed if "audio" in m.capabilities]
+        neutral.model = transcribe.pick_model(parsed.upstream_model, runtime.pool.accounts(), audio_models)
+    else:  # a chat model that takes audio, named directly
         neutral.model, _ = await runtime.gateway.resolve_model(parsed.model)
     events = runtime.gateway.stream(neutral, cls="media")
     first = await unless_client_leaves(request, anext(events))
