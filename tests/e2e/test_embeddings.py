@@ -142,9 +142,15 @@ def test_speech_and_embeddings_admit_into_their_own_classes(
     aux_before, media_before = metrics["aux"]["admitted"], metrics["media"]["admitted"]
     assert metrics["media"]["limit"] == 1
     with client.audio.speech.with_streaming_response.create(
-        model="tts-1", voice="alloy", input="long speech " * 340, response_format="pcm"
+        # 4,080 characters at a quarter of the speed: about 30 MB of PCM, far more than socket buffers hold
+        model="tts-1",
+        voice="alloy",
+        input="long speech " * 340,
+        response_format="pcm",
+        speed=0.25,
     ) as held:
-        assert next(held.iter_bytes(1024))
+        pieces = held.iter_bytes(1024)  # kept: a dropped iterator would close the stream
+        assert next(pieces)
         with pytest.raises(openai.RateLimitError) as caught:
             client.audio.speech.create(model="tts-1", voice="alloy", input="second", response_format="pcm")
         error = caught.value.body
