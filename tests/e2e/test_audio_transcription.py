@@ -73,7 +73,11 @@ def test_text_srt_vtt_and_verbose_json(client: openai.OpenAI) -> None:
     )
     assert vtt == f"WEBVTT\n\n00:00:00.000 --> 00:00:00.{round(SECONDS * 1000):03d}\n{expected}\n\n"
     verbose = client.audio.transcriptions.create(
-        model="gpt-4o-mini-transcribe", file=("c.wav", CLIP), response_format="verbose_json", language="en"
+        model="gpt-4o-mini-transcribe",
+        file=("c.wav", CLIP),
+        response_format="verbose_json",
+        language="en",
+        timestamp_granularities=["segment"],
     )
     assert verbose.text == expected
     assert verbose.duration == pytest.approx(SECONDS)
@@ -138,6 +142,12 @@ def test_oversize_file_is_a_400(client: openai.OpenAI) -> None:
         (("noise.wav", b"this is not audio at all" * 10), {}, "file", "could not be read as audio"),
         (("c.wav", CLIP), {"response_format": "docx"}, "response_format", "Unsupported response_format"),
         (("c.wav", CLIP), {"temperature": "hot"}, "temperature", "number"),
+        (
+            ("c.wav", CLIP),
+            {"timestamp_granularities[]": "word"},
+            "timestamp_granularities",
+            "Word timestamps",
+        ),
     ],
 )
 def test_bad_uploads_are_400s(

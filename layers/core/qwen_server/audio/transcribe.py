@@ -86,6 +86,13 @@ def parse(task: Task, form: Any) -> TranscriptionRequest:
     stream = str(form.get("stream") or "false").lower()
     if stream not in ("true", "false"):
         raise InvalidRequest("'stream' must be true or false.", param="stream")
+    granularities = [*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities")]
+    if "word" in granularities:
+        raise InvalidRequest(
+            "Word timestamps are not available: the upstreams give none. verbose_json carries one segment "
+            "spanning the clip.",
+            param="timestamp_granularities",
+        )
     language = form.get("language") or None
     prompt = form.get("prompt") or None
     return TranscriptionRequest(
