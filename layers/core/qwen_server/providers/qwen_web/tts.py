@@ -27,7 +27,8 @@ from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
 TTS_PATH = "/api/v2/tts/completions"
 MESSAGE_PATH = "/api/v2/chats/{chat_id}/messages/{message_id}"
-TURN_MODEL = "qwen3-max"  # any chat model: the turn only provides a message to attach the text to
+TURN_MODEL = "qwen3-max"  # any chat model the account has: the turn only provides a message to speak
+TURN_PROMPT = "Reply with the single word OK."  # short, so the turn costs little and answers fast
 
 
 def message_body(text: str) -> dict[str, Any]:
@@ -73,9 +74,10 @@ def pcm_of(payload: dict[str, Any]) -> tuple[bytes, bool]:
 
 async def speak(provider: QwenWebProvider, account: Account, text: str) -> AsyncIterator[bytes]:
     """The PCM of `text`, piece by piece as the upstream sends it."""
-    chat_id = await provider._new_chat(account, TURN_MODEL)
+    model = TURN_MODEL if not account.models or TURN_MODEL in account.models else account.models[0]
+    chat_id = await provider._new_chat(account, model)
     try:
-        message_id = await _turn(provider, account, chat_id, text)
+        message_id = await _turn(provider, account, chat_id, model)
         await provider._call_json(
             account, "POST", MESSAGE_PATH.format(chat_id=chat_id, message_id=message_id), message_body(text)
         )
@@ -86,10 +88,10 @@ async def speak(provider: QwenWebProvider, account: Account, text: str) -> Async
             provider._spawn_delete(account, chat_id)
 
 
-async def _turn(provider: QwenWebProvider, account: Account, chat_id: str, text: str) -> str:
+async def _turn(provider: QwenWebProvider, account: Account, chat_id: str, model: str) -> str:
     """Run one turn to its end; its assistant message id (`response.created`)."""
     body = wire.completion_body(
-        chat_id=chat_id, model=TURN_MODEL, content=text, thinking=False, thinking_budget=None
+        chat_id=chat_id, model=model, content=TURN_PROMPT, thinking=False, thinking_budget=None
     )
     state = wire.StreamState()
     path = f"{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
