@@ -57,10 +57,6 @@ class KindClaim:
         self.pool.released(value)
 
 
-def has_kind(pool: AccountPool, kinds: frozenset[str]) -> bool:
-    return any(a.kind in kinds for a in pool.accounts())
-
-
 async def on_account(
     pool: AccountPool,
     scheduler: Scheduler,
