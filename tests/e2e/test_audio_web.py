@@ -5,7 +5,6 @@ the emulator process and speak through the web app's read-aloud flow (a turn, th
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterator
 
 import openai
@@ -14,7 +13,7 @@ import pytest
 from audio_support import decode, wav_of
 
 from processes import Service, emulator_accounts, start_emulator, start_gateway
-from qwen_server.emulator.media import SECONDS_PER_CHAR, speech_pcm
+from qwen_server.emulator.media import SECONDS_PER_CHAR, speech_pcm, transcript_of, translation_of
 
 TEXT = "Spoken by a web account."
 
@@ -67,16 +66,22 @@ def test_unknown_voice_is_a_400(web_client: openai.OpenAI) -> None:
     assert isinstance(error, dict) and error["param"] == "voice" and "Known voices" in str(error["message"])
 
 
-TRANSCRIPT = re.compile(r"^(\[en\] )?[A-Z][a-z]+( [a-z]+){5} \((\d+) bytes\)\.$")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="web accounts attach the clip as an uploaded files[] entry only once the provider uploads media; "
-    "until then the web prompt carries the instruction alone",
-)
 def test_web_transcription_uploads_the_clip(web_client: openai.OpenAI) -> None:
     clip = wav_of("heard on the web")
     result = web_client.audio.transcriptions.create(model="whisper-1", file=("clip.wav", clip))
-    match = TRANSCRIPT.match(result.text)
-    assert match is not None and int(match.group(3)) == len(clip)
+    assert result.text == transcript_of(clip)
+    srt = web_client.audio.transcriptions.create(
+        model="whisper-1", file=("clip.wav", clip), response_format="srt"
+    )
+    assert transcript_of(clip) in str(srt)
+
+
+def test_web_translation_and_streaming(web_client: openai.OpenAI) -> None:
+    clip = wav_of("translated on the web")
+    assert web_client.audio.translations.create(
+        model="whisper-1", file=("c.wav", clip)
+    ).text == translation_of(clip)
+    events = list(
+        web_client.audio.transcriptions.create(model="whisper-1", file=("c.wav", clip), stream=True)
+    )
+    assert events[-1].type == "transcript.text.done" and events[-1].text == transcript_of(clip)

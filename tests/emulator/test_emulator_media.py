@@ -1,14 +1,15 @@
-"""The web read-aloud flow (a message's content set, then `/api/v2/tts/completions` as base64 PCM frames)
-and completions carrying an audio `files[]` entry, against the emulator process."""
+"""The web read-aloud flow (a message's content set, then `/api/v2/tts/completions` as base64 PCM frames),
+against the emulator process. Uploaded audio answered with its transcript is tested through the gateway
+(`tests/e2e/test_audio_web.py`), which uploads it the way the web app does."""
 
 from __future__ import annotations
 
 import base64
 
 import orjson
-from emulator_harness import VERSION, WebClient, completion_body
+from emulator_harness import WebClient
 
-from qwen_server.emulator.media import speech_pcm, transcript_of, translation_of
+from qwen_server.emulator.media import speech_pcm
 
 
 def _frames(text: str) -> list[dict[str, object]]:
@@ -50,26 +51,3 @@ def test_tts_needs_a_message_with_content_and_the_chat_owner(client: WebClient) 
     assert unknown.json()["data"]["code"] == "Not_Found"
     anonymous = client.http.post("/api/v2/tts/completions", params={"chat_id": chat}, json={})
     assert anonymous.status_code == 401
-
-
-def test_an_audio_file_is_answered_with_its_transcript(client: WebClient) -> None:
-    chat = client.new_chat()
-    entry = {"type": "audio", "id": "file-1", "name": "clip.wav", "size": 4410, "file_class": "audio"}
-    for content, expected in (
-        ("Transcribe the speech verbatim.", transcript_of(b"file-1|clip.wav", 4410)),
-        ("Translate the speech into English.", translation_of(b"file-1|clip.wav", 4410)),
-    ):
-        body = completion_body(chat, content)
-        body["messages"][0]["files"] = [entry]
-        reply = client.http.post(
-            "/api/v2/chat/completions",
-            params={"chat_id": chat},
-            json=body,
-            headers={**client.auth, **VERSION},
-        )
-        answer = "".join(
-            f["choices"][0]["delta"].get("content", "")  # type: ignore[index, union-attr]
-            for f in _frames(reply.text)
-            if "choices" in f
-        )
-        assert answer == expected

@@ -12,6 +12,8 @@ import array
 import hashlib
 import math
 import sys
+from collections.abc import Sequence
+from typing import Protocol
 
 PCM_RATE = 24_000
 SECONDS_PER_CHAR = 0.04
@@ -40,15 +42,14 @@ def speech_pcm(text: str, speed: float = 1.0) -> bytes:
     return samples.tobytes()
 
 
-def transcript_of(data: bytes, size: int | None = None) -> str:
-    """Six words picked by the SHA-256 of `data`, then the clip's size (`len(data)` unless given)."""
+def transcript_of(data: bytes) -> str:
     digest = hashlib.sha256(data).digest()
     words = [WORDS[b % len(WORDS)] for b in digest[:6]]
-    return f"{' '.join(words).capitalize()} ({len(data) if size is None else size} bytes)."
+    return f"{' '.join(words).capitalize()} ({len(data)} bytes)."
 
 
-def translation_of(data: bytes, size: int | None = None) -> str:
-    return TRANSLATED_PREFIX + transcript_of(data, size)
+def translation_of(data: bytes) -> str:
+    return TRANSLATED_PREFIX + transcript_of(data)
 
 
 def embedding_of(text: str, dimensions: int) -> list[float]:
@@ -61,25 +62,20 @@ def embedding_of(text: str, dimensions: int) -> list[float]:
     return out[:dimensions]
 
 
-def heard_files(body: object) -> str | None:
-    """The answer to a completion whose message carries an audio `files[]` entry: the transcript of that
-    file (words from its id and name, then its size: the bytes themselves stay on the file store),
-    translated when the message asks for English. None when no audio file is attached."""
-    try:
-        message = body["messages"][0]  # type: ignore[index]
-        files = message.get("files") or []
-    except (KeyError, IndexError, TypeError, AttributeError):
+class Heard(Protocol):
+    content_type: str
+    data: bytes | None
+
+
+def heard(files: Sequence[Heard], content: str) -> str | None:
+    """The answer to a completion that asks for an uploaded audio file to be transcribed or translated: the
+    transcript of its bytes (translated when the message asks for English). None otherwise: the echo then
+    describes the file, as it does for any other."""
+    asked = content.lower()
+    if "transcribe" not in asked and "translate" not in asked:
         return None
-    for entry in files if isinstance(files, list) else ():
-        if not isinstance(entry, dict) or "audio" not in (entry.get("type"), entry.get("file_class")):
-            continue
-        inner = entry.get("file")
-        inner = inner if isinstance(inner, dict) else {}
-        meta = inner.get("meta")
-        meta = meta if isinstance(meta, dict) else {}
-        seen = f"{entry.get('id')}|{entry.get('name') or meta.get('name')}".encode()
-        size = entry.get("size") or meta.get("size")
-        size = size if isinstance(size, int) else 0
-        content = str(message.get("content") or "")
-        return translation_of(seen, size) if "into English" in content else transcript_of(seen, size)
+    for stored in files:
+        if stored.content_type.startswith("audio/"):
+            data = stored.data or b""
+            return translation_of(data) if "into English" in content else transcript_of(data)
     return None

@@ -18,6 +18,7 @@ from qwen_server.emulator.catalog import BY_ID
 from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
 from qwen_server.emulator.directives import find_script
 from qwen_server.emulator.faults import pick_fault
+from qwen_server.emulator.files import seen_note
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
 from qwen_server.emulator.state import EmulatorState
@@ -146,8 +147,7 @@ def _completions(state: EmulatorState) -> Endpoint:
             state.stats.error("chat_not_found", index)
             return json_response(404, protocol.failure("Not_Found", "Chat not found"))
         try:
-            raw = orjson.loads(await request.body())
-            req = parse_completion(raw, chat_id)
+            req = parse_completion(orjson.loads(await request.body()), chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)
             return json_response(200, protocol.failure("Bad_Request", str(exc)))
@@ -158,10 +158,17 @@ def _completions(state: EmulatorState) -> Endpoint:
         if chat_id in state.running:
             state.stats.error("chat_in_progress", index)
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
+        if len(req.content) > state.config.max_message_chars:
+            state.stats.error("message_too_long", index)
+            return json_response(200, protocol.failure("Bad_Request", protocol.TOO_LONG))
+        seen, refused = state.files.check_files(index, req.files)
+        if refused is not None:
+            state.stats.error("invalid_files", index)
+            return json_response(200, protocol.failure("Bad_Request", f"Invalid file information! {refused}"))
         script = find_script(req.content) or state.scripts.pop(index)
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
-        heard = media.heard_files(raw)  # an audio file attached: the reply is its transcript
-        content = req.content if heard is None else heard
+        heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
+        content = req.content + seen_note(seen) if heard is None else heard
         plan = plan_reply(content, script, req.thinking and model.thinks, budget)
         return _Completion(state, account, chat_id, req).respond(plan)
 

@@ -4,6 +4,11 @@ The differences between such upstreams are data, not code: `DIALECTS` lists, per
 neutral request's switches and sampling parameters are spelled in the body (or that the upstream has none,
 so they are not sent). Tools, `tool_choice`, `response_format` and logprobs go through natively: these
 upstreams run the model's own tool-calling template, so no prompt engineering is needed in front of them.
+
+Media go as native content parts, never flattened to text (`media_part`): images as `image_url`, audio as
+`input_audio`, video as DashScope's `video_url`, documents as OpenAI's `file` (plain text as text). By then
+the gateway has read every client URL itself (`media.fetch`), so parts carry data: URLs: no upstream is
+asked to fetch a client-given address from inside its own network.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from qwen_server.core.model import ChatRequest, ImagePart, MediaPart, Message, TextPart, ToolSpec
+from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart, ToolSpec
 
 # neutral `ChatRequest` field -> body key; None: the upstream has no such parameter, so it is not sent.
 _COMMON_PARAMS: dict[str, str | None] = {
@@ -36,7 +41,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "reasoning_effort": True,
         "params": _COMMON_PARAMS,
         "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
-        "audio_data_url": False,  # input_audio as OpenAI's {"data": base64, "format"}
+        "audio_data": "base64",  # input_audio.data: OpenAI's bare base64 with a `format`
     },
     "dashscope": {
         "thinking_field": "enable_thinking",
@@ -46,55 +51,58 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "params": {**_COMMON_PARAMS, "repetition_penalty": "repetition_penalty"},
         # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
         "tool_choice_modes": {"required": "auto"},
-        "audio_data_url": True,  # qwen3-asr-flash reads input_audio.data as a data: URL
+        "audio_data": "data_url",  # DashScope reads input_audio.data as a data: (or http) URL
     },
 }
 
 
-# audio media type -> OpenAI's input_audio `format`
-AUDIO_FORMATS: dict[str, str] = {
+# audio media type -> input_audio.format
+AUDIO_FORMATS = {
     "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
     "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
     "audio/flac": "flac",
-    "audio/x-flac": "flac",
     "audio/ogg": "ogg",
-    "audio/webm": "webm",
     "audio/mp4": "m4a",
-    "audio/m4a": "m4a",
-    "audio/x-m4a": "m4a",
-    "audio/aac": "aac",
 }
 
 
-def audio_to_openai(part: MediaPart, data_url: bool) -> dict[str, Any] | None:
-    """An audio clip given inline as `input_audio`; None for a clip given only by URL or file id."""
-    if part.data is None:
-        return None
-    encoded = base64.b64encode(part.data).decode("ascii")
-    media_type = part.media_type or "audio/wav"
-    if data_url:
-        return {"type": "input_audio", "input_audio": {"data": f"data:{media_type};base64,{encoded}"}}
-    fmt = AUDIO_FORMATS.get(media_type, media_type.rpartition("/")[2] or "wav")
-    return {"type": "input_audio", "input_audio": {"data": encoded, "format": fmt}}
+def _data_url(part: MediaPart) -> str:
+    if part.data is None:  # not resolved: only a URL the gateway did not read (never a client's)
+        return part.url or ""
+    return (
+        f"data:{part.media_type or 'application/octet-stream'};base64,{base64.b64encode(part.data).decode()}"
+    )
 
 
-def message_to_openai(message: Message, audio_data_url: bool = False) -> dict[str, Any]:
+def media_part(part: MediaPart, audio_data: str = "base64") -> dict[str, Any]:
+    """One media part in the OpenAI content-part shape."""
+    if part.kind == "image":
+        image: dict[str, Any] = {"url": _data_url(part)}
+        if part.detail:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    if part.kind == "audio":
+        audio_format = AUDIO_FORMATS.get(part.media_type or "", "wav")
+        if audio_data == "base64" and part.data is not None:
+            data = base64.b64encode(part.data).decode()
+        else:
+            data = _data_url(part)
+        return {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
+    if part.kind == "video":
+        return {"type": "video_url", "video_url": {"url": _data_url(part)}}
+    if part.data is not None and (part.media_type or "").startswith("text/"):
+        return {"type": "text", "text": part.data.decode("utf-8", errors="replace")}
+    return {"type": "file", "file": {"filename": part.filename or "document", "file_data": _data_url(part)}}
+
+
+def message_to_openai(message: Message, audio_data: str = "base64") -> dict[str, Any]:
     if all(isinstance(p, TextPart) for p in message.parts):
         content: Any = message.text
     else:
-        content = []
-        for p in message.parts:
-            if isinstance(p, TextPart):
-                content.append({"type": "text", "text": p.text})
-            elif isinstance(p, ImagePart):
-                content.append({"type": "image_url", "image_url": {"url": p.url}})
-            elif isinstance(p, MediaPart) and p.kind == "audio":
-                audio = audio_to_openai(p, audio_data_url)
-                if audio is not None:
-                    content.append(audio)
+        content = [
+            {"type": "text", "text": p.text} if isinstance(p, TextPart) else media_part(p, audio_data)
+            for p in message.parts
+        ]
     out: dict[str, Any] = {"role": message.role, "content": content}
     if message.tool_calls:
         out["tool_calls"] = [
@@ -126,7 +134,7 @@ def tool_choice_to_openai(choice: str | dict[str, Any], modes: dict[str, str]) -
 
 def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
     dialect = DIALECTS.get(kind, DIALECTS["openai"])
-    messages = [message_to_openai(m, dialect["audio_data_url"]) for m in request.messages]
+    messages = [message_to_openai(m, dialect["audio_data"]) for m in request.messages]
     system_extra = request.extra.get("system_extra")
     if system_extra:
         messages.insert(0, {"role": "system", "content": system_extra})
