@@ -68,11 +68,10 @@ class Heard(Protocol):
 
 
 def heard(files: Sequence[Heard], content: str) -> str | None:
-    """The answer to a completion that asks for an uploaded audio file to be transcribed or translated: the
-    transcript of its bytes (translated when the message asks for English). None otherwise: the echo then
-    describes the file, as it does for any other."""
-    asked = content.lower()
-    if "transcribe" not in asked and "translate" not in asked:
+    """The answer to a completion that asks for a verbatim transcript of an uploaded audio file, or for its
+    translation into English: the transcript of its bytes (translated for English). None otherwise: the echo
+    then describes the file, as it does for any other."""
+    if "verbatim" not in content and "into English" not in content:
         return None
     for stored in files:
         if stored.content_type.startswith("audio/"):
