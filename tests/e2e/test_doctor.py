@@ -204,3 +204,11 @@ def test_storage_refusing_v4_falls_back_to_v1(tmp_path: Path) -> None:
         v1_only.stop()
     upload = steps(result)[("emu0", "upload")]
     assert upload["state"] == "ok" and "V1 signature" in upload["outcome"], upload
+
+
+def test_read_aloud_runs_when_asked(emulator: Service, tmp_path: Path) -> None:
+    result = doctor(emulator_accounts(emulator, 1), "--media", "tts", "--json", cwd=tmp_path)
+    found = steps(result)
+    assert found[("emu0", "tts")]["state"] == "ok" and "bytes of speech" in found[("emu0", "tts")]["outcome"]
+    assert found[("emu0", "t2v")]["state"] == "not tried" and "--media t2v" in found[("emu0", "t2v")]["outcome"]
+    assert result.returncode == 0, result.stdout

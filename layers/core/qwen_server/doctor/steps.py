@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from qwen_server.core.sse import SSEParser
 from qwen_server.doctor.context import Answer, Context
 from qwen_server.doctor.observe import Failure, check
 from qwen_server.providers.qwen_web import oss_sign, wire
+from qwen_server.providers.qwen_web import tts as tts_flow
 from qwen_server.providers.qwen_web.auth import token_from_response
 from qwen_server.providers.qwen_web.upload import KINDS
 from qwen_server.providers.transport import Reply
@@ -309,26 +309,30 @@ async def t2v(ctx: Context) -> str:
 
 
 async def tts(ctx: Context) -> str:
+    """The read-aloud flow as the gateway runs it: the answered message's content set, then spoken."""
     if not (ctx.chat_id and ctx.response_id):
         raise Failure("no answered message to speak", "unexpected")
-    body = {
-        "chat_id": ctx.chat_id,
-        "timestamp": int(time.time()),
-        "messages": [{"id": ctx.response_id, "role": "assistant", "sub_chat_type": "tts"}],
-    }
+    chat_id, message_id = ctx.chat_id, ctx.response_id
+    path = ctx.path("chat_message", chat_id=chat_id, message_id=message_id)
+    answer = await ctx.call("POST", path, tts_flow.message_body("pong"), chat_id=chat_id)
+    check(answer.status, answer.headers, answer.body, write=True)
     answer = await ctx.call(
-        "POST", ctx.path("tts"), body, chat_id=ctx.chat_id, stream=True, query=f"chat_id={ctx.chat_id}"
+        "POST",
+        ctx.path("tts"),
+        tts_flow.tts_body(chat_id, message_id),
+        chat_id=chat_id,
+        stream=True,
+        query=f"chat_id={chat_id}",
     )
     audio = 0
-    for payload in _sse_payloads(answer):
-        error = wire.stream_error(payload)
-        if error is not None:
-            raise _failure_of(error, answer.status)
-        for choice in payload.get("choices") or ():
-            audio += len(str((choice.get("delta") or {}).get("tts") or ""))
+    try:
+        for payload in _sse_payloads(answer):
+            audio += len(tts_flow.pcm_of(payload)[0])
+    except GatewayError as exc:
+        raise _failure_of(exc, answer.status) from None
     if not audio:
         raise Failure("a stream without audio", "unexpected", answer.status)
-    return f"{audio} base64 characters of audio"
+    return f"{audio} bytes of speech"
 
 
 # ---- OpenAI-compatible and DashScope accounts, through the gateway's own provider --------------------
