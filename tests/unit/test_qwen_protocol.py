@@ -160,3 +160,18 @@ def test_set_cookies_are_kept_without_the_token() -> None:
         ]
     )
     assert kept == {"acw_tc": "new"} and gone == {"ssxmod_itna"}
+
+
+def test_overrides_are_read_from_dotenv_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwen_server.config import get_settings
+
+    monkeypatch.delenv(protocol.OVERRIDES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text('QWEN_PROTOCOL_OVERRIDES={"headers": {"version": "0.9.9"}}\n')
+    get_settings.cache_clear()
+    try:
+        assert protocol.load_from_env().version == "0.9.9"
+        monkeypatch.setenv(protocol.OVERRIDES_ENV, '{"headers": {"version": "1.0.0"}}')
+        assert protocol.load_from_env().version == "1.0.0", "the environment wins over .env"
+    finally:
+        get_settings.cache_clear()

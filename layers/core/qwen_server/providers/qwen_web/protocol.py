@@ -141,10 +141,23 @@ def current() -> Protocol:
     global _current
     if _current is None:
         try:
-            _current = load(os.environ.get(OVERRIDES_ENV))
+            _current = load(configured_overrides())
         except ProtocolError:
             _current = load(None)
     return _current
+
+
+def configured_overrides() -> str | None:
+    """`QWEN_PROTOCOL_OVERRIDES` from the environment, else from `.env` (as every setting is read)."""
+    raw = os.environ.get(OVERRIDES_ENV)
+    if raw is not None:
+        return raw
+    from qwen_server.config import ConfigError, get_settings
+
+    try:
+        return get_settings().qwen_protocol_overrides
+    except ConfigError:
+        return None  # another setting is wrong; `serve` and the doctor report that one
 
 
 def configure(raw: str | None) -> Protocol:
@@ -155,5 +168,6 @@ def configure(raw: str | None) -> Protocol:
 
 
 def load_from_env() -> Protocol:
-    """`QWEN_PROTOCOL_OVERRIDES` read strictly and put in force; raises `ProtocolError` when unusable."""
-    return configure(os.environ.get(OVERRIDES_ENV))
+    """`QWEN_PROTOCOL_OVERRIDES` (environment or `.env`) read strictly and put in force; raises
+    `ProtocolError` when unusable."""
+    return configure(configured_overrides())
