@@ -117,6 +117,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
             large_text_threshold=settings.large_text_threshold,
+            store=store,
         ),
         "openai": compat,
         "dashscope": compat,
