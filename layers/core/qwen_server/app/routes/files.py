@@ -104,7 +104,8 @@ async def list_files(request: Request) -> Response:
     if speaks_anthropic(request):
         found = await records.listing(runtime.store, tenant, "anthropic")
         limit = int_param(query.get("limit"), "limit", 20, 1, 1000)
-        page = page_after(found, [r.id for r in found], query.get("after_id"), query.get("before_id"), limit)
+        after = query.get("after_id") or query.get("page")  # newer SDKs page with an opaque `page` cursor
+        page = page_after(found, [r.id for r in found], after, query.get("before_id"), limit)
         data = [anthropic_file(r) for r in page]
         more = _has_more(found, page, before=query.get("before_id") is not None)
         return JSONBytes(
@@ -113,6 +114,7 @@ async def list_files(request: Request) -> Response:
                 "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None,
                 "has_more": more,
+                "next_page": data[-1]["id"] if data and more else None,
             }
         )
     found = await records.listing(runtime.store, tenant, "openai")
