@@ -6,6 +6,7 @@ The emulator is slowed by its `--token-latency` knob so a batch is still running
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,8 +15,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from helpers import chat_line, jsonl, wait_for
@@ -181,3 +184,95 @@ def test_files_and_batch_results_on_s3(emulator: Service) -> None:
             assert not (data_dir / "blobs").exists()  # nothing went to local files
         finally:
             gateway.stop()
+
+
+def test_the_cron_tick_route_needs_cron_secret_and_runs_the_worker(emulator: Service, tmp_path: Path) -> None:
+    env = shared_env(emulator, f"sqlite:///{tmp_path / 'state.db'}", tmp_path / "data")
+    gateway = start_gateway({**env, "BATCH_WORKER": "false", "CRON_SECRET": "cron-s3cret"})
+    closed = start_gateway({**env, "BATCH_WORKER": "false"})
+    try:
+        assert httpx.get(f"{closed.url}/internal/batches/tick").status_code == 403
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+        uploaded = client.files.create(
+            file=("in.jsonl", jsonl([chat_line(f"t{i}", "tick") for i in range(4)])), purpose="batch"
+        )
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        tick = f"{gateway.url}/internal/batches/tick"
+        assert httpx.get(tick).status_code == 401
+        assert httpx.get(tick, headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert client.batches.retrieve(batch.id).status == "in_progress"  # no worker runs but the tick
+        ran = httpx.get(tick, headers={"authorization": "Bearer cron-s3cret"}, timeout=120)
+        assert ran.status_code == 200 and ran.json() == {"batches": 1, "lines": 4, "finalized": 1}
+        done = client.batches.retrieve(batch.id)
+        assert done.status == "completed" and done.request_counts and done.request_counts.completed == 4
+    finally:
+        gateway.stop()
+        closed.stop()
+
+
+def test_the_window_expires_what_is_left(emulator: Service, tmp_path: Path) -> None:
+    """A batch past its 24 h window (its record's `expires_at` moved back in the shared store) ends as expired:
+    every line without a result gets an expired one, on both APIs."""
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    env = shared_env(emulator, store_url, tmp_path / "data")
+    gateway = start_gateway({**env, "BATCH_WORKER": "false"})
+    runner = None
+    try:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+        uploaded = client.files.create(
+            file=("in.jsonl", jsonl([chat_line(f"e{i}", "late") for i in range(3)])), purpose="batch"
+        )
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        ant = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+        params = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "late"}],
+        }
+        mb = ant.messages.batches.create(requests=[{"custom_id": "x", "params": params}])  # type: ignore[list-item]
+        asyncio.run(_age(store_url, [batch.id, mb.id]))
+
+        runner = worker(env)
+        done = wait_for(lambda: client.batches.retrieve(batch.id), lambda b: b.status == "expired")
+        assert (
+            done.expired_at
+            and done.request_counts
+            and (done.request_counts.completed, done.request_counts.failed) == (0, 3)
+        )
+        assert done.error_file_id and done.output_file_id is None
+        errors = [json.loads(x) for x in client.files.content(done.error_file_id).text.splitlines()]
+        assert [e["error"]["code"] for e in errors] == ["batch_expired"] * 3
+        ended = wait_for(
+            lambda: ant.messages.batches.retrieve(mb.id), lambda b: b.processing_status == "ended"
+        )
+        assert ended.request_counts.expired == 1
+        assert [r.result.type for r in ant.messages.batches.results(mb.id)] == ["expired"]
+    finally:
+        if runner is not None:
+            runner.terminate()
+            runner.wait()
+        gateway.stop()
+
+
+async def _age(store_url: str, batch_ids: list[str]) -> None:
+    """Move the batches' windows into the past, as 24 h passing would."""
+    from qwen_server.batches import records
+    from qwen_server.store import open_store
+
+    store = open_store(store_url)
+    try:
+        for key in await store.scan("batch:"):
+            _, tenant, batch_id = key.split(":", 2)
+            if batch_id in batch_ids:
+                await records.update(store, tenant, batch_id, _expire)
+    finally:
+        await store.close()
+
+
+def _expire(record: Any) -> bool:
+    record.expires_at = record.created_at - 1
+    return True

@@ -1,0 +1,88 @@
+"""Batch lines yield to interactive traffic: while the chat class is full (or has a queue) the worker starts
+no line; once it is free the lines run. The worker runs in this process on a real store (SQLite, Redis),
+with the emulator process as upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from processes import Service, emulator_accounts
+from qwen_server.app.runtime import Runtime, get_runtime, reset_runtime
+from qwen_server.batches import records
+from qwen_server.batches.create import create_anthropic
+from qwen_server.batches.worker import interactive_busy, tick
+from qwen_server.blob.service import reset_blobs
+from services import redis_binary, redis_service
+
+PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "queued"}]}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed")
+    with redis_service() as url:
+        yield url
+
+
+@pytest.fixture
+async def runtime(
+    emulator: Service, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Runtime]:
+    for name, value in {
+        "STORE_URL": store_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "QWEN_ACCOUNTS": json.dumps(emulator_accounts(emulator, 2)),
+        "SCHED_CHAT_CONCURRENT": "1",
+        "BATCH_CHUNK_LINES": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    reset_blobs()
+    built = await get_runtime()
+    yield built
+    await built.gateway.scheduler.aclose()  # type: ignore[attr-defined]
+    await built.store.close()
+    reset_runtime()
+    reset_blobs()
+
+
+async def test_no_line_starts_while_the_chat_class_is_full_or_queued(runtime: Runtime) -> None:
+    requests = [{"custom_id": f"y{i}", "params": PARAMS} for i in range(3)]
+    batch = await create_anthropic(runtime.store, "tenant-y", requests, 2)
+    scheduler = runtime.gateway.scheduler
+    assert not await interactive_busy(runtime)
+
+    async with scheduler.admit("chat", "interactive"):  # the one chat slot is taken by live traffic
+        assert await interactive_busy(runtime)
+        passed = await tick(runtime, seconds=1.0)
+        assert passed["lines"] == 0 and passed["finalized"] == 0
+        waiting = asyncio.create_task(_admit_and_leave(runtime))  # someone queues behind it
+        for _ in range(1000):  # until its ticket is in the store's queue
+            if (await scheduler.snapshot())["chat"]["queued"]:
+                break
+            await asyncio.sleep(0.01)
+        assert (await scheduler.snapshot())["chat"]["in_flight"] == 1
+        assert await interactive_busy(runtime)
+    await waiting
+    answered = await runtime.store.get_many([records.line_key(batch.id, i) for i in range(3)])
+    assert answered == [None, None, None]
+
+    assert not await interactive_busy(runtime)
+    passed = await tick(runtime, seconds=60.0)
+    assert passed == {"batches": 1, "lines": 3, "finalized": 1}
+    ended = await records.load(runtime.store, "tenant-y", batch.id)
+    assert ended is not None and ended.status == "completed" and ended.counts["succeeded"] == 3
+
+
+async def _admit_and_leave(runtime: Runtime) -> None:
+    async with runtime.gateway.scheduler.admit("chat", "second"):
+        pass
