@@ -295,3 +295,46 @@ def test_another_key_sees_nothing_and_gets_404_everywhere(gateway: Service) -> N
     assert a_batch.id not in {b.id for b in b_ant.messages.batches.list()}
     # alice still has everything
     assert alice.files.retrieve(uploaded.id).id == uploaded.id
+
+
+def test_openai_files_upload_list_page_content_delete(gateway: Service) -> None:
+    client = oai(gateway, "key-carol")
+    odd = "notes été.txt"
+    made = [
+        client.files.create(
+            file=(odd if i == 0 else f"f{i}.txt", f"body {i}".encode()),
+            purpose="user_data",
+            expires_after={"anchor": "created_at", "seconds": 3600},
+        )
+        for i in range(3)
+    ]
+    assert all(f.expires_at == f.created_at + 3600 and f.status == "processed" for f in made)
+    assert made[0].filename == odd
+    newest_first = [f.id for f in client.files.list(purpose="user_data")]
+    assert newest_first == [f.id for f in reversed(made)]
+    oldest = client.files.list(purpose="user_data", order="asc", limit=2)
+    assert [f.id for f in oldest.data] == [made[0].id, made[1].id] and oldest.has_more
+    after = client.files.list(purpose="user_data", order="asc", after=made[1].id)
+    assert [f.id for f in after.data] == [made[2].id]
+
+    raw = httpx.get(
+        f"{gateway.url}/v1/files/{made[0].id}/content", headers={"authorization": "Bearer key-carol"}
+    )
+    assert raw.content == b"body 0"
+    assert raw.headers["content-disposition"] == (
+        "attachment; filename=\"notes _t_.txt\"; filename*=UTF-8''notes%20%C3%A9t%C3%A9.txt"
+    )
+    assert client.files.content(made[1].id).read() == b"body 1"
+
+    deleted = client.files.delete(made[0].id)
+    assert deleted.id == made[0].id and deleted.deleted is True
+    with pytest.raises(openai.NotFoundError) as gone:
+        client.files.retrieve(made[0].id)
+    assert gone.value.body["code"] == "file_not_found"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as bad_purpose:
+        client.files.create(file=("x.txt", b"x"), purpose="nonsense")  # type: ignore[arg-type]
+    assert bad_purpose.value.body["param"] == "purpose"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.files.create(
+            file=("x.txt", b"x"), purpose="batch", expires_after={"anchor": "created_at", "seconds": 5}
+        )

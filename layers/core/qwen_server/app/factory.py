@@ -56,9 +56,17 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("POST", "/v1/messages/batches", "qwen_server.app.routes.batches:create_message_batch"),
         ("GET", "/v1/messages/batches", "qwen_server.app.routes.batches:list_message_batches"),
         ("GET", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:get_message_batch"),
-        ("POST", "/v1/messages/batches/{batch_id}/cancel", "qwen_server.app.routes.batches:cancel_message_batch"),
+        (
+            "POST",
+            "/v1/messages/batches/{batch_id}/cancel",
+            "qwen_server.app.routes.batches:cancel_message_batch",
+        ),
         ("DELETE", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:delete_message_batch"),
-        ("GET", "/v1/messages/batches/{batch_id}/results", "qwen_server.app.routes.batches:message_batch_results"),
+        (
+            "GET",
+            "/v1/messages/batches/{batch_id}/results",
+            "qwen_server.app.routes.batches:message_batch_results",
+        ),
         ("GET", "/internal/batches/tick", "qwen_server.app.routes.batches:batches_tick"),
     ],
 }

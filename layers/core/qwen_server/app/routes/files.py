@@ -167,10 +167,7 @@ async def file_content(request: Request) -> Response:
             code="file_not_downloadable",
         )
     body = await service.open_content(record)
-    headers = {
-        "content-length": str(record.size),
-        "content-disposition": f'attachment; filename="{record.filename}"',
-    }
+    headers = {"content-length": str(record.size), "content-disposition": _attachment(record.filename)}
     return StreamingResponse(body, media_type=record.media_type, headers=headers)
 
 
@@ -182,3 +179,11 @@ async def delete_file(request: Request) -> Response:
     if speaks_anthropic(request):
         return JSONBytes({"id": record.id, "type": "file_deleted"})
     return JSONBytes({"id": record.id, "object": "file", "deleted": True})
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming the file: ASCII fallback plus RFC 5987's UTF-8 form (never a raw CR/LF)."""
+    from urllib.parse import quote
+
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
