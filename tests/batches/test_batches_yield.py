@@ -1,6 +1,6 @@
 """Batch lines yield to interactive traffic: while the chat class is full (or has a queue) the worker starts
-no line; once it is free the lines run. The worker runs in this process on a real store (SQLite, Redis),
-with the emulator process as upstream."""
+no line; once it is free the lines run and the batch ends. The worker runs in this process on each store
+backend (memory, SQLite, Redis, DynamoDB on moto's server), with the emulator process as upstream."""
 
 from __future__ import annotations
 
@@ -17,20 +17,25 @@ from qwen_server.batches import records
 from qwen_server.batches.create import create_anthropic
 from qwen_server.batches.worker import interactive_busy, tick
 from qwen_server.blob.service import reset_blobs
-from services import redis_binary, redis_service
+from services import moto_service, redis_binary, redis_service
 
 PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "queued"}]}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "dynamodb"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
+    if request.param == "memory":
+        yield "memory://"
+    elif request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    if redis_binary() is None:
-        pytest.skip("redis-server is not installed")
-    with redis_service() as url:
-        yield url
+    elif request.param == "redis":
+        if redis_binary() is None:
+            pytest.skip("redis-server is not installed")
+        with redis_service() as url:
+            yield url
+    else:
+        with moto_service() as endpoint:
+            yield f"dynamodb://batches?region=us-east-1&endpoint_url={endpoint}&create=1"
 
 
 @pytest.fixture
@@ -48,6 +53,7 @@ async def runtime(
     reset_runtime()
     reset_blobs()
     built = await get_runtime()
+    await built.store.ping()  # as `serve` does at start-up (creates the moto table)
     yield built
     await built.gateway.scheduler.aclose()  # type: ignore[attr-defined]
     await built.store.close()

@@ -30,8 +30,10 @@ async def store_upload(
     media_type: str | None,
     expires_at: int | None = None,
     file_id: str | None = None,
+    save: bool = True,
 ) -> FileRecord:
-    """Stream `chunks` to the blob store (413 past `limit`), then write the metadata."""
+    """Stream `chunks` to the blob store (413 past `limit`), then write the metadata (unless `save` is
+    False: the caller completes the record from what the upload held, then saves it)."""
     from qwen_server.blob.service import get_blobs
 
     blobs = await get_blobs()
@@ -57,7 +59,8 @@ async def store_upload(
             f"The file is larger than the limit of {limit} bytes (FILES_MAX_BYTES)", code="file_too_large"
         ) from None
     record.size = info.size
-    await records.save(store, record)
+    if save:
+        await records.save(store, record)
     return record
 
 

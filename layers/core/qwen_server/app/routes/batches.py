@@ -145,7 +145,7 @@ async def create_message_batch(request: Request) -> Response:
     from qwen_server.batches.kick import kick
 
     runtime, tenant = await _caller(request)
-    body = await read_json(request, max(runtime.settings.max_request_bytes, runtime.settings.files_max_bytes))
+    body = await read_json(request, runtime.settings.max_request_bytes)  # the requests come inline
     requests = check_anthropic_requests(body.get("requests"))
     record = await create_anthropic(runtime.store, tenant, requests, runtime.settings.batch_chunk_lines)
     await kick()

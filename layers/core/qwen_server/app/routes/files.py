@@ -33,7 +33,6 @@ async def upload_file(request: Request) -> Response:
     anthropic = speaks_anthropic(request)
     api: records.Api = "anthropic" if anthropic else "openai"
     upload = Upload()
-    file_id = records.new_file_id(api)
     record = await service.store_upload(
         runtime.store,
         stream_upload(request, upload),
@@ -43,7 +42,7 @@ async def upload_file(request: Request) -> Response:
         purpose="",
         filename=None,
         media_type=None,
-        file_id=file_id,
+        save=False,
     )
     try:
         if not upload.file_seen:
@@ -54,7 +53,9 @@ async def upload_file(request: Request) -> Response:
         else:
             record.purpose = "user_data"
     except InvalidRequest:
-        await service.delete_file(runtime.store, tenant, record.id)
+        from qwen_server.blob.service import get_blobs
+
+        await (await get_blobs()).store.delete(record.blob_key)
         raise
     record.filename = upload.filename or "upload"
     if upload.media_type and upload.media_type != "application/octet-stream":
