@@ -92,3 +92,30 @@ async def test_no_line_starts_while_the_chat_class_is_full_or_queued(runtime: Ru
 async def _admit_and_leave(runtime: Runtime) -> None:
     async with runtime.gateway.scheduler.admit("chat", "second"):
         pass
+
+
+async def test_a_batch_left_finalizing_by_a_dead_worker_is_finished_by_the_next_tick(
+    runtime: Runtime,
+) -> None:
+    """Every line answered and the record at `finalizing` (its finalizer died before writing the results):
+    the next tick gathers the stored results, runs no line again, and ends the batch."""
+    requests = [{"custom_id": f"f{i}", "params": PARAMS} for i in range(2)]
+    batch = await create_anthropic(runtime.store, "tenant-f", requests, 2)
+    for i in range(2):
+        outcome = {"custom_id": f"f{i}", "ok": True, "status": 200, "body": {"stored": i}, "request_id": "r"}
+        assert await runtime.store.set_if_absent(records.line_key(batch.id, i), json.dumps(outcome).encode())
+    await runtime.store.set(records.chunk_done_key(batch.id, 0), b"1")
+
+    def finalizing(record: records.BatchRecord) -> bool:
+        record.status = "finalizing"
+        return True
+
+    await records.update(runtime.store, "tenant-f", batch.id, finalizing)
+    passed = await tick(runtime, seconds=30.0)
+    assert passed == {"batches": 1, "lines": 0, "finalized": 1}
+    ended = await records.load(runtime.store, "tenant-f", batch.id)
+    assert ended is not None and ended.status == "completed" and ended.results_key
+    from qwen_server.blob.service import get_blobs
+
+    results = (await (await get_blobs()).store.read(ended.results_key)).splitlines()
+    assert [json.loads(x)["result"]["message"] for x in results] == [{"stored": 0}, {"stored": 1}]

@@ -21,9 +21,13 @@ def main(argv: list[str]) -> None:
     from qwen_server.config_check import check_settings
 
     try:
-        check_settings(get_settings())
+        settings = get_settings()
+        check_settings(settings)
     except ConfigError as exc:
         raise SystemExit(f"configuration error: {exc}") from None
+    from qwen_server.cli import _check_store
+
+    _check_store(settings.resolved_store_url())  # a store that cannot be used stops here, naming STORE_URL
     asyncio.run(_run())
 
 

@@ -9,6 +9,7 @@ served at the batch's `results_url`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +22,7 @@ from qwen_server.core.ids import hex_id
 if TYPE_CHECKING:
     from qwen_server.app.runtime import Runtime
 
+log = logging.getLogger("qwen_server")
 Ending = Literal["completed", "cancelled", "expired"]
 SKIPPED = {"cancelled": "canceled", "expired": "expired", "completed": "expired"}
 OPENAI_SKIP_ERRORS = {
@@ -93,6 +95,7 @@ def _add_usage(total: dict[str, int], outcome: dict[str, Any]) -> None:
 async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: str) -> bool:
     """Gather the results and end the batch; False when another worker is doing it (or did)."""
     from qwen_server.blob.service import get_blobs
+    from qwen_server.files import service as files
 
     store = runtime.store
     group = records.final_lease(record.id)
@@ -120,11 +123,19 @@ async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: st
 
         output_id = error_id = results_key = None
         if current.api == "openai":
-            output_id, error_id = await _openai_files(runtime, current, tally(), skip)
+            output_id = await _openai_file(runtime, current, tally(), "output", want_ok=True)
+            if counts["succeeded"] == 0 and output_id is not None:
+                await files.delete_file(store, current.tenant, output_id)
+                output_id = None
+            if counts["errored"] + counts["canceled"] + counts["expired"]:
+                error_id = await _openai_file(
+                    runtime, current, _outcomes(runtime, current, skip), "errors", want_ok=False
+                )
         else:
             results_key = f"batches/{current.tenant}/{current.id}/results.jsonl"
             lines = (_anthropic_line(o) async for o in tally())
             await (await get_blobs()).store.put(results_key, lines, "application/binary")
+        log.info("batch %s %s: %s", current.id, ending, counts)
 
         def end(r: BatchRecord) -> bool:
             if r.ended:
@@ -152,6 +163,7 @@ async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: st
 
 
 def _to_finalizing(r: BatchRecord) -> bool:
+    """in_progress -> finalizing; a batch already finalizing (its finalizer died) is left as it is."""
     if r.status != "in_progress":
         return False
     r.status = "finalizing"
@@ -159,35 +171,35 @@ def _to_finalizing(r: BatchRecord) -> bool:
     return True
 
 
-async def _openai_files(
-    runtime: Runtime, record: BatchRecord, outcomes: AsyncIterator[dict[str, Any]], skip: str
-) -> tuple[str | None, str | None]:
-    """The output and error files (the outcomes are read once; both files' lines are held until written)."""
+async def _outcomes(runtime: Runtime, record: BatchRecord, skip: str) -> AsyncIterator[dict[str, Any]]:
+    async for _, outcome in _results(runtime, record, skip):
+        yield outcome
+
+
+async def _openai_file(
+    runtime: Runtime,
+    record: BatchRecord,
+    outcomes: AsyncIterator[dict[str, Any]],
+    name: str,
+    *,
+    want_ok: bool,
+) -> str:
+    """The output file (2xx lines) or the error file (the rest), streamed from one pass over the outcomes."""
     from qwen_server.files import service as files
 
-    good: list[bytes] = []
-    bad: list[bytes] = []
-    async for outcome in outcomes:
-        ok, line = _openai_line(outcome)
-        (good if ok else bad).append(line)
-    ids: list[str | None] = []
-    for name, lines in (("output", good), ("errors", bad)):
-        if not lines:
-            ids.append(None)
-            continue
-        made = await files.store_generated(
-            runtime.store,
-            _chunks(lines),
-            tenant=record.tenant,
-            api="openai",
-            purpose="batch_output",
-            filename=f"{record.id}_{name}.jsonl",
-            media_type="application/jsonl",
-        )
-        ids.append(made.id)
-    return ids[0], ids[1]
+    async def lines() -> AsyncIterator[bytes]:
+        async for outcome in outcomes:
+            ok, line = _openai_line(outcome)
+            if ok == want_ok:
+                yield line
 
-
-async def _chunks(lines: list[bytes]) -> AsyncIterator[bytes]:
-    for start in range(0, len(lines), 1000):
-        yield b"".join(lines[start : start + 1000])
+    made = await files.store_generated(
+        runtime.store,
+        lines(),
+        tenant=record.tenant,
+        api="openai",
+        purpose="batch_output",
+        filename=f"{record.id}_{name}.jsonl",
+        media_type="application/jsonl",
+    )
+    return made.id

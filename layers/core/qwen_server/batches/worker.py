@@ -84,6 +84,8 @@ async def tick(runtime: Runtime, *, seconds: float, me: str | None = None) -> di
 
 async def _work(runtime: Runtime, record: BatchRecord, me: str, deadline: float) -> tuple[int, bool]:
     store = runtime.store
+    if record.status == "finalizing":  # every line has its result; the worker gathering them died
+        return 0, await finalize(runtime, record, "completed", me)
     if records.now() >= record.expires_at:
         return 0, await finalize(runtime, record, "expired", me)
     if record.status == "cancelling":
