@@ -10,7 +10,7 @@ from qwen_server.api.anthropic.mapping import to_neutral
 from qwen_server.api.anthropic.schemas import MessagesRequest
 from qwen_server.app.http import validate
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import ChatRequest, ImagePart, MediaPart, Message, TextPart, ToolCall
+from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolCall
 
 PNG = "iVBORw0KGgo="
 
@@ -72,23 +72,9 @@ def test_images_become_data_urls_or_urls() -> None:
     assert parts[2] == ImagePart("https://example.com/cat.jpg")
 
 
-def test_file_sources_become_file_id_parts() -> None:
-    request = neutral(
-        messages=user(
-            {"type": "image", "source": {"type": "file", "file_id": "file_1"}},
-            {"type": "document", "source": {"type": "file", "file_id": "file_2"}, "title": "Notes"},
-        )
-    )
-    image, title, document = request.messages[0].parts
-    assert isinstance(image, MediaPart) and (image.kind, image.file_id) == ("image", "file_1")
-    assert image.param == "messages.0.content.0.source.file_id"
-    assert title == TextPart("Notes\n")
-    assert isinstance(document, MediaPart) and (document.kind, document.file_id) == ("document", "file_2")
-
-
-def test_unknown_image_source_is_refused_by_name() -> None:
-    error = refused(messages=user({"type": "image", "source": {"type": "bucket", "file_id": "file_1"}}))
-    assert "'bucket'" in error.message and error.param == "messages.0.content.0.source.type"
+def test_file_image_source_is_refused_by_name() -> None:
+    error = refused(messages=user({"type": "image", "source": {"type": "file", "file_id": "file_1"}}))
+    assert "'file'" in error.message and error.param == "messages.0.content.0.source.type"
 
 
 def test_text_documents_become_text_with_title_and_context() -> None:
@@ -115,7 +101,7 @@ def test_text_documents_become_text_with_title_and_context() -> None:
     [
         {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
         {"type": "url", "url": "https://example.com/a.pdf"},
-        {"type": "file"},  # a file source without its id
+        {"type": "file", "file_id": "file_1"},
     ],
 )
 def test_other_documents_are_a_clear_400(source: dict[str, Any]) -> None:

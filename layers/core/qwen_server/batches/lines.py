@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest
 from qwen_server.core.ids import hex_id
-from qwen_server.files.resolve import resolve_file_parts
 
 if TYPE_CHECKING:
     from qwen_server.app.runtime import Runtime
@@ -38,7 +37,6 @@ async def openai_chat(runtime: Runtime, tenant: str, body: dict[str, Any]) -> di
     request = validate(ChatCompletionRequest, body)
     neutral = to_neutral(request, tenant=tenant, session_id=request.user)
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(request.model)
-    await resolve_file_parts(neutral)  # file_id parts: the tenant's file, read now
     if alias_thinking is not None and request.enable_thinking is None and request.reasoning_effort is None:
         neutral.thinking = alias_thinking
     events = runtime.gateway.stream(neutral, "batch")
@@ -68,7 +66,6 @@ async def anthropic_message(runtime: Runtime, tenant: str, params: dict[str, Any
     user = request.metadata.user_id if request.metadata else None
     neutral = to_neutral(request, tenant=tenant, session_id=user)
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(request.model)
-    await resolve_file_parts(neutral)  # file_id parts: the tenant's file, read now
     if alias_thinking is not None and request.thinking is None:
         neutral.thinking = alias_thinking
     translator = MessageEvents(

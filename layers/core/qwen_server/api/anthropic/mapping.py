@@ -4,10 +4,10 @@ Block by block:
 - `system` (string or text blocks) becomes one leading system message; a `system` turn inside `messages`
   (recent SDKs) becomes a system message in place.
 - `text` → `TextPart`; `image` with a base64 source → `ImagePart` holding a `data:` URL, with a url source →
-  `ImagePart(url)`; a file source (Files API) → `MediaPart(file_id=…)`, resolved before the request runs.
+  `ImagePart(url)`; file sources are refused (the gateway has no Files API).
 - `document` with a plain-text or custom-content source → its text (title and context first, one per line);
-  a file source → `MediaPart(file_id=…)`; PDF (base64 / url) is refused with a 400 naming the source, since
-  the web upstream cannot read it through this API.
+  PDF (base64 / url) and file sources are refused with a 400 naming the source, since the web upstream
+  cannot read them through this API.
 - `tool_use` (assistant turns only) → `ToolCall(id, name, arguments=JSON of input)`.
 - `tool_result` (user turns only) → a `tool` message answering `tool_use_id`, named after the call it
   answers; `is_error` prefixes the text with `Error: ` (the neutral model has no error flag).
@@ -38,7 +38,6 @@ from qwen_server.api.anthropic.schemas import (
     ImageBlock,
     InputMessage,
     MessagesRequest,
-    OtherSource,
     RedactedThinkingBlock,
     TextBlock,
     TextSource,
@@ -51,16 +50,7 @@ from qwen_server.api.anthropic.schemas import (
     URLSource,
 )
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import (
-    ChatRequest,
-    ImagePart,
-    MediaPart,
-    Message,
-    Part,
-    TextPart,
-    ToolCall,
-    ToolSpec,
-)
+from qwen_server.core.model import ChatRequest, ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
@@ -87,14 +77,12 @@ def thinking_choice(body: CountTokensRequest) -> ThinkingChoice:
     return ThinkingChoice(enabled=True, omit_text=omit)
 
 
-def _image(block: ImageBlock, param: str) -> ImagePart | MediaPart:
+def _image(block: ImageBlock, param: str) -> ImagePart:
     source = block.source
     if isinstance(source, Base64Source):
         return ImagePart(f"data:{source.media_type};base64,{source.data}", media_type=source.media_type)
     if isinstance(source, URLSource):
         return ImagePart(source.url)
-    if source.type == "file" and source.file_id:  # resolved before the request runs (files.resolve)
-        return MediaPart("image", file_id=source.file_id, param=f"{param}.source.file_id")
     raise InvalidRequest(
         f"image source type {source.type!r} is not supported here: send the image as base64 or by url",
         param=f"{param}.source.type",
@@ -116,10 +104,6 @@ def _document(block: DocumentBlock, param: str) -> list[Part]:
             else:
                 parts.append(_image(inner, f"{param}.source.content.{i}"))
         return parts
-    if isinstance(source, OtherSource) and source.type == "file" and source.file_id:
-        found: list[Part] = [TextPart(header)] if header else []
-        found.append(MediaPart("document", file_id=source.file_id, param=f"{param}.source.file_id"))
-        return found
     kind = "PDF" if isinstance(source, Base64Source | URLSource) else repr(source.type)
     raise InvalidRequest(
         f"document source {kind} is not supported by this gateway: send the document's text as a "

@@ -42,10 +42,9 @@ class URLSource(_Lenient):
 
 
 class OtherSource(_Lenient):
-    """`file` (Files API: `file_id`) and sources added later, refused by the mapping with their name."""
+    """`file` (Files API) and sources added later: refused by the mapping with their name."""
 
     type: str
-    file_id: str | None = None
 
 
 ImageSource = Annotated[

@@ -22,7 +22,6 @@ from qwen_server.core.model import (
     Event,
     Finish,
     ImagePart,
-    MediaPart,
     Message,
     Part,
     TextDelta,
@@ -58,16 +57,6 @@ def _parts(message: ChatMessage) -> list[Part]:
         elif isinstance(part, ImageContentPart):
             url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
             parts.append(ImagePart(url))
-        elif part.type == "file" and part.file is not None and part.file.file_id:
-            # resolved to the file's bytes before the request runs (files.resolve)
-            parts.append(
-                MediaPart(
-                    "document",
-                    file_id=part.file.file_id,
-                    filename=part.file.filename,
-                    param=f"messages.content.{i}.file.file_id",
-                )
-            )
         else:
             raise InvalidRequest(
                 f"content part type {part.type!r} is not supported here", param=f"messages.content.{i}.type"

@@ -26,16 +26,8 @@ class ImageContentPart(_Lenient):
     image_url: ImageURL | str
 
 
-class FileRef(_Lenient):
-    """A `file` content part's `file`: a Files API id (`file_data` inline uploads are not taken yet)."""
-
-    file_id: str | None = None
-    filename: str | None = None
-
-
 class OtherContentPart(_Lenient):
     type: str
-    file: FileRef | None = None
 
 
 ContentPart = TextContentPart | ImageContentPart | OtherContentPart

@@ -20,7 +20,6 @@ from qwen_server.app.runtime import get_runtime
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Flush, Usage
-from qwen_server.files.resolve import resolve_file_parts
 
 log = logging.getLogger("qwen_server")
 
@@ -34,7 +33,6 @@ async def chat_completions(request: Request) -> Response:
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
-    await resolve_file_parts(neutral)  # file_id parts: the tenant's file, read now
     if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
         neutral.thinking = alias_thinking
     events = runtime.gateway.stream(neutral)

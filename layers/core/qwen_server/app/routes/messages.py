@@ -29,7 +29,6 @@ from qwen_server.app.disconnect import ClientClosedRequest, DeadlineStreamingRes
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import UpstreamError
-from qwen_server.files.resolve import resolve_file_parts
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -42,7 +41,6 @@ async def create_message(request: Request) -> Response:
     user = body.metadata.user_id if body.metadata else None
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
-    await resolve_file_parts(neutral)  # file_id parts: the tenant's file, read now
     if alias_thinking is not None and body.thinking is None:
         neutral.thinking = alias_thinking
     translator = MessageEvents(
