@@ -1,5 +1,6 @@
-"""Uploaded files used as message content, through both SDKs against the gateway process and a native
-OpenAI-compatible upstream that records what it received (tests/fake_openai_upstream.py, its own process)."""
+"""Uploaded files used as message content (the Files API as the media pipeline's file source), through both
+SDKs against the gateway process and a native OpenAI-compatible upstream that records what it received
+(tests/fake_openai_upstream.py, its own process)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def test_anthropic_files_in_image_and_document_blocks_reach_the_upstream(
     assert content[1] == {"type": "text", "text": "The launch code is 7-4-1."}
 
     other = anthropic.Anthropic(base_url=gateway.url, api_key="key-b", max_retries=0)
-    with pytest.raises(anthropic.NotFoundError) as refused:
+    with pytest.raises(anthropic.BadRequestError) as refused:  # another key's file is unknown to it
         other.messages.create(
             model="qwen-plus",
             max_tokens=64,
@@ -103,7 +104,8 @@ def test_anthropic_files_in_image_and_document_blocks_reach_the_upstream(
             ],  # type: ignore[typeddict-item]
         )
     assert refused.value.body["type"] == "error"  # type: ignore[index]
-    assert refused.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert image.id in refused.value.body["error"]["message"]  # type: ignore[index]
 
 
 def test_openai_file_parts_are_vision_input_and_text(gateway: Service, upstream: Service) -> None:
@@ -128,9 +130,9 @@ def test_openai_file_parts_are_vision_input_and_text(gateway: Service, upstream:
     assert content[1] == {"type": "text", "text": "spec body"}
 
     other = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-b", max_retries=0)
-    with pytest.raises(openai.NotFoundError) as refused:
+    with pytest.raises(openai.BadRequestError) as refused:  # another key's file is unknown to it
         other.chat.completions.create(
             model="qwen-plus",
             messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": image.id}}]}],
         )
-    assert refused.value.body["param"] == "messages.content.0.file.file_id"  # type: ignore[index]
+    assert refused.value.body["code"] == "file_not_found"  # type: ignore[index]

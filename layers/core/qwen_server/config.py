@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     qwen_user_agent: str | None = None
     delete_chats: bool = True
 
+    # media input
+    large_text_threshold: int = Field(
+        default=50_000,
+        gt=0,
+        description="characters of flattened text above which a web turn goes up as a file",
+    )
+    fetch_allow_private_networks: bool = False
+    fetch_allowed_hosts: str | None = Field(
+        default=None,
+        description="comma-separated host or host:port whose addresses the fetcher does not check",
+    )
+    fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
+
     special_code_mode: bool = False
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024

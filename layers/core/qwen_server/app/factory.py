@@ -41,6 +41,12 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
     ],
+    "audio": [
+        ("POST", "/v1/audio/speech", "qwen_server.app.routes.audio:create_speech"),
+        ("POST", "/v1/audio/transcriptions", "qwen_server.app.routes.audio:create_transcription"),
+        ("POST", "/v1/audio/translations", "qwen_server.app.routes.audio:create_translation"),
+        ("POST", "/v1/embeddings", "qwen_server.app.routes.embeddings:create_embeddings"),
+    ],
     "files": [
         ("POST", "/v1/files", "qwen_server.app.routes.files:upload_file"),
         ("GET", "/v1/files", "qwen_server.app.routes.files:list_files"),

@@ -6,12 +6,16 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from qwen_server.blob import BlobNotFound, BlobTooLarge
 from qwen_server.core.errors import NotFound, PayloadTooLarge
 from qwen_server.files import records
 from qwen_server.files.records import Api, FileRecord
 from qwen_server.store.base import Store
+
+if TYPE_CHECKING:
+    from qwen_server.media.resolve import StoredFile
 
 
 def file_not_found(file_id: str) -> NotFound:
@@ -150,3 +154,15 @@ async def read_file_for_tenant(tenant: str, file_id: str) -> tuple[bytes, str, s
     runtime = await get_runtime()
     record = await get_file(runtime.store, tenant, file_id)
     return await read_bytes(record), record.media_type, record.filename
+
+
+async def media_file_source(file_id: str, tenant: str) -> StoredFile | None:
+    """The Files API as a source of `file_id` message parts (registered with `media.resolve` when the runtime
+    is built): the tenant's file, or None when the tenant has no such file."""
+    from qwen_server.app.runtime import get_runtime
+    from qwen_server.media.resolve import StoredFile
+
+    record = await records.load((await get_runtime()).store, tenant, file_id)
+    if record is None:
+        return None
+    return StoredFile(await read_bytes(record), record.media_type, record.filename)
