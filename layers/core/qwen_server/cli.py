@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: qwen-server {serve,emulator,doctor,login} [options]\n"
+            "usage: qwen-server {serve,worker,emulator,doctor,login} [options]\n"
             "  serve     the gateway (all routes, port 1325)\n"
+            "  worker    the batch worker alone (no HTTP)\n"
             "  emulator  the Qwen upstream emulator\n"
             "  doctor    try every protocol step against each account and say what broke\n"
             "  login     sign in with a headless Chromium and keep the session in the accounts file"
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command == "serve":
         serve(rest)
+    elif command == "worker":
+        from qwen_server.batches.cli import main as worker_main
+
+        worker_main(rest)
     elif command == "emulator":
         from qwen_server.emulator.cli import main as emulator_main
 
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
         raise SystemExit(login_main(rest))
     else:
-        raise SystemExit(f"unknown command {command!r}: use serve, emulator, doctor or login")
+        raise SystemExit(f"unknown command {command!r}: use serve, worker, emulator, doctor or login")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.jar import SessionJar
 from qwen_server.providers.qwen_web.turn_media import prepare_turn
-from qwen_server.providers.qwen_web.upload import WebUploader
+from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.transport import Streamed
+from qwen_server.store.base import Store
 
 DEFAULT_THINKING_BUDGET = 8192
 
@@ -51,6 +52,7 @@ class QwenWebProvider:
         jar: SessionJar | None = None,
         on_blocked: Callable[[Account], None] | None = None,
         large_text_threshold: int = 50_000,
+        store: Store | None = None,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
@@ -61,7 +63,7 @@ class QwenWebProvider:
         self._delete_chats = delete_chats
         self._background: set[asyncio.Task[None]] = set()
         self._large_text_threshold = large_text_threshold
-        self.uploads = WebUploader(self._call_json, clients)  # also the upload step of other web flows
+        self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
