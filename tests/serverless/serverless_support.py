@@ -54,8 +54,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def lambda_env(function_name: str, **extra: str) -> dict[str, str]:
-    """What the Lambda runtime sets that our code looks at, plus fake credentials (never real ones)."""
-    return clean_env(AWS_LAMBDA_FUNCTION_NAME=function_name, **FAKE_AWS, **extra)
+    """What the Lambda runtime sets that our code looks at, plus fake credentials (never real ones).
+
+    A deployed gateway refuses anonymous calls; these tests serve without keys, so they say so
+    (ALLOW_ANONYMOUS), as a deployer would. `lambda_env(..., ALLOW_ANONYMOUS="false")` tests the refusal."""
+    settings = {"ALLOW_ANONYMOUS": "true", **extra}
+    return clean_env(AWS_LAMBDA_FUNCTION_NAME=function_name, **FAKE_AWS, **settings)
 
 
 def _v2_event(

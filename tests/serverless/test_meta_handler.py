@@ -158,3 +158,26 @@ def _credentials() -> dict[str, str]:
         "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
         "aws_session_token": FAKE_AWS["AWS_SESSION_TOKEN"],
     }
+
+
+def test_a_lambda_without_gateway_keys_fails_closed(emulator: Service) -> None:
+    env = lambda_env(
+        "qwen-meta",
+        STORE_URL="memory://",
+        QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 1)),
+        ALLOW_ANONYMOUS="false",
+    )
+    events = [
+        http_api_event("GET", "/health"),
+        http_api_event("GET", "/v1/models"),
+        function_url_event("GET", "/v1/models/qwen3-max"),
+        http_api_event("GET", "/v1/metrics"),
+    ]
+    health, models, model, metrics = invoke("meta", events, env)["responses"]
+    assert health["statusCode"] == 200
+    for response in (models, model, metrics):
+        error = assert_openai_error(response, 401)
+        assert error["code"] == "gateway_keys_required" and "AWS Lambda" in error["message"]
+    keyed = dict(env, GATEWAY_API_KEYS="lambda-key")
+    listed = invoke("meta", [http_api_event("GET", "/v1/models", headers={"x-api-key": "lambda-key"})], keyed)
+    assert listed["responses"][0]["statusCode"] == 200
