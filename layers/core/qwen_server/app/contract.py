@@ -31,6 +31,19 @@ class Contract:
     streams: bool = False  # `stream: true` answers text/event-stream
     auth: Auth = "gateway"
     content_type: str = "application/json"  # of the 200 answer
+    example: dict[str, Any] | None = None  # a request body that reaches the upstream
+
+
+# One server-sent event: OpenAI's `data:` lines carry a chunk's JSON (then `[DONE]`); Anthropic's name
+# the event (`message_start`, `content_block_delta`, ...) and carry its JSON.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+}
+_HELLO = [{"role": "user", "content": "hello"}]
+# Values a path parameter takes in a real call (documentation, and test generators start from them).
+PATH_EXAMPLES = {"model_id": "qwen3-max"}
 
 
 CONTRACTS: dict[tuple[str, str], Contract] = {
@@ -39,9 +52,14 @@ CONTRACTS: dict[tuple[str, str], Contract] = {
         f"{_OPENAI}:ChatCompletionRequest",
         (f"{_M}:ChatCompletion",),
         streams=True,
+        example={"model": "qwen3-max", "messages": _HELLO},
     ),
     ("POST", "/v1/messages"): Contract(
-        "Create a message (Anthropic)", f"{_ANTHROPIC}:MessagesRequest", (f"{_M}:Message",), streams=True
+        "Create a message (Anthropic)",
+        f"{_ANTHROPIC}:MessagesRequest",
+        (f"{_M}:Message",),
+        streams=True,
+        example={"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": _HELLO},
     ),
     ("POST", "/v1/messages/count_tokens"): Contract(
         "Count a message's input tokens (Anthropic)",
@@ -114,16 +132,22 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
     c = contract or Contract(f"{method} {path}")
     op: dict[str, Any] = {"summary": c.summary, "operationId": f"{method.lower()}{path}".replace("/", "_")}
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+            **({"example": PATH_EXAMPLES[name]} if name in PATH_EXAMPLES else {}),
+        }
         for name in _path_params(path)
     ]
     if params:
         op["parameters"] = params
     if c.request is not None:
-        op["requestBody"] = {
-            "required": c.auth != "admin",
-            "content": {"application/json": {"schema": _ref(c.request)}},
-        }
+        media: dict[str, Any] = {"schema": _ref(c.request)}
+        if c.example is not None:
+            media["example"] = c.example
+        op["requestBody"] = {"required": c.auth != "admin", "content": {"application/json": media}}
     elif generic and method in ("POST", "PUT", "PATCH"):
         op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
     if c.content_type == "application/json":
@@ -138,7 +162,7 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
     else:
         ok = {c.content_type: {"schema": {"type": "string"}}}
     if c.streams:
-        ok["text/event-stream"] = {"schema": {"type": "string"}}
+        ok["text/event-stream"] = {"schema": SSE_EVENT}
     op["responses"] = {
         "200": {
             "description": "Success" + (" (a stream when `stream` is true)" if c.streams else ""),
