@@ -140,6 +140,43 @@ def http_api_event(
     )
 
 
+def rest_api_event(
+    method: str,
+    path: str,
+    resource: str | None = None,
+    *,
+    stage: str = "prod",
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST API proxy event (payload 1.0): `path` is the public path without the stage,
+    which only `requestContext.path` carries; `resource` is the matched resource template."""
+    sent = {"host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": f"req-{time.time_ns()}",
+            "identity": {"sourceIp": "203.0.113.9", "userAgent": "test"},
+            "domainName": sent["host"],
+            "apiId": "abc123",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
 def function_url_event(
     method: str,
     path: str,
