@@ -130,6 +130,10 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
             assert alpha.chat.completions.create(model="qwen3-max", messages=ASK).choices[0].message.content  # type: ignore[arg-type]
         for _ in range(2):
             assert beta.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=ASK).content  # type: ignore[arg-type]
+        streamed = alpha.chat.completions.create(model="qwen3-max", messages=ASK, stream=True)  # type: ignore[arg-type]
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        with beta.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=ASK) as events:  # type: ignore[arg-type]
+            assert events.get_final_text()
 
         # the access log names tenant, account, model and tokens; the disabled account served nobody
         served = [
@@ -137,7 +141,8 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
             for line in access_lines(gateway)
             if line["route"] in ("/v1/chat/completions", "/v1/messages")
         ]
-        assert len(served) == 8
+        assert len(served) == 10
+        assert sorted(line["stream"] for line in served).count(True) == 2
         assert {line["tenant"] for line in served} == {tenant("key-alpha"), tenant("key-beta")}
         assert {line["account"] for line in served} <= {"emu1", "emu2"}
         assert {line["model"] for line in served} == {"qwen3-max", "claude-sonnet-4-5"}
@@ -153,8 +158,8 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
 
         usage = httpx.get(f"{gateway.url}/admin/usage", headers=admin, timeout=10).json()["data"]
         by_tenant = {row["tenant"]: row for row in usage}
-        assert by_tenant[tenant("key-alpha")]["requests"] == 6
-        assert by_tenant[tenant("key-beta")]["requests"] == 2
+        assert by_tenant[tenant("key-alpha")]["requests"] == 7
+        assert by_tenant[tenant("key-beta")]["requests"] == 3
         assert by_tenant[tenant("key-alpha")]["output_tokens"] > 0
 
         (tmp_path / "qwen_accounts.json").write_text(json.dumps(accounts[:2]))
@@ -175,7 +180,7 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
 
         text = httpx.get(f"{gateway.url}/metrics", headers=admin, timeout=10)
         assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
-        assert 'qwen_gateway_requests_total{route="/v1/chat/completions",status="200"} 6.0' in text.text
+        assert 'qwen_gateway_requests_total{route="/v1/chat/completions",status="200"} 7.0' in text.text
         assert 'qwen_gateway_account_state{account="emu0",state="ok"} 1.0' in text.text
     finally:
         gateway.stop()
