@@ -30,6 +30,7 @@ def test_public_hosts(host: str) -> None:
 def test_a_loopback_server_is_not_exposed() -> None:
     assert exposure(scope()) is None
     assert exposure(scope(None)) is None
+    assert exposure(scope(("testserver", 80))) is None, "an in-process client, not a network"
 
 
 def test_platforms_and_binds_are_exposed(monkeypatch: pytest.MonkeyPatch) -> None:
