@@ -34,8 +34,14 @@ async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_wi
     a, b = RateLimiter(first, table(rpm=3), clock), RateLimiter(second, table(rpm=3), clock)
     verdicts = [await a.admit("t1"), await b.admit("t1"), await a.admit("t1"), await b.admit("t1")]
     assert [v.refused_by if v else "none" for v in verdicts] == [None, None, None, "requests"]
-    assert verdicts[0] is not None and verdicts[0].headers(anthropic=False)["x-ratelimit-remaining-requests"] == "2"
-    assert verdicts[2] is not None and verdicts[2].headers(anthropic=False)["x-ratelimit-remaining-requests"] == "0"
+    assert (
+        verdicts[0] is not None
+        and verdicts[0].headers(anthropic=False)["x-ratelimit-remaining-requests"] == "2"
+    )
+    assert (
+        verdicts[2] is not None
+        and verdicts[2].headers(anthropic=False)["x-ratelimit-remaining-requests"] == "0"
+    )
     other = await a.admit("t2")
     assert other is not None and other.refused_by is None, "another tenant has its own count"
     clock.offset += WINDOW
