@@ -1,4 +1,4 @@
-"""The meta function's Mangum handler, invoked with synthetic HTTP API and Function URL events (payload 2.0),
+"""The meta function's Mangum handler, invoked with synthetic REST API (payload 1.0), HTTP API and Function URL events,
 in a Lambda-like process, against the emulator as its upstream."""
 
 from __future__ import annotations
