@@ -40,7 +40,6 @@ async def admit(request: Request, runtime: Runtime) -> str:
     """The tenant, once its key is accepted and its limits leave room; the rate-limit headers go on the
     response whatever its status (`RequestContextMiddleware` adds `state["headers"]`)."""
     tenant = tenant_for(request, runtime.settings.gateway_keys())
-    request.state.log["tenant"] = tenant
     limiter, usage = _services(runtime)
     verdict = await limiter.admit(tenant)
     if verdict is not None:

@@ -43,7 +43,11 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
             )
     else:
         _refuse_anonymous_when_deployed(request)
-    return tenant_id(key) if key else "anonymous"
+    tenant = tenant_id(key) if key else "anonymous"
+    fields = request.scope.get("state", {}).get("log")
+    if isinstance(fields, dict):
+        fields["tenant"] = tenant  # the access log's line for this request
+    return tenant
 
 
 def _refuse_anonymous_when_deployed(request: Request) -> None:
