@@ -102,3 +102,24 @@ def test_per_key_limits_override_the_global_ones_field_by_field() -> None:
 def test_bad_rate_limits_name_the_variable(raw: str) -> None:
     with pytest.raises(ConfigError, match="RATE_LIMITS"):
         table(raw=raw)
+
+
+def test_reset_headers_in_each_sdks_format() -> None:
+    from qwen_server.app.ratelimit import Limits, Verdict
+
+    verdict = Verdict(Limits(rpm=10, tpm=0), requests_used=4, tokens_used=0, reset=0.85, now=1_800_000_000.0)
+    openai_headers = verdict.headers(anthropic=False)
+    assert openai_headers == {
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-remaining-requests": "6",
+        "x-ratelimit-reset-requests": "850ms",
+    }
+    assert (
+        Verdict(Limits(rpm=1), 1, 0, 125.2, 0.0).headers(anthropic=False)["x-ratelimit-reset-requests"]
+        == "2m6s"
+    )
+    anthropic_headers = verdict.headers(anthropic=True)
+    assert anthropic_headers["anthropic-ratelimit-requests-reset"] == "2027-01-15T08:00:01Z", (
+        "rounded up: never early"
+    )
+    assert anthropic_headers["anthropic-ratelimit-requests-remaining"] == "6"

@@ -112,7 +112,9 @@ class Verdict:
 
     def headers(self, anthropic: bool) -> dict[str, str]:
         out: dict[str, str] = {}
-        resets_at = datetime.fromtimestamp(self.now + self.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        resets_at = datetime.fromtimestamp(math.ceil(self.now + self.reset), UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         for kind, limit, used in (
             ("requests", self.limits.rpm, self.requests_used),
             ("tokens", self.limits.tpm, self.tokens_used),
