@@ -99,6 +99,11 @@ CONTRACTS: dict[tuple[str, str], Contract] = {
     ("POST", "/admin/accounts/reload"): Contract(
         "Read the account list again", response=(f"{_M}:ReloadResult",), auth="admin"
     ),
+    ("GET", "/v1/blobs/{token}"): Contract(
+        "The bytes behind a signed link (the token is the credential)",
+        auth="none",
+        content_type="application/octet-stream",
+    ),
     ("GET", "/admin/usage"): Contract(
         "Requests and tokens by tenant and day", response=(f"{_M}:Listing",), auth="admin"
     ),

@@ -40,6 +40,7 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/openapi.json", "qwen_server.app.routes.docs:openapi"),
         ("GET", "/docs", "qwen_server.app.routes.docs:docs_page"),
     ],
+    "blobs": [("GET", "/v1/blobs/{token}", "qwen_server.app.routes.blobs:get_blob")],
     "admin": [
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
