@@ -98,15 +98,16 @@ def test_a_refused_key_is_disabled_by_the_rule_and_an_admin_enables_it(store_url
         ],
     )
     client_auth = {"authorization": "Bearer client-key"}
+    admin = {"authorization": "Bearer admin-key"}  # ADMIN_API_KEYS guard /v1/metrics too
     try:
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0)
 
         def disabled() -> bool:
             assert chat(client, "qwen3-max").startswith("w0 "), "failover hides the bad key from clients"
-            return bool(accounts_view(gateway, client_auth)["revoked"]["state"] == "disabled")
+            return bool(accounts_view(gateway, admin)["revoked"]["state"] == "disabled")
 
         eventually(disabled, timeout=20)
-        view = accounts_view(gateway, client_auth)
+        view = accounts_view(gateway, admin)
         revoked = view["revoked"]
         assert "refused" in revoked["reason"] and "401" in revoked["reason"], revoked
         assert revoked["disabled_until"] > time.time() + 3000, "disabled for ACCOUNT_DISABLE_SECONDS (1 h)"
@@ -120,8 +121,7 @@ def test_a_refused_key_is_disabled_by_the_rule_and_an_admin_enables_it(store_url
         assert httpx.post(enable, timeout=10).status_code == 401
         as_client = httpx.post(enable, headers=client_auth, timeout=10)
         assert as_client.status_code == 403 and as_client.json()["error"]["type"] == "permission_error"
-        assert accounts_view(gateway, client_auth)["revoked"]["state"] == "disabled"
-        admin = {"authorization": "Bearer admin-key"}
+        assert accounts_view(gateway, admin)["revoked"]["state"] == "disabled"
         listed = httpx.get(f"{gateway.url}/admin/accounts", headers=admin, timeout=10)
         assert listed.status_code == 200
         assert {a["name"]: a["state"] for a in listed.json()["data"]} == {"revoked": "disabled", "good": "ok"}
@@ -130,7 +130,7 @@ def test_a_refused_key_is_disabled_by_the_rule_and_an_admin_enables_it(store_url
         enabled = httpx.post(enable, headers=admin, timeout=10)
         assert enabled.status_code == 200, enabled.text
         assert (enabled.json()["state"], enabled.json()["disabled_until"]) == ("ok", None)
-        assert accounts_view(gateway, client_auth)["revoked"]["state"] == "ok"
+        assert accounts_view(gateway, admin)["revoked"]["state"] == "ok"
     finally:
         gateway.stop()
         fake.stop()

@@ -54,8 +54,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def lambda_env(function_name: str, **extra: str) -> dict[str, str]:
-    """What the Lambda runtime sets that our code looks at, plus fake credentials (never real ones)."""
-    return clean_env(AWS_LAMBDA_FUNCTION_NAME=function_name, **FAKE_AWS, **extra)
+    """What the Lambda runtime sets that our code looks at, plus fake credentials (never real ones).
+
+    A deployed gateway refuses anonymous calls; these tests serve without keys, so they say so
+    (ALLOW_ANONYMOUS), as a deployer would. `lambda_env(..., ALLOW_ANONYMOUS="false")` tests the refusal."""
+    settings = {"ALLOW_ANONYMOUS": "true", **extra}
+    return clean_env(AWS_LAMBDA_FUNCTION_NAME=function_name, **FAKE_AWS, **settings)
 
 
 def _v2_event(
@@ -134,6 +138,43 @@ def http_api_event(
         query=query,
         encode_body=False,
     )
+
+
+def rest_api_event(
+    method: str,
+    path: str,
+    resource: str | None = None,
+    *,
+    stage: str = "prod",
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST API proxy event (payload 1.0): `path` is the public path without the stage,
+    which only `requestContext.path` carries; `resource` is the matched resource template."""
+    sent = {"host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": f"req-{time.time_ns()}",
+            "identity": {"sourceIp": "203.0.113.9", "userAgent": "test"},
+            "domainName": sent["host"],
+            "apiId": "abc123",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
 def function_url_event(

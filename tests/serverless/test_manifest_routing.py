@@ -2,7 +2,8 @@
 really serves it (its own route table, imported the way each platform imports it).
 
 On Vercel a rewrite keeps the URL the client asked for (the matched parameters are added to the query), so
-the app sees the public path; on AWS the HTTP API and the Function URLs pass the path through unchanged.
+the app sees the public path; on AWS one REST API routes every path to its function (streaming groups with
+response-streaming invocations), and the app sees the public path without the stage.
 """
 
 from __future__ import annotations
@@ -227,39 +228,75 @@ def aws_functions() -> dict[str, dict[str, Any]]:
     return found
 
 
-def http_api_pattern(path: str) -> re.Pattern[str]:
+def api_pattern(path: str) -> re.Pattern[str]:
+    """An API Gateway resource path (`{name}` one segment, `{name+}` the rest) as a regex."""
     regex = re.sub(r"\\\{\w+\\\+\\\}", "[^/]+(?:/[^/]+)*", re.escape(path))
     return re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", regex) + "$")
 
 
-def test_template_every_public_path_reaches_one_function_that_serves_it() -> None:
+def api_routes() -> list[tuple[str, str, re.Pattern[str], dict[str, Any]]]:
+    """(group, method, path pattern, event properties) for every REST API event of every function."""
+    return [
+        (
+            group,
+            event["Properties"]["Method"].upper(),
+            api_pattern(event["Properties"]["Path"]),
+            event["Properties"],
+        )
+        for group, props in aws_functions().items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "Api"
+    ]
+
+
+def streams(props: dict[str, Any]) -> bool:
+    """A streaming group runs uvicorn under the Web Adapter (run.sh); a buffered one is Mangum's handler."""
+    return bool(props["Handler"] == "run.sh")
+
+
+def test_template_every_public_path_reaches_one_function_on_the_one_api() -> None:
     functions = aws_functions()
     assert set(functions) == set(function_groups()), "every function folder is deployed, and only those"
     skip_unbuilt(set(functions))
-    routes = [
-        (group, event["Properties"]["Method"], http_api_pattern(event["Properties"]["Path"]))
-        for group, props in functions.items()
-        for event in props.get("Events", {}).values()
-        if event["Type"] == "HttpApi"
-    ]
+    routes = api_routes()
     for group, method, path in endpoints():
-        hits = [g for g, m, pattern in routes if m == method and pattern.match(path)]
-        streaming = "FunctionUrlConfig" in functions[group]
-        if streaming:
-            assert hits == [], f"{method} {path} is streamed through a Function URL, not the HTTP API"
-        else:
-            assert hits == [group], f"{method} {path} reaches {hits} on the HTTP API, expected [{group!r}]"
+        hits = [g for g, m, pattern, _ in routes if m == method and pattern.match(path)]
+        assert hits == [group], f"{method} {path} reaches {hits} on the REST API, expected [{group!r}]"
         assert serves(function_app(group), method, path), f"functions/{group} does not serve {method} {path}"
-    for _, method, pattern in routes:
-        assert any(m == method and pattern.match(p) for _, m, p in endpoints()), f"{pattern.pattern} dead"
+    for _, method, pattern, _ in routes:
+        # HEAD is answered wherever GET is (Starlette adds it); API Gateway routes it separately
+        wanted = "GET" if method == "HEAD" else method
+        assert any(m == wanted and pattern.match(p) for _, m, p in endpoints()), f"{pattern.pattern} dead"
+    assert all(props["RestApiId"] == {"Ref": "Api"} for *_, props in routes), "one API, so one base URL"
+
+
+def test_template_streams_where_the_group_streams() -> None:
+    doc = template()
+    stage = doc["Resources"]["Api"]["Properties"]["StageName"]
+    assert doc["Resources"]["Api"]["Type"] == "AWS::Serverless::Api"
+    assert doc["Outputs"]["ApiUrl"]["Value"]["Sub"].endswith(f"/{stage}/")
+    kinds = {r["Type"] for r in doc["Resources"].values()}
+    assert "AWS::Serverless::HttpApi" not in kinds, "no second API: one base URL"
+    for group, props in aws_functions().items():
+        events = [e["Properties"] for e in props.get("Events", {}).values() if e["Type"] == "Api"]
+        assert events, f"{group} is reachable through the API"
+        assert "FunctionUrlConfig" not in props, "no per-function URL: the API is the one entry"
+        if streams(props):
+            for event in events:
+                assert event["ResponseTransferMode"] == "RESPONSE_STREAM", (group, event["Path"])
+                assert event["TimeoutInMillis"] <= min(900_000, props["Timeout"] * 1000)
+            env = props["Environment"]["Variables"]
+            # the Web Adapter passes the stage in the path; the app serves the public paths
+            assert env["AWS_LWA_REMOVE_BASE_PATH"] == f"/{stage}"
+        else:
+            assert all("ResponseTransferMode" not in event for event in events), group
 
 
 def test_template_streaming_and_buffered_functions_are_wired_as_designed() -> None:
     for group, props in aws_functions().items():
-        if "FunctionUrlConfig" in props:
-            assert props["Handler"] == "run.sh" and (FUNCTIONS / group / "run.sh").is_file()
+        if streams(props):
+            assert (FUNCTIONS / group / "run.sh").is_file()
             assert os.access(FUNCTIONS / group / "run.sh", os.X_OK), "the Web Adapter executes run.sh"
-            assert props["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
             env = props["Environment"]["Variables"]
             assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
             assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"

@@ -1,4 +1,4 @@
-"""The meta function's Mangum handler, invoked with synthetic HTTP API and Function URL events (payload 2.0),
+"""The meta function's Mangum handler, invoked with synthetic REST API (payload 1.0), HTTP API and Function URL events,
 in a Lambda-like process, against the emulator as its upstream."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from serverless_support import (
     http_api_event,
     invoke,
     lambda_env,
+    rest_api_event,
     start_moto,
     stop,
 )
@@ -158,3 +159,50 @@ def _credentials() -> dict[str, str]:
         "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
         "aws_session_token": FAKE_AWS["AWS_SESSION_TOKEN"],
     }
+
+
+def test_a_lambda_without_gateway_keys_fails_closed(emulator: Service) -> None:
+    env = lambda_env(
+        "qwen-meta",
+        STORE_URL="memory://",
+        QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 1)),
+        ALLOW_ANONYMOUS="false",
+    )
+    events = [
+        http_api_event("GET", "/health"),
+        http_api_event("GET", "/v1/models"),
+        function_url_event("GET", "/v1/models/qwen3-max"),
+        http_api_event("GET", "/v1/metrics"),
+    ]
+    health, models, model, metrics = invoke("meta", events, env)["responses"]
+    assert health["statusCode"] == 200
+    for response in (models, model, metrics):
+        error = assert_openai_error(response, 401)
+        assert error["code"] == "gateway_keys_required" and "AWS Lambda" in error["message"]
+    keyed = dict(env, GATEWAY_API_KEYS="lambda-key")
+    listed = invoke("meta", [http_api_event("GET", "/v1/models", headers={"x-api-key": "lambda-key"})], keyed)
+    assert listed["responses"][0]["statusCode"] == 200
+
+
+def test_rest_api_events_reach_the_public_paths(emulator: Service) -> None:
+    """The one REST API (template.yaml) sends payload 1.0 events; the stage stays out of the app's path."""
+    env = lambda_env(
+        "qwen-meta",
+        STORE_URL="memory://",
+        QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 1)),
+        GATEWAY_API_KEYS="rest-key",
+    )
+    key = {"x-api-key": "rest-key"}
+    events = [
+        rest_api_event("GET", "/health"),
+        rest_api_event("GET", "/v1/models", headers=key),
+        rest_api_event("GET", "/v1/models/qwen3-max", "/v1/models/{model_id+}", headers=key),
+        rest_api_event("GET", "/openapi.json"),
+        rest_api_event("GET", "/v1/models"),
+    ]
+    health, models, model, contract, anonymous = invoke("meta", events, env)["responses"]
+    assert health["statusCode"] == 200
+    assert "qwen3-max" in {m["id"] for m in body_json(models)["data"]}
+    assert body_json(model)["id"] == "qwen3-max"
+    assert "/v1/chat/completions" in body_json(contract)["paths"]
+    assert_openai_error(anonymous, 401)

@@ -110,7 +110,16 @@ def emulator() -> Iterator[Service]:
 def test_sam_build_lays_out_layers_and_functions(built: Path) -> None:
     layer = built / "CoreLayer" / "python"
     assert (layer / "qwen_server" / "serverless" / "handler.py").is_file()
-    for package in ("fastapi", "pydantic_core", "uvicorn", "mangum", "aws_lambda_powertools", "orjson"):
+    packages = (
+        "fastapi",
+        "pydantic_core",
+        "uvicorn",
+        "mangum",
+        "aws_lambda_powertools",
+        "orjson",
+        "prometheus_client",
+    )
+    for package in packages:
         assert (layer / package).is_dir(), f"{package} missing from the layer"
     assert not (layer / "boto3").exists(), "boto3 comes with the Lambda runtime"
     assert (built / "SharedDataLayer" / "shared" / "models.json").is_file()

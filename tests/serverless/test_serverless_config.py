@@ -135,7 +135,11 @@ def test_debug_raises_the_log_level(emulator: Service, host: str, debug: str) ->
         "QWEN_ACCOUNTS": json.dumps(emulator_accounts(emulator, 1)),
         "DEBUG": debug,
     }
-    env = lambda_env("qwen-chat", **settings) if host == "lambda" else clean_env(VERCEL="1", **settings)
+    env = (
+        lambda_env("qwen-chat", **settings)
+        if host == "lambda"
+        else clean_env(VERCEL="1", ALLOW_ANONYMOUS="true", **settings)
+    )
     function = Function("chat", env)
     try:
         client = openai.OpenAI(
@@ -154,3 +158,25 @@ def test_debug_raises_the_log_level(emulator: Service, host: str, debug: str) ->
         )
     else:
         assert debug_lines == []
+
+
+@pytest.mark.parametrize("host", ["lambda", "vercel"])
+def test_a_deployed_streaming_function_without_keys_refuses_the_sdks(emulator: Service, host: str) -> None:
+    settings = {"STORE_URL": "memory://", "QWEN_ACCOUNTS": json.dumps(emulator_accounts(emulator, 1))}
+    if host == "lambda":
+        env = lambda_env("qwen-messages", ALLOW_ANONYMOUS="false", **settings)
+    else:
+        env = clean_env(VERCEL="1", **settings)
+    function = Function("messages", env)
+    try:
+        client = anthropic.Anthropic(
+            base_url=function.url, api_key="k", max_retries=0, default_headers=FORWARDED
+        )
+        with pytest.raises(anthropic.AuthenticationError) as info:
+            client.messages.create(
+                model="qwen3-max", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+            )
+        where = "AWS Lambda" if host == "lambda" else "Vercel"
+        assert where in info.value.body["error"]["message"]  # type: ignore[index]
+    finally:
+        function.output()

@@ -90,8 +90,18 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
         raise SystemExit(f"configuration error: {exc}") from None
     apply_debug(settings.debug)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    os.environ["QWEN_SERVER_BIND_HOST"] = args.host  # the workers inherit it (app.exposure)
     if not settings.gateway_keys():
-        log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
+        from qwen_server.app.exposure import is_loopback
+
+        if is_loopback(args.host) or settings.allow_anonymous:
+            log.warning("GATEWAY_API_KEYS is not set: any API key is accepted (fine for local use only)")
+        else:
+            log.warning(
+                "GATEWAY_API_KEYS is not set and %s is not a loopback address: every API request is "
+                "refused with 401 until it is set (or ALLOW_ANONYMOUS=true)",
+                args.host,
+            )
     store_url = settings.resolved_store_url()
     try:
         workers, note = worker_count(args.workers, store_url, os.cpu_count())

@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     )
     fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
 
+    # exposure, limits and operations (README: Security, Operations)
+    allow_anonymous: bool = Field(
+        default=False, description="deployed without GATEWAY_API_KEYS: serve anyway instead of answering 401"
+    )
+    rate_limit_rpm: int = Field(default=0, ge=0, description="requests per minute per tenant; 0: no limit")
+    rate_limit_tpm: int = Field(default=0, ge=0, description="tokens per minute per tenant; 0: no limit")
+    rate_limits: str | None = Field(
+        default=None, description='JSON object: gateway key or tenant id -> {"rpm": n, "tpm": n}'
+    )
+    cors_origins: str | None = Field(default=None, description="comma-separated origins, or *")
+    api_docs: bool = Field(default=False, description="serve the interactive API docs at /docs")
+
     special_code_mode: bool = False
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024

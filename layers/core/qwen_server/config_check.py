@@ -27,6 +27,10 @@ def check_settings(settings: Settings) -> None:
     from qwen_server.pool.registry import AccountRegistry
 
     ModelCatalog(settings.model_aliases, settings.default_model)
+    from qwen_server.app.auth import tenant_id
+    from qwen_server.app.ratelimit import LimitTable
+
+    LimitTable(settings.rate_limit_rpm, settings.rate_limit_tpm, settings.rate_limits, tenant_id)
     check_accounts(AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file))
     check_protocol()
 

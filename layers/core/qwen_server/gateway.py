@@ -29,6 +29,7 @@ from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
 from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.models_directory import ModelsDirectory
+from qwen_server.observability import request_log
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
@@ -217,6 +218,7 @@ class Gateway:
 
     def _start(self, request: ChatRequest, contract: OutputContract, choice: Choice) -> _Attempt:
         provider = self.providers[choice.account.kind]
+        request_log.note(account=choice.account.name)
         native = bool(getattr(provider, "native_tools", False))
         prepared = contract.for_upstream(request, native)
         return _Attempt(choice, prepared, native, provider.stream(prepared, choice.account))

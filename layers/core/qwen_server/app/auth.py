@@ -26,8 +26,14 @@ def _raw(key: str) -> bytes:
         return key.encode("utf-8")
 
 
+def tenant_id(key: str) -> str:
+    """The tenant a key stands for: a short hash, so logs, limits and usage never show the key itself."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:
-    """The tenant id (a hash of the key); raises when keys are configured and none of them was sent."""
+    """The tenant id (a hash of the key); raises when keys are configured and none of them was sent, and
+    when none are configured on a deployed gateway (fail closed) unless ALLOW_ANONYMOUS is set."""
     key = presented_key(request)
     if allowed:
         if key is None or not any(hmac.compare_digest(_raw(key), k.encode("utf-8")) for k in allowed):
@@ -35,7 +41,37 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
                 "Invalid or missing API key: send one of GATEWAY_API_KEYS as `Authorization: Bearer <key>` "
                 "or `x-api-key`"
             )
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12] if key else "anonymous"
+    else:
+        _refuse_anonymous_when_deployed(request)
+    tenant = tenant_id(key) if key else "anonymous"
+    fields = request.scope.get("state", {}).get("log")
+    if isinstance(fields, dict):
+        fields["tenant"] = tenant  # the access log's line for this request
+    return tenant
+
+
+def _refuse_anonymous_when_deployed(request: Request) -> None:
+    from qwen_server.app.exposure import exposure
+    from qwen_server.config import get_settings
+
+    why = exposure(request.scope)
+    if why is not None and not get_settings().allow_anonymous:
+        raise AuthenticationFailed(
+            f"This gateway refuses requests: {why} and GATEWAY_API_KEYS is not set. Set GATEWAY_API_KEYS "
+            "(comma-separated keys clients send), or ALLOW_ANONYMOUS=true to serve anyone.",
+            code="gateway_keys_required",
+        )
+
+
+def require_operator(request: Request) -> None:
+    """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set, else the API's rule."""
+    from qwen_server.config import get_settings
+
+    settings = get_settings()
+    if settings.admin_keys():
+        require_admin(request, settings.admin_keys())
+    else:
+        tenant_for(request, settings.gateway_keys())
 
 
 def require_admin(request: Request, allowed: frozenset[str]) -> None:

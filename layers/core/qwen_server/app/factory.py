@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server import __version__
+from qwen_server.app.cors import LazyCors
 from qwen_server.app.http import (
     RequestContextMiddleware,
     gateway_error_handler,
@@ -35,11 +36,18 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/v1/models", "qwen_server.app.routes.models:list_models"),
         ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),
         ("GET", "/v1/metrics", "qwen_server.app.routes.meta:metrics"),
+        ("GET", "/metrics", "qwen_server.app.routes.prometheus:metrics"),
+        ("GET", "/openapi.json", "qwen_server.app.routes.docs:openapi"),
+        ("GET", "/docs", "qwen_server.app.routes.docs:docs_page"),
     ],
     "blobs": [("GET", "/v1/blobs/{token}", "qwen_server.app.routes.blobs:get_blob")],
     "admin": [
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
+        ("POST", "/admin/accounts/{account_id}/disable", "qwen_server.app.routes.admin:disable_account"),
+        ("POST", "/admin/accounts/{account_id}/probe", "qwen_server.app.routes.admin:probe_account"),
+        ("POST", "/admin/accounts/reload", "qwen_server.app.routes.admin:reload_accounts"),
+        ("GET", "/admin/usage", "qwen_server.app.routes.admin:usage"),
     ],
     "audio": [
         ("POST", "/v1/audio/speech", "qwen_server.app.routes.audio:create_speech"),
@@ -111,6 +119,7 @@ def build_app(groups: Iterable[str]) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(LazyCors)  # outermost: a preflight is answered before any route or key check
     return app
 
 

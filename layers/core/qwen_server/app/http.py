@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from qwen_server.core.ids import hex_id
+from qwen_server.observability import request_log
 
 log = logging.getLogger("qwen_server")
 M = TypeVar("M", bound=BaseModel)
@@ -159,6 +160,7 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["log"] = {}
+        request_log.bind(state["log"])
         started = time.perf_counter()
         status = 500
         header = request_id.encode()
@@ -173,6 +175,7 @@ class RequestContextMiddleware:
                     *message.get("headers", []),
                     (b"x-request-id", header),
                     (b"request-id", header),
+                    *((k.encode(), v.encode()) for k, v in state.get("headers", {}).items()),
                 ]
             await send(message)
 

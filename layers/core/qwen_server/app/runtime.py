@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 from qwen_server.core.errors import Misconfigured, StoreUnavailable
 
 if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first request, not at cold-start import
+    from qwen_server.app.ratelimit import RateLimiter
     from qwen_server.config import Settings
     from qwen_server.gateway import Gateway
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.observability.usage import UsageLedger
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.base import Account, Provider
@@ -40,6 +42,8 @@ class Runtime:
     gateway: Gateway
     clients: ClientRegistry
     metrics: RequestMetrics
+    limiter: RateLimiter | None = None  # built by app.access on first use
+    usage: UsageLedger | None = None
 
 
 _runtime: Runtime | None = None

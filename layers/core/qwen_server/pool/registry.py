@@ -178,6 +178,12 @@ class AccountRegistry:
                 self._accounts = []
             log.error("accounts not (re)loaded, keeping the previous list: %s", self.error)
 
+    def reload(self) -> None:
+        """Read the accounts again now (the admin route); a file that fails keeps the previous list."""
+        self._checked_at = time.monotonic()
+        self._load()
+        log.info("accounts reloaded from %s: %d account(s)", self.source, len(self._accounts))
+
     def accounts(self) -> list[Account]:
         """The current accounts, re-reading the file when it changed (at most once per interval)."""
         if self._path is not None and not self._env_json:

@@ -13,7 +13,8 @@ from qwen_server.api.openai.errors import openai_error_body
 from qwen_server.api.openai.functions import uses_functions
 from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
-from qwen_server.app.auth import session_id, tenant_for
+from qwen_server.app.access import admit, meter
+from qwen_server.app.auth import session_id
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
@@ -28,14 +29,14 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 async def chat_completions(request: Request) -> Response:
     runtime = await get_runtime()
-    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    tenant = await admit(request, runtime)
     body = validate(ChatCompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
     if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
         neutral.thinking = alias_thinking
-    events = runtime.gateway.stream(neutral)
+    events = meter(request, runtime, tenant, runtime.gateway.stream(neutral))
     # failures before the first byte become a proper error response; a client that leaves while this
     # request waits for a slot takes it out of the queue
     first = await unless_client_leaves(request, anext(events))

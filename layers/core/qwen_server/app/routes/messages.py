@@ -24,6 +24,7 @@ from qwen_server.api.anthropic.mapping import (
 )
 from qwen_server.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from qwen_server.api.anthropic.stream import sse_message
+from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import ClientClosedRequest, DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
@@ -35,7 +36,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 async def create_message(request: Request) -> Response:
     runtime = await get_runtime()
-    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    tenant = await admit(request, runtime)
     body = validate(MessagesRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
     user = body.metadata.user_id if body.metadata else None
@@ -49,7 +50,7 @@ async def create_message(request: Request) -> Response:
         count_input_tokens(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(body).omit_text,
     )
-    events = runtime.gateway.stream(neutral)
+    events = meter(request, runtime, tenant, runtime.gateway.stream(neutral))
     if not body.stream:
         return JSONBytes(await unless_client_leaves(request, collect(events, translator)))
     items = with_pings(events, runtime.settings.anthropic_ping_interval)

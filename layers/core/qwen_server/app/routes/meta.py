@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server import __version__
-from qwen_server.app.auth import tenant_for
+from qwen_server.app.auth import require_operator
 from qwen_server.app.http import JSONBytes
 from qwen_server.app.runtime import get_runtime
 
@@ -17,7 +17,7 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     runtime = await get_runtime()
-    tenant_for(request, runtime.settings.gateway_keys())
+    require_operator(request)
     return JSONBytes(
         {
             **runtime.metrics.snapshot(),

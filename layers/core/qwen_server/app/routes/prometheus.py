@@ -1,0 +1,22 @@
+"""GET /metrics: Prometheus text exposition, beside the JSON `/v1/metrics` and guarded the same way."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from qwen_server.app.auth import require_operator
+from qwen_server.app.runtime import get_runtime
+
+
+async def metrics(request: Request) -> Response:
+    runtime = await get_runtime()
+    require_operator(request)
+    from qwen_server.observability.prometheus import CONTENT_TYPE, render
+
+    body = render(
+        runtime.metrics.snapshot(),
+        await runtime.pool.snapshot(),
+        await runtime.gateway.scheduler.snapshot(),
+    )
+    return Response(body, media_type=CONTENT_TYPE)
