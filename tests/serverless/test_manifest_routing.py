@@ -26,6 +26,7 @@ from starlette.routing import Match
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
 SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"], "account_id": ["emu0-1a2b3c"]}
+SAMPLES["response_id"] = ["resp_0123abcd"]
 
 
 # ---- what the apps serve --------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     delete_chats: bool = True
 
     special_code_mode: bool = False
+    responses_ttl_seconds: float = Field(
+        default=30 * 86400.0, gt=0, description="how long stored Responses API responses are kept"
+    )
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CHAT_TYPES = frozenset({"t2t", "search"})
+CHAT_TYPES = frozenset({"t2t", "search", "deep_research", "artifacts", "web_dev"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,7 @@ class CompletionRequest:
     message_id: str | None
     thinking: bool
     thinking_budget: int | None
+    chat_type: str = "t2t"
 
 
 def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
@@ -60,4 +61,5 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         message_id=message_id if isinstance(message_id, str) else None,
         thinking=thinking,
         thinking_budget=budget,
+        chat_type=chat_type,
     )

@@ -159,7 +159,7 @@ def _completions(state: EmulatorState) -> Endpoint:
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
         script = find_script(req.content) or state.scripts.pop(index)
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
-        plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
+        plan = plan_reply(req.content, script, req.thinking and model.thinks, budget, req.chat_type)
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions

@@ -20,9 +20,10 @@ from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import modes, wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.qwen_web.phases import PhaseParser
 from qwen_server.providers.qwen_web.prompt import flatten
 from qwen_server.providers.transport import Streamed
 
@@ -40,12 +41,14 @@ class QwenWebProvider:
         user_agent: str | None = None,
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
+        code_mode: bool = False,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._delete_chats = delete_chats
+        self._code_mode = code_mode  # SPECIAL_CODE_MODE: surface the code_interpreter phase
         self._background: set[asyncio.Task[None]] = set()
 
     def _headers(
@@ -127,15 +130,16 @@ class QwenWebProvider:
                 f"({exc.message})"
             ) from None
 
-    async def _new_chat(self, account: Account, model: str) -> str:
-        payload = await self._call_json(account, "POST", wire.NEW_CHAT_PATH, wire.new_chat_body(model))
+    async def _new_chat(self, account: Account, model: str, chat_type: str = "t2t") -> str:
+        body = wire.new_chat_body(model, chat_type)
+        payload = await self._call_json(account, "POST", wire.NEW_CHAT_PATH, body)
         chat_id = (payload.get("data") or {}).get("id") if isinstance(payload, dict) else None
         if not chat_id:
             raise UpstreamError("qwen upstream created no chat")
         return str(chat_id)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
-        chat_id = await self._new_chat(account, request.model)
+        chat_id = await self._new_chat(account, request.model, modes.chat_type_of(request))
         try:
             async for event in self._complete(request, account, chat_id):
                 yield event
@@ -146,17 +150,16 @@ class QwenWebProvider:
     async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
         client = self._clients.get(account.base_url)
         content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
-        body = orjson.dumps(
-            wire.completion_body(
-                chat_id=chat_id,
-                model=request.model,
-                content=content,
-                thinking=request.thinking,
-                thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
-                if request.thinking
-                else None,
-            )
+        fields = wire.completion_body(
+            chat_id=chat_id,
+            model=request.model,
+            content=content,
+            thinking=request.thinking,
+            thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
+            if request.thinking
+            else None,
         )
+        body = orjson.dumps(modes.apply_mode(fields, modes.chat_type_of(request)))
         url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
@@ -172,22 +175,25 @@ class QwenWebProvider:
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
-                        refusal = _events_of(raw.decode("utf-8", errors="replace"), wire.StreamState())
+                        refusal = _events_of(raw.decode("utf-8", errors="replace"), self._state(request))
                         if not refusal:
                             raise UpstreamError("qwen upstream answered without a stream")
                         for event in refusal:
                             yield event
                         return
                     raise wire.classify_response(response.status, raw, response.headers)
-                async for event in self._events(response):
+                async for event in self._events(response, self._state(request)):
                     yield event
                 return
             finally:
                 await cleanup.complete(response.close())  # even while the request is being cancelled
         raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
-    async def _events(self, response: Streamed) -> AsyncIterator[Event]:
-        state = wire.StreamState()
+    def _state(self, request: ChatRequest) -> wire.StreamState:
+        deep = modes.chat_type_of(request) == "deep_research"
+        return wire.StreamState(phases=PhaseParser(code_mode=self._code_mode, progress_as_thinking=deep))
+
+    async def _events(self, response: Streamed, state: wire.StreamState) -> AsyncIterator[Event]:
         parser = SSEParser()
         chunks = response.chunks()
         async for piece in chunks:
@@ -205,6 +211,8 @@ class QwenWebProvider:
                 for event in _events_of(sse.data, state):
                     yield event
         await drain(chunks)
+        for event in state.phases.finish():  # a marker held back when the stream ended without `finished`
+            yield event
         if state.usage is not None:
             yield state.usage
 

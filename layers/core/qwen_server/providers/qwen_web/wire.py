@@ -28,7 +28,8 @@ from qwen_server.core.errors import (
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
-from qwen_server.core.model import Event, Finish, TextDelta, ThinkingDelta, Usage
+from qwen_server.core.model import Event, Finish, ThinkingDelta, Usage
+from qwen_server.providers.qwen_web.phases import PhaseParser
 
 SIGNIN_PATH = "/api/v2/auths/signin"
 WHOAMI_PATH = "/api/v1/auths/"
@@ -111,6 +112,7 @@ class StreamState:
     response_id: str | None = None
     chat_id: str | None = None
     phases_seen: list[str] = field(default_factory=list)
+    phases: PhaseParser = field(default_factory=PhaseParser)  # search, summaries, code, progress
 
 
 def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
@@ -141,14 +143,15 @@ def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
         content = delta.get("content") or ""
         if phase and (not state.phases_seen or state.phases_seen[-1] != phase):
             state.phases_seen.append(phase)
-        if content:
-            if phase in THINKING_PHASES:
-                events.append(ThinkingDelta(content))
-            elif phase in ANSWER_PHASES:
-                events.append(TextDelta(content))
-            # web_search / image_gen / code phases carry no chat text for the completions API
+        if phase in ANSWER_PHASES and delta.get("role") != "function" and delta.get("name") is None:
+            events += state.phases.answer(content) if content else []
+        elif phase == "think" or (phase in THINKING_PHASES and content):
+            events += [ThinkingDelta(content)] if content else []
+        else:
+            events += state.phases.other(phase, delta)  # web_search, thinking_summary, code, progress
         if delta.get("status") == "finished" and phase in ANSWER_PHASES:
             state.answer_finished = True
+            events += state.phases.finish()
     return events
 
 
