@@ -49,8 +49,10 @@ from qwen_server.api.anthropic.schemas import (
     ToolUseBlock,
     URLSource,
 )
+from qwen_server.api.anthropic.web_search import SearchTool, is_search_tool, search_tool
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
+from qwen_server.core.modes import ask_mode
 
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
@@ -203,6 +205,8 @@ def neutral_messages(body: CountTokensRequest) -> list[Message]:
 def neutral_tools(body: CountTokensRequest) -> list[ToolSpec]:
     specs: list[ToolSpec] = []
     for i, tool in enumerate(body.tools or ()):
+        if is_search_tool(tool.type):
+            continue  # a server tool: the web's search mode runs it (`web_search.py`)
         if tool.type not in (None, "custom"):
             raise InvalidRequest(
                 f"tool type {tool.type!r} (an Anthropic-defined or server tool) is not supported by this "
@@ -223,6 +227,8 @@ def neutral_tool_choice(body: CountTokensRequest, tools: list[ToolSpec]) -> str 
         return None
     if choice.type == "tool":
         assert choice.name is not None  # the schema insists
+        if choice.name in {t.name for t in body.tools or () if is_search_tool(t.type)}:
+            return "auto"  # search is the mode the request runs in, not a call the model makes
         if choice.name not in {t.name for t in tools}:
             raise InvalidRequest(
                 f"tool_choice names {choice.name!r}, which is not one of the request's tools",
@@ -245,13 +251,21 @@ def neutral_response_format(body: CountTokensRequest) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": chosen.json_schema}}
 
 
+def web_search_of(body: CountTokensRequest) -> SearchTool | None:
+    """The declared web search server tool, checked (one at most)."""
+    found = [i for i, tool in enumerate(body.tools or ()) if is_search_tool(tool.type)]
+    if len(found) > 1:
+        raise InvalidRequest("declare the web search tool once", param=f"tools.{found[1]}.type")
+    return search_tool(list(body.tools or ()), found[0]) if found else None
+
+
 def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) -> ChatRequest:
     tools = neutral_tools(body)
     thinking = thinking_choice(body)
     extra: dict[str, object] = {}
     if body.output_config is not None and body.output_config.effort is not None:
         extra["reasoning_effort"] = body.output_config.effort
-    return ChatRequest(
+    request = ChatRequest(
         model=body.model,
         messages=neutral_messages(body),
         stream=body.stream,
@@ -271,3 +285,6 @@ def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) ->
         tenant=tenant,
         extra=extra,
     )
+    if web_search_of(body) is not None:
+        ask_mode(request, "search")
+    return request
