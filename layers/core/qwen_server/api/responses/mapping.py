@@ -186,31 +186,37 @@ def to_messages(items: list[dict[str, Any]]) -> list[Message]:
 
 # ---- options ------------------------------------------------------------------------------------------------
 def _tools(body: ResponsesRequest) -> tuple[list[ToolSpec], bool]:
-    """Function tools, and whether a web search tool was given."""
+    """Function tools (a `namespace` tool's functions count as the request's own), and whether a web search
+    tool asks for live search: one with `external_web_access: false` is cache-only, which the web cannot
+    offer, so it does not switch the search mode on."""
     specs: list[ToolSpec] = []
     search = False
     for i, tool in enumerate(body.tools or ()):
         kind = tool.get("type")
         if kind in WEB_SEARCH_TOOLS:
-            search = True
+            search = search or tool.get("external_web_access") is not False
         elif kind == "function":
-            name = tool.get("name")
-            if not isinstance(name, str) or not name:
-                raise InvalidRequest("a function tool needs a name", param=f"tools.{i}.name")
-            parameters = tool.get("parameters")
-            specs.append(
-                ToolSpec(
-                    name,
-                    str(tool.get("description") or ""),
-                    parameters if isinstance(parameters, dict) else {},
-                )
-            )
+            specs.append(_function(tool, f"tools.{i}"))
+        elif kind == "namespace" and isinstance(tool.get("tools"), list):
+            for j, inner in enumerate(tool["tools"]):
+                if isinstance(inner, dict) and inner.get("type") == "function":
+                    specs.append(_function(inner, f"tools.{i}.tools.{j}"))
         else:
             raise InvalidRequest(
-                f"tool type {kind!r} is not supported by this gateway (function and web_search are)",
+                f"tool type {kind!r} is not supported by this gateway (function, namespace and web_search are)",
                 param=f"tools.{i}.type",
             )
     return specs, search
+
+
+def _function(tool: dict[str, Any], param: str) -> ToolSpec:
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest("a function tool needs a name", param=f"{param}.name")
+    parameters = tool.get("parameters")
+    return ToolSpec(
+        name, str(tool.get("description") or ""), parameters if isinstance(parameters, dict) else {}
+    )
 
 
 def _tool_choice(body: ResponsesRequest, tools: list[ToolSpec]) -> str | dict[str, Any] | None:
