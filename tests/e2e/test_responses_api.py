@@ -203,3 +203,15 @@ def test_bad_input_is_a_400_naming_the_param(gateway: Service, body: dict[str, o
 def test_unknown_model_is_a_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input="x")
+
+
+def test_a_failure_after_the_first_byte_ends_with_response_failed(client: openai.OpenAI) -> None:
+    prompt = "one two three four five six" + directive(error="in_stream")
+    stream = client.responses.create(model="qwen3-max", input=prompt, stream=True)
+    events = list(stream)
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.failed"
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error is not None and failed.error.message
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "response.completed" not in [e.type for e in events]
