@@ -95,3 +95,17 @@ def test_thinking_summary_code_and_unknown_phases() -> None:
     assert "Read 2 sources" in thinking
     assert text_of(events) == "```python\nprint(2 + 2)\n```\n\n4\n\n"
     assert len(loud.phases.sources) == 3
+
+
+def test_a_citation_follows_the_text_the_stop_matcher_held() -> None:
+    from qwen_server.core.model import ChatRequest, Message, SearchSource, TextPart
+    from qwen_server.core.output import OutputShaper
+
+    shaper = OutputShaper(ChatRequest("m", [Message("user", [TextPart("q")])], stop=["zz"]))
+    source = SearchSource("https://a.example/")
+    out = (
+        shaper.feed(TextDelta("claim z")) + shaper.feed(Citation(1, source)) + shaper.feed(TextDelta(" more"))
+    )
+    out += shaper.close()
+    at = next(i for i, e in enumerate(out) if isinstance(e, Citation))
+    assert text_of(out[:at]) == "claim z" and text_of(out[at:]) == " more"
