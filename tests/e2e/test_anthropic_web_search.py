@@ -142,3 +142,24 @@ def test_bad_search_options_are_refused_clearly(gateway: Service, tool: dict[str
     body = response.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert param.rsplit(".", 1)[0] in body["error"]["message"] or param in body["error"]["message"]
+
+
+def test_a_searched_answer_can_be_sent_back_in_history(claude: anthropic.Anthropic) -> None:
+    first = claude.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=1024,
+        tools=[SEARCH],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": "river lengths"}],
+    )
+    follow_up = claude.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=1024,
+        tools=[SEARCH],  # type: ignore[list-item]
+        messages=[
+            {"role": "user", "content": "river lengths"},
+            {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
+            {"role": "user", "content": "and the longest"},
+        ],
+    )
+    assert follow_up.stop_reason == "end_turn"
+    assert "".join(b.text for b in follow_up.content if b.type == "text").startswith("and the longest")

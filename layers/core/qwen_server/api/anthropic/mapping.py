@@ -38,6 +38,7 @@ from qwen_server.api.anthropic.schemas import (
     ImageBlock,
     InputMessage,
     MessagesRequest,
+    OtherBlock,
     RedactedThinkingBlock,
     TextBlock,
     TextSource,
@@ -49,7 +50,7 @@ from qwen_server.api.anthropic.schemas import (
     ToolUseBlock,
     URLSource,
 )
-from qwen_server.api.anthropic.web_search import SearchTool, is_search_tool, search_tool
+from qwen_server.api.anthropic.web_search import SERVER_TOOL_BLOCKS, SearchTool, is_search_tool, search_tool
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 from qwen_server.core.modes import ask_mode
@@ -176,6 +177,8 @@ def _turn(message: InputMessage, index: int, names: dict[str, str]) -> list[Mess
             out.append(_tool_result(block, names, param))
         elif isinstance(block, ThinkingBlock | RedactedThinkingBlock):
             continue
+        elif isinstance(block, OtherBlock) and block.type in SERVER_TOOL_BLOCKS and role == "assistant":
+            continue  # an earlier search: the answer's text blocks after it carry what it found
         else:
             raise InvalidRequest(
                 f"content block type {block.type!r} is not supported by this gateway", param=f"{param}.type"

@@ -26,6 +26,7 @@ from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import Citation, Event, SearchCall, SearchResults, SearchSource
 
 SEARCH_TYPE = re.compile(r"^web_search_\d{8}$")
+SERVER_TOOL_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result"})  # skipped in history
 
 
 @dataclass(slots=True)
