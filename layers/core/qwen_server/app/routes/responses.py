@@ -101,11 +101,7 @@ async def create_response(request: Request) -> Response:
             await storage.save(tenant, response, items, next_context(inherited, items, response))
 
     if not body.stream:
-        translator.start()
-        translator.feed(first)
-        async for event in events:
-            translator.feed(event)
-        translator.end()
+        await unless_client_leaves(request, _collect(first, events, translator))
         await save()
         return JSONBytes(translator.response)
     return DeadlineStreamingResponse(
@@ -114,6 +110,15 @@ async def create_response(request: Request) -> Response:
         headers=SSE_HEADERS,
         write_timeout=runtime.settings.stream_write_timeout,
     )
+
+
+async def _collect(first: Event, events: AsyncIterator[Event], translator: ResponseEvents) -> None:
+    """The non-streamed response: the same events, only the final object kept."""
+    translator.start()
+    translator.feed(first)
+    async for event in events:
+        translator.feed(event)
+    translator.end()
 
 
 def _line(event: ResponseEvent) -> bytes:
