@@ -147,3 +147,19 @@ def test_responses_web_search_tool(client: openai.OpenAI) -> None:
     for annotation in annotations:
         assert annotation.type == "url_citation"
         assert text[annotation.start_index : annotation.end_index].endswith(f"]({annotation.url}))")
+
+
+def test_mode_aliases_are_listed(client: openai.OpenAI) -> None:
+    listed = {m.id for m in client.models.list()}
+    assert {"qwen-search", "qwen-deep-research", "qwen-artifacts", "qwen-web-dev"} <= listed
+
+
+def test_responses_deep_research_summary_and_sources(client: openai.OpenAI) -> None:
+    response = client.responses.create(model="qwen-deep-research", input="ocean currents")
+    kinds = [item.type for item in response.output]
+    assert kinds[0] == "reasoning" and kinds.count("web_search_call") == 2 and kinds[-1] == "message"
+    reasoning = response.output[0]
+    assert reasoning.type == "reasoning" and "Planning the research" in reasoning.summary[0].text
+    message = response.output[-1]
+    assert message.type == "message"
+    assert len(message.content[0].annotations) == 3
