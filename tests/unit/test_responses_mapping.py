@@ -19,7 +19,6 @@ from qwen_server.core.model import (
     SearchResults,
     SearchSource,
     TextDelta,
-    TextPart,
     ThinkingDelta,
     ToolCallDelta,
     ToolCallEnd,
@@ -54,7 +53,7 @@ def test_items_become_messages_with_calls_and_results() -> None:
     assert "chat_type" not in neutral.extra
 
 
-def test_text_file_is_read_and_web_search_switches_the_mode() -> None:
+def test_files_are_documents_and_web_search_switches_the_mode() -> None:
     neutral = request(
         input=[
             {
@@ -72,7 +71,7 @@ def test_text_file_is_read_and_web_search_switches_the_mode() -> None:
         tools=[{"type": "web_search"}],
     )
     first, second = neutral.messages[0].parts
-    assert isinstance(first, TextPart) and first.text == "[file a.txt]\nhello"
+    assert isinstance(first, MediaPart) and first.data == b"hello" and first.filename == "a.txt"
     assert isinstance(second, MediaPart) and second.data == b"%PDF" and second.media_type == "application/pdf"
     assert neutral.extra["chat_type"] == "search"
     cached = request(input="x", tools=[{"type": "web_search", "external_web_access": False}])

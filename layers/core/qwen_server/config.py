@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     store_url: str | None = None
     redis_url: str | None = None
     kv_url: str | None = None
+    blob_url: str | None = Field(default=None, description="file:///dir or s3://bucket/prefix; default DATA_DIR/blobs")
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible endpoint instead of AWS")
+    blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
+    blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
+    public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
 
     # scheduler (names kept from the original server)
     sched_chat_concurrent: int = 50
@@ -68,6 +73,19 @@ class Settings(BaseSettings):
     qwen_bx_umidtoken: str | None = None
     qwen_user_agent: str | None = None
     delete_chats: bool = True
+
+    # media input
+    large_text_threshold: int = Field(
+        default=50_000,
+        gt=0,
+        description="characters of flattened text above which a web turn goes up as a file",
+    )
+    fetch_allow_private_networks: bool = False
+    fetch_allowed_hosts: str | None = Field(
+        default=None,
+        description="comma-separated host or host:port whose addresses the fetcher does not check",
+    )
+    fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
 
     special_code_mode: bool = False
     responses_ttl_seconds: float = Field(

@@ -47,6 +47,7 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),
         ("GET", "/v1/metrics", "qwen_server.app.routes.meta:metrics"),
     ],
+    "blobs": [("GET", "/v1/blobs/{token}", "qwen_server.app.routes.blobs:get_blob")],
     "admin": [
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),

@@ -116,6 +116,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             user_agent=settings.qwen_user_agent,
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
+            large_text_threshold=settings.large_text_threshold,
             code_mode=settings.special_code_mode,
         ),
         "openai": compat,

@@ -9,8 +9,6 @@ next input answers with `function_call_output`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from qwen_server.api.responses.schemas import ResponsesRequest
@@ -18,7 +16,7 @@ from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
     ChatRequest,
-    ImagePart,
+    MediaKind,
     MediaPart,
     Message,
     Part,
@@ -27,6 +25,7 @@ from qwen_server.core.model import (
     ToolSpec,
 )
 from qwen_server.core.modes import ask_mode
+from qwen_server.media import datauri
 
 WEB_SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
@@ -124,38 +123,52 @@ def _parts(content: list[dict[str, Any]], param: str) -> list[Part]:
     parts: list[Part] = []
     for j, part in enumerate(content):
         kind = part.get("type")
+        where = f"{param}.{j}"
         if kind in _TEXT_PARTS:
             parts.append(TextPart(str(part.get("text") or "")))
         elif kind == "refusal":
             parts.append(TextPart(str(part.get("refusal") or "")))
         elif kind == "input_image":
             if part.get("image_url"):
-                parts.append(ImagePart(str(part["image_url"])))
+                detail = part.get("detail") if isinstance(part.get("detail"), str) else None
+                parts.append(_by_url("image", str(part["image_url"]), f"{where}.image_url", detail))
             else:
-                parts.append(MediaPart("image", file_id=str(part["file_id"]), param=f"{param}.{j}"))
+                parts.append(MediaPart("image", file_id=str(part["file_id"]), param=f"{where}.file_id"))
         elif kind == "input_file":
-            parts.append(_file(part, f"{param}.{j}"))
+            parts.append(_file(part, where))
     return parts
 
 
-def _file(part: dict[str, Any], param: str) -> Part:
-    """A text file inline becomes text (as Anthropic's text documents do); anything else stays a file."""
-    filename = part.get("filename")
+def _by_url(kind: MediaKind, url: str, param: str, detail: str | None = None) -> MediaPart:
+    """A data: URL decoded here; an http(s) URL is kept for the guarded fetcher."""
+    if datauri.is_data_url(url):
+        try:
+            data, media_type = datauri.parse_data_url(url)
+        except ValueError as exc:
+            raise InvalidRequest(f"malformed data: URL: {exc}", param=param) from None
+        return MediaPart(kind, data=data, media_type=media_type, detail=detail, param=param)
+    return MediaPart(kind, url=url, detail=detail, param=param)
+
+
+def _file(part: dict[str, Any], param: str) -> MediaPart:
+    """`file_data` (a data: URL or bare base64), `file_url` or `file_id`, as a document."""
+    filename = part.get("filename") if isinstance(part.get("filename"), str) else None
     data = part.get("file_data")
     if isinstance(data, str) and data:
-        prefix, _, encoded = data.partition(";base64,") if data.startswith("data:") else ("", "", data)
-        media_type = prefix.removeprefix("data:") or None
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("file_data is not valid base64", param=f"{param}.file_data") from None
-        if media_type is not None and (media_type.startswith("text/") or media_type == "application/json"):
-            header = f"[file {filename}]\n" if filename else ""
-            return TextPart(header + raw.decode("utf-8", errors="replace"))
-        return MediaPart("document", data=raw, media_type=media_type, filename=filename, param=param)
-    if part.get("file_url"):
-        return MediaPart("document", url=str(part["file_url"]), filename=filename, param=param)
-    return MediaPart("document", file_id=str(part["file_id"]), filename=filename, param=param)
+        where = f"{param}.file_data"
+        if datauri.is_data_url(data):
+            media = _by_url("document", data, where)
+        else:
+            try:
+                media = MediaPart("document", data=datauri.decode_base64(data), param=where)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), param=where) from None
+    elif part.get("file_url"):
+        media = _by_url("document", str(part["file_url"]), f"{param}.file_url")
+    else:
+        media = MediaPart("document", file_id=str(part["file_id"]), param=f"{param}.file_id")
+    media.filename = filename
+    return media
 
 
 def _output_text(output: str | list[Any]) -> str:

@@ -24,7 +24,8 @@ from qwen_server.providers.qwen_web import modes, wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.phases import PhaseParser
-from qwen_server.providers.qwen_web.prompt import flatten
+from qwen_server.providers.qwen_web.turn_media import prepare_turn
+from qwen_server.providers.qwen_web.upload import WebUploader
 from qwen_server.providers.transport import Streamed
 
 DEFAULT_THINKING_BUDGET = 8192
@@ -41,6 +42,7 @@ class QwenWebProvider:
         user_agent: str | None = None,
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
+        large_text_threshold: int = 50_000,
         code_mode: bool = False,
     ) -> None:
         self._clients = clients
@@ -50,6 +52,8 @@ class QwenWebProvider:
         self._delete_chats = delete_chats
         self._code_mode = code_mode  # SPECIAL_CODE_MODE: surface the code_interpreter phase
         self._background: set[asyncio.Task[None]] = set()
+        self._large_text_threshold = large_text_threshold
+        self.uploads = WebUploader(self._call_json, clients)  # also the upload step of other web flows
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
@@ -149,7 +153,9 @@ class QwenWebProvider:
 
     async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
         client = self._clients.get(account.base_url)
-        content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
+        content, files = await prepare_turn(
+            self.uploads, account, request, large_text_threshold=self._large_text_threshold
+        )
         fields = wire.completion_body(
             chat_id=chat_id,
             model=request.model,
@@ -158,6 +164,7 @@ class QwenWebProvider:
             thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
             if request.thinking
             else None,
+            files=files,
         )
         body = orjson.dumps(modes.apply_mode(fields, modes.chat_type_of(request)))
         url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
