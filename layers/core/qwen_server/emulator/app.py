@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_files
+from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_files, routes_media
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.state import EmulatorState
 
@@ -48,6 +48,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_chat.routes(state),
             *routes_control.routes(state),
             *routes_files.routes(state),
+            *routes_media.routes(state),
         ],
         lifespan=_lifespan,
     )

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qwen_server.emulator import protocol, timeline
+from qwen_server.emulator import media, protocol, timeline
 from qwen_server.emulator.accounts import Account
 from qwen_server.emulator.catalog import BY_ID
 from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
@@ -167,9 +167,9 @@ def _completions(state: EmulatorState) -> Endpoint:
             return json_response(200, protocol.failure("Bad_Request", f"Invalid file information! {refused}"))
         script = find_script(req.content) or state.scripts.pop(index)
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
-        plan = plan_reply(
-            req.content + seen_note(seen), script, req.thinking and model.thinks, budget, req.chat_type
-        )
+        heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
+        content = req.content + seen_note(seen) if heard is None else heard
+        plan = plan_reply(content, script, req.thinking and model.thinks, budget, req.chat_type)
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions
