@@ -19,7 +19,3 @@ def mode_from_name(request: ChatRequest, catalog: ModelCatalog, name: str) -> No
     if chat_type is not None:
         request.extra["chat_type"] = chat_type
 
-
-def chat_type(request: ChatRequest) -> str:
-    value = request.extra.get("chat_type")
-    return value if isinstance(value, str) else "t2t"
