@@ -117,7 +117,7 @@ def test_unknown_model_is_404_not_found_error(client: anthropic.Anthropic) -> No
 
 
 def test_unknown_path_under_messages_is_anthropic_shaped(gateway: Service) -> None:
-    error_of(post(gateway, request(), "/v1/messages/batches/nope"), 404, "not_found_error")
+    error_of(post(gateway, request(), "/v1/messages/nope/at/all"), 404, "not_found_error")
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaKind, MediaPart
 from qwen_server.media import datauri, limits, sniff
 from qwen_server.providers.qwen_web.upload import UploadCache, files_entry, safe_filename, url_seconds
+from qwen_server.store.sqlite import SQLiteStore
 
 
 @pytest.mark.parametrize(
@@ -64,15 +68,30 @@ def test_data_urls() -> None:
             datauri.parse_data_url(bad)
 
 
-def test_upload_cache_reuses_only_while_the_url_is_valid() -> None:
+@pytest.mark.anyio
+async def test_upload_cache_reuses_only_while_the_url_is_valid() -> None:
     now = [1000.0]
     cache = UploadCache(clock=lambda: now[0])
-    cache.put("acc", "d1", {"type": "image"}, 300)
-    assert cache.get("acc", "d1") == {"type": "image"} and cache.get("other", "d1") is None
+    await cache.put("acc", "d1", {"type": "image"}, 300)
+    assert await cache.get("acc", "d1") == {"type": "image"} and await cache.get("other", "d1") is None
     now[0] += 239
-    assert cache.get("acc", "d1") is not None
+    assert await cache.get("acc", "d1") is not None
     now[0] += 2  # less than a minute of validity left: upload again
-    assert cache.get("acc", "d1") is None
+    assert await cache.get("acc", "d1") is None
+
+
+@pytest.mark.anyio
+async def test_an_upload_is_reused_by_another_instance_through_the_store(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "state.db"))
+    try:
+        made_it, other = UploadCache(store=store), UploadCache(store=store)
+        await made_it.put("acc", "d1", {"type": "image", "url": "u"}, 300)
+        assert await other.get("acc", "d1") == {"type": "image", "url": "u"}
+        assert await other.get("acc", "d2") is None and await other.get("acc2", "d1") is None
+        now = [time.time() + 241]  # the same entry, read when less than a minute of validity is left
+        assert await UploadCache(store=store, clock=lambda: now[0]).get("acc", "d1") is None
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
 
+    # files and batches
+    files_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="largest upload (413 past it)")
+    batch_worker: bool = Field(default=True, description="run the batch worker inside `serve`")
+    batch_chunk_lines: int = Field(default=20, gt=0, description="batch lines leased to a worker at a time")
+    batch_lease_seconds: float = Field(default=60.0, gt=0, description="a dead worker's chunk returns after")
+    batch_tick_seconds: float = Field(default=50.0, gt=0, description="longest run of one scheduled tick")
+    cron_secret: str | None = Field(default=None, description="bearer secret of the batch tick route")
+
     def resolved_store_url(self) -> str:
         """`STORE_URL`, else Vercel/Upstash's `REDIS_URL` / `KV_URL`, else SQLite under `DATA_DIR`."""
         if self.store_url:

@@ -58,6 +58,34 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("POST", "/v1/audio/translations", "qwen_server.app.routes.audio:create_translation"),
         ("POST", "/v1/embeddings", "qwen_server.app.routes.embeddings:create_embeddings"),
     ],
+    "files": [
+        ("POST", "/v1/files", "qwen_server.app.routes.files:upload_file"),
+        ("GET", "/v1/files", "qwen_server.app.routes.files:list_files"),
+        ("GET", "/v1/files/{file_id}", "qwen_server.app.routes.files:get_file"),
+        ("GET", "/v1/files/{file_id}/content", "qwen_server.app.routes.files:file_content"),
+        ("DELETE", "/v1/files/{file_id}", "qwen_server.app.routes.files:delete_file"),
+    ],
+    "batches": [
+        ("POST", "/v1/batches", "qwen_server.app.routes.batches:create_batch"),
+        ("GET", "/v1/batches", "qwen_server.app.routes.batches:list_batches"),
+        ("GET", "/v1/batches/{batch_id}", "qwen_server.app.routes.batches:get_batch"),
+        ("POST", "/v1/batches/{batch_id}/cancel", "qwen_server.app.routes.batches:cancel_batch"),
+        ("POST", "/v1/messages/batches", "qwen_server.app.routes.batches:create_message_batch"),
+        ("GET", "/v1/messages/batches", "qwen_server.app.routes.batches:list_message_batches"),
+        ("GET", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:get_message_batch"),
+        (
+            "POST",
+            "/v1/messages/batches/{batch_id}/cancel",
+            "qwen_server.app.routes.batches:cancel_message_batch",
+        ),
+        ("DELETE", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:delete_message_batch"),
+        (
+            "GET",
+            "/v1/messages/batches/{batch_id}/results",
+            "qwen_server.app.routes.batches:message_batch_results",
+        ),
+        ("GET", "/internal/batches/tick", "qwen_server.app.routes.batches:batches_tick"),
+    ],
 }
 ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]
 

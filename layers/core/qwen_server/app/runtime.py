@@ -59,6 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
     check_accounts(registry)
+    _register_file_sources()
     store = open_store(settings.resolved_store_url())
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
@@ -86,6 +87,14 @@ def build_runtime(settings: Settings) -> Runtime:
         models=models,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+
+
+def _register_file_sources() -> None:
+    """`file_id` message parts read the Files API's files (the media pipeline asks its registered sources)."""
+    from qwen_server.files.service import media_file_source
+    from qwen_server.media.resolve import register_file_source
+
+    register_file_source(media_file_source)
 
 
 def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:
@@ -117,6 +126,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
             large_text_threshold=settings.large_text_threshold,
+            store=store,
             code_mode=settings.special_code_mode,
         ),
         "openai": compat,

@@ -25,8 +25,9 @@ from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.phases import PhaseParser
 from qwen_server.providers.qwen_web.turn_media import prepare_turn
-from qwen_server.providers.qwen_web.upload import WebUploader
+from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.transport import Streamed
+from qwen_server.store.base import Store
 
 DEFAULT_THINKING_BUDGET = 8192
 
@@ -43,6 +44,7 @@ class QwenWebProvider:
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
         large_text_threshold: int = 50_000,
+        store: Store | None = None,
         code_mode: bool = False,
     ) -> None:
         self._clients = clients
@@ -53,7 +55,7 @@ class QwenWebProvider:
         self._code_mode = code_mode  # SPECIAL_CODE_MODE: surface the code_interpreter phase
         self._background: set[asyncio.Task[None]] = set()
         self._large_text_threshold = large_text_threshold
-        self.uploads = WebUploader(self._call_json, clients)  # also the upload step of other web flows
+        self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False

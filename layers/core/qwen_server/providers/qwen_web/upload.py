@@ -9,7 +9,8 @@
 4. The `files[]` entry, with `type` / `showType` / `file_class` by kind (`KINDS`).
 
 Files belong to the account that uploaded them, so this runs after the account is chosen. An upload of the
-same bytes on the same account is reused while its URL is valid (`UploadCache`, process memory).
+same bytes on the same account is reused while its URL is valid (`UploadCache`: process memory and the
+shared store).
 
 Other web flows (image edit, image-to-video, transcription) call `WebUploader.upload_part` the same way.
 """
@@ -27,11 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from qwen_server.core.errors import UpstreamBadRequest, UpstreamError, UpstreamTimeout
 from qwen_server.core.model import MediaKind
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import ClientRegistry
 from qwen_server.providers.qwen_web import oss_sign
+from qwen_server.store.base import Store
 
 STS_PATH = "/api/v2/files/getstsToken"
 PARSE_PATH = "/api/v2/files/parse"
@@ -67,27 +71,55 @@ class _Cached:
 
 
 class UploadCache:
-    """(account id, sha256) -> the `files[]` entry of an earlier upload, while its URL stays valid."""
+    """(account id, sha256) -> the `files[]` entry of an earlier upload, while its URL stays valid.
 
-    def __init__(self, max_entries: int = 1024, clock: Callable[[], float] = time.time) -> None:
+    Kept in process memory and, given a store, in the shared store too, so every instance (and every
+    serverless cold start) reuses an upload any of them made."""
+
+    def __init__(
+        self, max_entries: int = 1024, clock: Callable[[], float] = time.time, store: Store | None = None
+    ) -> None:
         self._entries: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
         self._max = max_entries
         self._clock = clock
+        self._store = store
 
-    def get(self, account_id: str, digest: str) -> dict[str, Any] | None:
+    async def get(self, account_id: str, digest: str) -> dict[str, Any] | None:
         cached = self._entries.get((account_id, digest))
-        if cached is None:
+        if cached is not None and cached.valid_until - REUSE_MARGIN > self._clock():
+            return cached.entry
+        self._entries.pop((account_id, digest), None)
+        if self._store is None:
             return None
-        if cached.valid_until - REUSE_MARGIN <= self._clock():
-            del self._entries[(account_id, digest)]
+        raw = await self._store.get(_store_key(account_id, digest))
+        if raw is None:
+            return None
+        stored = orjson.loads(raw)
+        self._remember(account_id, digest, _Cached(stored["entry"], float(stored["valid_until"])))
+        return self.get_local(account_id, digest)
+
+    def get_local(self, account_id: str, digest: str) -> dict[str, Any] | None:
+        cached = self._entries.get((account_id, digest))
+        if cached is None or cached.valid_until - REUSE_MARGIN <= self._clock():
             return None
         return cached.entry
 
-    def put(self, account_id: str, digest: str, entry: dict[str, Any], seconds: float) -> None:
-        self._entries[(account_id, digest)] = _Cached(entry, self._clock() + seconds)
+    async def put(self, account_id: str, digest: str, entry: dict[str, Any], seconds: float) -> None:
+        cached = _Cached(entry, self._clock() + seconds)
+        self._remember(account_id, digest, cached)
+        if self._store is not None and seconds > REUSE_MARGIN:
+            value = orjson.dumps({"entry": entry, "valid_until": cached.valid_until})
+            await self._store.set(_store_key(account_id, digest), value, ttl=seconds - REUSE_MARGIN)
+
+    def _remember(self, account_id: str, digest: str, cached: _Cached) -> None:
+        self._entries[(account_id, digest)] = cached
         self._entries.move_to_end((account_id, digest))
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+
+def _store_key(account_id: str, digest: str) -> str:
+    return f"upload:{account_id}:{digest}"
 
 
 def safe_filename(name: str, fallback: str) -> str:
@@ -162,7 +194,7 @@ class WebUploader:
     ) -> dict[str, Any]:
         """Upload `data` to `account` (or reuse its earlier upload of the same bytes); the `files[]` entry."""
         digest = hashlib.sha256(data).hexdigest()
-        cached = self.cache.get(account.id, digest)
+        cached = await self.cache.get(account.id, digest)
         if cached is not None and cached["type"] == KINDS[kind].type:
             return cached
         name = safe_filename(filename, f"{kind}.bin")
@@ -182,7 +214,7 @@ class WebUploader:
         entry = files_entry(
             kind, sts, filename=name, size=len(data), media_type=media_type, now_ms=int(time.time() * 1000)
         )
-        self.cache.put(account.id, digest, entry, url_seconds(str(sts["file_url"])))
+        await self.cache.put(account.id, digest, entry, url_seconds(str(sts["file_url"])))
         return entry
 
     async def _put(self, sts: dict[str, Any], data: bytes, media_type: str) -> None:
