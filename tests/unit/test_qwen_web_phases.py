@@ -109,3 +109,9 @@ def test_a_citation_follows_the_text_the_stop_matcher_held() -> None:
     out += shaper.close()
     at = next(i for i, e in enumerate(out) if isinstance(e, Citation))
     assert text_of(out[:at]) == "claim z" and text_of(out[at:]) == " more"
+
+
+def test_answer_deltas_with_an_empty_name_are_still_the_answer() -> None:
+    state = wire.StreamState()
+    events = feed(state, {**answer("plain text"), "name": ""}, {**answer("more", "typing"), "name": None})
+    assert text_of(events) == "plain textmore"

@@ -143,7 +143,8 @@ def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
         content = delta.get("content") or ""
         if phase and (not state.phases_seen or state.phases_seen[-1] != phase):
             state.phases_seen.append(phase)
-        if phase in ANSWER_PHASES and delta.get("role") != "function" and delta.get("name") is None:
+        tool = delta.get("role") == "function" or delta.get("name") == "web_search" or "function_call" in delta
+        if phase in ANSWER_PHASES and not tool:
             events += state.phases.answer(content) if content else []
         elif phase == "think" or (phase in THINKING_PHASES and content):
             events += [ThinkingDelta(content)] if content else []
