@@ -3,6 +3,7 @@ gateway and the emulator as processes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from anthropic_grammar import check_stream
 
-from processes import Service
+from processes import Service, directive, emulator_accounts, start_gateway
 
 SEARCH: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search"}
 
@@ -163,3 +164,27 @@ def test_a_searched_answer_can_be_sent_back_in_history(claude: anthropic.Anthrop
     )
     assert follow_up.stop_reason == "end_turn"
     assert "".join(b.text for b in follow_up.content if b.type == "text").startswith("and the longest")
+
+
+@pytest.fixture(scope="module")
+def pinging_gateway(emulator: Service) -> Iterator[Service]:
+    service = start_gateway({"ANTHROPIC_PING_INTERVAL": "1"}, accounts=emulator_accounts(emulator, 2))
+    yield service
+    service.stop()
+
+
+def test_a_long_deep_research_keeps_the_stream_alive(pinging_gateway: Service) -> None:
+    """Research phases, then a silent stretch before the report: pings fill it, the grammar holds."""
+    prompt = "tidal power" + directive(silence=2.5)
+    response = post(
+        pinging_gateway,
+        model="qwen-deep-research",
+        stream=True,
+        messages=[{"role": "user", "content": prompt}],
+    )
+    stream = check_stream(response.content)
+    assert stream.thinking and "Read 2 sources" in stream.thinking
+    kinds = [b["type"] for b in stream.blocks]
+    assert kinds.count("server_tool_use") == 2 and kinds[-1] == "text"
+    assert stream.pings - stream.pings_before_first_block >= 2, "pings during the silence after the research"
+    assert stream.text.startswith("# Report")
