@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     qwen_bx_ua: str | None = None
     qwen_bx_umidtoken: str | None = None
     qwen_user_agent: str | None = None
+    qwen_protocol_overrides: str | None = Field(
+        default=None, description="JSON (or a JSON file) patching providers/qwen_web/protocol.json"
+    )
     delete_chats: bool = True
 
     # media input

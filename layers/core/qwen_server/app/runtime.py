@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.base import Account, Provider
     from qwen_server.providers.http import ClientRegistry
+    from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.store import Store
 
 log = logging.getLogger("qwen_server")
@@ -109,6 +111,7 @@ def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[N
 def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:
     from qwen_server.providers.openai_compat import OpenAICompatProvider
     from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
     anti_bot = {
@@ -116,7 +119,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
         "bx-ua": settings.qwen_bx_ua or "",
         "bx-umidtoken": settings.qwen_bx_umidtoken or "",
     }
-    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot)
+    jar = SessionJar(store)
+    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot, jar=jar)
     compat = OpenAICompatProvider(clients)
     return {
         "qwen-web": QwenWebProvider(
@@ -125,6 +129,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             user_agent=settings.qwen_user_agent,
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
+            jar=jar,
+            on_blocked=_browser_refresh(settings, store, jar, tokens),
             large_text_threshold=settings.large_text_threshold,
             store=store,
             code_mode=settings.special_code_mode,
@@ -132,6 +138,15 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
         "openai": compat,
         "dashscope": compat,
     }
+
+
+def _browser_refresh(
+    settings: Settings, store: Store, jar: SessionJar, tokens: TokenManager
+) -> Callable[[Account], None]:
+    """Accounts with `browser_login` get their WAF-refused session renewed by a headless sign-in."""
+    from qwen_server.browser.refresh import BrowserRefresh
+
+    return BrowserRefresh(store, jar, tokens, user_agent=settings.qwen_user_agent).request
 
 
 async def get_runtime() -> Runtime:

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_files, routes_media
 from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.front import UpstreamFront
 from qwen_server.emulator.state import EmulatorState
 
 _DROP_MESSAGE = "ASGI callable returned without completing response"
@@ -51,6 +53,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_media.routes(state),
         ],
         lifespan=_lifespan,
+        middleware=[Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf)],
     )
     app.state.emulator = state
     return app

@@ -22,11 +22,12 @@ from qwen_server.core.errors import UpstreamError
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import drain
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import protocol, wire
 from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
-TTS_PATH = "/api/v2/tts/completions"
-MESSAGE_PATH = "/api/v2/chats/{chat_id}/messages/{message_id}"
+# from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES), read when the process starts
+TTS_PATH = protocol.current().path("tts")
+MESSAGE_PATH = protocol.current().data["paths"]["chat_message"]
 TURN_MODEL = "qwen3-max"  # any chat model the account has: the turn only provides a message to speak
 TURN_PROMPT = "Reply with the single word OK."  # short, so the turn costs little and answers fast
 

@@ -34,12 +34,13 @@ from qwen_server.core.errors import UpstreamBadRequest, UpstreamError, UpstreamT
 from qwen_server.core.model import MediaKind
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import ClientRegistry
-from qwen_server.providers.qwen_web import oss_sign
+from qwen_server.providers.qwen_web import oss_sign, protocol
 from qwen_server.store.base import Store
 
-STS_PATH = "/api/v2/files/getstsToken"
-PARSE_PATH = "/api/v2/files/parse"
-PARSE_STATUS_PATH = "/api/v2/files/parse/status"
+# from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES), read when the process starts
+STS_PATH = protocol.current().path("sts_token")
+PARSE_PATH = protocol.current().path("file_parse")
+PARSE_STATUS_PATH = protocol.current().path("file_parse_status")
 
 
 @dataclass(frozen=True, slots=True)
