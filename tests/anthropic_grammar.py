@@ -26,9 +26,11 @@ from typing import Any
 
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"}
 DELTAS = {
-    "text": {"text_delta"},
+    "text": {"text_delta", "citations_delta"},
     "thinking": {"thinking_delta", "signature_delta"},
     "tool_use": {"input_json_delta"},
+    "server_tool_use": {"input_json_delta"},
+    "web_search_tool_result": set(),
 }
 
 
@@ -171,9 +173,17 @@ class _Checker:
             raise _fail(i, "content_block_start", "a text block must start empty")
         if kind == "thinking" and (block.get("thinking") != "" or "signature" not in block):
             raise _fail(i, "content_block_start", "a thinking block starts empty, with a signature field")
-        if kind == "tool_use":
+        if kind in ("tool_use", "server_tool_use"):
             if not block.get("id") or not block.get("name") or block.get("input") != {}:
-                raise _fail(i, "content_block_start", f"tool_use needs id, name and input {{}}: {block!r}")
+                raise _fail(i, "content_block_start", f"{kind} needs id, name and input {{}}: {block!r}")
+        if kind == "server_tool_use" and not str(block["id"]).startswith("srvtoolu_"):
+            raise _fail(i, "content_block_start", "a server_tool_use id starts with srvtoolu_")
+        if kind == "web_search_tool_result":
+            calls = [b["id"] for b in self.out.blocks if b["type"] == "server_tool_use"]
+            if not calls or block.get("tool_use_id") != calls[-1]:
+                raise _fail(
+                    i, "content_block_start", "a web_search_tool_result answers the server_tool_use before it"
+                )
         self.out.blocks.append(block)
         self.open, self.json, self.signed = block, [], False
 
@@ -191,6 +201,13 @@ class _Checker:
             block["text"] += delta["text"]
         elif kind == "thinking_delta":
             block["thinking"] += delta["thinking"]
+        elif kind == "citations_delta":
+            citation = delta.get("citation") or {}
+            if citation.get("type") != "web_search_result_location" or not citation.get("url"):
+                raise _fail(i, "content_block_delta", f"malformed citation {citation!r}")
+            if not block["text"]:
+                raise _fail(i, "content_block_delta", "a citation before any text of its block")
+            block.setdefault("citations", []).append(citation)
         elif kind == "signature_delta":
             if not delta.get("signature"):
                 raise _fail(i, "content_block_delta", "empty signature")
@@ -208,7 +225,7 @@ class _Checker:
             raise _fail(i, "content_block_stop", "empty text block")
         if block["type"] == "thinking" and not self.signed:
             raise _fail(i, "content_block_stop", "thinking block closed without a signature_delta")
-        if block["type"] == "tool_use":
+        if block["type"] in ("tool_use", "server_tool_use"):
             raw = "".join(self.json)
             value = json.loads(raw) if raw else {}
             if not isinstance(value, dict):

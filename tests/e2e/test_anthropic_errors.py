@@ -80,7 +80,10 @@ def test_missing_max_tokens_is_a_bad_request_through_the_sdk(client: anthropic.A
             ),
             "base64",
         ),
-        (request(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "web_search_20250305"),
+        (
+            request(tools=[{"type": "code_execution_20250522", "name": "code_execution"}]),
+            "code_execution_20250522",
+        ),
         (request(tool_choice={"type": "tool", "name": "missing"}), "missing"),
     ],
 )

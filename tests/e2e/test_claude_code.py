@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +35,18 @@ def stack() -> Iterator[tuple[Service, Service]]:
 
 
 def run_claude(gateway: Service, workdir: Path, prompt: str, *extra: str) -> dict[str, object]:
+    done = _claude(gateway, workdir, prompt, "--output-format", "json", *extra)
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_claude_events(gateway: Service, workdir: Path, prompt: str, *extra: str) -> list[dict[str, Any]]:
+    """Every message of the session (`stream-json`), tool results included."""
+    done = _claude(gateway, workdir, prompt, "--output-format", "stream-json", "--verbose", *extra)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def _claude(gateway: Service, workdir: Path, prompt: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(workdir / "home"),
@@ -44,7 +57,7 @@ def run_claude(gateway: Service, workdir: Path, prompt: str, *extra: str) -> dic
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
     done = subprocess.run(
-        [str(CLAUDE), "-p", prompt, "--output-format", "json", *extra],
+        [str(CLAUDE), "-p", prompt, *args],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -53,8 +66,7 @@ def run_claude(gateway: Service, workdir: Path, prompt: str, *extra: str) -> dic
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return done
 
 
 def test_a_prompt_round_trip(stack: tuple[Service, Service], tmp_path: Path) -> None:
@@ -83,4 +95,30 @@ def test_claude_code_runs_a_tool_the_model_called(stack: tuple[Service, Service]
     assert result["result"] == "The file says the number is 4172."
     assert result["num_turns"] == 2, "one turn for the tool call, one for the answer"
     assert emulator_stats(emulator)["completions"] - before == 2
+    assert emulator_stats(emulator)["scripts_pending"] == 0
+
+
+def test_claude_code_web_search_tool(stack: tuple[Service, Service], tmp_path: Path) -> None:
+    """WebSearch runs as a second request carrying Anthropic's web search server tool."""
+    emulator, gateway = stack
+    call = {"name": "WebSearch", "arguments": {"query": "rust release notes"}}
+    replies = [
+        {"reply": "<tool_call>\n" + json.dumps(call) + "\n</tool_call>"},
+        {"reply": "Rust 1.99 shipped in November.[[1]] It adds async closures.[[2]]"},
+        {"reply": "Rust 1.99 is out, per the search."},
+    ]
+    httpx.post(
+        f"{emulator.url}/_emulator/script", json={"account": None, "replies": replies}, timeout=5
+    ).raise_for_status()
+    before = emulator_stats(emulator)["completions"]
+    events = run_claude_events(gateway, tmp_path, "What is new in Rust?", "--allowedTools", "WebSearch")
+    result = events[-1]
+    assert result["is_error"] is False
+    assert result["result"] == "Rust 1.99 is out, per the search."
+    searched = [e["tool_use_result"] for e in events if isinstance(e.get("tool_use_result"), dict)]
+    assert len(searched) == 1 and searched[0]["searchCount"] == 1
+    links = searched[0]["results"][0]["content"]
+    assert [link["url"].split("/")[2] for link in links] == ["source1.example.org", "source2.example.org"]
+    assert "Rust 1.99 shipped in November. It adds async closures." in searched[0]["results"]
+    assert emulator_stats(emulator)["completions"] - before == 3, "the turn, the search, the answer"
     assert emulator_stats(emulator)["scripts_pending"] == 0

@@ -204,3 +204,25 @@ def test_response_format_goes_natively_without_a_prompt(client: openai.OpenAI, u
     assert body["response_format"] == {"type": "json_object"}
     assert body["messages"] == [{"role": "user", "content": "a JSON object please"}]
     assert json.loads(reply.choices[0].message.content or "") == {"ok": True}
+
+
+def test_search_mode_turns_on_dashscope_search(client: openai.OpenAI, upstream: Service, kind: str) -> None:
+    client.chat.completions.create(
+        model="qwen-plus", messages=[{"role": "user", "content": "news"}], web_search_options={}
+    )
+    assert _last_body(upstream).get("enable_search") is (True if kind == "dashscope" else None)
+    client.chat.completions.create(model="qwen-plus", messages=[{"role": "user", "content": "no search"}])
+    assert "enable_search" not in _last_body(upstream)
+
+
+def test_responses_api_over_a_native_upstream(client: openai.OpenAI, upstream: Service) -> None:
+    with client.responses.stream(
+        model="qwen-plus", input="hello", tools=[{"type": "function", **WEATHER["function"]}]
+    ) as stream:
+        final = stream.get_final_response()
+    body = _last_body(upstream)
+    assert body["messages"] == [{"role": "user", "content": "hello"}]
+    assert body["tools"] == [WEATHER]
+    assert final.status == "completed"
+    call = final.output[-1]
+    assert call.type == "function_call" and call.name == "get_weather" and call.call_id == "call_fake_1"

@@ -30,6 +30,7 @@ SAMPLES = {
     "model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"],
     "account_id": ["emu0-1a2b3c"],
     "file_id": ["file-abc123", "file_011CNha8iCJcU1wXNR6q4V8w"],
+    "response_id": ["resp_0123abcd"],
     "batch_id": ["batch_abc123", "msgbatch_013Zva2CMHLNnXjNJJKqJ2EF"],
 }
 

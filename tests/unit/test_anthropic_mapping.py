@@ -268,9 +268,17 @@ def test_tool_choice_errors() -> None:
 
 
 def test_server_and_schema_less_tools_are_refused() -> None:
-    error = refused(tools=[{"type": "web_search_20250305", "name": "web_search"}])
-    assert "'web_search_20250305'" in error.message and error.param == "tools.0.type"
+    error = refused(tools=[{"type": "code_execution_20250522", "name": "code_execution"}])
+    assert "'code_execution_20250522'" in error.message and error.param == "tools.0.type"
     assert refused(tools=[{"name": "f"}]).param == "tools.0.input_schema"
+
+
+def test_web_search_tool_runs_the_search_mode() -> None:
+    request = neutral(tools=[{"type": "web_search_20260209", "name": "web_search", "max_uses": 2}])
+    assert request.tools == [] and request.extra["chat_type"] == "search"
+    both = {"allowed_domains": ["a.org"], "blocked_domains": ["b.org"]}
+    error = refused(tools=[{"type": "web_search_20250305", "name": "web_search", **both}])
+    assert error.param == "tools.0.blocked_domains"
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     api_docs: bool = Field(default=False, description="serve the interactive API docs at /docs")
 
     special_code_mode: bool = False
+    responses_ttl_seconds: float = Field(
+        default=30 * 86400.0, gt=0, description="how long stored Responses API responses are kept"
+    )
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
 

@@ -27,7 +27,18 @@ from qwen_server.core.errors import GatewayError
 Handler = Callable[[Request], Awaitable[Response]]
 
 ROUTES: dict[str, list[tuple[str, str, str]]] = {
-    "chat": [("POST", "/v1/chat/completions", "qwen_server.app.routes.chat:chat_completions")],
+    "chat": [
+        ("POST", "/v1/chat/completions", "qwen_server.app.routes.chat:chat_completions"),
+        ("POST", "/v1/completions", "qwen_server.app.routes.completions:completions"),
+        ("POST", "/v1/responses", "qwen_server.app.routes.responses:create_response"),
+        ("GET", "/v1/responses/{response_id}", "qwen_server.app.routes.responses:get_response"),
+        ("DELETE", "/v1/responses/{response_id}", "qwen_server.app.routes.responses:delete_response"),
+        (
+            "GET",
+            "/v1/responses/{response_id}/input_items",
+            "qwen_server.app.routes.responses:list_input_items",
+        ),
+    ],
     "messages": [
         ("POST", "/v1/messages", "qwen_server.app.routes.messages:create_message"),
         ("POST", "/v1/messages/count_tokens", "qwen_server.app.routes.messages:count_tokens"),

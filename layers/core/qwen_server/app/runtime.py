@@ -137,6 +137,7 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             on_blocked=_browser_refresh(settings, store, jar, tokens),
             large_text_threshold=settings.large_text_threshold,
             store=store,
+            code_mode=settings.special_code_mode,
         ),
         "openai": compat,
         "dashscope": compat,

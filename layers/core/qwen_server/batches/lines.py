@@ -117,5 +117,54 @@ def _failed(api: str, exc: GatewayError, custom_id: Any, request_id: str) -> Out
     }
 
 
+async def openai_completion(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A legacy `/v1/completions` body, answered as the non-streaming completion."""
+    from qwen_server.api.openai.completions import CompletionRequest, collect, prompt_text, to_neutral
+    from qwen_server.app.http import validate
+
+    if body.get("stream"):
+        raise InvalidRequest(
+            "Streaming is not available in a batch: leave `stream` unset", param="body.stream"
+        )
+    request = validate(CompletionRequest, body)
+    neutral = to_neutral(request, tenant=tenant, session_id=request.user)
+    neutral.model, _ = await runtime.gateway.resolve_model(request.model)
+    events = runtime.gateway.stream(neutral, "batch")
+    try:
+        first = await anext(events)
+        return await collect(first, events, request.model, prompt_text(request) if request.echo else "")
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await cleanup.complete(aclose())
+
+
+async def openai_embeddings(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An `/v1/embeddings` body, on the accounts that serve embeddings, in the `batch` class."""
+    from qwen_server.audio import admission, embeddings
+
+    request = embeddings.parse(body)
+    refused = embeddings.refusal(request, {a.kind for a in runtime.pool.accounts()})
+    if refused is not None:
+        raise refused
+    answers = admission.on_account(
+        runtime.pool,
+        runtime.gateway.scheduler,
+        "batch",
+        tenant,
+        request.upstream_model,
+        embeddings.kinds_for(request),
+        embeddings.call(runtime.clients, request),
+        first_byte_timeout=runtime.settings.upstream_first_byte_timeout,
+    )
+    results = [result async for result in answers]
+    answer: dict[str, Any] = results[0]
+    return answer
+
+
 # every endpoint the gateway serves that a batch may name, and how one of its lines runs
-OPENAI_ENDPOINTS: dict[str, LineRunner] = {"/v1/chat/completions": openai_chat}
+OPENAI_ENDPOINTS: dict[str, LineRunner] = {
+    "/v1/chat/completions": openai_chat,
+    "/v1/completions": openai_completion,
+    "/v1/embeddings": openai_embeddings,
+}

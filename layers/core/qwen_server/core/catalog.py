@@ -23,6 +23,16 @@ class Resolved:
     requested: str
     upstream: str
     thinking: bool | None = None
+    chat_type: str | None = None  # a web mode (`search`, `deep_research`, ...) the name asks for
+
+
+# `<model>-search` and friends: the model in one of the web's modes (`providers/qwen_web/modes.py`)
+MODE_SUFFIXES = {
+    "-search": "search",
+    "-deep-research": "deep_research",
+    "-artifacts": "artifacts",
+    "-web-dev": "web_dev",
+}
 
 
 @cache
@@ -75,7 +85,17 @@ class ModelCatalog:
             return Resolved(name, alias)
         if isinstance(alias, dict) and alias.get("model"):
             thinking = alias.get("thinking")
-            return Resolved(name, str(alias["model"]), bool(thinking) if thinking is not None else None)
+            chat_type = alias.get("chat_type")
+            return Resolved(
+                name,
+                str(alias["model"]),
+                bool(thinking) if thinking is not None else None,
+                str(chat_type) if chat_type else None,
+            )
+        for suffix, chat_type in MODE_SUFFIXES.items():
+            if name.endswith(suffix) and len(name) > len(suffix):
+                base = self.resolve(name.removesuffix(suffix))
+                return Resolved(name, base.upstream, base.thinking, chat_type)
         match = _CLAUDE.match(name)
         if match:
             family = match.group(1)
@@ -83,4 +103,13 @@ class ModelCatalog:
         return Resolved(name, name)
 
     def is_alias(self, name: str) -> bool:
-        return name in self.aliases or bool(_CLAUDE.match(name))
+        return name in self.aliases or bool(_CLAUDE.match(name)) or self._moded(name)
+
+    def _moded(self, name: str) -> bool:
+        """`<name>-search` and friends are aliases when the base name is one (else the upstream's list
+        decides, through the base model)."""
+        return any(
+            name.endswith(suffix) and self.is_alias(name.removesuffix(suffix))
+            for suffix in MODE_SUFFIXES
+            if len(name) > len(suffix)
+        )

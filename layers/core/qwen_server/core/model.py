@@ -190,4 +190,55 @@ class Flush:
 
 FLUSH = Flush()
 
-Event = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage | Finish | Flush
+
+@dataclass(slots=True)
+class SearchSource:
+    """One web page a search found (what the web's `web_search` phase lists)."""
+
+    url: str
+    title: str = ""
+    snippet: str = ""
+    hostname: str = ""
+    date: str = ""  # as the upstream gave it (a date or an age), "" when unknown
+
+
+@dataclass(slots=True)
+class SearchCall:
+    """The upstream ran a web search with these queries (a server-side tool call, not the client's)."""
+
+    id: str
+    queries: list[str]
+    kind: Literal["search_call"] = "search_call"
+
+
+@dataclass(slots=True)
+class SearchResults:
+    """What the search `id` found; `Citation.number` counts through every result of the answer, from 1."""
+
+    id: str
+    sources: list[SearchSource]
+    kind: Literal["search_results"] = "search_results"
+
+
+@dataclass(slots=True)
+class Citation:
+    """The text just before this point is backed by source `number` (1-based, in arrival order)."""
+
+    number: int
+    source: SearchSource
+    kind: Literal["citation"] = "citation"
+
+
+Event = (
+    TextDelta
+    | ThinkingDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | Usage
+    | Finish
+    | Flush
+    | SearchCall
+    | SearchResults
+    | Citation
+)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from qwen_server.core.model import (
     ChatRequest,
+    Citation,
     Event,
     Finish,
     TextDelta,
@@ -134,6 +135,12 @@ class OutputShaper:
                 continue
             if self._held:  # a call or the end follows: the held word is whole, and goes out first
                 out += self._shape_text("", through_stops=False, final=True)
+                if self.done:
+                    break
+            if isinstance(
+                event, Citation
+            ):  # it cites the text before it: what the stop matcher holds goes first
+                out += self._shape_text(self._stops.flush(), through_stops=False)
                 if self.done:
                     break
             if isinstance(event, ToolCallStart):

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-_T2T_TYPES = ("t2t", "search", "artifacts", "deep_research", "t2i", "image_edit", "t2v")
+_T2T_TYPES = ("t2t", "search", "artifacts", "web_dev", "deep_research", "t2i", "image_edit", "t2v")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ MODELS: tuple[ModelRow, ...] = (
     ModelRow("qwen3-max", "Qwen3-Max", 262_144, 32_768, 81_920),
     ModelRow("qwen3-max-2025-09-23", "Qwen3-Max-Preview", 262_144, 32_768, 81_920),
     ModelRow(
-        "qwen3-coder-plus", "Qwen3-Coder", 1_048_576, 65_536, 0, chat_types=("t2t", "search", "artifacts")
+        "qwen3-coder-plus", "Qwen3-Coder", 1_048_576, 65_536, 0, chat_types=("t2t", "search", "artifacts", "web_dev")
     ),
     ModelRow("qwen-plus", "Qwen-Plus", 131_072, 8_192, 38_912),
     ModelRow("qwen3-vl-plus", "Qwen3-VL-235B-A22B", 262_144, 32_768, 81_920, vision=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CHAT_TYPES = frozenset({"t2t", "search"})
+CHAT_TYPES = frozenset({"t2t", "search", "deep_research", "artifacts", "web_dev"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,7 @@ class CompletionRequest:
     thinking: bool
     thinking_budget: int | None
     files: tuple[Any, ...] = ()
+    chat_type: str = "t2t"
 
 
 def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
@@ -65,4 +66,5 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         thinking=thinking,
         thinking_budget=budget,
         files=tuple(files),
+        chat_type=chat_type,
     )

@@ -13,6 +13,7 @@ ERROR_KINDS = frozenset(
     {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request", "content_filter"}
 )
 _KEYS = frozenset({"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay"})
+_KEYS |= {"code", "code_output"}  # a code_interpreter phase before the answer
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +29,8 @@ class Script:
     silence_mid: float = 0.0
     usage: bool = True
     delay: float | None = None
+    code: str | None = None  # run as a `code_interpreter` phase before the answer
+    code_output: str | None = None
 
 
 def _seconds(raw: Mapping[str, object], key: str) -> float | None:
@@ -47,7 +50,9 @@ def script_from_dict(raw: object) -> Script:
     if unknown:
         raise ValueError(f"unknown script keys: {sorted(unknown)}")
     reply, thinking, error = raw.get("reply"), raw.get("thinking"), raw.get("error")
-    for key, value in (("reply", reply), ("thinking", thinking)):
+    code, code_output = raw.get("code"), raw.get("code_output")
+    texts = (("reply", reply), ("thinking", thinking), ("code", code), ("code_output", code_output))
+    for key, value in texts:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{key!r} must be a string")
     if error is not None:
@@ -69,6 +74,8 @@ def script_from_dict(raw: object) -> Script:
         silence_mid=_seconds(raw, "silence_mid") or 0.0,
         usage=usage,
         delay=_seconds(raw, "delay"),
+        code=code,
+        code_output=code_output,
     )
 
 

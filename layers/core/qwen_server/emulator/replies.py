@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from qwen_server.emulator.directives import Script, strip_directives
+from qwen_server.emulator.phases import ModePlan, plan_mode
 
 # Header lines of the gateway's flattened conversation layout.
 _HEADER = re.compile(
@@ -29,6 +30,7 @@ class ReplyPlan:
     silence_mid: float = 0.0
     delay: float | None = None
     usage: bool = True
+    mode: ModePlan | None = None  # phases before the answer (search, research, code)
 
 
 def count_tokens(chars: int) -> int:
@@ -75,14 +77,23 @@ def _cap(pieces: tuple[str, ...], max_tokens: int) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def plan_reply(content: str, script: Script | None, thinking: bool, thinking_budget: int | None) -> ReplyPlan:
-    """Decide the reply. A script's fields win; whatever it leaves unset falls back to the echo."""
+def plan_reply(
+    content: str,
+    script: Script | None,
+    thinking: bool,
+    thinking_budget: int | None,
+    chat_type: str = "t2t",
+) -> ReplyPlan:
+    """Decide the reply. A script's fields win; whatever it leaves unset falls back to the echo (or the
+    answer of the chat type's mode)."""
     script = script or Script()
     question = last_user_text(strip_directives(content))
+    mode = plan_mode(chat_type, question, script.code, script.code_output)
     if script.chunks is not None:
         answer = script.chunks
     else:
-        answer = split_pieces(script.reply if script.reply is not None else (question or EMPTY_REPLY))
+        default = mode.answer if mode is not None and mode.answer is not None else (question or EMPTY_REPLY)
+        answer = split_pieces(script.reply if script.reply is not None else default)
     think: tuple[str, ...] = ()
     if thinking:
         think = split_pieces(script.thinking if script.thinking is not None else think_about(question))
@@ -97,4 +108,5 @@ def plan_reply(content: str, script: Script | None, thinking: bool, thinking_bud
         silence_mid=script.silence_mid,
         delay=script.delay,
         usage=script.usage,
+        mode=mode,
     )

@@ -169,7 +169,7 @@ def _completions(state: EmulatorState) -> Endpoint:
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
         heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
         content = req.content + seen_note(seen) if heard is None else heard
-        plan = plan_reply(content, script, req.thinking and model.thinks, budget)
+        plan = plan_reply(content, script, req.thinking and model.thinks, budget, req.chat_type)
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qwen_server.emulator import protocol
+from qwen_server.emulator import phases, protocol
 from qwen_server.emulator.knobs import Knobs
 from qwen_server.emulator.replies import ReplyPlan, count_tokens
 
@@ -63,6 +63,9 @@ class _Writer:
         self.first = False
         return wait
 
+    def next_wait(self) -> float:
+        return self._wait()
+
     def phase(self, pieces: tuple[str, ...], name: str, extra: dict[int, float]) -> str:
         text = ""
         for i, piece in enumerate(pieces):
@@ -93,6 +96,10 @@ def build(plan: ReplyPlan, knobs: Knobs, ids: Ids, incremental: bool = True) -> 
     if plan.think:
         think = w.phase(plan.think, "think", {})
         w.finished("think", 0.0)
+
+    if plan.mode is not None:  # search, research or code phases (emulator/phases.py)
+        for delta in plan.mode.deltas:
+            w.steps.append(Step(w.next_wait(), phases.delta_line(delta, ids.response_id)))
 
     pieces = plan.answer
     extra: dict[int, float] = {}

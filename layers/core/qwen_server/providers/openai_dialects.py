@@ -42,6 +42,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "params": _COMMON_PARAMS,
         "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
         "audio_data": "base64",  # input_audio.data: OpenAI's bare base64 with a `format`
+        "search_field": None,  # the web's search mode has no OpenAI-compatible switch
     },
     "dashscope": {
         "thinking_field": "enable_thinking",
@@ -52,6 +53,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
         "tool_choice_modes": {"required": "auto"},
         "audio_data": "data_url",  # DashScope reads input_audio.data as a data: (or http) URL
+        "search_field": "enable_search",  # DashScope's own web search switch, for the search mode
     },
 }
 
@@ -163,4 +165,6 @@ def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
             body[dialect["budget_field"]] = request.thinking_budget
     if dialect["reasoning_effort"] and request.extra.get("reasoning_effort"):
         body["reasoning_effort"] = request.extra["reasoning_effort"]
+    if dialect.get("search_field") and request.extra.get("chat_type") in ("search", "deep_research"):
+        body[dialect["search_field"]] = True
     return body

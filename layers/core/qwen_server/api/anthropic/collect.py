@@ -51,7 +51,7 @@ class MessageFolder:
             self._delta(event["index"], event["delta"])
         elif kind == "content_block_stop":
             block = self.message["content"][event["index"]]
-            if block["type"] == "tool_use":
+            if block["type"] in ("tool_use", "server_tool_use"):
                 block["input"] = tool_input("".join(self._json.pop(event["index"], [])))
         elif kind == "message_delta":
             self.message.update(event["delta"])
@@ -66,6 +66,8 @@ class MessageFolder:
             block["thinking"] += delta["thinking"]
         elif kind == "signature_delta":
             block["signature"] = delta["signature"]
+        elif kind == "citations_delta":
+            block.setdefault("citations", []).append(delta["citation"])
         elif kind == "input_json_delta":
             self._json.setdefault(index, []).append(delta["partial_json"])
 

@@ -20,11 +20,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from qwen_server.api.anthropic import web_search
 from qwen_server.api.anthropic.signature import ThinkingSigner
+from qwen_server.api.anthropic.web_search import SearchTool
 from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
+    Citation,
     Event,
     Finish,
+    SearchCall,
+    SearchResults,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
@@ -35,7 +40,7 @@ from qwen_server.core.model import (
 
 log = logging.getLogger("qwen_server")
 StreamEvent = dict[str, Any]
-BlockKind = Literal["text", "thinking", "tool_use"]
+BlockKind = Literal["text", "thinking", "tool_use", "server_tool_use", "web_search_tool_result"]
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -71,7 +76,9 @@ def usage_body(input_tokens: int, output_tokens: int) -> dict[str, int]:
 class MessageEvents:
     """One answer's event translator. `start()` first, then `feed()` every neutral event in order."""
 
-    def __init__(self, model: str, input_tokens: int, *, omit_thinking: bool = False) -> None:
+    def __init__(
+        self, model: str, input_tokens: int, *, omit_thinking: bool = False, search: SearchTool | None = None
+    ) -> None:
         self.id = new_message_id()
         self.model = model
         self.input_tokens = input_tokens
@@ -83,6 +90,11 @@ class MessageEvents:
         self._signer: ThinkingSigner | None = None
         self._used_tools = False
         self._usage: Usage | None = None
+        self._search = search  # the web search server tool, when declared
+        self._search_ids: dict[str, str] = {}  # neutral search id → server_tool_use id
+        self._searches = 0
+        self._block_text = ""  # the open text block's text, for a citation's cited_text
+        self._cited = False  # the open text block carries citations: the next text starts a new one
 
     def start(self) -> StreamEvent:
         return {
@@ -115,6 +127,12 @@ class MessageEvents:
             return []
         if isinstance(event, Finish):
             return self._finish(event)
+        if isinstance(event, SearchCall):
+            return self._search_call(event)
+        if isinstance(event, SearchResults):
+            return self._search_results(event)
+        if isinstance(event, Citation):
+            return self._citation(event)
         return []
 
     # ---- blocks -----------------------------------------------------------------------------------------
@@ -142,9 +160,41 @@ class MessageEvents:
     def _text(self, text: str) -> list[StreamEvent]:
         if not text:
             return []
-        out = [] if self._open == "text" else self._open_block("text", {"type": "text", "text": ""})
+        out: list[StreamEvent] = []
+        if self._open != "text" or self._cited:
+            out = self._open_block("text", {"type": "text", "text": ""})
+            self._block_text, self._cited = "", False
+        self._block_text += text
         out.append(self._delta({"type": "text_delta", "text": text}))
         return out
+
+    # ---- web search (server tool) -------------------------------------------------------------------------
+    def _search_call(self, event: SearchCall) -> list[StreamEvent]:
+        tool_id = web_search.server_tool_use_id(event.id)
+        self._search_ids[event.id] = tool_id
+        if self._search is None or event.id not in self._search.exceeded:
+            self._searches += 1
+        name = self._search.name if self._search is not None else "web_search"
+        out = self._open_block(
+            "server_tool_use", {"type": "server_tool_use", "id": tool_id, "name": name, "input": {}}
+        )
+        out.append(self._delta({"type": "input_json_delta", "partial_json": web_search.query_json(event)}))
+        return out + self._close()
+
+    def _search_results(self, event: SearchResults) -> list[StreamEvent]:
+        tool_id = self._search_ids.get(event.id)
+        if tool_id is None:
+            return []
+        exceeded = self._search is not None and event.id in self._search.exceeded
+        out = self._open_block("web_search_tool_result", web_search.result_block(tool_id, event, exceeded))
+        return out + self._close()
+
+    def _citation(self, event: Citation) -> list[StreamEvent]:
+        if self._open != "text" or not self._block_text.strip():
+            return []  # a citation needs text to cite; one at the very start has none
+        self._cited = True
+        location = web_search.location(event, self._block_text)
+        return [self._delta({"type": "citations_delta", "citation": location})]
 
     def _thinking(self, text: str) -> list[StreamEvent]:
         if not text:
@@ -181,6 +231,12 @@ class MessageEvents:
         reason = STOP_REASONS.get(finish.reason, "end_turn")
         return "end_turn" if reason == "tool_use" else reason
 
+    def _final_usage(self, usage: Usage) -> dict[str, Any]:
+        body: dict[str, Any] = usage_body(usage.input_tokens or self.input_tokens, usage.output_tokens)
+        if self._search is not None or self._searches:
+            body["server_tool_use"] = {"web_search_requests": self._searches}
+        return body
+
     def _finish(self, finish: Finish) -> list[StreamEvent]:
         if self.finished:
             return []
@@ -194,7 +250,7 @@ class MessageEvents:
                     "stop_reason": reason,
                     "stop_sequence": finish.stop_sequence if reason == "stop_sequence" else None,
                 },
-                "usage": usage_body(usage.input_tokens or self.input_tokens, usage.output_tokens),
+                "usage": self._final_usage(usage),
             }
         )
         out.append({"type": "message_stop"})

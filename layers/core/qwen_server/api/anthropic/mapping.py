@@ -37,6 +37,7 @@ from qwen_server.api.anthropic.schemas import (
     ImageBlock,
     InputMessage,
     MessagesRequest,
+    OtherBlock,
     OtherSource,
     RedactedThinkingBlock,
     TextBlock,
@@ -49,6 +50,7 @@ from qwen_server.api.anthropic.schemas import (
     ToolUseBlock,
     URLSource,
 )
+from qwen_server.api.anthropic.web_search import SERVER_TOOL_BLOCKS, SearchTool, is_search_tool, search_tool
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import (
     ChatRequest,
@@ -60,6 +62,7 @@ from qwen_server.core.model import (
     ToolCall,
     ToolSpec,
 )
+from qwen_server.core.modes import ask_mode
 from qwen_server.media import datauri
 
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
@@ -204,6 +207,8 @@ def _turn(message: InputMessage, index: int, names: dict[str, str]) -> list[Mess
             out.append(_tool_result(block, names, param))
         elif isinstance(block, ThinkingBlock | RedactedThinkingBlock):
             continue
+        elif isinstance(block, OtherBlock) and block.type in SERVER_TOOL_BLOCKS and role == "assistant":
+            continue  # an earlier search: the answer's text blocks after it carry what it found
         else:
             raise InvalidRequest(
                 f"content block type {block.type!r} is not supported by this gateway", param=f"{param}.type"
@@ -233,6 +238,8 @@ def neutral_messages(body: CountTokensRequest) -> list[Message]:
 def neutral_tools(body: CountTokensRequest) -> list[ToolSpec]:
     specs: list[ToolSpec] = []
     for i, tool in enumerate(body.tools or ()):
+        if is_search_tool(tool.type):
+            continue  # a server tool: the web's search mode runs it (`web_search.py`)
         if tool.type not in (None, "custom"):
             raise InvalidRequest(
                 f"tool type {tool.type!r} (an Anthropic-defined or server tool) is not supported by this "
@@ -253,6 +260,8 @@ def neutral_tool_choice(body: CountTokensRequest, tools: list[ToolSpec]) -> str 
         return None
     if choice.type == "tool":
         assert choice.name is not None  # the schema insists
+        if choice.name in {t.name for t in body.tools or () if is_search_tool(t.type)}:
+            return "auto"  # search is the mode the request runs in, not a call the model makes
         if choice.name not in {t.name for t in tools}:
             raise InvalidRequest(
                 f"tool_choice names {choice.name!r}, which is not one of the request's tools",
@@ -275,13 +284,21 @@ def neutral_response_format(body: CountTokensRequest) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": chosen.json_schema}}
 
 
+def web_search_of(body: CountTokensRequest) -> SearchTool | None:
+    """The declared web search server tool, checked (one at most)."""
+    found = [i for i, tool in enumerate(body.tools or ()) if is_search_tool(tool.type)]
+    if len(found) > 1:
+        raise InvalidRequest("declare the web search tool once", param=f"tools.{found[1]}.type")
+    return search_tool(list(body.tools or ()), found[0]) if found else None
+
+
 def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) -> ChatRequest:
     tools = neutral_tools(body)
     thinking = thinking_choice(body)
     extra: dict[str, object] = {}
     if body.output_config is not None and body.output_config.effort is not None:
         extra["reasoning_effort"] = body.output_config.effort
-    return ChatRequest(
+    request = ChatRequest(
         model=body.model,
         messages=neutral_messages(body),
         stream=body.stream,
@@ -301,3 +318,6 @@ def to_neutral(body: MessagesRequest, *, tenant: str, session_id: str | None) ->
         tenant=tenant,
         extra=extra,
     )
+    if web_search_of(body) is not None:
+        ask_mode(request, "search")
+    return request

@@ -163,6 +163,10 @@ class ToolDef(_Lenient):
     description: str | None = None
     input_schema: dict[str, Any] | None = None
     type: str | None = None
+    # the web search server tool's options (`web_search_20250305` and later)
+    max_uses: int | None = Field(default=None, ge=1)
+    allowed_domains: list[str] | None = None
+    blocked_domains: list[str] | None = None
 
 
 class ToolChoice(_Lenient):

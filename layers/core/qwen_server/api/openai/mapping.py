@@ -19,10 +19,12 @@ from qwen_server.api.openai.schemas import (
     TextContentPart,
     VideoContentPart,
 )
+from qwen_server.core.citations import chat_annotation, citation_text
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.ids import hex_id
 from qwen_server.core.model import (
     ChatRequest,
+    Citation,
     Event,
     Finish,
     Message,
@@ -37,6 +39,7 @@ from qwen_server.core.model import (
     ToolSpec,
     Usage,
 )
+from qwen_server.core.modes import ask_mode
 
 FINISH = {
     "stop": "stop",
@@ -111,7 +114,7 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
     messages = [_message(m, i) for i, m in enumerate(body.messages)]
     functions.pair_results(messages)
     legacy, legacy_tools = functions.uses_functions(body), functions.tools(body)
-    return ChatRequest(
+    request = ChatRequest(
         model=body.model,
         messages=messages,
         stream=body.stream,
@@ -143,6 +146,9 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         tenant=tenant,
         extra={"reasoning_effort": body.reasoning_effort} if body.reasoning_effort else {},
     )
+    if body.web_search_options is not None:
+        ask_mode(request, "search")
+    return request
 
 
 def logprobs_body(logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
@@ -171,6 +177,7 @@ class ChunkWriter:
         self.include_usage = include_usage
         self.legacy_functions = legacy_functions  # answer in the deprecated `function_call` shape
         self._role_sent = False
+        self._chars = 0  # content sent so far, for the annotations' indices
         self._prefix = (
             b'{"id":"'
             + self.id.encode()
@@ -197,9 +204,14 @@ class ChunkWriter:
 
     def event(self, event: Event, usage_holder: list[Usage]) -> bytes:
         if isinstance(event, TextDelta):
+            self._chars += len(event.text)
             return self._delta({"content": event.text}, logprobs=event.logprobs)
         if isinstance(event, ThinkingDelta):
             return self._delta({"reasoning_content": event.text})
+        if isinstance(event, Citation):
+            text = citation_text(event)
+            start, self._chars = self._chars, self._chars + len(text)
+            return self._delta({"content": text, "annotations": [chat_annotation(event, start, self._chars)]})
         if isinstance(event, ToolCallStart) and self.legacy_functions:
             return self._delta({"function_call": {"name": event.name, "arguments": ""}})
         if isinstance(event, ToolCallDelta) and self.legacy_functions:
@@ -245,14 +257,22 @@ async def collect(
     reasoning: list[str] = []
     logprobs: list[TokenLogprob] = []
     calls: dict[int, dict[str, Any]] = {}
+    annotations: list[dict[str, Any]] = []
     usage = Usage()
     finish = Finish()
+    chars = 0
 
     def take(event: Event) -> None:
-        nonlocal usage, finish
+        nonlocal usage, finish, chars
         if isinstance(event, TextDelta):
             text.append(event.text)
+            chars += len(event.text)
             logprobs.extend(event.logprobs or ())
+        elif isinstance(event, Citation):
+            cited = citation_text(event)
+            text.append(cited)
+            annotations.append(chat_annotation(event, chars, chars + len(cited)))
+            chars += len(cited)
         elif isinstance(event, ThinkingDelta):
             reasoning.append(event.text)
         elif isinstance(event, ToolCallStart):
@@ -274,6 +294,8 @@ async def collect(
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    if annotations:
+        message["annotations"] = annotations
     if calls and legacy_functions:
         message["function_call"] = calls[min(calls)]["function"]
     elif calls:

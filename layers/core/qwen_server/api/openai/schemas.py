@@ -140,6 +140,7 @@ class ChatCompletionRequest(_Lenient):
     functions: list[FunctionDef] | None = None  # deprecated: tools of type function
     function_call: str | dict[str, Any] | None = None  # deprecated: tool_choice
     response_format: ResponseFormat | None = None
+    web_search_options: dict[str, Any] | None = None  # runs the web's search mode
 
     @field_validator("stop")
     @classmethod

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from qwen_server.api.openai.errors import openai_error_body
-from qwen_server.app.auth import tenant_for
+from qwen_server.app.access import admit, meter
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_body, read_json
 from qwen_server.app.runtime import Runtime, get_runtime
@@ -42,7 +42,7 @@ async def create_speech(request: Request) -> Response:
     from qwen_server.audio import admission, catalog, codec, speech
 
     runtime = await get_runtime()
-    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    tenant = await admit(request, runtime)
     body = speech.parse(await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.sse)
     upstream = speech.call(runtime.gateway.providers, runtime.clients, body)
@@ -160,7 +160,7 @@ async def _transcribe(request: Request, task: Task) -> Response:
     from qwen_server.audio import codec, transcribe
 
     runtime = await get_runtime()
-    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    tenant = await admit(request, runtime)
     parsed = await _form(request, runtime, task)
     request.state.log.update(model=parsed.model, stream=parsed.stream)
     try:
@@ -174,7 +174,7 @@ async def _transcribe(request: Request, task: Task) -> Response:
         neutral.model = transcribe.pick_model(parsed.upstream_model, runtime.pool.accounts(), audio_models)
     else:  # a chat model that takes audio, named directly
         neutral.model, _ = await runtime.gateway.resolve_model(parsed.model)
-    events = runtime.gateway.stream(neutral, cls="media")
+    events = meter(request, runtime, tenant, runtime.gateway.stream(neutral, cls="media"))
     first = await unless_client_leaves(request, anext(events))
     if parsed.stream:
         return DeadlineStreamingResponse(

@@ -21,6 +21,7 @@ from qwen_server.app.runtime import get_runtime
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Flush, Usage
+from qwen_server.core.modes import mode_from_name
 
 log = logging.getLogger("qwen_server")
 
@@ -34,6 +35,7 @@ async def chat_completions(request: Request) -> Response:
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    mode_from_name(neutral, runtime.gateway.catalog, body.model)
     if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
         neutral.thinking = alias_thinking
     events = meter(request, runtime, tenant, runtime.gateway.stream(neutral))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qwen_server.app.auth import tenant_for
+from qwen_server.app.access import admit
 from qwen_server.app.http import JSONBytes, read_json
 from qwen_server.app.runtime import get_runtime
 
@@ -14,7 +14,7 @@ async def create_embeddings(request: Request) -> Response:
     from qwen_server.audio import admission, embeddings
 
     runtime = await get_runtime()
-    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    tenant = await admit(request, runtime)
     body = embeddings.parse(await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model)
     refused = embeddings.refusal(body, {a.kind for a in runtime.pool.accounts()})

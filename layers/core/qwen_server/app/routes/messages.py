@@ -21,15 +21,18 @@ from qwen_server.api.anthropic.mapping import (
     neutral_tools,
     thinking_choice,
     to_neutral,
+    web_search_of,
 )
 from qwen_server.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from qwen_server.api.anthropic.stream import sse_message
+from qwen_server.api.anthropic.web_search import honour
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import ClientClosedRequest, DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_json, validate
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import UpstreamError
+from qwen_server.core.modes import mode_from_name
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -41,7 +44,9 @@ async def create_message(request: Request) -> Response:
     request.state.log.update(model=body.model, stream=body.stream)
     user = body.metadata.user_id if body.metadata else None
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, user))
+    search = web_search_of(body)
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    mode_from_name(neutral, runtime.gateway.catalog, body.model)
     if alias_thinking is not None and body.thinking is None:
         neutral.thinking = alias_thinking
     translator = MessageEvents(
@@ -49,8 +54,11 @@ async def create_message(request: Request) -> Response:
         # message_start's figure is indicative (message_delta carries the upstream's): never wait for it
         count_input_tokens(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(body).omit_text,
+        search=search,
     )
     events = meter(request, runtime, tenant, runtime.gateway.stream(neutral))
+    if search is not None:
+        events = honour(events, search)
     if not body.stream:
         return JSONBytes(await unless_client_leaves(request, collect(events, translator)))
     items = with_pings(events, runtime.settings.anthropic_ping_interval)

@@ -26,10 +26,11 @@ from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
-from qwen_server.providers.qwen_web import protocol, waf, wire
+from qwen_server.providers.qwen_web import modes, protocol, waf, wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.jar import SessionJar
+from qwen_server.providers.qwen_web.phases import PhaseParser
 from qwen_server.providers.qwen_web.turn_media import prepare_turn
 from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.transport import Streamed
@@ -53,6 +54,7 @@ class QwenWebProvider:
         on_blocked: Callable[[Account], None] | None = None,
         large_text_threshold: int = 50_000,
         store: Store | None = None,
+        code_mode: bool = False,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
@@ -61,6 +63,7 @@ class QwenWebProvider:
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._delete_chats = delete_chats
+        self._code_mode = code_mode  # SPECIAL_CODE_MODE: surface the code_interpreter phase
         self._background: set[asyncio.Task[None]] = set()
         self._large_text_threshold = large_text_threshold
         self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
@@ -162,9 +165,9 @@ class QwenWebProvider:
                 f"({exc.message})"
             ) from None
 
-    async def _new_chat(self, account: Account, model: str) -> str:
+    async def _new_chat(self, account: Account, model: str, chat_type: str = "t2t") -> str:
         payload = await self._call_json(
-            account, "POST", protocol.current().path("new_chat"), wire.new_chat_body(model)
+            account, "POST", protocol.current().path("new_chat"), wire.new_chat_body(model, chat_type)
         )
         chat_id = (payload.get("data") or {}).get("id") if isinstance(payload, dict) else None
         if not chat_id:
@@ -173,7 +176,7 @@ class QwenWebProvider:
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
         try:
-            chat_id = await self._new_chat(account, request.model)
+            chat_id = await self._new_chat(account, request.model, modes.chat_type_of(request))
         except UpstreamBlocked:
             self._blocked(account)
             raise
@@ -192,18 +195,17 @@ class QwenWebProvider:
         content, files = await prepare_turn(
             self.uploads, account, request, large_text_threshold=self._large_text_threshold
         )
-        body = orjson.dumps(
-            wire.completion_body(
-                chat_id=chat_id,
-                model=request.model,
-                content=content,
-                thinking=request.thinking,
-                thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
-                if request.thinking
-                else None,
-                files=files,
-            )
+        fields = wire.completion_body(
+            chat_id=chat_id,
+            model=request.model,
+            content=content,
+            thinking=request.thinking,
+            thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
+            if request.thinking
+            else None,
+            files=files,
         )
+        body = orjson.dumps(modes.apply_mode(fields, modes.chat_type_of(request)))
         url = f"{account.base_url}{protocol.current().path('completions')}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
@@ -224,22 +226,25 @@ class QwenWebProvider:
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
-                        refusal = _events_of(raw.decode("utf-8", errors="replace"), wire.StreamState())
+                        refusal = _events_of(raw.decode("utf-8", errors="replace"), self._state(request))
                         if not refusal:
                             raise UpstreamError("qwen upstream answered without a stream")
                         for event in refusal:
                             yield event
                         return
                     raise wire.classify_response(response.status, raw, response.headers)
-                async for event in self._events(response):
+                async for event in self._events(response, self._state(request)):
                     yield event
                 return
             finally:
                 await cleanup.complete(response.close())  # even while the request is being cancelled
         raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
-    async def _events(self, response: Streamed) -> AsyncIterator[Event]:
-        state = wire.StreamState()
+    def _state(self, request: ChatRequest) -> wire.StreamState:
+        deep = modes.chat_type_of(request) == "deep_research"
+        return wire.StreamState(phases=PhaseParser(code_mode=self._code_mode, progress_as_thinking=deep))
+
+    async def _events(self, response: Streamed, state: wire.StreamState) -> AsyncIterator[Event]:
         parser = SSEParser()
         chunks = response.chunks()
         async for piece in chunks:
@@ -257,6 +262,8 @@ class QwenWebProvider:
                 for event in _events_of(sse.data, state):
                     yield event
         await drain(chunks)
+        for event in state.phases.finish():  # a marker held back when the stream ended without `finished`
+            yield event
         if state.usage is not None:
             yield state.usage
 

@@ -28,8 +28,9 @@ from qwen_server.core.errors import (
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
-from qwen_server.core.model import Event, Finish, TextDelta, ThinkingDelta, Usage
+from qwen_server.core.model import Event, Finish, ThinkingDelta, Usage
 from qwen_server.providers.qwen_web import protocol, waf
+from qwen_server.providers.qwen_web.phases import PhaseParser
 
 # Read from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES) when the process starts; the provider reads
 # `protocol.current()` on every call.
@@ -117,6 +118,7 @@ class StreamState:
     response_id: str | None = None
     chat_id: str | None = None
     phases_seen: list[str] = field(default_factory=list)
+    phases: PhaseParser = field(default_factory=PhaseParser)  # search, summaries, code, progress
 
 
 def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
@@ -147,14 +149,16 @@ def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
         content = delta.get("content") or ""
         if phase and (not state.phases_seen or state.phases_seen[-1] != phase):
             state.phases_seen.append(phase)
-        if content:
-            if phase in THINKING_PHASES:
-                events.append(ThinkingDelta(content))
-            elif phase in ANSWER_PHASES:
-                events.append(TextDelta(content))
-            # web_search / image_gen / code phases carry no chat text for the completions API
+        tool = delta.get("role") == "function" or delta.get("name") == "web_search" or "function_call" in delta
+        if phase in ANSWER_PHASES and not tool:
+            events += state.phases.answer(content) if content else []
+        elif phase == "think" or (phase in THINKING_PHASES and content):
+            events += [ThinkingDelta(content)] if content else []
+        else:
+            events += state.phases.other(phase, delta)  # web_search, thinking_summary, code, progress
         if delta.get("status") == "finished" and phase in ANSWER_PHASES:
             state.answer_finished = True
+            events += state.phases.finish()
     return events
 
 
