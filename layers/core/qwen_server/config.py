@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     qwen_user_agent: str | None = None
     delete_chats: bool = True
 
+    # image and video generation
+    video_poll_seconds: float = Field(default=3.0, gt=0, description="upstream video status, at most this often")
+    video_keep_seconds: float = Field(default=86400.0, gt=0, description="a finished video is kept this long")
+    video_tick_seconds: float = Field(default=15.0, gt=0, description="`serve`'s video worker runs this often")
+    cron_secret: str | None = Field(default=None, description="bearer secret of the cron route (Vercel)")
+
     special_code_mode: bool = False
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from qwen_server.emulator import routes_auth, routes_chat, routes_control
+from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_dashscope, routes_media
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.state import EmulatorState
 
@@ -43,7 +43,13 @@ def build_app(config: EmulatorConfig) -> Starlette:
     """The ASGI app; `app.state.emulator` is the `EmulatorState` (for in-process tests)."""
     state = EmulatorState(config)
     app = Starlette(
-        routes=[*routes_auth.routes(state), *routes_chat.routes(state), *routes_control.routes(state)],
+        routes=[
+            *routes_auth.routes(state),
+            *routes_chat.routes(state),
+            *routes_control.routes(state),
+            *routes_media.routes(state),
+            *routes_dashscope.routes(state),
+        ],
         lifespan=_lifespan,
     )
     app.state.emulator = state

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--signin-wall", type=int, default=None, metavar="N", help="WAF page past N sign-ins / 2 s"
     )
+    p.add_argument("--image-quota", type=int, default=100, metavar="N", help="images per account per day")
+    p.add_argument("--video-quota", type=int, default=20, metavar="N", help="videos per account per day")
+    p.add_argument("--video-seconds", type=_seconds, default=2.0, metavar="S", help="how long a video takes")
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -91,6 +94,9 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         account_knobs=args.account_knobs,
         signin_wall=args.signin_wall,
         log_level=args.log_level,
+        image_quota=args.image_quota,
+        video_quota=args.video_quota,
+        video_seconds=args.video_seconds,
     )
 
 

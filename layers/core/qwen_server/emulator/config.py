@@ -20,3 +20,6 @@ class EmulatorConfig:
     account_knobs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     signin_wall: int | None = None
     log_level: str = "warning"
+    image_quota: int = 100  # images per account per day (t2i and image edits)
+    video_quota: int = 20  # videos per account per day (t2v and i2v)
+    video_seconds: float = 2.0  # how long a video task runs

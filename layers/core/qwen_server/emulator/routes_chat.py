@@ -6,6 +6,7 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -145,8 +146,14 @@ def _completions(state: EmulatorState) -> Endpoint:
         if state.chats.get(chat_id) != index:
             state.stats.error("chat_not_found", index)
             return json_response(404, protocol.failure("Not_Found", "Chat not found"))
+        raw = await request.body()
+        media = _media_body(raw)
+        if media is not None:
+            from qwen_server.emulator.routes_media import media_turn
+
+            return media_turn(state, account, chat_id, media, str(request.base_url))
         try:
-            req = parse_completion(orjson.loads(await request.body()), chat_id)
+            req = parse_completion(orjson.loads(raw), chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)
             return json_response(200, protocol.failure("Bad_Request", str(exc)))
@@ -163,6 +170,18 @@ def _completions(state: EmulatorState) -> Endpoint:
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions
+
+
+def _media_body(raw: bytes) -> dict[str, Any] | None:
+    """The body when it is an image or video turn (`routes_media` answers those), else None."""
+    from qwen_server.emulator.routes_media import MEDIA_CHAT_TYPES
+
+    try:
+        body = orjson.loads(raw)
+        chat_type = body["messages"][0]["chat_type"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return body if isinstance(body, dict) and chat_type in MEDIA_CHAT_TYPES else None
 
 
 def routes(state: EmulatorState) -> list[Route]:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
+from qwen_server.emulator.media_book import MediaBook
 from qwen_server.emulator.script_queue import ScriptQueues
 from qwen_server.emulator.signin_wall import SigninWall
 from qwen_server.emulator.stats import Stats
@@ -41,6 +42,7 @@ class EmulatorState:
         self.wall = SigninWall(config.signin_wall) if config.signin_wall is not None else None
         self.chats: dict[str, int] = {}
         self.running: set[str] = set()
+        self.media = MediaBook(config.image_quota, config.video_quota, config.video_seconds)
 
     def authenticate(self, request: Request) -> Account | None:
         """The account of the `token` cookie, else of an `Authorization: Bearer` header."""
