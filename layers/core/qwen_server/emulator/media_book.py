@@ -35,6 +35,7 @@ class MediaBook:
         self.video_seconds = video_seconds
         self.used: dict[tuple[str, str], int] = {}
         self.tasks: dict[str, VideoTask] = {}
+        self.turns: dict[str, int] = {}  # accepted turns by chat type (`GET /_emulator/media`)
         self._secret = os.urandom(32)
 
     def spend(self, owner: str, capability: str) -> bool:
@@ -44,6 +45,13 @@ class MediaBook:
             return False
         self.used[(owner, capability)] = used + 1
         return True
+
+    def count(self, chat_type: str) -> None:
+        self.turns[chat_type] = self.turns.get(chat_type, 0) + 1
+
+    def report(self) -> dict[str, object]:
+        used = {f"{owner}:{capability}": n for (owner, capability), n in self.used.items()}
+        return {"turns": dict(self.turns), "used": used, "tasks": len(self.tasks)}
 
     def cdn_url(self, base: str, owner: str, kind: str, ratio: str, ext: str, seed: str) -> str:
         path = f"/output/{owner}/{kind}/{ratio.replace(':', 'x')}/{uuid.uuid4().hex}-{_safe(seed)}.{ext}"

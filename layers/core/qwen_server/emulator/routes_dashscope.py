@@ -74,6 +74,7 @@ def _submit(state: EmulatorState, capability: str) -> Any:
         book: MediaBook = state.media
         if not book.spend(key, capability):
             return _error(429, "Throttling.AllocationQuota", "Free allocated quota exceeded.")
+        book.count(f"dashscope:{kind}")
         task_id = book.new_task(key, kind, _ratio(parameters.get("size")), prompt)
         task = book.tasks[task_id]
         task.started = time.monotonic()

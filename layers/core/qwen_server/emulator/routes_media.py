@@ -70,6 +70,7 @@ def media_turn(
     if not book.spend(str(account.index), CAPABILITY[chat_type]):
         return json_response(200, rate_limited())
     state.stats.completed(account.index)
+    book.count(chat_type)
     response_id = str(uuid.uuid4())
     if video:
         task_id = book.new_task(str(account.index), chat_type, ratio, prompt)
@@ -157,8 +158,17 @@ def _cdn(state: EmulatorState) -> Any:
     return cdn
 
 
+def _report(state: EmulatorState) -> Any:
+    async def report(request: Request) -> Response:
+        book: MediaBook = state.media
+        return json_response(200, book.report())
+
+    return report
+
+
 def routes(state: EmulatorState) -> list[Route]:
     return [
+        Route("/_emulator/media", _report(state), methods=["GET"]),
         Route("/api/v2/task/status/{task_id}", _task_status(state), methods=["GET"]),
         Route("/output/{rest:path}", _cdn(state), methods=["GET"]),
     ]

@@ -58,9 +58,9 @@ class Videos:
 
         i2v = order.source is not None
         task_id, account = await self.runner.run(order.tenant, order.model, submit, i2v=i2v)
-        now = time.time()
+        now = time.time()  # two jobs of one millisecond sort by their random part
         job = VideoJob(
-            id=f"video_{secrets.token_hex(16)}",
+            id=f"video_{int(now * 1000):012x}{secrets.token_hex(10)}",  # sorts by creation
             tenant=order.tenant,
             model=order.model.name,
             prompt=order.prompt,
@@ -86,7 +86,7 @@ class Videos:
         self, tenant: str, *, after: str | None, limit: int, order: str
     ) -> tuple[list[VideoJob], bool]:
         found = [jobs.decode(raw) for raw in (await self.store.scan(jobs.job_key(tenant, ""))).values()]
-        found.sort(key=lambda j: (j.created_at, j.id), reverse=order == "desc")
+        found.sort(key=lambda j: j.id, reverse=order == "desc")
         if after is not None:
             ids = [j.id for j in found]
             if after not in ids:
