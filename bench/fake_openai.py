@@ -7,6 +7,7 @@ python bench/fake_openai.py --port 8100 [--chunks 20]
     [--unpurchased ID ...]        chat calls for these models answer 403 AccessDenied.Unpurchased, as DashScope
     [--models-mode ok|malformed|hang]   how GET /v1/models answers
 
+POST /v1/images/generations and /v1/images/edits answer 40x30 PNGs as b64_json.
 GET /_fake/stats counts requests by path (and refused ones); POST /_fake/keys {"add": [...]} accepts more keys.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import time
 import uuid
 from collections import Counter
@@ -121,6 +123,26 @@ def build(chunks: int, upstream: Upstream | None = None) -> Starlette:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def images(request: Request) -> Response:
+        """`/v1/images/generations` (JSON) and `/v1/images/edits` (multipart): one small PNG per image,
+        as `b64_json`; an edit must carry its `image` file."""
+        refused = state.refused(request)
+        if refused is not None:
+            return refused
+        state.stats[request.url.path] += 1
+        from qwen_server.emulator.media_files import png
+
+        if request.url.path.endswith("/edits"):
+            form = await request.form()
+            if not hasattr(form.get("image"), "read"):
+                return _json(400, {"error": {"message": "image is required", "type": "invalid_request_error"}})
+            n, prompt = int(str(form.get("n") or 1)), str(form.get("prompt"))
+        else:
+            body = orjson.loads(await request.body())
+            n, prompt = int(body.get("n") or 1), str(body.get("prompt"))
+        images = [{"b64_json": base64.b64encode(png(40, 30, f"{prompt}{i}")).decode()} for i in range(n)]
+        return _json(200, {"created": int(time.time()), "data": images})
+
     async def stats(_: Request) -> Response:
         return _json(200, dict(state.stats))
 
@@ -132,6 +154,8 @@ def build(chunks: int, upstream: Upstream | None = None) -> Starlette:
         routes=[
             Route("/v1/models", models),
             Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/images/generations", images, methods=["POST"]),
+            Route("/v1/images/edits", images, methods=["POST"]),
             Route("/_fake/stats", stats),
             Route("/_fake/keys", keys, methods=["POST"]),
         ]

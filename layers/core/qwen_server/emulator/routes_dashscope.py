@@ -66,7 +66,7 @@ def _submit(state: EmulatorState, capability: str) -> Any:
         except (ValueError, KeyError, TypeError):
             return _error(400, "InvalidParameter", "input.prompt is required")
         parameters = body.get("parameters") or {}
-        kind = request.path_params["service"]
+        kind = request.path_params.get("service", "t2v")
         if kind == "image2image" and not body["input"].get("base_image_url"):
             return _error(400, "InvalidParameter", "input.base_image_url is required")
         if capability == "video" and body.get("input", {}).get("img_url") is not None:
