@@ -25,7 +25,12 @@ from starlette.routing import Match
 
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
-SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"], "account_id": ["emu0-1a2b3c"]}
+SAMPLES = {
+    "model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"],
+    "account_id": ["emu0-1a2b3c"],
+    "video_id": ["video_0190a1b2c3d4e5f6a7b8c9d0"],
+    "token": ["eyJrIjoiaW1hZ2VzL3QvYS5wbmcifQ.c2ln"],
+}
 
 
 # ---- what the apps serve --------------------------------------------------------------------------------
@@ -145,7 +150,8 @@ def test_vercel_one_configured_function_per_group() -> None:
         assert 1 <= settings["maxDuration"] <= 800 and 128 <= settings["memory"] <= 3009, name
         text = (REPO / name).read_text()
         assert f"from functions.{Path(name).stem}.app import app" in text, "a re-export, nothing more"
-    assert "crons" not in config, "no batches yet, so no cron (see infra/DEPLOY.md)"
+    for cron in config.get("crons", []):  # Vercel's cron calls GET on a path a function serves
+        assert any(p == cron["path"] and m == "GET" for _, m, p in endpoints()), cron
 
 
 def test_vercel_patterns_agree_with_vercels_own_compiler() -> None:
