@@ -135,7 +135,9 @@ def build(chunks: int, upstream: Upstream | None = None) -> Starlette:
         if request.url.path.endswith("/edits"):
             form = await request.form()
             if not hasattr(form.get("image"), "read"):
-                return _json(400, {"error": {"message": "image is required", "type": "invalid_request_error"}})
+                return _json(
+                    400, {"error": {"message": "image is required", "type": "invalid_request_error"}}
+                )
             n, prompt = int(str(form.get("n") or 1)), str(form.get("prompt"))
         else:
             body = orjson.loads(await request.body())

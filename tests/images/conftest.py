@@ -4,19 +4,15 @@ recording transport that keeps every response body the clients saw (to prove no 
 from __future__ import annotations
 
 import struct
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from processes import Service, emulator_accounts, start_emulator, start_gateway  # noqa: E402
+from processes import Service, emulator_accounts, start_emulator, start_gateway
 
 KEYS = ("key-alice", "key-bob")
 

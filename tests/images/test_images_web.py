@@ -15,17 +15,31 @@ from processes import Service
 
 @pytest.mark.parametrize(
     ("size", "pixels"),
-    [("1792x1024", (96, 54)), ("1024x1536", (60, 80)), ("1024x1024", (64, 64)), ("auto", (64, 64)), ("9:16", (54, 96))],
+    [
+        ("1792x1024", (96, 54)),
+        ("1024x1536", (60, 80)),
+        ("1024x1024", (64, 64)),
+        ("auto", (64, 64)),
+        ("9:16", (54, 96)),
+    ],
 )
-def test_b64_json_sizes_map_to_the_nearest_ratio(alice: openai.OpenAI, size: str, pixels: tuple[int, int]) -> None:
-    answer = alice.images.generate(model="wanx2.1-t2i-turbo", prompt="a lighthouse", size=size,  # type: ignore[arg-type]
-                                   response_format="b64_json")
+def test_b64_json_sizes_map_to_the_nearest_ratio(
+    alice: openai.OpenAI, size: str, pixels: tuple[int, int]
+) -> None:
+    answer = alice.images.generate(
+        model="wanx2.1-t2i-turbo",
+        prompt="a lighthouse",
+        size=size,  # type: ignore[arg-type]
+        response_format="b64_json",
+    )
     assert len(answer.data) == 1
     assert png_size(base64.b64decode(answer.data[0].b64_json or "")) == pixels
 
 
 def test_n_two_urls_are_signed_gateway_links_serving_png(alice: openai.OpenAI, gateway: Service) -> None:
-    answer = alice.images.generate(model="dall-e-3", prompt="two boats", n=2, size="1792x1024", quality="hd", style="vivid")
+    answer = alice.images.generate(
+        model="dall-e-3", prompt="two boats", n=2, size="1792x1024", quality="hd", style="vivid"
+    )
     urls = [d.url or "" for d in answer.data]
     assert len(urls) == 2 and len(set(urls)) == 2
     for url in urls:
@@ -57,8 +71,12 @@ def test_edit_sends_the_image_and_returns_only_the_result(alice: openai.OpenAI, 
 
 
 def test_edit_with_several_images_and_url_answer(alice: openai.OpenAI, gateway: Service) -> None:
-    first = base64.b64decode(alice.images.generate(prompt="a", response_format="b64_json").data[0].b64_json or "")
-    answer = alice.images.edit(image=[("a.png", first, "image/png"), ("b.png", first, "image/png")], prompt="merge")
+    first = base64.b64decode(
+        alice.images.generate(prompt="a", response_format="b64_json").data[0].b64_json or ""
+    )
+    answer = alice.images.edit(
+        image=[("a.png", first, "image/png"), ("b.png", first, "image/png")], prompt="merge"
+    )
     assert (answer.data[0].url or "").startswith(f"{gateway.url}/v1/blobs/")
     assert png_size(httpx.get(answer.data[0].url or "").content) == (64, 64)
 
@@ -77,7 +95,9 @@ def test_bad_input_gets_openai_errors(alice: openai.OpenAI) -> None:
         alice.images.edit(image=("notes.txt", b"hello", "text/plain"), prompt="x")
     assert not_image.value.body["param"] == "image"  # type: ignore[index]
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=str(alice.base_url), api_key="wrong", max_retries=0).images.generate(prompt="x")
+        openai.OpenAI(base_url=str(alice.base_url), api_key="wrong", max_retries=0).images.generate(
+            prompt="x"
+        )
 
 
 def test_no_client_ever_saw_an_upstream_url_or_key(recording: Recording, emulator: Service) -> None:

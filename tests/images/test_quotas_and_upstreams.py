@@ -14,7 +14,7 @@ import openai
 import pytest
 from conftest import Recording, assert_no_upstream_urls, client_for, png_size, wait_video
 
-from processes import Service, emulator_accounts, start_emulator, start_fake_openai, start_gateway
+from processes import emulator_accounts, start_emulator, start_fake_openai, start_gateway
 from services import moto_service, redis_binary, redis_service
 
 
@@ -27,7 +27,9 @@ def redis_url() -> Iterator[str]:
 
 
 def test_spent_image_quota_cools_only_images(redis_url: str) -> None:
-    emulator = start_emulator("--image-quota", "1", "--video-quota", "1", "--video-seconds", "0.3", accounts=2)
+    emulator = start_emulator(
+        "--image-quota", "1", "--video-quota", "1", "--video-seconds", "0.3", accounts=2
+    )
     gateway = start_gateway({"STORE_URL": redis_url}, accounts=emulator_accounts(emulator, 2))
     try:
         client = client_for(gateway, "k")
@@ -38,7 +40,9 @@ def test_spent_image_quota_cools_only_images(redis_url: str) -> None:
             client.images.generate(prompt="third")
         assert spent.value.body["code"] == "image_quota_exhausted"  # type: ignore[index]
         assert int(spent.value.response.headers["retry-after"]) > 3600  # the web's `num` hours
-        chat = client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "still here?"}])
+        chat = client.chat.completions.create(
+            model="qwen3-max", messages=[{"role": "user", "content": "still here?"}]
+        )
         assert "still here?" in (chat.choices[0].message.content or "")
         first = client.videos.create(prompt="videos have their own quota")
         second = client.videos.create(prompt="and the other account's")
@@ -65,7 +69,12 @@ def s3() -> Iterator[tuple[str, str]]:
 def test_dashscope_images_and_videos_with_an_s3_blob_store(s3: tuple[str, str]) -> None:
     endpoint, bucket = s3
     emulator = start_emulator("--video-seconds", "0.5", accounts=1)
-    account = {"kind": "dashscope", "api_key": "sk-test", "base_url": f"{emulator.url}/compatible-mode/v1", "name": "ds"}
+    account = {
+        "kind": "dashscope",
+        "api_key": "sk-test",
+        "base_url": f"{emulator.url}/compatible-mode/v1",
+        "name": "ds",
+    }
     env = {"BLOB_URL": f"s3://{bucket}/gw", "S3_ENDPOINT_URL": endpoint, "VIDEO_POLL_SECONDS": "0.2"}
     gateway = start_gateway(env, accounts=[account])
     recording = Recording()
@@ -75,19 +84,33 @@ def test_dashscope_images_and_videos_with_an_s3_blob_store(s3: tuple[str, str]) 
         for item in answer.data:
             fetched = httpx.get(item.url or "")
             assert fetched.status_code == 200 and png_size(fetched.content) == (96, 54)
-        frame = base64.b64decode(client.images.generate(prompt="f", response_format="b64_json").data[0].b64_json or "")
-        edited = client.images.edit(image=("f.png", frame, "image/png"), prompt="brighter", response_format="b64_json")
+        frame = base64.b64decode(
+            client.images.generate(prompt="f", response_format="b64_json").data[0].b64_json or ""
+        )
+        edited = client.images.edit(
+            image=("f.png", frame, "image/png"), prompt="brighter", response_format="b64_json"
+        )
         assert png_size(base64.b64decode(edited.data[0].b64_json or ""))[0] > 0
-        video = client.videos.create(model="sora-2-pro", prompt="waves", input_reference=("f.png", frame, "image/png"))
+        video = client.videos.create(
+            model="sora-2-pro", prompt="waves", input_reference=("f.png", frame, "image/png")
+        )
         assert wait_video(client, video.id).status == "completed"
         assert client.videos.download_content(video.id).content[4:8] == b"ftyp"
-        keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)["Contents"]]
-        assert sum(k.startswith("gw/images/") for k in keys) == 2 and any(k.startswith("gw/videos/") for k in keys)
+        keys = [
+            o["Key"]
+            for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)["Contents"]
+        ]
+        assert sum(k.startswith("gw/images/") for k in keys) == 2 and any(
+            k.startswith("gw/videos/") for k in keys
+        )
         turns = httpx.get(f"{emulator.url}/_emulator/media").json()["turns"]
         assert turns["dashscope:text2image"] == 3 and turns["dashscope:image2image"] == 1
         assert turns["dashscope:i2v"] == 1
         client.videos.delete(video.id)
-        keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)["Contents"]]
+        keys = [
+            o["Key"]
+            for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)["Contents"]
+        ]
         assert not any(k.startswith("gw/videos/") for k in keys)
         assert_no_upstream_urls(recording, emulator)
     finally:
@@ -117,7 +140,12 @@ def test_openai_compatible_accounts_pass_images_through() -> None:
 
 def test_serve_worker_advances_and_expires_videos_nobody_polls(redis_url: str) -> None:
     emulator = start_emulator("--video-seconds", "0.3", accounts=1)
-    env = {"STORE_URL": redis_url, "VIDEO_TICK_SECONDS": "0.2", "VIDEO_POLL_SECONDS": "0.1", "VIDEO_KEEP_SECONDS": "1"}
+    env = {
+        "STORE_URL": redis_url,
+        "VIDEO_TICK_SECONDS": "0.2",
+        "VIDEO_POLL_SECONDS": "0.1",
+        "VIDEO_KEEP_SECONDS": "1",
+    }
     gateway = start_gateway(env, accounts=emulator_accounts(emulator, 1))
     try:
         client = client_for(gateway, "worker-tenant")

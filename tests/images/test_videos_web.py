@@ -14,13 +14,17 @@ from processes import Service
 
 
 def test_lifecycle_create_poll_content_list_delete(alice: openai.OpenAI) -> None:
-    created = alice.videos.create(model="sora-2", prompt="a sailing boat at dawn", size="1280x720", seconds="8")
+    created = alice.videos.create(
+        model="sora-2", prompt="a sailing boat at dawn", size="1280x720", seconds="8"
+    )
     assert created.id.startswith("video_") and created.object == "video"
     assert created.status == "queued" and created.progress == 0 and created.completed_at is None
     assert (created.model, created.size, created.seconds) == ("sora-2", "1280x720", "8")
     done = wait_video(alice, created.id)
     assert done.status == "completed" and done.progress == 100
-    assert done.completed_at is not None and done.expires_at is not None and done.expires_at > done.completed_at
+    assert (
+        done.completed_at is not None and done.expires_at is not None and done.expires_at > done.completed_at
+    )
     content = alice.videos.download_content(created.id)
     assert content.response.headers["content-type"] == "video/mp4"
     data = content.content
@@ -35,7 +39,9 @@ def test_lifecycle_create_poll_content_list_delete(alice: openai.OpenAI) -> None
 
 
 def test_image_to_video_and_content_before_completion(alice: openai.OpenAI, emulator: Service) -> None:
-    frame = base64.b64decode(alice.images.generate(prompt="a frame", response_format="b64_json").data[0].b64_json or "")
+    frame = base64.b64decode(
+        alice.images.generate(prompt="a frame", response_format="b64_json").data[0].b64_json or ""
+    )
     before = httpx.get(f"{emulator.url}/_emulator/media").json()["turns"].get("i2v", 0)
     created = alice.videos.create(
         model="wan2.2-t2v-plus", prompt="make it move", input_reference=("frame.png", frame, "image/png")
@@ -93,7 +99,9 @@ def test_cron_route_advances_jobs_nobody_polls(gateway: Service, alice: openai.O
     assert wrong.status_code == 401 and "error" in wrong.json()
     status = "queued"
     for _ in range(200):
-        tick = httpx.get(f"{gateway.url}/internal/cron/videos", headers={"authorization": "Bearer cron-secret"})
+        tick = httpx.get(
+            f"{gateway.url}/internal/cron/videos", headers={"authorization": "Bearer cron-secret"}
+        )
         assert tick.status_code == 200 and tick.json()["skipped"] == 0
         status = {v.id: v for v in alice.videos.list(limit=100)}[created.id].status  # listing never polls
         if status == "completed":
@@ -113,7 +121,9 @@ def test_cron_route_is_closed_without_its_secret(emulator: Service) -> None:
 
     gateway = start_gateway({"GATEWAY_API_KEYS": KEYS[0]}, accounts=emulator_accounts(emulator, 1))
     try:
-        answer = httpx.post(f"{gateway.url}/internal/cron/videos", headers={"authorization": "Bearer anything"})
+        answer = httpx.post(
+            f"{gateway.url}/internal/cron/videos", headers={"authorization": "Bearer anything"}
+        )
         assert answer.status_code == 403 and answer.json()["error"]["code"] == "cron_disabled"
     finally:
         gateway.stop()
