@@ -21,6 +21,7 @@ from qwen_server.emulator.directives import find_script
 from qwen_server.emulator.faults import pick_fault
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
+from qwen_server.emulator.routes_media import MEDIA_CHAT_TYPES, media_turn
 from qwen_server.emulator.state import EmulatorState
 
 Endpoint = Callable[[Request], Awaitable[Response | TimedResponse]]
@@ -146,14 +147,11 @@ def _completions(state: EmulatorState) -> Endpoint:
         if state.chats.get(chat_id) != index:
             state.stats.error("chat_not_found", index)
             return json_response(404, protocol.failure("Not_Found", "Chat not found"))
-        raw = await request.body()
-        media = _media_body(raw)
-        if media is not None:
-            from qwen_server.emulator.routes_media import media_turn
-
-            return media_turn(state, account, chat_id, media, str(request.base_url))
         try:
-            req = parse_completion(orjson.loads(raw), chat_id)
+            payload = orjson.loads(await request.body())
+            if _is_media(payload):
+                return media_turn(state, account, chat_id, payload, str(request.base_url))
+            req = parse_completion(payload, chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)
             return json_response(200, protocol.failure("Bad_Request", str(exc)))
@@ -172,16 +170,12 @@ def _completions(state: EmulatorState) -> Endpoint:
     return completions
 
 
-def _media_body(raw: bytes) -> dict[str, Any] | None:
-    """The body when it is an image or video turn (`routes_media` answers those), else None."""
-    from qwen_server.emulator.routes_media import MEDIA_CHAT_TYPES
-
+def _is_media(body: Any) -> bool:
+    """An image or video turn (`routes_media` answers those)."""
     try:
-        body = orjson.loads(raw)
-        chat_type = body["messages"][0]["chat_type"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return body if isinstance(body, dict) and chat_type in MEDIA_CHAT_TYPES else None
+        return body["messages"][0]["chat_type"] in MEDIA_CHAT_TYPES
+    except (KeyError, IndexError, TypeError):
+        return False
 
 
 def routes(state: EmulatorState) -> list[Route]:
