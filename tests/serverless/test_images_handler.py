@@ -10,10 +10,23 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
-from serverless_support import body_json, http_api_event, invoke, lambda_env, require_group
+from serverless_support import (
+    FAKE_AWS,
+    REGION,
+    body_json,
+    http_api_event,
+    invoke,
+    lambda_env,
+    require_group,
+    start_moto,
+    stop,
+)
 
 from processes import Service, emulator_accounts, start_emulator
+
+CREDENTIALS = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +43,7 @@ def test_images_videos_and_the_schedule(emulator: Service, tmp_path: Path) -> No
         STORE_URL="memory://",
         BLOB_URL=f"file://{tmp_path / 'blobs'}",
         QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 1)),
-        VIDEO_POLL_SECONDS="0.001",
+        VIDEO_POLL_SECONDS="0.000001",  # any later pass polls again
     )
     json_headers = {"content-type": "application/json"}
     image = json.dumps({"prompt": "a fox", "size": "1024x1792", "response_format": "b64_json"})
@@ -51,3 +64,76 @@ def test_images_videos_and_the_schedule(emulator: Service, tmp_path: Path) -> No
     videos = body_json(listed)["data"]
     assert [(v["id"], v["status"]) for v in videos] == [(body_json(created)["id"], "completed")]
     assert outside["statusCode"] == 403 and body_json(outside)["error"]["code"] == "cron_disabled"
+
+
+def test_deployed_shape_dynamodb_store_and_s3_results(emulator: Service) -> None:
+    """As template.yaml configures it: state in the pk/sk table, results in the media bucket (moto)."""
+    require_group("images")
+    endpoint, moto = start_moto()
+    try:
+        aws = {
+            "endpoint_url": endpoint,
+            "region_name": REGION,
+            **{arg: FAKE_AWS[var] for arg, var in CREDENTIALS.items()},
+        }
+        boto3.client("s3", **aws).create_bucket(Bucket="qwen-media")
+        dynamodb = boto3.client("dynamodb", **aws)
+        dynamodb.create_table(
+            TableName="qwen-state",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
+        env = lambda_env(
+            "qwen-images",
+            STORE_URL=f"dynamodb://qwen-state?region={REGION}",
+            BLOB_URL="s3://qwen-media/blobs",
+            S3_ENDPOINT_URL=endpoint,
+            AWS_ENDPOINT_URL=endpoint,
+            QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 1)),
+            VIDEO_POLL_SECONDS="0.000001",  # any later pass polls again
+            PUBLIC_BASE_URL="https://media.example.com",
+        )
+        json_headers = {"content-type": "application/json"}
+        image = json.dumps({"prompt": "a heron", "size": "4:3"})
+        first = invoke(
+            "images",
+            [
+                http_api_event("POST", "/v1/images/generations", body=image, headers=json_headers),
+                http_api_event(
+                    "POST", "/v1/videos", body=json.dumps({"prompt": "a heron flying"}), headers=json_headers
+                ),
+                {"qwen_task": "videos"},
+            ],
+            env,
+        )["responses"]
+        generated, created, scheduled = first
+        link = body_json(generated)["data"][0]["url"]
+        assert link.startswith("https://media.example.com/v1/blobs/")
+        video_id = body_json(created)["id"]
+        assert body_json(scheduled)["completed"] == 1, body_json(scheduled)
+        path = link.removeprefix("https://media.example.com")
+        blob, content = invoke(  # a new process (another cold start): everything came from the store and S3
+            "images",
+            [
+                http_api_event("GET", path, "/v1/blobs/{token}"),
+                http_api_event("GET", f"/v1/videos/{video_id}/content", "/v1/videos/{video_id}/content"),
+            ],
+            env,
+        )["responses"]
+        keys = [o["Key"] for o in boto3.client("s3", **aws).list_objects_v2(Bucket="qwen-media")["Contents"]]
+    finally:
+        stop(moto)
+    png = base64.b64decode(blob["body"]) if blob.get("isBase64Encoded") else blob["body"].encode()
+    assert blob["statusCode"] == 200 and struct.unpack(">II", png[16:24]) == (80, 60)
+    assert content["statusCode"] == 200 and content["headers"]["content-type"] == "video/mp4"
+    assert base64.b64decode(content["body"])[4:8] == b"ftyp"
+    assert any(k.startswith("blobs/images/") for k in keys) and any(
+        k.startswith("blobs/videos/") for k in keys
+    )
