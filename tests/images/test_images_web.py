@@ -8,7 +8,7 @@ import base64
 import httpx
 import openai
 import pytest
-from conftest import Recording, assert_no_upstream_urls, png_size
+from media_helpers import Recording, assert_no_upstream_urls, png_size
 
 from processes import Service
 

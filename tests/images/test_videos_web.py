@@ -8,7 +8,7 @@ import base64
 import httpx
 import openai
 import pytest
-from conftest import KEYS, Recording, assert_no_upstream_urls, wait_video
+from media_helpers import KEYS, Recording, assert_no_upstream_urls, wait_video
 
 from processes import Service
 

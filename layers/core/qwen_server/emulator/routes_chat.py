@@ -150,7 +150,7 @@ def _completions(state: EmulatorState) -> Endpoint:
         try:
             payload = orjson.loads(await request.body())
             if _is_media(payload):
-                return media_turn(state, account, chat_id, payload, str(request.base_url))
+                return await media_turn(state, account, chat_id, payload, str(request.base_url))
             req = parse_completion(payload, chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)

@@ -7,6 +7,7 @@ checks every completion gets (token, version header, chat ownership).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -38,10 +39,14 @@ def _invalid(details: str) -> Response:
     return json_response(200, protocol.failure("Bad_Request", details))
 
 
-def media_turn(
+async def media_turn(
     state: EmulatorState, account: Account, chat_id: str, body: dict[str, Any], base: str
 ) -> Response:
-    """One t2i / image_edit / t2v / i2v turn on an already checked chat."""
+    """One t2i / image_edit / t2v / i2v turn on an already checked chat, answered after the account's
+    `first_token_latency` (a slow upstream, for tests of clients that leave)."""
+    delay = state.knobs.for_account(account.index).first_token_latency
+    if delay > 0:
+        await asyncio.sleep(delay)
     book: MediaBook = state.media
     message = (body.get("messages") or [{}])[0]
     chat_type = str(message.get("chat_type"))
