@@ -37,6 +37,13 @@ def test_image_urls_come_from_image_phases_only_without_the_echoed_input() -> No
     assert media_wire.image_urls(answer, frozenset()) == []
 
 
+def test_the_image_phase_finishing_ends_the_turn() -> None:
+    end = {"choices": [{"delta": {"content": "", "phase": "image_gen", "status": "finished"}}]}
+    assert media_wire.image_turn_finished(end)
+    answer_end = {"choices": [{"delta": {"content": "", "phase": "answer", "status": "finished"}}]}
+    assert not media_wire.image_turn_finished(answer_end)
+
+
 def test_the_daily_limit_names_its_reset_in_hours() -> None:
     body = {"success": False, "data": {"code": "RateLimited", "details": "limit", "num": 6}}
     error = media_wire.media_error(body)

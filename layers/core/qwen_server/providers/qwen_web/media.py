@@ -18,6 +18,7 @@ from qwen_server.core.sse import SSEParser
 from qwen_server.generation.base import ImageAsk, InputImage, Produced, TaskState, VideoAsk
 from qwen_server.generation.fetch import download
 from qwen_server.providers.base import Account
+from qwen_server.providers.http import drain
 from qwen_server.providers.qwen_web import media_wire, wire
 from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
@@ -77,11 +78,17 @@ class WebMedia:
                     _raise_json_error(response.status, raw, response.headers)
                 found: list[str] = []
                 parser = SSEParser()
-                async for piece in response.chunks():
+                chunks = response.chunks()
+                finished = False
+                async for piece in chunks:
                     for sse in parser.feed(piece):
                         payload = _decoded(sse.data)
                         if payload is not None:
                             found += media_wire.image_urls(payload, skip)
+                            finished = finished or media_wire.image_turn_finished(payload)
+                    if finished:
+                        break
+                await drain(chunks)
                 return found
             finally:
                 await cleanup.complete(response.close())

@@ -65,6 +65,15 @@ def image_urls(payload: dict[str, Any], skip: frozenset[str]) -> list[str]:
     return urls
 
 
+def image_turn_finished(payload: dict[str, Any]) -> bool:
+    """Whether this frame ends the image phase (`status: finished`): the turn's images are all in."""
+    for choice in payload.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("phase") in IMAGE_PHASES and delta.get("status") == "finished":
+            return True
+    return False
+
+
 def media_error(payload: dict[str, Any]) -> GatewayError | None:
     """An error answer as a product error; the daily limit (`RateLimited` with `num` hours) says when it
     resets, as `retry_after`."""
