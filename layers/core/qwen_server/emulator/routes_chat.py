@@ -21,7 +21,7 @@ from qwen_server.emulator.directives import find_script
 from qwen_server.emulator.faults import pick_fault
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
-from qwen_server.emulator.routes_media import MEDIA_CHAT_TYPES, media_turn
+from qwen_server.emulator.routes_generation import MEDIA_CHAT_TYPES, media_turn
 from qwen_server.emulator.state import EmulatorState
 
 Endpoint = Callable[[Request], Awaitable[Response | TimedResponse]]
@@ -171,7 +171,7 @@ def _completions(state: EmulatorState) -> Endpoint:
 
 
 def _is_media(body: Any) -> bool:
-    """An image or video turn (`routes_media` answers those)."""
+    """An image or video turn (`routes_generation` answers those)."""
     try:
         return body["messages"][0]["chat_type"] in MEDIA_CHAT_TYPES
     except (KeyError, IndexError, TypeError):
