@@ -72,13 +72,13 @@ def test_missing_max_tokens_is_a_bad_request_through_the_sdk(client: anthropic.A
                         "content": [
                             {
                                 "type": "document",
-                                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"},
+                                "source": {"type": "base64", "media_type": "application/pdf", "data": "%%%"},
                             }
                         ],
                     }
                 ]
             ),
-            "document source PDF",
+            "base64",
         ),
         (request(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "web_search_20250305"),
         (request(tool_choice={"type": "tool", "name": "missing"}), "missing"),

@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     qwen_user_agent: str | None = None
     delete_chats: bool = True
 
+    # media input
+    large_text_threshold: int = Field(
+        default=50_000,
+        gt=0,
+        description="characters of flattened text above which a web turn goes up as a file",
+    )
+    fetch_allow_private_networks: bool = False
+    fetch_allowed_hosts: str | None = Field(
+        default=None,
+        description="comma-separated host or host:port whose addresses the fetcher does not check",
+    )
+    fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
     # image and video generation
     video_poll_seconds: float = Field(default=3.0, gt=0, description="upstream video status, at most this often")
     video_keep_seconds: float = Field(default=86400.0, gt=0, description="a finished video is kept this long")

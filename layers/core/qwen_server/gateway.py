@@ -27,6 +27,7 @@ from qwen_server.core.errors import GatewayError, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, TextDelta, ThinkingDelta
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
+from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.models_directory import ModelsDirectory
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
 from qwen_server.providers.base import ModelInfo, Provider
@@ -106,6 +107,7 @@ class Gateway:
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
         """Neutral events of the answer; always ends with one `Usage` and one `Finish`."""
         contract = OutputContract.of(request)
+        await prepare_media(request, self.models)  # media refusals are 400s before the request queues
         async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:
             if not contract.checked:
                 # the admitted slot is freed with the class slot, in one round trip, when the context exits;

@@ -52,6 +52,12 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
     ],
+    "audio": [
+        ("POST", "/v1/audio/speech", "qwen_server.app.routes.audio:create_speech"),
+        ("POST", "/v1/audio/transcriptions", "qwen_server.app.routes.audio:create_transcription"),
+        ("POST", "/v1/audio/translations", "qwen_server.app.routes.audio:create_translation"),
+        ("POST", "/v1/embeddings", "qwen_server.app.routes.embeddings:create_embeddings"),
+    ],
 }
 ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]
 

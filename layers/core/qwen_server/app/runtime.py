@@ -116,6 +116,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             user_agent=settings.qwen_user_agent,
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
+            large_text_threshold=settings.large_text_threshold,
+            store=store,
         ),
         "openai": compat,
         "dashscope": compat,

@@ -9,7 +9,15 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_dashscope, routes_generation
+from qwen_server.emulator import (
+    routes_auth,
+    routes_chat,
+    routes_control,
+    routes_dashscope,
+    routes_files,
+    routes_generation,
+    routes_media,
+)
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.state import EmulatorState
 
@@ -47,6 +55,8 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_auth.routes(state),
             *routes_chat.routes(state),
             *routes_control.routes(state),
+            *routes_files.routes(state),
+            *routes_media.routes(state),
             *routes_generation.routes(state),
             *routes_dashscope.routes(state),
         ],

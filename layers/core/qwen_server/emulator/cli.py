@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
+    p.add_argument(
+        "--max-message-chars", type=_count, default=100_000, metavar="N", help="longer messages: Bad_Request"
+    )
+    p.add_argument(
+        "--oss-v1-only", action="store_true", help="refuse V4-signed uploads (clients fall back to V1)"
+    )
     return p
 
 
@@ -94,6 +100,8 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         account_knobs=args.account_knobs,
         signin_wall=args.signin_wall,
         log_level=args.log_level,
+        max_message_chars=args.max_message_chars,
+        oss_v1_only=args.oss_v1_only,
         image_quota=args.image_quota,
         video_quota=args.video_quota,
         video_seconds=args.video_seconds,

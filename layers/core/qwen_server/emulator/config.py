@@ -20,6 +20,8 @@ class EmulatorConfig:
     account_knobs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     signin_wall: int | None = None
     log_level: str = "warning"
+    max_message_chars: int = 100_000  # a longer message is a Bad_Request, as the web app refuses one
+    oss_v1_only: bool = False  # refuse V4-signed uploads (SignatureDoesNotMatch), so clients fall back to V1
     image_quota: int = 100  # images per account per day (t2i and image edits)
     video_quota: int = 20  # videos per account per day (t2v and i2v)
     video_seconds: float = 2.0  # how long a video task runs

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.files import FileStore
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
 from qwen_server.emulator.media_book import MediaBook
 from qwen_server.emulator.script_queue import ScriptQueues
@@ -42,6 +43,7 @@ class EmulatorState:
         self.wall = SigninWall(config.signin_wall) if config.signin_wall is not None else None
         self.chats: dict[str, int] = {}
         self.running: set[str] = set()
+        self.files = FileStore(len(self.accounts.all))
         self.media = MediaBook(config.image_quota, config.video_quota, config.video_seconds)
 
     def authenticate(self, request: Request) -> Account | None:

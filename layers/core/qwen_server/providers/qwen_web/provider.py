@@ -23,8 +23,10 @@ from qwen_server.providers.http import ClientRegistry, drain
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
-from qwen_server.providers.qwen_web.prompt import flatten
+from qwen_server.providers.qwen_web.turn_media import prepare_turn
+from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.transport import Streamed
+from qwen_server.store.base import Store
 
 DEFAULT_THINKING_BUDGET = 8192
 
@@ -40,6 +42,8 @@ class QwenWebProvider:
         user_agent: str | None = None,
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
+        large_text_threshold: int = 50_000,
+        store: Store | None = None,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
@@ -47,6 +51,8 @@ class QwenWebProvider:
         self._anti_bot = anti_bot or {}
         self._delete_chats = delete_chats
         self._background: set[asyncio.Task[None]] = set()
+        self._large_text_threshold = large_text_threshold
+        self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
@@ -145,7 +151,9 @@ class QwenWebProvider:
 
     async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
         client = self._clients.get(account.base_url)
-        content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
+        content, files = await prepare_turn(
+            self.uploads, account, request, large_text_threshold=self._large_text_threshold
+        )
         body = orjson.dumps(
             wire.completion_body(
                 chat_id=chat_id,
@@ -155,6 +163,7 @@ class QwenWebProvider:
                 thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
                 if request.thinking
                 else None,
+                files=files,
             )
         )
         url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
