@@ -4,6 +4,7 @@ processes: URLs that serve our own PNGs, base64, sizes mapped to the web's ratio
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import httpx
 import openai
@@ -68,6 +69,8 @@ def test_edit_sends_the_image_and_returns_only_the_result(alice: openai.OpenAI, 
     assert png_size(result) == (60, 80) and result != original
     after = httpx.get(f"{emulator.url}/_emulator/media").json()["turns"]
     assert after["image_edit"] == before.get("image_edit", 0) + 1  # the web's edit flow, with the image
+    uploads = httpx.get(f"{emulator.url}/_emulator/files").json()["files"]
+    assert hashlib.sha256(original).hexdigest() in {f["sha256"] for f in uploads}  # uploaded, then edited
 
 
 def test_edit_with_several_images_and_url_answer(alice: openai.OpenAI, gateway: Service) -> None:

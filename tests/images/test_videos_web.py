@@ -4,6 +4,7 @@ pagination, tenant isolation, the cron route, and no upstream URL or key in anyt
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import httpx
 import openai
@@ -52,6 +53,8 @@ def test_image_to_video_and_content_before_completion(alice: openai.OpenAI, emul
     assert early.value.body["code"] == "video_not_ready"  # type: ignore[index]
     assert wait_video(alice, created.id).status == "completed"
     assert httpx.get(f"{emulator.url}/_emulator/media").json()["turns"]["i2v"] == before + 1
+    uploads = httpx.get(f"{emulator.url}/_emulator/files").json()["files"]
+    assert hashlib.sha256(frame).hexdigest() in {f["sha256"] for f in uploads}  # the frame went up first
     assert alice.videos.download_content(created.id).content[4:8] == b"ftyp"
 
 

@@ -66,9 +66,15 @@ async def media_turn(
         return _invalid(f"unsupported size {ratio!r}")
     ratio = "1:1" if ratio == "auto" else ratio
     files = message.get("files") or []
-    source = files[0].get("url") if files and isinstance(files[0], dict) else None
-    if chat_type in ("image_edit", "i2v") and not isinstance(source, str):
-        return _invalid(f"{chat_type} needs an image in files[0]")
+    source: str | None = None
+    if chat_type in ("image_edit", "i2v"):  # the source image must be an upload of this account
+        seen, refused = state.files.check_files(account.index, files if isinstance(files, list) else [None])
+        if refused is not None or not seen or not seen[0].content_type.startswith("image/"):
+            return _invalid(
+                f"Invalid file information! {chat_type} needs an uploaded image: {refused or 'none'}"
+            )
+        source = str(files[0]["url"])
+        prompt = f"{prompt} {seen[0].sha256}"  # the result depends on the image it was made from
     video = chat_type in ("t2v", "i2v")
     if video and body.get("stream") is not False:
         return _invalid("video turns are submitted with stream: false")

@@ -1,9 +1,8 @@
 """Image and video generation on web accounts (`generation.base.MediaProvider`), over the chat provider's
 sign-in and calls: a fresh chat per turn with the media chat type, then the turn (`media_wire`).
 
-Source images (edits, image-to-video) go up through `attach_image`: the account's uploader when the chat
-provider has one (`provider.uploads.upload_part`, the `files[]` entry of the upload flow), else the bytes
-inline as a data URL.
+Source images (edits, image-to-video) go up first through the chat provider's upload flow (`attach_image`:
+STS credentials, the signed OSS PUT), and the turn names the upload in `files[]`.
 """
 
 from __future__ import annotations
@@ -28,14 +27,10 @@ class WebMedia:
         self._web = provider
 
     async def attach_image(self, account: Account, image: InputImage) -> dict[str, Any]:
-        """The `files[]` entry for a source image on `account`."""
-        uploads = getattr(self._web, "uploads", None)
-        if uploads is not None:
-            entry: dict[str, Any] = await uploads.upload_part(
-                account, image.data, media_type=image.media_type, filename=image.filename, kind="image"
-            )
-            return entry
-        return media_wire.inline_image_entry(image)
+        """The `files[]` entry of the source image, uploaded to `account` (the chat provider's upload flow)."""
+        return await self._web.uploads.upload_part(
+            account, image.data, media_type=image.media_type, filename=image.filename, kind="image"
+        )
 
     async def images(self, account: Account, ask: ImageAsk) -> list[Produced]:
         chat_type = "image_edit" if ask.source is not None else "t2i"

@@ -9,11 +9,10 @@ left out). t2v / i2v: `stream: false`, the task id at `data.messages[0].extra.wa
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamRateLimited
-from qwen_server.generation.base import InputImage, TaskState
+from qwen_server.generation.base import TaskState
 from qwen_server.providers.qwen_web import wire
 
 TASK_STATUS_PATH = "/api/v2/task/status/{task_id}"
@@ -121,17 +120,3 @@ def task_state(status: int, headers: dict[str, str], payload: Any) -> TaskState:
     if task_status == "success" and isinstance(content, str) and content.startswith("http"):
         return TaskState("succeeded", url=content)
     return TaskState("failed", error=f"the upstream reported the video {task_status or 'failed'}")
-
-
-def inline_image_entry(image: InputImage) -> dict[str, Any]:
-    """A `files[]` image entry carrying the bytes as a data URL: what is sent when no uploader is wired in."""
-    url = f"data:{image.media_type};base64,{base64.b64encode(image.data).decode()}"
-    return {
-        "type": "image",
-        "name": image.filename,
-        "file_type": image.media_type,
-        "showType": "image",
-        "file_class": "vision",
-        "status": "uploaded",
-        "url": url,
-    }
