@@ -14,6 +14,7 @@ POST /v1/embeddings answers vectors of `dimensions` (default 16); POST /v1/audio
 `response_format: "pcm"`); DashScope's native TTS (`/api/v1/services/aigc/multimodal-generation/generation`)
 answers SSE frames of base64 PCM. Every body received is kept for /_fake/bodies.
 
+POST /v1/images/generations and /v1/images/edits answer 40x30 PNGs as b64_json.
 GET /_fake/stats counts requests by path (and refused ones); POST /_fake/keys {"add": [...]} accepts more keys.
 """
 
@@ -140,6 +141,28 @@ def build(chunks: int, upstream: Upstream | None = None) -> Starlette:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def images(request: Request) -> Response:
+        """`/v1/images/generations` (JSON) and `/v1/images/edits` (multipart): one small PNG per image,
+        as `b64_json`; an edit must carry its `image` file."""
+        refused = state.refused(request)
+        if refused is not None:
+            return refused
+        state.stats[request.url.path] += 1
+        from qwen_server.emulator.media_files import png
+
+        if request.url.path.endswith("/edits"):
+            form = await request.form()
+            if not hasattr(form.get("image"), "read"):
+                return _json(
+                    400, {"error": {"message": "image is required", "type": "invalid_request_error"}}
+                )
+            n, prompt = int(str(form.get("n") or 1)), str(form.get("prompt"))
+        else:
+            body = orjson.loads(await request.body())
+            n, prompt = int(body.get("n") or 1), str(body.get("prompt"))
+        images = [{"b64_json": base64.b64encode(png(40, 30, f"{prompt}{i}")).decode()} for i in range(n)]
+        return _json(200, {"created": int(time.time()), "data": images})
+
     async def embeddings(request: Request) -> Response:
         refused = state.refused(request)
         if refused is not None:
@@ -217,6 +240,8 @@ def build(chunks: int, upstream: Upstream | None = None) -> Starlette:
         routes=[
             Route("/v1/models", models),
             Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/images/generations", images, methods=["POST"]),
+            Route("/v1/images/edits", images, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/speech", speech, methods=["POST"]),
             Route("/api/v1/services/aigc/multimodal-generation/generation", dashscope_tts, methods=["POST"]),

@@ -113,7 +113,7 @@ def test_malformed_jsonl_fails_the_batch_naming_the_line(gateway: Service) -> No
     assert failed.status == "failed" and failed.errors and failed.errors.data[0].line == 2
 
     with pytest.raises(openai.BadRequestError) as wrong_endpoint:
-        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h")  # type: ignore[arg-type]
+        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/moderations", completion_window="24h")  # type: ignore[arg-type]
     assert wrong_endpoint.value.body["param"] == "endpoint"  # type: ignore[index]
 
 

@@ -32,6 +32,8 @@ SAMPLES = {
     "file_id": ["file-abc123", "file_011CNha8iCJcU1wXNR6q4V8w"],
     "response_id": ["resp_0123abcd"],
     "batch_id": ["batch_abc123", "msgbatch_013Zva2CMHLNnXjNJJKqJ2EF"],
+    "video_id": ["video_0190a1b2c3d4e5f6a7b8c9d0"],
+    "token": ["eyJrIjoiaW1hZ2VzL3QvYS5wbmcifQ.c2ln"],
 }
 
 
@@ -152,9 +154,11 @@ def test_vercel_one_configured_function_per_group() -> None:
         assert 1 <= settings["maxDuration"] <= 800 and 128 <= settings["memory"] <= 3009, name
         text = (REPO / name).read_text()
         assert f"from functions.{Path(name).stem}.app import app" in text, "a re-export, nothing more"
-    # the batch worker's tick: a cron calling the batches function's tick route (CRON_SECRET-protected)
-    assert config["crons"] == [{"path": "/internal/batches/tick", "schedule": "* * * * *"}]
+    # the scheduled workers: crons calling GET on tick routes a function serves (CRON_SECRET-protected)
+    assert {"path": "/internal/batches/tick", "schedule": "* * * * *"} in config["crons"]
     assert serves(function_app("batches"), "GET", "/internal/batches/tick")
+    for cron in config["crons"]:
+        assert any(p == cron["path"] and m == "GET" for _, m, p in endpoints()), cron
 
 
 def test_template_batches_worker_runs_every_minute_and_may_kick_itself() -> None:

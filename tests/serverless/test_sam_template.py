@@ -125,6 +125,8 @@ def test_sam_build_lays_out_layers_and_functions(built: Path) -> None:
     assert (built / "SharedDataLayer" / "shared" / "models.json").is_file()
     assert os.access(built / "ChatFunction" / "run.sh", os.X_OK)
     assert (built / "MetaFunction" / "handler.py").is_file()
+    assert (built / "ImagesFunction" / "handler.py").is_file()
+    assert (layer / "python_multipart").is_dir(), "multipart forms (image edits, videos) need it"
 
 
 def layer_env(built: Path, emulator: Service, function: str, **extra: str) -> dict[str, str]:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="comma-separated host or host:port whose addresses the fetcher does not check",
     )
     fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
+    # image and video generation
+    video_poll_seconds: float = Field(default=3.0, gt=0, description="upstream video status, at most this often")
+    video_keep_seconds: float = Field(default=86400.0, gt=0, description="a finished video is kept this long")
+    video_tick_seconds: float = Field(default=15.0, gt=0, description="`serve`'s video worker runs this often")
+    cron_secret: str | None = Field(default=None, description="bearer secret of the cron routes (Vercel)")
 
     # exposure, limits and operations (README: Security, Operations)
     allow_anonymous: bool = Field(
@@ -115,7 +120,6 @@ class Settings(BaseSettings):
     batch_chunk_lines: int = Field(default=20, gt=0, description="batch lines leased to a worker at a time")
     batch_lease_seconds: float = Field(default=60.0, gt=0, description="a dead worker's chunk returns after")
     batch_tick_seconds: float = Field(default=50.0, gt=0, description="longest run of one scheduled tick")
-    cron_secret: str | None = Field(default=None, description="bearer secret of the batch tick route")
 
     def resolved_store_url(self) -> str:
         """`STORE_URL`, else Vercel/Upstash's `REDIS_URL` / `KV_URL`, else SQLite under `DATA_DIR`."""

@@ -52,6 +52,17 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/docs", "qwen_server.app.routes.docs:docs_page"),
     ],
     "blobs": [("GET", "/v1/blobs/{token}", "qwen_server.app.routes.blobs:get_blob")],
+    "images": [
+        ("POST", "/v1/images/generations", "qwen_server.app.routes.images:generate_images"),
+        ("POST", "/v1/images/edits", "qwen_server.app.routes.images:edit_images"),
+        ("POST", "/v1/videos", "qwen_server.app.routes.videos:create_video"),
+        ("GET", "/v1/videos", "qwen_server.app.routes.videos:list_videos"),
+        ("GET", "/v1/videos/{video_id}", "qwen_server.app.routes.videos:get_video"),
+        ("DELETE", "/v1/videos/{video_id}", "qwen_server.app.routes.videos:delete_video"),
+        ("GET", "/v1/videos/{video_id}/content", "qwen_server.app.routes.videos:video_content"),
+        ("GET", "/internal/cron/videos", "qwen_server.app.routes.cron_videos:videos_tick"),
+        ("POST", "/internal/cron/videos", "qwen_server.app.routes.cron_videos:videos_tick"),
+    ],
     "admin": [
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),

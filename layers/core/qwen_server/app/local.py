@@ -1,40 +1,49 @@
-"""The local all-in-one app: every function group's routes in one process, and the batch worker beside them
-(unless `BATCH_WORKER=false`, e.g. when `qwen-server worker` processes run it instead)."""
+"""The local all-in-one app: every function group's routes in one process, and the background workers beside
+them: the batch worker (unless `BATCH_WORKER=false`, e.g. when `qwen-server worker` processes run it instead)
+and the video worker, which advances and expires video jobs nobody is polling. On AWS and Vercel the same
+passes run on a schedule instead."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from qwen_server.app.factory import all_groups, build_app
 
+log = logging.getLogger("qwen_server")
+
 
 @contextlib.asynccontextmanager
-async def _with_batch_worker(app: FastAPI) -> AsyncIterator[None]:
+async def _with_workers(app: FastAPI) -> AsyncIterator[None]:
     from qwen_server.config import ConfigError, get_settings
 
     try:
-        enabled = get_settings().batch_worker
+        settings = get_settings()
     except ConfigError:
-        enabled = False  # `serve` has already refused a bad configuration; gunicorn answers 503s instead
-    if not enabled:
-        yield
+        yield  # `serve` has already refused a bad configuration; gunicorn answers 503s instead
         return
-    from qwen_server.batches.worker import run_forever
+    from qwen_server.generation.ticker import run_worker
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run_forever(stop))
+    tasks = [asyncio.create_task(run_worker(settings.video_tick_seconds))]
+    if settings.batch_worker:
+        from qwen_server.batches.worker import run_forever
+
+        tasks.append(asyncio.create_task(run_forever(stop)))
     try:
         yield
     finally:
         stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 app = build_app(all_groups())
-app.router.lifespan_context = _with_batch_worker
+app.router.lifespan_context = _with_workers

@@ -10,7 +10,15 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_files, routes_media
+from qwen_server.emulator import (
+    routes_auth,
+    routes_chat,
+    routes_control,
+    routes_dashscope,
+    routes_files,
+    routes_generation,
+    routes_media,
+)
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.front import UpstreamFront
 from qwen_server.emulator.state import EmulatorState
@@ -51,6 +59,8 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_control.routes(state),
             *routes_files.routes(state),
             *routes_media.routes(state),
+            *routes_generation.routes(state),
+            *routes_dashscope.routes(state),
         ],
         lifespan=_lifespan,
         middleware=[Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf)],

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--signin-wall", type=int, default=None, metavar="N", help="WAF page past N sign-ins / 2 s"
     )
+    p.add_argument("--image-quota", type=int, default=100, metavar="N", help="images per account per day")
+    p.add_argument("--video-quota", type=int, default=20, metavar="N", help="videos per account per day")
+    p.add_argument("--video-seconds", type=_seconds, default=2.0, metavar="S", help="how long a video takes")
     p.add_argument(
         "--protocol-overrides",
         default=None,
@@ -110,6 +113,9 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         waf=args.waf,
         max_message_chars=args.max_message_chars,
         oss_v1_only=args.oss_v1_only,
+        image_quota=args.image_quota,
+        video_quota=args.video_quota,
+        video_seconds=args.video_seconds,
     )
 
 

@@ -24,3 +24,6 @@ class EmulatorConfig:
     waf: str = "off"  # off | page | captcha | cookie
     max_message_chars: int = 100_000  # a longer message is a Bad_Request, as the web app refuses one
     oss_v1_only: bool = False  # refuse V4-signed uploads (SignatureDoesNotMatch), so clients fall back to V1
+    image_quota: int = 100  # images per account per day (t2i and image edits)
+    video_quota: int = 20  # videos per account per day (t2v and i2v)
+    video_seconds: float = 2.0  # how long a video task runs

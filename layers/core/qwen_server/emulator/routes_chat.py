@@ -6,6 +6,7 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from qwen_server.emulator.faults import pick_fault
 from qwen_server.emulator.files import seen_note
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
+from qwen_server.emulator.routes_generation import MEDIA_CHAT_TYPES, media_turn
 from qwen_server.emulator.state import EmulatorState
 
 Endpoint = Callable[[Request], Awaitable[Response | TimedResponse]]
@@ -147,7 +149,10 @@ def _completions(state: EmulatorState) -> Endpoint:
             state.stats.error("chat_not_found", index)
             return json_response(404, protocol.failure("Not_Found", "Chat not found"))
         try:
-            req = parse_completion(orjson.loads(await request.body()), chat_id)
+            payload = orjson.loads(await request.body())
+            if _is_media(payload):
+                return await media_turn(state, account, chat_id, payload, str(request.base_url))
+            req = parse_completion(payload, chat_id)
         except ValueError as exc:
             state.stats.error("invalid_body", index)
             return json_response(200, protocol.failure("Bad_Request", str(exc)))
@@ -173,6 +178,14 @@ def _completions(state: EmulatorState) -> Endpoint:
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions
+
+
+def _is_media(body: Any) -> bool:
+    """An image or video turn (`routes_generation` answers those)."""
+    try:
+        return body["messages"][0]["chat_type"] in MEDIA_CHAT_TYPES
+    except (KeyError, IndexError, TypeError):
+        return False
 
 
 def routes(state: EmulatorState) -> list[Route]:

@@ -13,6 +13,7 @@ from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.files import FileStore
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
+from qwen_server.emulator.media_book import MediaBook
 from qwen_server.emulator.script_queue import ScriptQueues
 from qwen_server.emulator.signin_wall import SigninWall
 from qwen_server.emulator.stats import Stats
@@ -43,6 +44,7 @@ class EmulatorState:
         self.chats: dict[str, int] = {}
         self.running: set[str] = set()
         self.files = FileStore(len(self.accounts.all))
+        self.media = MediaBook(config.image_quota, config.video_quota, config.video_seconds)
 
     def authenticate(self, request: Request) -> Account | None:
         """The account of the `token` cookie, else of an `Authorization: Bearer` header."""
