@@ -10,9 +10,23 @@ import orjson
 
 MARKER = "[[emulator:"
 ERROR_KINDS = frozenset(
-    {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request", "content_filter"}
+    {
+        "500",
+        "429",
+        "401",
+        "drop",
+        "hang",
+        "waf",
+        "rate_limited",
+        "in_stream",
+        "bad_request",
+        "content_filter",
+        "garbage",
+    }
 )
-_KEYS = frozenset({"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay"})
+_KEYS = frozenset(
+    {"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay", "times"}
+)
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +42,7 @@ class Script:
     silence_mid: float = 0.0
     usage: bool = True
     delay: float | None = None
+    times: int | None = None  # the scripted error only on the first `times` completions carrying it
 
 
 def _seconds(raw: Mapping[str, object], key: str) -> float | None:
@@ -57,6 +72,9 @@ def script_from_dict(raw: object) -> Script:
     chunks = raw.get("chunks")
     if chunks is not None and (not isinstance(chunks, list) or not all(isinstance(c, str) for c in chunks)):
         raise ValueError("'chunks' must be a list of strings")
+    times = raw.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
+        raise ValueError("'times' must be a non-negative integer")
     usage = raw.get("usage", True)
     if not isinstance(usage, bool):
         raise ValueError("'usage' must be true or false")
@@ -69,6 +87,7 @@ def script_from_dict(raw: object) -> Script:
         silence_mid=_seconds(raw, "silence_mid") or 0.0,
         usage=usage,
         delay=_seconds(raw, "delay"),
+        times=times,
     )
 
 

@@ -77,6 +77,8 @@ class _Completion:
         if fault == "401":
             state.tokens.revoke(self.account)
             return json_response(401, {"detail": protocol.TOKEN_EXPIRED})
+        if fault == "garbage":
+            return Response(protocol.GARBAGE_SSE, status_code=200, media_type="text/event-stream")
         if fault == "waf":
             return Response(protocol.WAF_HTML, status_code=200, media_type="text/html")
         if fault == "bad_request":
@@ -158,6 +160,8 @@ def _completions(state: EmulatorState) -> Endpoint:
             state.stats.error("chat_in_progress", index)
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
         script = find_script(req.content) or state.scripts.pop(index)
+        if script is not None and script.error is not None and not state.script_error_due(script):
+            script = dataclasses.replace(script, error=None)
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
         plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
         return _Completion(state, account, chat_id, req).respond(plan)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.directives import Script
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
 from qwen_server.emulator.script_queue import ScriptQueues
 from qwen_server.emulator.signin_wall import SigninWall
@@ -41,6 +42,19 @@ class EmulatorState:
         self.wall = SigninWall(config.signin_wall) if config.signin_wall is not None else None
         self.chats: dict[str, int] = {}
         self.running: set[str] = set()
+        self.fired: dict[Script, int] = {}  # scripted errors with `times`: how often each has fired
+
+    def script_error_due(self, script: Script) -> bool:
+        """Whether a script's error fires on this completion (always, unless `times` is used up)."""
+        if script.times is None:
+            return True
+        if len(self.fired) > 10_000:
+            self.fired.clear()
+        fired = self.fired.get(script, 0)
+        if fired >= script.times:
+            return False
+        self.fired[script] = fired + 1
+        return True
 
     def authenticate(self, request: Request) -> Account | None:
         """The account of the `token` cookie, else of an `Authorization: Bearer` header."""

@@ -204,6 +204,9 @@ class QwenWebProvider:
             for sse in parser.close():
                 for event in _events_of(sse.data, state):
                     yield event
+            if not state.answer_finished:
+                # a body that ended without the answer's `finished` (garbage from a proxy, a cut stream)
+                raise UpstreamError("qwen upstream's stream ended before its answer finished")
         await drain(chunks)
         if state.usage is not None:
             yield state.usage
