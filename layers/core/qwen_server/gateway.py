@@ -164,6 +164,7 @@ class Gateway:
         transcript = Transcript()
         trimmer: OverlapTrimmer | None = None
         continued = 0
+        broke_on: set[str] = set()  # accounts whose stream broke: a continuation goes elsewhere
         try:
             while True:
                 assert attempt is not None
@@ -186,10 +187,13 @@ class Gateway:
                         raise
                     # the answer broke after the client had bytes: settle this account, go on elsewhere
                     broken, attempt = attempt, None
+                    broke_on.add(broken.choice.account.id)
                     _time(broken, shaper)
                     await cleanup.complete(self._settle(broken, defer=defer))
                     defer = False
-                    attempt = await self._continuation(request, contract, transcript, exc, continued)
+                    attempt = await self._continuation(
+                        request, contract, transcript, exc, continued, broke_on
+                    )
                     continued += 1
                     trimmer = OverlapTrimmer(transcript.partial)
             for shaped in shaper.close():
@@ -216,6 +220,7 @@ class Gateway:
         transcript: Transcript,
         error: GatewayError,
         continued: int,
+        exclude: set[str],
     ) -> _Attempt:
         """An attempt on another account that continues the partial answer; `error` (the break) is raised
         when the answer cannot be continued (attempts used up, retry budget spent, nobody left)."""
@@ -225,18 +230,24 @@ class Gateway:
             raise error
         try:
             return await self._open(
-                continuation_request(request, transcript.partial), contract, None, retry=True
+                continuation_request(request, transcript.partial), contract, None, retry=True, exclude=exclude
             )
         except GatewayError:
             self.failover.continuations_refused += 1
             raise error from None
 
     async def _open(
-        self, request: ChatRequest, contract: OutputContract, choice: Choice | None, *, retry: bool = False
+        self,
+        request: ChatRequest,
+        contract: OutputContract,
+        choice: Choice | None,
+        *,
+        retry: bool = False,
+        exclude: set[str] | None = None,
     ) -> _Attempt:
         """An attempt with its first event, failing over while nothing was sent to the client. With `retry`
         even the first account tried here takes a retry from the budget (a continuation)."""
-        tried: set[str] = set()
+        tried: set[str] = set(exclude or ())
         last_error: GatewayError | None = None
         budget_spent = False
         for number in range(MAX_ATTEMPTS):

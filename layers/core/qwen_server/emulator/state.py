@@ -45,7 +45,8 @@ class EmulatorState:
         self.fired: dict[Script, int] = {}  # scripted errors with `times`: how often each has fired
 
     def script_error_due(self, script: Script) -> bool:
-        """Whether a script's error fires on this completion (always, unless `times` is used up)."""
+        """Whether a script's error (or mid-answer silence) happens on this completion: always, unless
+        `times` is used up."""
         if script.times is None:
             return True
         if len(self.fired) > 10_000:
