@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     special_code_mode: bool = False
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
+    tool_calls_in_code_fences: bool = Field(
+        default=False, description="run a <tool_call> a web model writes inside a Markdown code fence"
+    )
 
     def resolved_store_url(self) -> str:
         """`STORE_URL`, else Vercel/Upstash's `REDIS_URL` / `KV_URL`, else SQLite under `DATA_DIR`."""

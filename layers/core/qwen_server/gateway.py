@@ -94,6 +94,7 @@ class Gateway:
         first_byte_timeout: float = 60.0,
         models_cache_seconds: float = 300.0,
         models: ModelsDirectory | None = None,
+        fenced_tool_calls: bool = False,
     ) -> None:
         self.pool = pool
         self.scheduler = scheduler
@@ -101,6 +102,7 @@ class Gateway:
         self.catalog = catalog
         self.first_byte_timeout = first_byte_timeout
         self.failover = FailoverCounters()
+        self.fenced_tool_calls = fenced_tool_calls
         self.models = models or ModelsDirectory(
             pool.registry, providers, catalog, cache_seconds=models_cache_seconds
         )
@@ -160,7 +162,12 @@ class Gateway:
         assert attempt is not None
         defer = defer_release and attempt.choice is choice  # a failover attempt frees its own slot
         # an upstream with native tools is OpenAI-compatible and stops at max_tokens by itself
-        shaper = OutputShaper(attempt.request, native_tools=attempt.native, upstream_limits=attempt.native)
+        shaper = OutputShaper(
+            attempt.request,
+            native_tools=attempt.native,
+            upstream_limits=attempt.native,
+            fenced_calls=self.fenced_tool_calls,
+        )
         transcript = Transcript()
         trimmer: OverlapTrimmer | None = None
         continued = 0

@@ -84,6 +84,7 @@ def build_runtime(settings: Settings) -> Runtime:
         catalog=catalog,
         first_byte_timeout=settings.upstream_first_byte_timeout,
         models=models,
+        fenced_tool_calls=settings.tool_calls_in_code_fences,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
 

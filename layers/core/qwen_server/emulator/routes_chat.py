@@ -161,7 +161,9 @@ def _completions(state: EmulatorState) -> Endpoint:
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
         script = find_script(req.content) or state.scripts.pop(index)
         if script is not None and (script.error or script.silence_mid) and not state.script_error_due(script):
-            script = dataclasses.replace(script, error=None, silence_mid=0.0)  # `times` used up: a clean reply
+            script = dataclasses.replace(
+                script, error=None, silence_mid=0.0
+            )  # `times` used up: a clean reply
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
         plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
         return _Completion(state, account, chat_id, req).respond(plan)
