@@ -57,7 +57,9 @@ def test_message_names_reach_the_prompt() -> None:
 
 
 def test_a_lone_named_user_message_keeps_its_name() -> None:
-    assert flatten([Message("user", [TextPart("hi")], name="carol")], nonce="n3") == "[user #n3 name=carol]\nhi"
+    assert (
+        flatten([Message("user", [TextPart("hi")], name="carol")], nonce="n3") == "[user #n3 name=carol]\nhi"
+    )
 
 
 def test_each_request_draws_its_own_nonce() -> None:

@@ -34,11 +34,11 @@ def new_nonce() -> str:
     return secrets.token_hex(4)
 
 
-def neutralise(text: str) -> str:
-    """`text` with header-like lines escaped and structural tags written as entities."""
+def neutralise(text: str, *, tags: bool = True) -> str:
+    """`text` with header-like lines escaped and (with `tags`) structural tags written as entities."""
     if "[" in text:
         text = _HEADER_LIKE.sub(lambda m: m.group(1) + "\\[", text)
-    if "<" in text:
+    if tags and "<" in text:
         text = _TAG_LIKE.sub(lambda m: f"&lt;{m.group(1) or m.group(2)}&gt;", text)
     return text
 

@@ -4,9 +4,10 @@ The web API keeps conversation state server-side; a stateless gateway instead se
 message in a stable layout: blocks separated by a blank line, each opened by a header line `[system #N]`,
 `[user #N]`, `[assistant #N]` or `[tool_result #N id=...]`, where N is a nonce drawn for this request. A
 message's `name` (OpenAI's participant name) joins its header, `[user #N name=alice]`, and a named system
-message starts with `(name)`, so several speakers stay apart. User and tool content is untrusted: header-like
-lines and structural tags in it are neutralised (`core.prompt_guard`), so it cannot open a turn of its own or
-close a `<tool_response>`. System text is the client's own instruction, and assistant text is the model's own
+message starts with `(name)`, so several speakers stay apart. Tool results are untrusted: header-like lines and
+structural tags in them are neutralised (`core.prompt_guard`), so one cannot open a turn of its own or close
+its `<tool_response>`; in user messages header-like lines are escaped too (their tags are the client's own
+words, e.g. a call it quotes). System text is the client's own instruction, and assistant text is the model's own
 (a partial answer must reach a continuation exactly), so both are sent as they are. A lone unnamed user
 message with no system prompt is sent as is: it has no structure to forge.
 """
@@ -43,7 +44,7 @@ def render_message(message: Message, nonce: str) -> str:
         )
     body = _part_text(message)
     if message.role == "user":
-        body = neutralise(body)
+        body = neutralise(body, tags=False)
     if message.role == "assistant" and message.tool_calls:
         from qwen_server.core import tool_prompt
 

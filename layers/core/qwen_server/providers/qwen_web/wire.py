@@ -194,8 +194,8 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
         return UpstreamForbidden(shown)
     if "waf" in lowered or "rgv587" in lowered:
         return UpstreamBlocked(shown)
-    if "in progress" in lowered or "internal" in lowered or "timeout" in lowered or "overload" in lowered:
-        return UpstreamError(shown)  # the upstream's own failure: another account (or a retry) may do better
+    if "in progress" in lowered:
+        return UpstreamError(shown)
     if "model" in lowered and ("not found" in lowered or "not exist" in lowered or "not allowed" in lowered):
         return UpstreamModelNotFound(shown)
     if code == "Bad_Request":

@@ -20,7 +20,11 @@ def trim(partial: str, pieces: list[str]) -> str:
         ("The quick brown fo", ["brown fox", " jumps"], "x jumps"),  # repeats its last words
         ("The quick brown fo", ["x jumps"], "x jumps"),  # continues exactly
         ("Hello", ["Hello world"], " world"),  # the whole short partial repeated
-        ("a long answer that was cut", ["a long ", "answer that was cut", " short"], " short"),  # started over
+        (
+            "a long answer that was cut",
+            ["a long ", "answer that was cut", " short"],
+            " short",
+        ),  # started over
         ("It is", [" a"], " a"),  # too short to call a repeat
         ("x" * 10, [], ""),  # nothing came
     ],
