@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_server.core.continuation import INSTRUCTION, OverlapTrimmer, Transcript, continuation_request
-from qwen_server.core.errors import UpstreamBadRequest, UpstreamError
+from qwen_server.core.errors import UpstreamBadRequest, UpstreamError, UpstreamUnknownError
 from qwen_server.core.model import ChatRequest, Message, TextDelta, TextPart, ThinkingDelta, ToolCallStart
 
 
@@ -46,6 +46,7 @@ def test_what_is_continued() -> None:
     transcript.note(TextDelta("Hel"))
     assert transcript.can_continue(UpstreamError("dropped"))
     assert not transcript.can_continue(UpstreamBadRequest("the request itself"))
+    assert transcript.can_continue(UpstreamUnknownError("a code nobody mapped, after the answer started"))
     transcript.note(ToolCallStart(0, "call_1", "f"))
     assert not transcript.can_continue(UpstreamError("dropped"))  # a native call in flight
 

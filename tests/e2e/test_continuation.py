@@ -1,7 +1,7 @@
 """An answer whose stream breaks half-way is continued on another account: the client sees one answer.
 
-The emulator cuts the stream once (`times: 1`: a dropped connection, or a silence longer than the gateway's
-idle timeout), then answers the gateway's continuation request from the partial answer,
+The emulator cuts the stream once (`times: 1`: a dropped connection, an in-stream error, or a silence longer
+than the gateway's idle timeout), then answers the gateway's continuation request from the partial answer,
 repeating its last words as a model tends to; the gateway removes the repeat.
 """
 
@@ -25,6 +25,7 @@ ANSWER = (
 )
 BREAKS = [
     pytest.param({"error": "drop"}, id="dropped-connection"),
+    pytest.param({"error": "in_stream"}, id="in-stream-error"),
     pytest.param({"silence_mid": 3}, id="idle-timeout"),
 ]
 

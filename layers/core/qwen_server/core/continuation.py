@@ -9,7 +9,7 @@ the next account and parsed once). `OverlapTrimmer` removes what the next accoun
 
 What is not continued: an answer whose upstream sent structured tool-call events (a native tool call in flight
 cannot be resumed without splitting or repeating it), an answer that had already finished, and errors another
-account would answer the same way (`retryable` false). Thinking is not resumed: the continuation runs with
+account would answer the same way (a refused request). Thinking is not resumed: the continuation runs with
 thinking off, so a think phase cut short ends there and the answer follows.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from qwen_server.core.errors import GatewayError
+from qwen_server.core.errors import GatewayError, UpstreamUnknownError
 from qwen_server.core.model import (
     ChatRequest,
     Event,
@@ -69,8 +69,13 @@ class Transcript:
         return bool(self.text) or self.thinking
 
     def can_continue(self, error: GatewayError) -> bool:
-        """Whether a failure after the first byte is worth continuing elsewhere."""
-        return error.retryable and self.started and not self.structured and not self.finished
+        """Whether a failure after the first byte is worth continuing elsewhere.
+
+        An error code nobody mapped (`UpstreamUnknownError`) is not retried before the first byte, since it
+        may be the request's doing; once the answer has started the upstream has accepted the request, so it
+        is continued (and, as before, not held against the account)."""
+        worth = error.retryable or isinstance(error, UpstreamUnknownError)
+        return worth and self.started and not self.structured and not self.finished
 
 
 def continuation_request(original: ChatRequest, partial: str) -> ChatRequest:
