@@ -41,6 +41,7 @@ from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
+RETRY_PATIENCE = 5.0  # seconds a failover may wait for room in the retry budget before giving up
 
 
 @dataclass(slots=True)
@@ -261,7 +262,7 @@ class Gateway:
             granted = False
             if choice is None:
                 if number or retry:
-                    if not await self.pool.allow_retry():
+                    if not await self.pool.allow_retry(patience=min(RETRY_PATIENCE, self.first_byte_timeout)):
                         self.failover.retries_refused += 1
                         budget_spent = True
                         if last_error is None:

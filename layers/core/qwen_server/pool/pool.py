@@ -93,6 +93,7 @@ class Choice:
 
 
 PIN_RENEW_SECONDS = 60.0
+RETRY_POLL_SECONDS = 0.05  # how often a retry waiting on a full budget looks again
 
 
 class AccountSource(Protocol):
@@ -572,10 +573,17 @@ class AccountPool:
                 log.warning("writing pool statistics failed: %s", exc.message)
 
     # ---- retry budget --------------------------------------------------------------------------------
-    async def allow_retry(self) -> bool:
+    async def allow_retry(self, patience: float = 0.0) -> bool:
         """Whether one more attempt fits the retry budget; if so a retry slot is taken (give it back with
-        `retry_done` once that attempt has settled)."""
-        return self.retries.try_retry()
+        `retry_done` once that attempt has settled). With `patience` a full budget is waited on for up to
+        that many seconds: retries in flight stay within the budget, and a burst of failures (a cold start
+        with failing accounts) delays some retries instead of failing their requests."""
+        deadline = time.monotonic() + patience
+        while not self.retries.try_retry():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(RETRY_POLL_SECONDS)
+        return True
 
     def retry_done(self) -> None:
         self.retries.retry_done()

@@ -169,6 +169,8 @@ class QwenWebProvider:
                     continue
                 if response.status >= 400 or "event-stream" not in response.headers.get("content-type", ""):
                     raw = await response.read()
+                    if response.status < 400 and "text/html" in response.headers.get("content-type", ""):
+                        raise wire.classify_response(response.status, raw, response.headers)  # a WAF page
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
