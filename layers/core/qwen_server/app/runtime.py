@@ -59,6 +59,9 @@ def build_runtime(settings: Settings) -> Runtime:
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
     check_accounts(registry)
+    from qwen_server.core import sanitise
+
+    sanitise.watch(registry.accounts)  # upstream error text never shows an account's values
     store = open_store(settings.resolved_store_url())
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout

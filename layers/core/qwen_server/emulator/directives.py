@@ -25,7 +25,7 @@ ERROR_KINDS = frozenset(
     }
 )
 _KEYS = frozenset(
-    {"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay", "times"}
+    {"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay", "times", "details"}
 )
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Script:
     usage: bool = True
     delay: float | None = None
     times: int | None = None  # the scripted error only on the first `times` completions carrying it
+    details: str | None = None  # the scripted error's message, instead of the emulator's own wording
 
 
 def _seconds(raw: Mapping[str, object], key: str) -> float | None:
@@ -62,7 +63,8 @@ def script_from_dict(raw: object) -> Script:
     if unknown:
         raise ValueError(f"unknown script keys: {sorted(unknown)}")
     reply, thinking, error = raw.get("reply"), raw.get("thinking"), raw.get("error")
-    for key, value in (("reply", reply), ("thinking", thinking)):
+    details = raw.get("details")
+    for key, value in (("reply", reply), ("thinking", thinking), ("details", details)):
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{key!r} must be a string")
     if error is not None:
@@ -88,6 +90,7 @@ def script_from_dict(raw: object) -> Script:
         usage=usage,
         delay=_seconds(raw, "delay"),
         times=times,
+        details=details,
     )
 
 

@@ -34,6 +34,7 @@ class ReplyPlan:
     silence_mid: float = 0.0
     delay: float | None = None
     usage: bool = True
+    details: str | None = None  # a scripted error's own message
 
 
 def count_tokens(chars: int) -> int:
@@ -143,4 +144,5 @@ def plan_reply(content: str, script: Script | None, thinking: bool, thinking_bud
         silence_mid=script.silence_mid,
         delay=script.delay,
         usage=script.usage,
+        details=script.details,
     )

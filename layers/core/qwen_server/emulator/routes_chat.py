@@ -69,10 +69,12 @@ class _Completion:
             state.stats.error(fault, index)
             plan = dataclasses.replace(plan, error=fault)
         if fault == "500":
-            return json_response(500, protocol.failure("InternalError", "Internal server error (emulated)"))
+            details = plan.details or "Internal server error (emulated)"
+            return json_response(500, protocol.failure("InternalError", details))
         if fault == "429":
             retry = max(1, math.ceil(knobs.retry_after))
-            body = protocol.failure("RateLimited", f"Too many requests, retry in {retry} s (emulated)")
+            details = plan.details or f"Too many requests, retry in {retry} s (emulated)"
+            body = protocol.failure("RateLimited", details)
             return json_response(429, body, headers={"retry-after": str(retry)})
         if fault == "401":
             state.tokens.revoke(self.account)
@@ -82,7 +84,8 @@ class _Completion:
         if fault == "waf":
             return Response(protocol.WAF_HTML, status_code=200, media_type="text/html")
         if fault == "bad_request":
-            return json_response(200, protocol.failure("Bad_Request", "Invalid request (emulated)"))
+            details = plan.details or "Invalid request (emulated)"
+            return json_response(200, protocol.failure("Bad_Request", details))
         if fault == "rate_limited":
             body = protocol.failure("RateLimited", "You have reached the daily usage limit (emulated)")
             if not self.req.stream:
