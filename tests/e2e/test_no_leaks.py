@@ -3,7 +3,7 @@
 The gateway is configured with known secrets (passwords, a token, API keys, account names and e-mails, the
 upstream hosts), and the upstreams are made to put those very values into their error messages. Every response
 body and header the clients receive is searched for them, and so is the gateway's log file (there, for the
-credentials: the operator's log may name an upstream host or an account).
+credentials and the hosts: the operator's log may name an account).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def sweep() -> Iterator[Sweep]:
     credentials = [*PASSWORDS, token, GOOD_KEY, WRONG_KEY, WRONG_KEY[-12:], GOOD_KEY[-12:]]
     identities = ["user0@emulator.local", "user1@emulator.local", "alpha-acct", "beta-acct", "gamma-acct"]
     context = {"token": token, "host": hosts[0]}
-    yield_sweep = Sweep(gateway, [*credentials, *hosts, *identities], credentials)
+    yield_sweep = Sweep(gateway, [*credentials, *hosts, *identities], [*credentials, *hosts])
     yield_sweep.context = context  # type: ignore[attr-defined]
     yield yield_sweep
     gateway.stop()
