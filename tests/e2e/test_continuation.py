@@ -165,6 +165,7 @@ def test_continuations_are_bounded_and_the_break_then_reaches_the_client(
     after = _failover(gateway)
     completions = sum(a["completions"] for a in emulator_stats(emulator)["accounts"].values())
     assert completions - completions_before == 3  # the first attempt and two continuations
+    assert after["continuations"] == before["continuations"] + 2
     assert after["continuations_refused"] == before["continuations_refused"] + 1
     assert after["continued_ok"] == before["continued_ok"]
 

@@ -232,17 +232,18 @@ class Gateway:
     ) -> _Attempt:
         """An attempt on another account that continues the partial answer; `error` (the break) is raised
         when the answer cannot be continued (attempts used up, retry budget spent, nobody left)."""
-        self.failover.continuations += 1
         if continued >= MAX_CONTINUATIONS:
             self.failover.continuations_refused += 1
             raise error
         try:
-            return await self._open(
+            attempt = await self._open(
                 continuation_request(request, transcript.partial), contract, None, retry=True, exclude=exclude
             )
         except GatewayError:
             self.failover.continuations_refused += 1
             raise error from None
+        self.failover.continuations += 1
+        return attempt
 
     async def _open(
         self,
