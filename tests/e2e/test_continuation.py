@@ -7,7 +7,9 @@ repeating its last words as a model tends to; the gateway removes the repeat.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +20,7 @@ import openai
 import pytest
 
 from processes import Service, directive, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from services import redis_binary, start_redis, stop
 
 ANSWER = (
     "The quick brown fox jumps over the lazy dog while seven wizards quietly judge the boxing match, "
@@ -86,11 +89,11 @@ def test_anthropic_sdk_sees_one_uninterrupted_answer(services: tuple[Service, Se
     answer = _unique()
     messages: Any = [{"role": "user", "content": _prompt(answer, error="drop")}]
     if stream:
-        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=1024, messages=messages) as events:
+        with client.messages.stream(model="claude-opus-4-1", max_tokens=1024, messages=messages) as events:
             text = "".join(events.text_stream)
             final = events.get_final_message()
     else:
-        final = client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=messages)
+        final = client.messages.create(model="claude-opus-4-1", max_tokens=1024, messages=messages)
         text = "".join(block.text for block in final.content if block.type == "text")
     assert text == answer
     assert final.stop_reason == "end_turn"
@@ -188,3 +191,71 @@ def test_a_tool_result_cannot_open_a_user_turn_of_its_own(services: tuple[Servic
     ]
     reply = client.chat.completions.create(model="qwen3-max", messages=messages, tools=[WEATHER_TOOL])
     assert reply.choices[0].message.content == question
+
+
+@pytest.mark.parametrize(
+    "store",
+    ["sqlite", pytest.param("redis", marks=pytest.mark.skipif(redis_binary() is None, reason="no redis"))],
+)
+def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None:
+    """Breaks, continuations and client aborts mid-continuation, on a shared store: every slot comes back."""
+    redis = None
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url, redis = start_redis()
+    emulator = start_emulator(accounts=3)
+    gateway = start_gateway(
+        {"STORE_URL": url, "UPSTREAM_IDLE_TIMEOUT": "1"},
+        accounts=emulator_accounts(emulator, 3, max_concurrent=4),
+    )
+    try:
+
+        async def load() -> list[str]:
+            oa = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+            an = anthropic.AsyncAnthropic(base_url=gateway.url, api_key="k", max_retries=0)
+            wrong: list[str] = []
+
+            async def one(i: int) -> None:
+                answer = _unique()
+                fault: dict[str, Any] = [{"error": "drop"}, {"error": "in_stream"}, {"silence_mid": 2}][i % 3]
+                messages: Any = [{"role": "user", "content": _prompt(answer, **fault)}]
+                if i % 5 == 4:  # the client walks away while the answer is being continued
+                    stream = await oa.chat.completions.create(
+                        model="qwen3-max", messages=messages, stream=True
+                    )
+                    async for _ in stream:
+                        break
+                    await stream.close()
+                    return
+                if i % 2:
+                    reply = await oa.chat.completions.create(model="qwen3-max", messages=messages)
+                    text = reply.choices[0].message.content
+                else:
+                    message = await an.messages.create(
+                        model="claude-opus-4-1", max_tokens=512, messages=messages
+                    )
+                    text = "".join(b.text for b in message.content if b.type == "text")
+                if text != answer:
+                    wrong.append(f"{i}: {text!r}")
+
+            await asyncio.gather(*(one(i) for i in range(15)))
+            return wrong
+
+        assert asyncio.run(load()) == []
+        deadline = time.monotonic() + 30
+        while True:  # cleanup runs in the background after each response: wait for it to settle
+            data = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()
+            held = [a["in_flight"] for a in data["accounts"]] + [data["scheduler"]["chat"]["in_flight"]]
+            failover = data["failover"]
+            idle = failover["requests_in_flight"] == 0 and failover["retries_in_flight"] == 0
+            if (not any(held) and idle) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert held == [0, 0, 0, 0] and idle, data
+        assert failover["continuations"] >= 10
+    finally:
+        gateway.stop()
+        emulator.stop()
+        if redis is not None:
+            stop(redis)
