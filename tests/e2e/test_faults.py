@@ -162,13 +162,26 @@ def test_a_quiet_gateway_fails_over_every_time() -> None:
 def test_a_redis_store_killed_under_load_answers_503_and_recovers() -> None:
     url, redis = start_redis()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    emulator = start_emulator(accounts=2)
+    emulator = start_emulator("--token-latency", "0.05", accounts=2)
     gateway = start_gateway({"STORE_URL": url}, accounts=emulator_accounts(emulator, 2, max_concurrent=8))
     try:
         errors: list[str] = []
         asyncio.run(_load(gateway, 40, errors))
         assert errors == []
-        stop(redis)
+
+        async def killed_midway() -> list[str]:
+            """Requests keep coming while Redis dies: each gets its answer or a 503 in its API's shape."""
+            failures: list[str] = []
+            load = asyncio.create_task(_load(gateway, 120, failures))
+            await asyncio.sleep(1.0)
+            stop(redis)
+            await load
+            return failures
+
+        failures = asyncio.run(killed_midway())
+        assert failures, "the store died mid-load, yet no request noticed"
+        unexpected = [f for f in failures if "store_unavailable" not in f and "503" not in f]
+        assert unexpected == []
         body = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]}
         chat = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=30)
         assert chat.status_code == 503
