@@ -259,3 +259,21 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
         emulator.stop()
         if redis is not None:
             stop(redis)
+
+
+def test_a_thinking_answer_keeps_its_reasoning_and_gets_the_whole_answer(
+    services: tuple[Service, Service],
+) -> None:
+    _, gateway = services
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    answer = _unique()
+    reply = client.chat.completions.create(
+        model="qwen3-max",
+        messages=[{"role": "user", "content": _prompt(answer, error="drop")}],
+        extra_body={"enable_thinking": True},
+    )
+    message = reply.choices[0].message
+    assert message.content == answer
+    reasoning = (message.model_extra or {}).get("reasoning_content")
+    assert isinstance(reasoning, str) and reasoning.startswith("The user wrote")  # the first account's, once
+    assert reasoning.count("The user wrote") == 1
