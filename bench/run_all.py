@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints its own table.
 
-python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer)
+python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer, toolcalls)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BENCHES = {
     "store": "store_bench.py",
     "cold_start": "cold_start.py",
     "tokenizer": "tokenizer_bench.py",
+    "toolcalls": "toolcall_parser.py",
 }
 ARGUMENTS = {"proxies": ["--redis"]}  # its store round-trip count skips itself when redis-server is missing
 

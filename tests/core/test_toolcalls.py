@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -332,23 +331,6 @@ def test_parse_complete_splits_text_where_calls_were() -> None:
 def test_parse_complete_of_plain_text() -> None:
     assert parse_complete("just text") == (["just text"], [])
     assert parse_complete("") == ([], [])
-
-
-def test_feed_is_linear_in_the_input() -> None:
-    """Feeding a long argument one character at a time costs about as much per character as feeding it whole."""
-
-    def cost(size: int) -> float:
-        text = _call("write", {"content": "x = 1  # <tag> 'q'\n" * (size // 20)})
-        parser = _parser()
-        started = time.perf_counter()
-        for ch in text:
-            parser.feed(ch)
-        parser.finish()
-        return time.perf_counter() - started
-
-    cost(2_000)  # warm up
-    small, large = min(cost(20_000) for _ in range(2)), min(cost(80_000) for _ in range(2))
-    assert large < small * 4 * 2.5  # 4x the input; quadratic would be ~16x
 
 
 # ---- properties ---------------------------------------------------------------------------------------------------

@@ -72,13 +72,13 @@ def test_missing_max_tokens_is_a_bad_request_through_the_sdk(client: anthropic.A
                         "content": [
                             {
                                 "type": "document",
-                                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"},
+                                "source": {"type": "base64", "media_type": "application/pdf", "data": "%%%"},
                             }
                         ],
                     }
                 ]
             ),
-            "document source PDF",
+            "base64",
         ),
         (request(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "web_search_20250305"),
         (request(tool_choice={"type": "tool", "name": "missing"}), "missing"),
@@ -114,7 +114,7 @@ def test_unknown_model_is_404_not_found_error(client: anthropic.Anthropic) -> No
 
 
 def test_unknown_path_under_messages_is_anthropic_shaped(gateway: Service) -> None:
-    error_of(post(gateway, request(), "/v1/messages/batches/nope"), 404, "not_found_error")
+    error_of(post(gateway, request(), "/v1/messages/nope/at/all"), 404, "not_found_error")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ observable in seconds. Every stream is also read raw and run through the grammar
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -161,9 +162,10 @@ def test_no_thinking_block_unless_asked(anthropic_gateway: Service, client: anth
 
 
 def test_system_blocks_images_and_documents_are_accepted(client: anthropic.Anthropic) -> None:
-    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
+    raw = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    png = base64.b64encode(raw).decode()
     message = client.messages.create(
-        model=OPUS,
+        model="qwen3-vl-plus",  # a vision model (the emulator's qwen3-max takes no images)
         max_tokens=256,
         system=[{"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in English."}],
         metadata={"user_id": "user-123"},
@@ -183,8 +185,12 @@ def test_system_blocks_images_and_documents_are_accepted(client: anthropic.Anthr
         ],
         extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14,some-future-beta"},
     )
-    # blocks are joined with a newline unless white space already separates them
-    assert message.content[0].text == "[image]\ndoc text and the question"  # type: ignore[union-attr]
+    # blocks are joined with a newline unless white space already separates them; the image went up as a file
+    # (the emulator's answer names it with the digest of the bytes it received)
+    digest = hashlib.sha256(raw).hexdigest()
+    assert message.content[0].text == (  # type: ignore[union-attr]
+        f"[image: image.png]\ndoc text and the question\n[file image.png image/png {len(raw)} bytes sha256={digest}]"
+    )
 
 
 def test_stop_sequences_stop_the_answer(anthropic_gateway: Service, client: anthropic.Anthropic) -> None:

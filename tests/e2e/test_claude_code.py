@@ -61,7 +61,9 @@ def test_a_prompt_round_trip(stack: tuple[Service, Service], tmp_path: Path) -> 
     _, gateway = stack
     result = run_claude(gateway, tmp_path, "hello from claude code")
     assert result["is_error"] is False and result["stop_reason"] == "end_turn"
-    assert str(result["result"]).endswith("hello from claude code")
+    answer = str(result["result"])  # the emulator echoes the message it got and lists the files it was sent
+    # Claude Code's context is past LARGE_TEXT_THRESHOLD: it went up as a document, the prompt stayed inline
+    assert "hello from claude code" in answer and "[file conversation.txt text/plain" in answer
 
 
 def test_claude_code_runs_a_tool_the_model_called(stack: tuple[Service, Service], tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ async def test_full_queue_answers_429_at_once(schedulers: list[FairScheduler]) -
     started = time.monotonic()
     with pytest.raises(Overloaded) as info:
         await hold(s, "t", 0)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 2.0  # not after the 5 s queue timeout
     assert (info.value.status, info.value.code, info.value.retry_after) == (429, "queue_full", 1.0)
     await asyncio.gather(holder, waiter)
     snap = (await s.snapshot())["chat"]
@@ -310,5 +310,5 @@ async def test_wait_budget_follows_the_injected_clock(schedulers: list[FairSched
     with pytest.raises(Overloaded) as info:
         await waiter
     assert info.value.code == "queue_timeout"
-    assert time.monotonic() - started < 0.2  # decided by the injected clock, not by 5 real seconds
+    assert time.monotonic() - started < 2.0  # decided by the injected clock, not by 5 real seconds
     await holder

@@ -179,6 +179,7 @@ def invoke(
     assert done.returncode == 0, f"handler process failed:\n{done.stdout}\n{done.stderr}"
     result: dict[str, Any] = json.loads(out_path.read_text())
     result["stdout"] = done.stdout.splitlines()
+    result["stderr"] = done.stderr.splitlines()
     return result
 
 

@@ -25,7 +25,12 @@ from starlette.routing import Match
 
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).
-SAMPLES = {"model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"], "account_id": ["emu0-1a2b3c"]}
+SAMPLES = {
+    "model_id": ["qwen3-max", "Qwen/Qwen3-Coder-480B"],
+    "account_id": ["emu0-1a2b3c"],
+    "file_id": ["file-abc123", "file_011CNha8iCJcU1wXNR6q4V8w"],
+    "batch_id": ["batch_abc123", "msgbatch_013Zva2CMHLNnXjNJJKqJ2EF"],
+}
 
 
 # ---- what the apps serve --------------------------------------------------------------------------------
@@ -145,7 +150,20 @@ def test_vercel_one_configured_function_per_group() -> None:
         assert 1 <= settings["maxDuration"] <= 800 and 128 <= settings["memory"] <= 3009, name
         text = (REPO / name).read_text()
         assert f"from functions.{Path(name).stem}.app import app" in text, "a re-export, nothing more"
-    assert "crons" not in config, "no batches yet, so no cron (see infra/DEPLOY.md)"
+    # the batch worker's tick: a cron calling the batches function's tick route (CRON_SECRET-protected)
+    assert config["crons"] == [{"path": "/internal/batches/tick", "schedule": "* * * * *"}]
+    assert serves(function_app("batches"), "GET", "/internal/batches/tick")
+
+
+def test_template_batches_worker_runs_every_minute_and_may_kick_itself() -> None:
+    props = aws_functions()["batches"]
+    schedule = props["Events"]["WorkerSchedule"]
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert json.loads(schedule["Properties"]["Input"]) == {"batches_tick": True}
+    policies = json.dumps(props["Policies"])
+    assert "LambdaInvokePolicy" in policies and "S3CrudPolicy" in policies
+    assert "S3CrudPolicy" in json.dumps(aws_functions()["files"]["Policies"])
 
 
 def test_vercel_patterns_agree_with_vercels_own_compiler() -> None:

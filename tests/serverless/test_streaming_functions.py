@@ -133,3 +133,29 @@ def test_messages_run_script_streams_with_the_anthropic_sdk(emulator: Service) -
     assert counted.input_tokens > 0
     routes = {m["route"] for m in emf_lines(lines) if "Requests" in m}
     assert routes == {"/v1/messages", "/v1/messages/count_tokens"}
+
+
+def test_audio_run_script_speaks_and_refuses_embeddings_without_a_capable_account(emulator: Service) -> None:
+    from qwen_server.emulator.media import speech_pcm
+
+    require_group("audio")
+    function = RunScript("audio", emulator)
+    try:
+        client = openai.OpenAI(
+            base_url=f"{function.url}/v1", api_key="any", max_retries=0, default_headers=FORWARDED
+        )
+        with pytest.raises(openai.BadRequestError) as no_embeddings:
+            client.embeddings.create(model="text-embedding-3-small", input="hello")
+        with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input="streamed from the function " * 3, response_format="pcm"
+        ) as response:
+            pieces = [p for p in response.iter_bytes(4096) if p]
+        served_elsewhere = httpx.post(f"{function.url}/v1/chat/completions", json={}, timeout=5)
+    finally:
+        lines = function.output()
+    assert "DashScope or OpenAI-compatible" in str(no_embeddings.value.body)
+    assert b"".join(pieces) == speech_pcm("streamed from the function " * 3)
+    assert len(pieces) > 1, "arrived in pieces"
+    assert served_elsewhere.status_code == 404, "chat lives in the chat function"
+    routes = sorted((m["route"], m["status"]) for m in emf_lines(lines) if "Requests" in m)
+    assert routes == [("/v1/audio/speech", 200), ("/v1/embeddings", 400), ("unmatched", 404)]

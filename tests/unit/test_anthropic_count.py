@@ -11,7 +11,7 @@ from qwen_server.api.anthropic.count import (
     TOOL_OVERHEAD,
     count_input_tokens,
 )
-from qwen_server.core.model import ImagePart, Message, TextPart, ToolCall, ToolSpec
+from qwen_server.core.model import MediaPart, Message, TextPart, ToolCall, ToolSpec
 from qwen_server.core.qwen_vocab import encoding
 from qwen_server.core.tokens import count_tokens
 
@@ -38,7 +38,7 @@ def test_english_and_cjk_count_in_the_vocabulary() -> None:
 def test_images_tool_calls_and_tools_add_up() -> None:
     base = count_input_tokens([Message("user", [TextPart("look")])], [])
     with_image = count_input_tokens(
-        [Message("user", [TextPart("look"), ImagePart("data:image/png;base64,AA")])], []
+        [Message("user", [TextPart("look"), MediaPart("image", data=b"\x89PNG\r\n\x1a\n")])], []
     )
     assert with_image == base + IMAGE_TOKENS
     call = Message("assistant", [], tool_calls=[ToolCall("t1", "get_weather", '{"city": "Paris"}')])

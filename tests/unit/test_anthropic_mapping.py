@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from qwen_server.api.anthropic.mapping import to_neutral
 from qwen_server.api.anthropic.schemas import MessagesRequest
 from qwen_server.app.http import validate
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolCall
+from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart, ToolCall
 
 PNG = "iVBORw0KGgo="
 
@@ -59,22 +60,36 @@ def test_system_as_string_or_blocks_leads() -> None:
     assert neutral(system="").messages[0].role == "user"
 
 
-def test_images_become_data_urls_or_urls() -> None:
+def test_images_become_media_parts_with_bytes_urls_or_file_ids() -> None:
     request = neutral(
         messages=user(
             {"type": "text", "text": "what is this?"},
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
             {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+            {"type": "image", "source": {"type": "file", "file_id": "file_1"}},
         )
     )
     parts = request.messages[0].parts
-    assert parts[1] == ImagePart(f"data:image/png;base64,{PNG}", media_type="image/png")
-    assert parts[2] == ImagePart("https://example.com/cat.jpg")
+    where = "messages.0.content"
+    assert parts[1] == MediaPart(
+        "image", data=base64.b64decode(PNG), media_type="image/png", param=f"{where}.1.source"
+    )
+    assert parts[2] == MediaPart("image", url="https://example.com/cat.jpg", param=f"{where}.2.source.url")
+    assert parts[3] == MediaPart("image", file_id="file_1", param=f"{where}.3.source.file_id")
 
 
-def test_file_image_source_is_refused_by_name() -> None:
-    error = refused(messages=user({"type": "image", "source": {"type": "file", "file_id": "file_1"}}))
-    assert "'file'" in error.message and error.param == "messages.0.content.0.source.type"
+def test_unknown_image_source_is_refused_by_name() -> None:
+    error = refused(messages=user({"type": "image", "source": {"type": "hologram"}}))
+    assert "'hologram'" in error.message and error.param == "messages.0.content.0.source.type"
+
+
+def test_malformed_base64_is_a_400_naming_the_data() -> None:
+    error = refused(
+        messages=user(
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "%%"}}
+        )
+    )
+    assert "base64" in error.message and error.param == "messages.0.content.0.source.data"
 
 
 def test_text_documents_become_text_with_title_and_context() -> None:
@@ -96,18 +111,28 @@ def test_text_documents_become_text_with_title_and_context() -> None:
     assert request.messages[0].text == "Notes\nfrom the meeting\nShip on Friday.part Aplain content"
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
-        {"type": "url", "url": "https://example.com/a.pdf"},
-        {"type": "file", "file_id": "file_1"},
-    ],
-)
-def test_other_documents_are_a_clear_400(source: dict[str, Any]) -> None:
-    error = refused(messages=user({"type": "document", "source": source}))
-    assert error.status == 400 and "document source" in error.message
-    assert error.param == "messages.0.content.0.source.type"
+def test_pdf_url_and_file_documents_become_document_parts_named_by_title() -> None:
+    request = neutral(
+        messages=user(
+            {
+                "type": "document",
+                "title": "Q3 report/final",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+            },
+            {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
+            {"type": "document", "source": {"type": "file", "file_id": "file_1"}},
+        )
+    )
+    parts = request.messages[0].parts
+    assert parts[0] == MediaPart(
+        "document",
+        data=b"%PDF-",
+        media_type="application/pdf",
+        filename="Q3 reportfinal",
+        param="messages.0.content.0.source",
+    )
+    assert isinstance(parts[1], MediaPart) and parts[1].url == "https://example.com/a.pdf"
+    assert isinstance(parts[2], MediaPart) and parts[2].file_id == "file_1"
 
 
 def test_tool_history_maps_to_calls_and_tool_messages_in_order() -> None:

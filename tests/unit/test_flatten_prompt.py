@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qwen_server.core.model import ImagePart, Message, TextPart, ToolCall
+from qwen_server.core.model import MediaPart, Message, TextPart, ToolCall
 from qwen_server.providers.qwen_web.prompt import FRAMING_NOTE, flatten
 
 
@@ -13,14 +13,16 @@ def test_a_lone_user_message_is_sent_as_is() -> None:
 def test_history_with_system_tools_and_results() -> None:
     messages = [
         Message("system", [TextPart("Be brief.")]),
-        Message("user", [TextPart("Weather?"), ImagePart("https://x/y.png")]),
+        Message(
+            "user", [TextPart("Weather?"), MediaPart("image", url="https://x/y.png", filename="image-1.png")]
+        ),
         Message("assistant", [], tool_calls=[ToolCall("call_1", "get_weather", '{"city": "Paris"}')]),
         Message("tool", [TextPart("18C")], tool_call_id="call_1", name="get_weather"),
     ]
     text = flatten(messages, system_extra="# Tools ...", nonce="ab12")
     blocks = text.split("\n\n[")
     assert blocks[0] == "[system #ab12]\nBe brief.\n\n# Tools ...\n\n" + FRAMING_NOTE.format(nonce="ab12")
-    assert blocks[1] == "user #ab12]\nWeather?\n[image]"
+    assert blocks[1] == "user #ab12]\nWeather?\n[image: image-1.png]"
     assert blocks[2].startswith("assistant #ab12]\n<tool_call>") and '"name": "get_weather"' in blocks[2]
     assert blocks[2].rstrip().endswith("</tool_call>")
     assert blocks[3] == "tool_result #ab12 id=call_1]\n<tool_response>\n18C\n</tool_response>"

@@ -126,19 +126,35 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: qwen-server {serve,emulator} [options]\n  serve     the gateway (all routes, port 1325)\n"
-            "  emulator  the Qwen upstream emulator"
+            "usage: qwen-server {serve,worker,emulator,doctor,login} [options]\n"
+            "  serve     the gateway (all routes, port 1325)\n"
+            "  worker    the batch worker alone (no HTTP)\n"
+            "  emulator  the Qwen upstream emulator\n"
+            "  doctor    try every protocol step against each account and say what broke\n"
+            "  login     sign in with a headless Chromium and keep the session in the accounts file"
         )
         return
     command, rest = argv[0], argv[1:]
     if command == "serve":
         serve(rest)
+    elif command == "worker":
+        from qwen_server.batches.cli import main as worker_main
+
+        worker_main(rest)
     elif command == "emulator":
         from qwen_server.emulator.cli import main as emulator_main
 
         emulator_main(rest)
+    elif command == "doctor":
+        from qwen_server.doctor.cli import main as doctor_main
+
+        raise SystemExit(doctor_main(rest))
+    elif command == "login":
+        from qwen_server.browser.cli import main as login_main
+
+        raise SystemExit(login_main(rest))
     else:
-        raise SystemExit(f"unknown command {command!r}: use serve or emulator")
+        raise SystemExit(f"unknown command {command!r}: use serve, worker, emulator, doctor or login")
 
 
 if __name__ == "__main__":

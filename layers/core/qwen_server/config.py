@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     store_url: str | None = None
     redis_url: str | None = None
     kv_url: str | None = None
+    blob_url: str | None = Field(default=None, description="file:///dir or s3://bucket/prefix; default DATA_DIR/blobs")
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible endpoint instead of AWS")
+    blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
+    blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
+    public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
 
     # scheduler (names kept from the original server)
     sched_chat_concurrent: int = 50
@@ -67,7 +72,23 @@ class Settings(BaseSettings):
     qwen_bx_ua: str | None = None
     qwen_bx_umidtoken: str | None = None
     qwen_user_agent: str | None = None
+    qwen_protocol_overrides: str | None = Field(
+        default=None, description="JSON (or a JSON file) patching providers/qwen_web/protocol.json"
+    )
     delete_chats: bool = True
+
+    # media input
+    large_text_threshold: int = Field(
+        default=50_000,
+        gt=0,
+        description="characters of flattened text above which a web turn goes up as a file",
+    )
+    fetch_allow_private_networks: bool = False
+    fetch_allowed_hosts: str | None = Field(
+        default=None,
+        description="comma-separated host or host:port whose addresses the fetcher does not check",
+    )
+    fetch_timeout: float = Field(default=30.0, gt=0, description="seconds to read one client-given URL")
 
     special_code_mode: bool = False
     debug: bool = False
@@ -75,6 +96,14 @@ class Settings(BaseSettings):
     tool_calls_in_code_fences: bool = Field(
         default=False, description="run a <tool_call> a web model writes inside a Markdown code fence"
     )
+
+    # files and batches
+    files_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="largest upload (413 past it)")
+    batch_worker: bool = Field(default=True, description="run the batch worker inside `serve`")
+    batch_chunk_lines: int = Field(default=20, gt=0, description="batch lines leased to a worker at a time")
+    batch_lease_seconds: float = Field(default=60.0, gt=0, description="a dead worker's chunk returns after")
+    batch_tick_seconds: float = Field(default=50.0, gt=0, description="longest run of one scheduled tick")
+    cron_secret: str | None = Field(default=None, description="bearer secret of the batch tick route")
 
     def resolved_store_url(self) -> str:
         """`STORE_URL`, else Vercel/Upstash's `REDIS_URL` / `KV_URL`, else SQLite under `DATA_DIR`."""

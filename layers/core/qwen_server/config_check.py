@@ -28,3 +28,14 @@ def check_settings(settings: Settings) -> None:
 
     ModelCatalog(settings.model_aliases, settings.default_model)
     check_accounts(AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file))
+    check_protocol()
+
+
+def check_protocol() -> None:
+    """`QWEN_PROTOCOL_OVERRIDES` must parse and leave a usable protocol (it names the key that does not)."""
+    from qwen_server.providers.qwen_web import protocol
+
+    try:
+        protocol.load_from_env()
+    except protocol.ProtocolError as exc:
+        raise ConfigError(str(exc)) from None

@@ -35,13 +35,14 @@ from qwen_server.core.errors import GatewayError, Overloaded, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, Flush, TextDelta, ThinkingDelta, Usage
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
+from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.models_directory import ModelsDirectory
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
 
 MAX_ATTEMPTS = 4
-RETRY_PATIENCE = 5.0  # seconds a failover may wait for room in the retry budget before giving up
 
 
 @dataclass(slots=True)
@@ -119,6 +120,7 @@ class Gateway:
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
         """Neutral events of the answer; always ends with one `Usage` and one `Finish`."""
         contract = OutputContract.of(request)
+        await prepare_media(request, self.models)  # media refusals are 400s before the request queues
         self.pool.retries.begin()  # a request in flight, as the retry budget counts them
         try:
             async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:

@@ -36,9 +36,44 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", "/v1/models/{model_id:path}", "qwen_server.app.routes.models:get_model"),
         ("GET", "/v1/metrics", "qwen_server.app.routes.meta:metrics"),
     ],
+    "blobs": [("GET", "/v1/blobs/{token}", "qwen_server.app.routes.blobs:get_blob")],
     "admin": [
         ("GET", "/admin/accounts", "qwen_server.app.routes.admin:list_accounts"),
         ("POST", "/admin/accounts/{account_id}/enable", "qwen_server.app.routes.admin:enable_account"),
+    ],
+    "audio": [
+        ("POST", "/v1/audio/speech", "qwen_server.app.routes.audio:create_speech"),
+        ("POST", "/v1/audio/transcriptions", "qwen_server.app.routes.audio:create_transcription"),
+        ("POST", "/v1/audio/translations", "qwen_server.app.routes.audio:create_translation"),
+        ("POST", "/v1/embeddings", "qwen_server.app.routes.embeddings:create_embeddings"),
+    ],
+    "files": [
+        ("POST", "/v1/files", "qwen_server.app.routes.files:upload_file"),
+        ("GET", "/v1/files", "qwen_server.app.routes.files:list_files"),
+        ("GET", "/v1/files/{file_id}", "qwen_server.app.routes.files:get_file"),
+        ("GET", "/v1/files/{file_id}/content", "qwen_server.app.routes.files:file_content"),
+        ("DELETE", "/v1/files/{file_id}", "qwen_server.app.routes.files:delete_file"),
+    ],
+    "batches": [
+        ("POST", "/v1/batches", "qwen_server.app.routes.batches:create_batch"),
+        ("GET", "/v1/batches", "qwen_server.app.routes.batches:list_batches"),
+        ("GET", "/v1/batches/{batch_id}", "qwen_server.app.routes.batches:get_batch"),
+        ("POST", "/v1/batches/{batch_id}/cancel", "qwen_server.app.routes.batches:cancel_batch"),
+        ("POST", "/v1/messages/batches", "qwen_server.app.routes.batches:create_message_batch"),
+        ("GET", "/v1/messages/batches", "qwen_server.app.routes.batches:list_message_batches"),
+        ("GET", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:get_message_batch"),
+        (
+            "POST",
+            "/v1/messages/batches/{batch_id}/cancel",
+            "qwen_server.app.routes.batches:cancel_message_batch",
+        ),
+        ("DELETE", "/v1/messages/batches/{batch_id}", "qwen_server.app.routes.batches:delete_message_batch"),
+        (
+            "GET",
+            "/v1/messages/batches/{batch_id}/results",
+            "qwen_server.app.routes.batches:message_batch_results",
+        ),
+        ("GET", "/internal/batches/tick", "qwen_server.app.routes.batches:batches_tick"),
     ],
 }
 ALWAYS = [("GET", "/health", "qwen_server.app.routes.meta:health")]

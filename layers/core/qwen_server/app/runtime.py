@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.base import Account, Provider
     from qwen_server.providers.http import ClientRegistry
+    from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.store import Store
 
 log = logging.getLogger("qwen_server")
@@ -59,6 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
     check_accounts(registry)
+    _register_file_sources()
     from qwen_server.core import sanitise
 
     sanitise.watch(registry.accounts)  # upstream error text never shows an account's values
@@ -92,6 +95,14 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
 
 
+def _register_file_sources() -> None:
+    """`file_id` message parts read the Files API's files (the media pipeline asks its registered sources)."""
+    from qwen_server.files.service import media_file_source
+    from qwen_server.media.resolve import register_file_source
+
+    register_file_source(media_file_source)
+
+
 def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:
     """The pool's credential check: the account's own provider asks its cheapest authenticated endpoint."""
 
@@ -104,6 +115,7 @@ def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[N
 def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dict[str, Provider]:
     from qwen_server.providers.openai_compat import OpenAICompatProvider
     from qwen_server.providers.qwen_web.auth import TokenManager
+    from qwen_server.providers.qwen_web.jar import SessionJar
     from qwen_server.providers.qwen_web.provider import QwenWebProvider
 
     anti_bot = {
@@ -111,7 +123,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
         "bx-ua": settings.qwen_bx_ua or "",
         "bx-umidtoken": settings.qwen_bx_umidtoken or "",
     }
-    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot)
+    jar = SessionJar(store)
+    tokens = TokenManager(store, user_agent=settings.qwen_user_agent, anti_bot=anti_bot, jar=jar)
     compat = OpenAICompatProvider(clients)
     return {
         "qwen-web": QwenWebProvider(
@@ -120,10 +133,23 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             user_agent=settings.qwen_user_agent,
             anti_bot=anti_bot,
             delete_chats=settings.delete_chats,
+            jar=jar,
+            on_blocked=_browser_refresh(settings, store, jar, tokens),
+            large_text_threshold=settings.large_text_threshold,
+            store=store,
         ),
         "openai": compat,
         "dashscope": compat,
     }
+
+
+def _browser_refresh(
+    settings: Settings, store: Store, jar: SessionJar, tokens: TokenManager
+) -> Callable[[Account], None]:
+    """Accounts with `browser_login` get their WAF-refused session renewed by a headless sign-in."""
+    from qwen_server.browser.refresh import BrowserRefresh
+
+    return BrowserRefresh(store, jar, tokens, user_agent=settings.qwen_user_agent).request
 
 
 async def get_runtime() -> Runtime:

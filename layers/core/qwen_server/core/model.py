@@ -19,15 +19,6 @@ class TextPart:
     type: Literal["text"] = "text"
 
 
-@dataclass(slots=True)
-class ImagePart:
-    """An image given by URL or as a data: URL (base64)."""
-
-    url: str
-    media_type: str | None = None
-    type: Literal["image"] = "image"
-
-
 MediaKind = Literal["image", "audio", "video", "document"]
 
 
@@ -51,7 +42,7 @@ class MediaPart:
     type: Literal["media"] = "media"
 
 
-Part = TextPart | ImagePart | MediaPart
+Part = TextPart | MediaPart
 
 
 @dataclass(slots=True)

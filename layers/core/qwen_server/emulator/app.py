@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
-from qwen_server.emulator import routes_auth, routes_chat, routes_control
+from qwen_server.emulator import routes_auth, routes_chat, routes_control, routes_files, routes_media
 from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.front import UpstreamFront
 from qwen_server.emulator.state import EmulatorState
 
 _DROP_MESSAGE = "ASGI callable returned without completing response"
@@ -43,8 +45,15 @@ def build_app(config: EmulatorConfig) -> Starlette:
     """The ASGI app; `app.state.emulator` is the `EmulatorState` (for in-process tests)."""
     state = EmulatorState(config)
     app = Starlette(
-        routes=[*routes_auth.routes(state), *routes_chat.routes(state), *routes_control.routes(state)],
+        routes=[
+            *routes_auth.routes(state),
+            *routes_chat.routes(state),
+            *routes_control.routes(state),
+            *routes_files.routes(state),
+            *routes_media.routes(state),
+        ],
         lifespan=_lifespan,
+        middleware=[Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf)],
     )
     app.state.emulator = state
     return app

@@ -65,7 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--signin-wall", type=int, default=None, metavar="N", help="WAF page past N sign-ins / 2 s"
     )
     p.add_argument(
+        "--protocol-overrides",
+        default=None,
+        metavar="JSON|FILE",
+        help="patch the emulated protocol (paths, headers.version ...) as QWEN_PROTOCOL_OVERRIDES does",
+    )
+    p.add_argument(
+        "--waf", default="off", choices=["off", "page", "captcha", "cookie"], help="bot protection mode"
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    p.add_argument(
+        "--max-message-chars", type=_count, default=100_000, metavar="N", help="longer messages: Bad_Request"
+    )
+    p.add_argument(
+        "--oss-v1-only", action="store_true", help="refuse V4-signed uploads (clients fall back to V1)"
     )
     return p
 
@@ -91,6 +106,10 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         account_knobs=args.account_knobs,
         signin_wall=args.signin_wall,
         log_level=args.log_level,
+        protocol_overrides=args.protocol_overrides,
+        waf=args.waf,
+        max_message_chars=args.max_message_chars,
+        oss_v1_only=args.oss_v1_only,
     )
 
 
@@ -99,11 +118,17 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from qwen_server.emulator.app import build_app
+    from qwen_server.providers.qwen_web.protocol import ProtocolError, load
 
+    try:
+        load(config.protocol_overrides, "--protocol-overrides")
+    except ProtocolError as exc:
+        raise SystemExit(f"qwen-server emulator: {exc}") from None
     try:
         app = build_app(config)
     except KeyError as exc:  # --account-knobs names an account that does not exist
         raise SystemExit(f"qwen-server emulator: {exc.args[0]}") from None
+
     uvicorn.run(
         app,
         host=config.host,

@@ -17,6 +17,7 @@ class CompletionRequest:
     message_id: str | None
     thinking: bool
     thinking_budget: int | None
+    files: tuple[Any, ...] = ()
 
 
 def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
@@ -51,6 +52,9 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         raise ValueError("'feature_config.thinking_enabled' must be a boolean")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
         raise ValueError("'feature_config.thinking_budget' must be a non-negative integer")
+    files = message.get("files") or []
+    if not isinstance(files, list):
+        raise ValueError("'messages[0].files' must be a list")
     message_id = message.get("fid")
     return CompletionRequest(
         stream=stream,
@@ -60,4 +64,5 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         message_id=message_id if isinstance(message_id, str) else None,
         thinking=thinking,
         thinking_budget=budget,
+        files=tuple(files),
     )

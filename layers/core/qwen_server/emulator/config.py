@@ -20,3 +20,7 @@ class EmulatorConfig:
     account_knobs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     signin_wall: int | None = None
     log_level: str = "warning"
+    protocol_overrides: str | None = None  # JSON or a file, deep-merged over protocol.json (see front.py)
+    waf: str = "off"  # off | page | captcha | cookie
+    max_message_chars: int = 100_000  # a longer message is a Bad_Request, as the web app refuses one
+    oss_v1_only: bool = False  # refuse V4-signed uploads (SignatureDoesNotMatch), so clients fall back to V1

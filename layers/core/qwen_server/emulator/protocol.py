@@ -10,6 +10,7 @@ import orjson
 VERSION_HEADER = "version"
 REQUIRED_VERSION = "0.2.0"
 IN_PROGRESS = "The chat is in progress!"
+TOO_LONG = "Invalid input: the message is too long"
 NOT_AUTHENTICATED = "Not authenticated"
 TOKEN_EXPIRED = "Token expired"
 BAD_CREDENTIALS = (

@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qwen_server.emulator import protocol, timeline
+from qwen_server.emulator import media, protocol, timeline
 from qwen_server.emulator.accounts import Account
 from qwen_server.emulator.catalog import BY_ID
 from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
 from qwen_server.emulator.directives import find_script
 from qwen_server.emulator.faults import pick_fault
+from qwen_server.emulator.files import seen_note
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
 from qwen_server.emulator.state import EmulatorState
@@ -162,13 +163,22 @@ def _completions(state: EmulatorState) -> Endpoint:
         if chat_id in state.running:
             state.stats.error("chat_in_progress", index)
             return json_response(200, protocol.failure("Bad_Request", protocol.IN_PROGRESS))
+        if len(req.content) > state.config.max_message_chars:
+            state.stats.error("message_too_long", index)
+            return json_response(200, protocol.failure("Bad_Request", protocol.TOO_LONG))
+        seen, refused = state.files.check_files(index, req.files)
+        if refused is not None:
+            state.stats.error("invalid_files", index)
+            return json_response(200, protocol.failure("Bad_Request", f"Invalid file information! {refused}"))
         script = find_script(req.content) or state.scripts.pop(index)
         if script is not None and (script.error or script.silence_mid) and not state.script_error_due(script):
             script = dataclasses.replace(
                 script, error=None, silence_mid=0.0
             )  # `times` used up: a clean reply
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
-        plan = plan_reply(req.content, script, req.thinking and model.thinks, budget)
+        heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
+        content = req.content + seen_note(seen) if heard is None else heard
+        plan = plan_reply(content, script, req.thinking and model.thinks, budget)
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.directives import Script
+from qwen_server.emulator.files import FileStore
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
 from qwen_server.emulator.script_queue import ScriptQueues
 from qwen_server.emulator.signin_wall import SigninWall
@@ -42,6 +43,7 @@ class EmulatorState:
         self.wall = SigninWall(config.signin_wall) if config.signin_wall is not None else None
         self.chats: dict[str, int] = {}
         self.running: set[str] = set()
+        self.files = FileStore(len(self.accounts.all))
         self.fired: dict[Script, int] = {}  # scripted errors with `times`: how often each has fired
 
     def script_error_due(self, script: Script) -> bool:

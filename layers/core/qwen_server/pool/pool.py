@@ -177,20 +177,27 @@ class AccountPool:
 
     # ---- choosing ------------------------------------------------------------------------------------
     async def choose(
-        self, model: str, *, session_id: str | None = None, exclude: frozenset[str] = frozenset()
+        self,
+        model: str,
+        *,
+        session_id: str | None = None,
+        exclude: frozenset[str] = frozenset(),
+        accept: Callable[[Account], bool] | None = None,
     ) -> Choice | None:
         """An account slot for `model`, or None when every available account is at its `max_concurrent`.
 
         Raises when no account can serve the model at all (none configured, none serving it, every one
         tried, disabled or cooling down): waiting would not help then."""
-        return await self._choose(model, session_id, exclude)
+        return await self._choose(model, session_id, exclude, accept)
 
-    async def offer(self, model: str, session_id: str | None) -> Offer[Choice] | None:
+    async def offer(
+        self, model: str, session_id: str | None, accept: Callable[[Account], bool] | None = None
+    ) -> Offer[Choice] | None:
         """The slot `choose` would try first, named but not taken, for a caller that takes it in the same
         store round trip as something else (the scheduler's class slot). None when the choice needs more
         than the cached state (no account can serve the model, one awaits a probe): call `choose` then."""
         try:
-            candidates, healths, values, now = await self._candidates(model, frozenset())
+            candidates, healths, values, now = await self._candidates(model, frozenset(), accept)
         except GatewayError:
             return None
         if any(health.suspect(healths[aid], now) for aid in candidates):
@@ -215,13 +222,18 @@ class AccountPool:
         return Offer(lease, adopt)
 
     async def _candidates(
-        self, model: str, exclude: frozenset[str]
+        self, model: str, exclude: frozenset[str], accept: Callable[[Account], bool] | None = None
     ) -> tuple[dict[str, Account], dict[str, HealthState | None], dict[str, bytes | None], float]:
-        """The accounts that may serve `model` now, with the cached state they were judged on."""
+        """The accounts that may serve `model` now, with the cached state they were judged on. `accept`, when
+        given, decides which accounts serve the request instead of their model lists (an endpoint that only
+        some account kinds have, such as embeddings or speech, whose models chat listings do not name)."""
         accounts = self.accounts()
         if not accounts:
             raise NoAccounts(NO_ACCOUNTS_MESSAGE)
-        serving = [a for a in accounts if a.models is None or model in a.models]
+        if accept is not None:
+            serving = [a for a in accounts if accept(a)]
+        else:
+            serving = [a for a in accounts if a.models is None or model in a.models]
         if not serving:
             raise NotFound(f"no configured account serves the model {model!r}", param="model")
         open_ = [a for a in serving if a.id not in exclude]
@@ -237,8 +249,14 @@ class AccountPool:
             raise self._unavailable(model, open_, healths, now)
         return candidates, healths, values, now
 
-    async def _choose(self, model: str, session_id: str | None, exclude: frozenset[str]) -> Choice | None:
-        candidates, healths, values, now = await self._candidates(model, exclude)
+    async def _choose(
+        self,
+        model: str,
+        session_id: str | None,
+        exclude: frozenset[str],
+        accept: Callable[[Account], bool] | None = None,
+    ) -> Choice | None:
+        candidates, healths, values, now = await self._candidates(model, exclude, accept)
         pinned_id = await self._pinned(session_id)
         if session_id and pinned_id in candidates:
             choice = await self._acquire(candidates[pinned_id], model, session_id)
@@ -349,6 +367,7 @@ class AccountPool:
         patience: float,
         session_id: str | None = None,
         exclude: frozenset[str] = frozenset(),
+        accept: Callable[[Account], bool] | None = None,
     ) -> Choice:
         """`choose`, waiting up to `patience` seconds for a slot when every account is busy.
 
@@ -356,7 +375,7 @@ class AccountPool:
         scheduler, which keeps their order. Raises `Overloaded` when no slot came free in time."""
         deadline = time.monotonic() + patience
         while True:
-            choice = await self.choose(model, session_id=session_id, exclude=exclude)
+            choice = await self.choose(model, session_id=session_id, exclude=exclude, accept=accept)
             if choice is not None:
                 return choice
             left = deadline - time.monotonic()

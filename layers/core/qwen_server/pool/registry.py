@@ -41,11 +41,16 @@ def parse_entry(raw: dict[str, Any], position: int) -> Account:
     kind = KIND_ALIASES.get(kind, kind)
     if kind not in DEFAULT_BASE_URLS:
         raise AccountConfigError(f"account #{position}: unknown kind {kind!r} (qwen-web, openai, dashscope)")
+    session = _session_fields(raw, position) if kind == "qwen-web" else {}
+    raw = {**raw, **{k: v for k, v in session.items() if k in ("token", "base_url")}}
     base_url = str(raw.get("base_url") or DEFAULT_BASE_URLS[kind]).rstrip("/")
     email = raw.get("email") or raw.get("username")
     password, token, api_key = raw.get("password"), raw.get("token"), raw.get("api_key")
     if kind == "qwen-web" and not (token or (email and password)):
-        raise AccountConfigError(f"account #{position}: qwen-web needs email + password, or a token")
+        raise AccountConfigError(
+            f"account #{position}: qwen-web needs email + password, a token, or a browser session "
+            "(`cookie` or `curl`) carrying the token cookie"
+        )
     if kind != "qwen-web" and not api_key:
         raise AccountConfigError(f"account #{position}: kind {kind} needs api_key")
     identity = f"{kind}|{base_url}|{email or ''}|{raw.get('name') or ''}|{(api_key or token or '')[-6:]}"
@@ -63,7 +68,21 @@ def parse_entry(raw: dict[str, Any], position: int) -> Account:
         api_key=api_key,
         max_concurrent=int(raw.get("max_concurrent") or raw.get("concurrency") or 4),
         models=tuple(models) if models else None,
+        cookies=session.get("cookies", ()),
+        headers=session.get("headers", ()),
+        user_agent=session.get("user_agent") or raw.get("user_agent") or None,
+        browser_login=bool(raw.get("browser_login", False)),
     )
+
+
+def _session_fields(raw: dict[str, Any], position: int) -> dict[str, Any]:
+    """A browser session (`cookie` or `curl`) read into account fields; its errors are config errors."""
+    from qwen_server.providers.qwen_web.session import SessionError, entry_fields
+
+    try:
+        return entry_fields(raw, position)
+    except SessionError as exc:
+        raise AccountConfigError(str(exc)) from None
 
 
 def _models(value: Any, position: int) -> tuple[str, ...] | None:

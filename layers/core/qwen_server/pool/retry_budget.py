@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+RETRY_PATIENCE = 5.0  # seconds a failover may wait for room in the budget before its request gives up
+
 
 @dataclass(frozen=True, slots=True)
 class RetryBudget:

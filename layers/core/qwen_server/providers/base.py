@@ -25,6 +25,11 @@ class Account:
     api_key: str | None = field(default=None, repr=False)
     max_concurrent: int = 4
     models: tuple[str, ...] | None = None  # None: whatever the upstream lists
+    # a signed-in browser's session (qwen-web): its WAF cookies, its bx-* headers and its user agent
+    cookies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    user_agent: str | None = None
+    browser_login: bool = False  # may `qwen-server login` refresh the session when the WAF refuses it
 
     def public(self) -> dict[str, Any]:
         """What may be shown in metrics: never a secret."""

@@ -4,13 +4,19 @@ The differences between such upstreams are data, not code: `DIALECTS` lists, per
 neutral request's switches and sampling parameters are spelled in the body (or that the upstream has none,
 so they are not sent). Tools, `tool_choice`, `response_format` and logprobs go through natively: these
 upstreams run the model's own tool-calling template, so no prompt engineering is needed in front of them.
+
+Media go as native content parts, never flattened to text (`media_part`): images as `image_url`, audio as
+`input_audio`, video as DashScope's `video_url`, documents as OpenAI's `file` (plain text as text). By then
+the gateway has read every client URL itself (`media.fetch`), so parts carry data: URLs: no upstream is
+asked to fetch a client-given address from inside its own network.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from qwen_server.core.model import ChatRequest, ImagePart, Message, TextPart, ToolSpec
+from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart, ToolSpec
 
 # neutral `ChatRequest` field -> body key; None: the upstream has no such parameter, so it is not sent.
 _COMMON_PARAMS: dict[str, str | None] = {
@@ -35,6 +41,7 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "reasoning_effort": True,
         "params": _COMMON_PARAMS,
         "tool_choice_modes": {},  # a tool_choice mode the upstream lacks -> the one sent instead
+        "audio_data": "base64",  # input_audio.data: OpenAI's bare base64 with a `format`
     },
     "dashscope": {
         "thinking_field": "enable_thinking",
@@ -44,20 +51,57 @@ DIALECTS: dict[str, dict[str, Any]] = {
         "params": {**_COMMON_PARAMS, "repetition_penalty": "repetition_penalty"},
         # DashScope knows auto, none and a named function, not "required": the gateway checks for a call
         "tool_choice_modes": {"required": "auto"},
+        "audio_data": "data_url",  # DashScope reads input_audio.data as a data: (or http) URL
     },
 }
 
 
-def message_to_openai(message: Message) -> dict[str, Any]:
+# audio media type -> input_audio.format
+AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "audio/ogg": "ogg",
+    "audio/mp4": "m4a",
+}
+
+
+def _data_url(part: MediaPart) -> str:
+    if part.data is None:  # not resolved: only a URL the gateway did not read (never a client's)
+        return part.url or ""
+    return (
+        f"data:{part.media_type or 'application/octet-stream'};base64,{base64.b64encode(part.data).decode()}"
+    )
+
+
+def media_part(part: MediaPart, audio_data: str = "base64") -> dict[str, Any]:
+    """One media part in the OpenAI content-part shape."""
+    if part.kind == "image":
+        image: dict[str, Any] = {"url": _data_url(part)}
+        if part.detail:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    if part.kind == "audio":
+        audio_format = AUDIO_FORMATS.get(part.media_type or "", "wav")
+        if audio_data == "base64" and part.data is not None:
+            data = base64.b64encode(part.data).decode()
+        else:
+            data = _data_url(part)
+        return {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
+    if part.kind == "video":
+        return {"type": "video_url", "video_url": {"url": _data_url(part)}}
+    if part.data is not None and (part.media_type or "").startswith("text/"):
+        return {"type": "text", "text": part.data.decode("utf-8", errors="replace")}
+    return {"type": "file", "file": {"filename": part.filename or "document", "file_data": _data_url(part)}}
+
+
+def message_to_openai(message: Message, audio_data: str = "base64") -> dict[str, Any]:
     if all(isinstance(p, TextPart) for p in message.parts):
         content: Any = message.text
     else:
         content = [
-            {"type": "text", "text": p.text}
-            if isinstance(p, TextPart)
-            else {"type": "image_url", "image_url": {"url": p.url}}
+            {"type": "text", "text": p.text} if isinstance(p, TextPart) else media_part(p, audio_data)
             for p in message.parts
-            if isinstance(p, TextPart | ImagePart)
         ]
     out: dict[str, Any] = {"role": message.role, "content": content}
     if message.tool_calls:
@@ -90,7 +134,7 @@ def tool_choice_to_openai(choice: str | dict[str, Any], modes: dict[str, str]) -
 
 def build_body(request: ChatRequest, kind: str) -> dict[str, Any]:
     dialect = DIALECTS.get(kind, DIALECTS["openai"])
-    messages = [message_to_openai(m) for m in request.messages]
+    messages = [message_to_openai(m, dialect["audio_data"]) for m in request.messages]
     system_extra = request.extra.get("system_extra")
     if system_extra:
         messages.insert(0, {"role": "system", "content": system_extra})

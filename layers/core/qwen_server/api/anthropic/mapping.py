@@ -3,11 +3,10 @@
 Block by block:
 - `system` (string or text blocks) becomes one leading system message; a `system` turn inside `messages`
   (recent SDKs) becomes a system message in place.
-- `text` → `TextPart`; `image` with a base64 source → `ImagePart` holding a `data:` URL, with a url source →
-  `ImagePart(url)`; file sources are refused (the gateway has no Files API).
+- `text` → `TextPart`; `image` → `MediaPart(kind="image")`: a base64 source decoded to bytes, a url source
+  kept for the guarded fetcher, a file source as its `file_id` (answered by the registered file sources).
 - `document` with a plain-text or custom-content source → its text (title and context first, one per line);
-  PDF (base64 / url) and file sources are refused with a 400 naming the source, since the web upstream
-  cannot read them through this API.
+  with a base64 (PDF), url or file source → `MediaPart(kind="document")` named after its title.
 - `tool_use` (assistant turns only) → `ToolCall(id, name, arguments=JSON of input)`.
 - `tool_result` (user turns only) → a `tool` message answering `tool_use_id`, named after the call it
   answers; `is_error` prefixes the text with `Error: ` (the neutral model has no error flag).
@@ -38,6 +37,7 @@ from qwen_server.api.anthropic.schemas import (
     ImageBlock,
     InputMessage,
     MessagesRequest,
+    OtherSource,
     RedactedThinkingBlock,
     TextBlock,
     TextSource,
@@ -50,7 +50,17 @@ from qwen_server.api.anthropic.schemas import (
     URLSource,
 )
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import ChatRequest, ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
+from qwen_server.core.model import (
+    ChatRequest,
+    MediaKind,
+    MediaPart,
+    Message,
+    Part,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+)
+from qwen_server.media import datauri
 
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
@@ -77,16 +87,32 @@ def thinking_choice(body: CountTokensRequest) -> ThinkingChoice:
     return ThinkingChoice(enabled=True, omit_text=omit)
 
 
-def _image(block: ImageBlock, param: str) -> ImagePart:
-    source = block.source
+def _media(
+    kind: MediaKind, source: Base64Source | URLSource | OtherSource, param: str, filename: str | None = None
+) -> MediaPart:
+    """A base64, url or file source as a `MediaPart`; any other source type is refused by name."""
     if isinstance(source, Base64Source):
-        return ImagePart(f"data:{source.media_type};base64,{source.data}", media_type=source.media_type)
+        try:
+            data = datauri.decode_base64(source.data)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param=f"{param}.source.data") from None
+        return MediaPart(
+            kind=kind, data=data, media_type=source.media_type, filename=filename, param=f"{param}.source"
+        )
     if isinstance(source, URLSource):
-        return ImagePart(source.url)
+        return MediaPart(kind=kind, url=source.url, filename=filename, param=f"{param}.source.url")
+    if source.type == "file" and source.file_id:
+        return MediaPart(
+            kind=kind, file_id=source.file_id, filename=filename, param=f"{param}.source.file_id"
+        )
     raise InvalidRequest(
-        f"image source type {source.type!r} is not supported here: send the image as base64 or by url",
+        f"{kind} source type {source.type!r} is not supported here: send it as base64, by url or as a file",
         param=f"{param}.source.type",
     )
+
+
+def _image(block: ImageBlock, param: str) -> MediaPart:
+    return _media("image", block.source, param)
 
 
 def _document(block: DocumentBlock, param: str) -> list[Part]:
@@ -104,12 +130,16 @@ def _document(block: DocumentBlock, param: str) -> list[Part]:
             else:
                 parts.append(_image(inner, f"{param}.source.content.{i}"))
         return parts
-    kind = "PDF" if isinstance(source, Base64Source | URLSource) else repr(source.type)
-    raise InvalidRequest(
-        f"document source {kind} is not supported by this gateway: send the document's text as a "
-        "`text` source (media_type text/plain) or as text blocks",
-        param=f"{param}.source.type",
-    )
+    document = _media("document", source, param, filename=_filename(block.title))
+    return [TextPart(header), document] if block.context else [document]
+
+
+def _filename(title: str | None) -> str | None:
+    """A document's title as an upload name (path separators and control characters dropped)."""
+    if not title:
+        return None
+    cleaned = "".join(c for c in title if c.isprintable() and c not in "/\\").strip()
+    return cleaned[:120] or None
 
 
 def _content_parts(blocks: list[TextBlock | ImageBlock | DocumentBlock], param: str) -> list[Part]:

@@ -42,9 +42,10 @@ class URLSource(_Lenient):
 
 
 class OtherSource(_Lenient):
-    """`file` (Files API) and sources added later: refused by the mapping with their name."""
+    """`file` (Files API: `file_id`) and sources added later, which the mapping refuses by name."""
 
     type: str
+    file_id: str | None = None
 
 
 ImageSource = Annotated[

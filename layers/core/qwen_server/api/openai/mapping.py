@@ -9,11 +9,15 @@ from typing import Any
 import orjson
 
 from qwen_server.api.openai import functions
+from qwen_server.api.openai.media_parts import to_media
 from qwen_server.api.openai.schemas import (
     ChatCompletionRequest,
     ChatMessage,
+    FileContentPart,
     ImageContentPart,
+    InputAudioContentPart,
     TextContentPart,
+    VideoContentPart,
 )
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.ids import hex_id
@@ -21,7 +25,6 @@ from qwen_server.core.model import (
     ChatRequest,
     Event,
     Finish,
-    ImagePart,
     Message,
     Part,
     TextDelta,
@@ -44,7 +47,7 @@ FINISH = {
 }
 
 
-def _parts(message: ChatMessage) -> list[Part]:
+def _parts(message: ChatMessage, where: str = "messages") -> list[Part]:
     content = message.content
     if content is None:
         return []
@@ -54,17 +57,16 @@ def _parts(message: ChatMessage) -> list[Part]:
     for i, part in enumerate(content):
         if isinstance(part, TextContentPart):
             parts.append(TextPart(part.text))
-        elif isinstance(part, ImageContentPart):
-            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
-            parts.append(ImagePart(url))
+        elif isinstance(part, ImageContentPart | InputAudioContentPart | FileContentPart | VideoContentPart):
+            parts.append(to_media(part, f"{where}.content.{i}"))
         else:
             raise InvalidRequest(
-                f"content part type {part.type!r} is not supported here", param=f"messages.content.{i}.type"
+                f"content part type {part.type!r} is not supported here", param=f"{where}.content.{i}.type"
             )
     return parts
 
 
-def _message(message: ChatMessage) -> Message:
+def _message(message: ChatMessage, index: int = 0) -> Message:
     role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
     calls = [
         ToolCall(
@@ -80,7 +82,7 @@ def _message(message: ChatMessage) -> Message:
         calls.append(functions.history_call(message.function_call))
     return Message(
         role=role,  # type: ignore[arg-type]
-        parts=_parts(message),
+        parts=_parts(message, f"messages.{index}"),
         tool_calls=calls,
         tool_call_id=message.tool_call_id,
         name=message.name,
@@ -106,7 +108,7 @@ def to_neutral(body: ChatCompletionRequest, *, tenant: str, session_id: str | No
         raise InvalidRequest("tool_choice must be auto, none, required or a function", param="tool_choice")
     if body.top_logprobs is not None and not body.logprobs:
         raise InvalidRequest("top_logprobs requires logprobs: true", param="top_logprobs")
-    messages = [_message(m) for m in body.messages]
+    messages = [_message(m, i) for i, m in enumerate(body.messages)]
     functions.pair_results(messages)
     legacy, legacy_tools = functions.uses_functions(body), functions.tools(body)
     return ChatRequest(

@@ -26,11 +26,48 @@ class ImageContentPart(_Lenient):
     image_url: ImageURL | str
 
 
+class InputAudio(_Lenient):
+    data: str  # base64 (OpenAI) or a data: / http(s) URL (DashScope's form)
+    format: str | None = None
+
+
+class InputAudioContentPart(_Lenient):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class FileRef(_Lenient):
+    file_data: str | None = None  # a data: URL (or bare base64)
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FileContentPart(_Lenient):
+    type: Literal["file"]
+    file: FileRef
+
+
+class VideoURL(_Lenient):
+    url: str
+
+
+class VideoContentPart(_Lenient):
+    type: Literal["video_url"]
+    video_url: VideoURL | str
+
+
 class OtherContentPart(_Lenient):
     type: str
 
 
-ContentPart = TextContentPart | ImageContentPart | OtherContentPart
+ContentPart = (
+    TextContentPart
+    | ImageContentPart
+    | InputAudioContentPart
+    | FileContentPart
+    | VideoContentPart
+    | OtherContentPart
+)
 
 
 class FunctionCall(_Lenient):

@@ -17,8 +17,9 @@ import orjson
 
 from qwen_server.core.errors import GatewayError, UpstreamAuthError
 from qwen_server.providers.base import Account
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import protocol, waf, wire
 from qwen_server.providers.qwen_web.headers import build_headers
+from qwen_server.providers.qwen_web.jar import SessionJar
 from qwen_server.providers.transport import Reply, Upstream
 from qwen_server.store.base import Store
 
@@ -59,11 +60,19 @@ def token_from_response(response: Reply) -> str | None:
 
 
 class TokenManager:
-    def __init__(self, store: Store, user_agent: str | None = None, anti_bot: dict[str, str] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        user_agent: str | None = None,
+        anti_bot: dict[str, str] | None = None,
+        jar: SessionJar | None = None,
+    ):
         self._store = store
+        self._jar = jar
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._local: dict[str, tuple[str, float]] = {}
+        self._refused: set[tuple[str, str]] = set()  # configured tokens refused here: sign in instead
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def token(self, account: Account, client: Upstream) -> str:
@@ -82,7 +91,8 @@ class TokenManager:
                 record = orjson.loads(stored)
                 self._local[account.id] = (record["token"], float(record["expires"]))
                 return str(record["token"])
-            if account.token and not (account.email and account.password):
+            if account.token and (account.token, account.id) not in self._refused:
+                # a configured token (or a browser session's) first; a password signs in once it is refused
                 return await self._remember(account, account.token)
             token = await self._sign_in(account, client)
             return await self._remember(account, token)
@@ -90,9 +100,16 @@ class TokenManager:
     async def invalidate(self, account: Account, token: str) -> None:
         """Forget `token` (after a 401) so the next call signs in again; keeps a newer one if already there."""
         self._local.pop(account.id, None)
+        if token == account.token and account.email and account.password:
+            self._refused.add((token, account.id))
         stored = await self._store.get(token_key(account))
         if stored and orjson.loads(stored).get("token") == token:
             await self._store.delete(token_key(account))
+
+    async def adopt(self, account: Account, token: str) -> None:
+        """Use `token` from now on (a fresh browser session), in every instance."""
+        self._refused.discard((token, account.id))
+        await self._remember(account, token)
 
     async def _remember(self, account: Account, token: str) -> str:
         expires = jwt_expiry(token) or time.time() + DEFAULT_TOKEN_TTL
@@ -115,13 +132,24 @@ class TokenManager:
                 return str(orjson.loads(stored)["token"])
         try:
             hashed = hashlib.sha256(account.password.encode()).hexdigest()
-            headers = build_headers(account.base_url, user_agent=self._user_agent, anti_bot=self._anti_bot)
+            cookies = await self._jar.cookies(account) if self._jar else dict(account.cookies)
+            headers = build_headers(
+                account.base_url,
+                user_agent=account.user_agent or self._user_agent,
+                anti_bot={**self._anti_bot, **dict(account.headers)},
+                cookies=cookies,
+            )
             response = await client.fetch(
                 "POST",
-                account.base_url + wire.SIGNIN_PATH,
+                account.base_url + protocol.current().path("signin"),
                 content=orjson.dumps(wire.signin_body(account.email, hashed)),
                 headers=headers,
             )
+            if self._jar is not None and response.set_cookies:
+                await self._jar.absorb(account, response.set_cookies)
+            blocked = waf.diagnose(response.status, response.headers, response.body)
+            if blocked is not None:  # the bot protection, not the credential: never a strike
+                raise waf.blocked_error(blocked)
             if response.status >= 400:
                 error: GatewayError = wire.classify_response(response.status, response.body, response.headers)
                 if response.status in (400, 401, 403) and not isinstance(error, wire.UpstreamBlocked):

@@ -1,7 +1,9 @@
 """The browser-like header set the web API expects, as one editable table.
 
-The WAF challenges incomplete header sets, and the write endpoints require `version: 0.2.0`. Anti-bot values
-(`bx-v`, `bx-ua`, `bx-umidtoken`) are captured from a browser and given by env (QWEN_BX_*), never hard-wired.
+The WAF challenges incomplete header sets, and the write endpoints require a `version` header. The table
+itself is data (`protocol.json`, patched by QWEN_PROTOCOL_OVERRIDES). Anti-bot values (`bx-v`, `bx-ua`,
+`bx-umidtoken`) are captured from a browser and given by env (QWEN_BX_*) or by an account's browser session,
+never hard-wired.
 """
 
 from __future__ import annotations
@@ -9,26 +11,13 @@ from __future__ import annotations
 import time
 import uuid
 
-DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36"
-)
-CLIENT_VERSION = "0.2.0"
+from qwen_server.providers.qwen_web import protocol
 
-BASE_HEADERS: dict[str, str] = {
-    "Accept": "application/json",
-    "Accept-Language": "en-US,en;q=0.9",
-    "Content-Type": "application/json",
-    "Connection": "keep-alive",
-    "Sec-Fetch-Dest": "empty",
-    "Sec-Fetch-Mode": "cors",
-    "Sec-Fetch-Site": "same-origin",
-    "sec-ch-ua": '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"',
-    "sec-ch-ua-mobile": "?0",
-    "sec-ch-ua-platform": '"Windows"',
-    "source": "web",
-    "version": CLIENT_VERSION,
-}
+# Read from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES) when the process starts; `build_headers`
+# reads the protocol in force on every call.
+DEFAULT_USER_AGENT = protocol.current().user_agent
+CLIENT_VERSION = protocol.current().version or ""
+BASE_HEADERS: dict[str, str] = protocol.current().headers
 
 
 def timezone_header(now: float | None = None) -> str:
@@ -48,9 +37,13 @@ def build_headers(
     stream: bool = False,
     user_agent: str | None = None,
     anti_bot: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    headers = dict(BASE_HEADERS)
-    headers["User-Agent"] = user_agent or DEFAULT_USER_AGENT
+    """The header set of one call. `cookies` (a browser session's and those the upstream set) go into the
+    `Cookie` header beside the token."""
+    spec = protocol.current()
+    headers = spec.headers
+    headers["User-Agent"] = user_agent or spec.user_agent
     headers["Origin"] = base_url
     headers["Referer"] = f"{base_url}/c/{chat_id}" if chat_id else f"{base_url}/"
     headers["x-request-id"] = str(uuid.uuid4())
@@ -58,9 +51,12 @@ def build_headers(
     if stream:
         headers["Accept"] = "text/event-stream"
         headers["x-accel-buffering"] = "no"
+    jar = dict(cookies or {})
     if token:
-        headers["Cookie"] = f"token={token}"
+        jar["token"] = token
         headers["Authorization"] = f"Bearer {token}"
+    if jar:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in jar.items())
     for name, value in (anti_bot or {}).items():
         if value:
             headers[name] = value

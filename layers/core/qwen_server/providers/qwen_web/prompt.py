@@ -14,7 +14,7 @@ message with no system prompt is sent as is: it has no structure to forge.
 
 from __future__ import annotations
 
-from qwen_server.core.model import ImagePart, Message, TextPart
+from qwen_server.core.model import MediaPart, Message, TextPart
 from qwen_server.core.prompt_guard import neutralise, new_nonce
 
 FRAMING_NOTE = (
@@ -23,12 +23,17 @@ FRAMING_NOTE = (
 )
 
 
+def media_marker(part: MediaPart) -> str:
+    """Where an attachment (sent in the turn's `files[]`) sat in the conversation."""
+    return f"[{part.kind}: {part.filename}]" if part.filename else f"[{part.kind}]"
+
+
 def _part_text(message: Message) -> str:
     """The parts' text in order. Separate blocks (e.g. a reminder block, then the prompt) get a newline
     between them unless one side already has white space at the join."""
     text = ""
     for part in message.parts:
-        piece = part.text if isinstance(part, TextPart) else "[image]" if isinstance(part, ImagePart) else ""
+        piece = part.text if isinstance(part, TextPart) else media_marker(part)
         if text and piece and not text[-1].isspace() and not piece[0].isspace():
             text += "\n"
         text += piece

@@ -9,22 +9,31 @@ auth endpoint whether the token itself is refused (`UpstreamAuthError`). A refus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
 from qwen_server.core import cleanup
-from qwen_server.core.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamForbidden
+from qwen_server.core.errors import (
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamBlocked,
+    UpstreamError,
+    UpstreamForbidden,
+)
 from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
-from qwen_server.providers.qwen_web import wire
+from qwen_server.providers.qwen_web import protocol, waf, wire
 from qwen_server.providers.qwen_web.auth import TokenManager
 from qwen_server.providers.qwen_web.headers import build_headers
-from qwen_server.providers.qwen_web.prompt import flatten
+from qwen_server.providers.qwen_web.jar import SessionJar
+from qwen_server.providers.qwen_web.turn_media import prepare_turn
+from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.transport import Streamed
+from qwen_server.store.base import Store
 
 DEFAULT_THINKING_BUDGET = 8192
 
@@ -40,25 +49,46 @@ class QwenWebProvider:
         user_agent: str | None = None,
         anti_bot: dict[str, str] | None = None,
         delete_chats: bool = True,
+        jar: SessionJar | None = None,
+        on_blocked: Callable[[Account], None] | None = None,
+        large_text_threshold: int = 50_000,
+        store: Store | None = None,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
+        self._jar = jar
+        self._on_blocked = on_blocked  # e.g. a browser refresh of the session the WAF refused
         self._user_agent = user_agent
         self._anti_bot = anti_bot or {}
         self._delete_chats = delete_chats
         self._background: set[asyncio.Task[None]] = set()
+        self._large_text_threshold = large_text_threshold
+        self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
     ) -> dict[str, str]:
+        """The header set of one call: a browser session's cookies, bx-* headers and user agent win over
+        the process-wide ones (they belong together). Cookies as last read (`_load_cookies` refreshes them)."""
+        cookies = self._jar.peek(account) if self._jar else dict(account.cookies)
         return build_headers(
             account.base_url,
             token=token,
             chat_id=chat_id,
             stream=stream,
-            user_agent=self._user_agent,
-            anti_bot=self._anti_bot,
+            user_agent=account.user_agent or self._user_agent,
+            anti_bot={**self._anti_bot, **dict(account.headers)},
+            cookies=cookies,
         )
+
+    async def _load_cookies(self, account: Account) -> None:
+        """Bring this instance's copy of the account's cookies up to date (a store read when it is stale)."""
+        if self._jar is not None:
+            await self._jar.cookies(account)
+
+    async def _absorb(self, account: Account, set_cookies: list[str]) -> None:
+        if self._jar is not None and set_cookies:
+            await self._jar.absorb(account, set_cookies)
 
     async def _call_json(
         self, account: Account, method: str, path: str, body: dict[str, Any] | None = None
@@ -67,12 +97,17 @@ class QwenWebProvider:
         client = self._clients.get(account.base_url)
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
+            await self._load_cookies(account)
             response = await client.fetch(
                 method,
                 account.base_url + path,
                 content=orjson.dumps(body) if body is not None else None,
                 headers=self._headers(account, token),
             )
+            await self._absorb(account, response.set_cookies)
+            blocked = waf.diagnose(response.status, response.headers, response.body)
+            if blocked is not None:
+                raise waf.blocked_error(blocked)
             if response.status == 401 and attempt == 0:
                 await self._tokens.invalidate(account, token)
                 continue
@@ -90,7 +125,7 @@ class QwenWebProvider:
         raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
     async def list_models(self, account: Account) -> list[ModelInfo]:
-        payload = await self._call_json(account, "GET", wire.MODELS_PATH)
+        payload = await self._call_json(account, "GET", protocol.current().path("models"))
         items = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(items, list):
             raise UpstreamError("qwen upstream listed its models without a `data` list")
@@ -120,7 +155,7 @@ class QwenWebProvider:
         """`GET /api/v1/auths/` answers the current user while the token is valid; a refusal after the one
         re-login (or a refused sign-in) condemns the credential."""
         try:
-            await self._call_json(account, "GET", wire.WHOAMI_PATH)
+            await self._call_json(account, "GET", protocol.current().path("whoami"))
         except UpstreamForbidden as exc:
             raise UpstreamAuthError(
                 f"account {account.name}: the auth endpoint refused the token after a fresh sign-in "
@@ -128,24 +163,35 @@ class QwenWebProvider:
             ) from None
 
     async def _new_chat(self, account: Account, model: str) -> str:
-        payload = await self._call_json(account, "POST", wire.NEW_CHAT_PATH, wire.new_chat_body(model))
+        payload = await self._call_json(
+            account, "POST", protocol.current().path("new_chat"), wire.new_chat_body(model)
+        )
         chat_id = (payload.get("data") or {}).get("id") if isinstance(payload, dict) else None
         if not chat_id:
             raise UpstreamError("qwen upstream created no chat")
         return str(chat_id)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
-        chat_id = await self._new_chat(account, request.model)
+        try:
+            chat_id = await self._new_chat(account, request.model)
+        except UpstreamBlocked:
+            self._blocked(account)
+            raise
         try:
             async for event in self._complete(request, account, chat_id):
                 yield event
+        except UpstreamBlocked:
+            self._blocked(account)
+            raise
         finally:
             if self._delete_chats:
                 self._spawn_delete(account, chat_id)
 
     async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
         client = self._clients.get(account.base_url)
-        content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
+        content, files = await prepare_turn(
+            self.uploads, account, request, large_text_threshold=self._large_text_threshold
+        )
         body = orjson.dumps(
             wire.completion_body(
                 chat_id=chat_id,
@@ -155,22 +201,26 @@ class QwenWebProvider:
                 thinking_budget=(request.thinking_budget or DEFAULT_THINKING_BUDGET)
                 if request.thinking
                 else None,
+                files=files,
             )
         )
-        url = f"{account.base_url}{wire.COMPLETIONS_PATH}?chat_id={chat_id}"
+        url = f"{account.base_url}{protocol.current().path('completions')}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
-            response = await client.open(
-                "POST", url, content=body, headers=self._headers(account, token, chat_id, stream=True)
-            )
+            await self._load_cookies(account)
+            headers = self._headers(account, token, chat_id, stream=True)
+            response = await client.open("POST", url, content=body, headers=headers)
             try:
+                if "set-cookie" in response.headers:
+                    await self._absorb(account, [response.headers["set-cookie"]])
                 if response.status == 401 and attempt == 0:
                     await self._tokens.invalidate(account, token)
                     continue
                 if response.status >= 400 or "event-stream" not in response.headers.get("content-type", ""):
                     raw = await response.read()
-                    if response.status < 400 and "text/html" in response.headers.get("content-type", ""):
-                        raise wire.classify_response(response.status, raw, response.headers)  # a WAF page
+                    blocked = waf.diagnose(response.status, response.headers, raw)
+                    if blocked is not None:
+                        raise waf.blocked_error(blocked)
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
@@ -213,6 +263,10 @@ class QwenWebProvider:
         if state.usage is not None:
             yield state.usage
 
+    def _blocked(self, account: Account) -> None:
+        if self._on_blocked is not None:
+            self._on_blocked(account)
+
     def _spawn_delete(self, account: Account, chat_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._delete_chat(account, chat_id))
         self._background.add(task)
@@ -220,7 +274,7 @@ class QwenWebProvider:
 
     async def _delete_chat(self, account: Account, chat_id: str) -> None:
         try:
-            await self._call_json(account, "DELETE", wire.CHAT_PATH.format(chat_id=chat_id))
+            await self._call_json(account, "DELETE", protocol.current().path("chat", chat_id=chat_id))
         except GatewayError:
             return  # a leftover chat costs nothing but clutter; never fail a finished request over it
 

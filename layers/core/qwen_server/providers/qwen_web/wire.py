@@ -29,24 +29,31 @@ from qwen_server.core.errors import (
     UpstreamUnknownError,
 )
 from qwen_server.core.model import Event, Finish, TextDelta, ThinkingDelta, Usage
+from qwen_server.providers.qwen_web import protocol, waf
 
-SIGNIN_PATH = "/api/v2/auths/signin"
-WHOAMI_PATH = "/api/v1/auths/"
-MODELS_PATH = "/api/models"
-NEW_CHAT_PATH = "/api/v2/chats/new"
-COMPLETIONS_PATH = "/api/v2/chat/completions"
-CHAT_PATH = "/api/v2/chats/{chat_id}"
+# Read from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES) when the process starts; the provider reads
+# `protocol.current()` on every call.
+SIGNIN_PATH = protocol.current().path("signin")
+WHOAMI_PATH = protocol.current().path("whoami")
+MODELS_PATH = protocol.current().path("models")
+NEW_CHAT_PATH = protocol.current().path("new_chat")
+COMPLETIONS_PATH = protocol.current().path("completions")
+CHAT_PATH = protocol.current().data["paths"]["chat"]
+STS_TOKEN_PATH = protocol.current().path("sts_token")
+FILE_PARSE_PATH = protocol.current().path("file_parse")
+FILE_PARSE_STATUS_PATH = protocol.current().path("file_parse_status")
+TASK_STATUS_PATH = protocol.current().data["paths"]["task_status"]
+TTS_PATH = protocol.current().path("tts")
 
-_FILTER_MARKERS = ("datainspectionfailed", "data_inspection_failed", "inappropriate content")
+_FILTER_MARKERS = protocol.current().signatures("content_filter")
 THINKING_PHASES = frozenset({"think", "thinking_summary"})
 ANSWER_PHASES = frozenset({"answer", None})
 
 
 def new_chat_body(model: str, chat_type: str = "t2t", now_ms: int | None = None) -> dict[str, Any]:
     return {
-        "title": "New Chat",
+        **protocol.current().section("new_chat"),
         "models": [model],
-        "chat_mode": "normal",
         "chat_type": chat_type,
         "timestamp": now_ms if now_ms is not None else int(time.time() * 1000),
     }
@@ -65,7 +72,8 @@ def completion_body(
     now: float | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
-    feature_config: dict[str, Any] = {"thinking_enabled": thinking, "output_schema": "phase"}
+    spec = protocol.current()
+    feature_config: dict[str, Any] = {**spec.section("feature_config"), "thinking_enabled": thinking}
     if thinking and thinking_budget:
         feature_config["thinking_budget"] = thinking_budget
     fid, child = str(uuid.uuid4()), str(uuid.uuid4())
@@ -86,11 +94,9 @@ def completion_body(
         "parent_id": None,
     }
     return {
+        **spec.section("completion"),
         "stream": stream,
-        "version": "2.1",
-        "incremental_output": True,
         "chat_id": chat_id,
-        "chat_mode": "normal",
         "model": model,
         "parent_id": None,
         "timestamp": int(now * 1000),
@@ -169,8 +175,7 @@ def error_fields(payload: dict[str, Any]) -> tuple[str, str] | None:
 
 def content_filtered(code: str, details: str) -> bool:
     """Whether an upstream error is its content moderation refusing the text."""
-    lowered = f"{code} {details}".lower()
-    return any(marker in lowered for marker in _FILTER_MARKERS)
+    return protocol.current().matches("content_filter", f"{code} {details}") is not None
 
 
 def stream_error(payload: dict[str, Any]) -> GatewayError | None:
@@ -182,19 +187,18 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
     """An error code (and its message) of a call. Refusals are `UpstreamForbidden` (the credential is
     checked separately); a code none of these rules knows is `UpstreamUnknownError`, neither retried nor
     held against the account."""
-    lowered = f"{code} {details}".lower()
+    spec = protocol.current()
+    text = f"{code} {details}"
+    lowered = text.lower()
     shown = f"qwen upstream: {code or 'error'}" + (f": {details[:200]}" if details else "")
-    if "ratelimit" in lowered.replace("_", "") or "usage limit" in lowered or "too many" in lowered:
+    blocked = waf.diagnose_text(text)
+    if blocked is not None:
+        return waf.blocked_error(blocked)
+    if spec.matches("rate_limited", text) or "ratelimit" in lowered.replace("_", ""):
         return UpstreamRateLimited(shown, retry_after=retry_after)
-    if (
-        "not authenticated" in lowered
-        or "unauthorized" in lowered
-        or ("token" in lowered and "expire" in lowered)
-    ):
+    if spec.matches("unauthenticated", text) or ("token" in lowered and "expire" in lowered):
         return UpstreamForbidden(shown)
-    if "waf" in lowered or "rgv587" in lowered:
-        return UpstreamBlocked(shown)
-    if "in progress" in lowered:
+    if spec.matches("in_progress", text):
         return UpstreamError(shown)
     if "model" in lowered and ("not found" in lowered or "not exist" in lowered or "not allowed" in lowered):
         return UpstreamModelNotFound(shown)
@@ -208,8 +212,13 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Gate
     retry_after = _retry_after(headers.get("retry-after"))
     text = body[:2000].decode("utf-8", errors="replace")
     content_type = headers.get("content-type", "")
+    blocked = waf.diagnose(status, headers, body)
+    if blocked is not None:
+        return waf.blocked_error(blocked)
     if "text/html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html")):
-        return UpstreamBlocked(f"qwen upstream answered an anti-bot challenge page (HTTP {status})")
+        return UpstreamBlocked(
+            waf.client_message(f"an HTML page where JSON was due (HTTP {status})")
+        )
     payload: dict[str, Any] = {}
     try:
         import orjson
@@ -227,7 +236,7 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Gate
         return UpstreamRateLimited(
             f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after
         )
-    if status in (401, 403) and "waf" not in text.lower():
+    if status in (401, 403):
         # the token, or only this model / request: the provider's `verify` tells them apart
         shown = f": {details[:200]}" if details else ""
         return UpstreamForbidden(f"qwen upstream refused the call (HTTP {status}){shown}")

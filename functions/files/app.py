@@ -1,0 +1,9 @@
+"""The files function (buffered): /v1/files on both APIs (upload, list, metadata, content, delete).
+
+AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/files.py`.
+"""
+
+from qwen_server.app.factory import build_app
+from qwen_server.serverless import prepare
+
+app = prepare(build_app(["files"]))

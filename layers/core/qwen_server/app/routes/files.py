@@ -1,0 +1,190 @@
+"""/v1/files on both APIs (told apart by `anthropic-version` / `anthropic-beta`): upload, list, metadata,
+content, delete. Uploads stream into the blob store; only metadata goes to the state store."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from qwen_server.app.auth import tenant_for
+from qwen_server.app.flavour import in_callers_shape, speaks_anthropic
+from qwen_server.app.http import JSONBytes
+from qwen_server.app.runtime import get_runtime
+from qwen_server.core.errors import InvalidRequest, PayloadTooLarge
+from qwen_server.files import records, service
+from qwen_server.files.multipart import Upload, stream_upload
+from qwen_server.files.shapes import anthropic_file, int_param, openai_file, page_after
+
+PURPOSES = frozenset({"batch", "user_data", "vision", "assistants", "fine-tune", "evals"})
+MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file part
+
+
+@in_callers_shape
+async def upload_file(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    limit = runtime.settings.files_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit + MULTIPART_SLACK:
+        raise PayloadTooLarge(
+            f"The upload is {int(declared)} bytes; files are limited to {limit} bytes (FILES_MAX_BYTES)",
+            code="file_too_large",
+        )
+    anthropic = speaks_anthropic(request)
+    api: records.Api = "anthropic" if anthropic else "openai"
+    upload = Upload()
+    record = await service.store_upload(
+        runtime.store,
+        stream_upload(request, upload),
+        tenant=tenant,
+        api=api,
+        limit=limit,
+        purpose="",
+        filename=None,
+        media_type=None,
+        save=False,
+    )
+    try:
+        if not upload.file_seen:
+            raise InvalidRequest("Missing required parameter: 'file'.", param="file")
+        if not anthropic:
+            record.purpose = _purpose(upload.fields.get("purpose"))
+            record.expires_at = _expires_at(upload.fields, record.created_at)
+        else:
+            record.purpose = "user_data"
+    except InvalidRequest:
+        from qwen_server.blob.service import get_blobs
+
+        await (await get_blobs()).store.delete(record.blob_key)
+        raise
+    record.filename = upload.filename or "upload"
+    if upload.media_type and upload.media_type != "application/octet-stream":
+        record.media_type = upload.media_type
+    elif "." in record.filename:
+        import mimetypes
+
+        record.media_type = mimetypes.guess_type(record.filename)[0] or record.media_type
+    await records.save(runtime.store, record)
+    request.state.log.update(file_bytes=record.size)
+    return JSONBytes(anthropic_file(record) if anthropic else openai_file(record))
+
+
+def _purpose(value: str | None) -> str:
+    if not value:
+        raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
+    if value not in PURPOSES:
+        raise InvalidRequest(
+            f"Invalid value for 'purpose': {value!r}; expected one of {', '.join(sorted(PURPOSES))}.",
+            param="purpose",
+        )
+    return value
+
+
+def _expires_at(fields: dict[str, str], created_at: int) -> int | None:
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise InvalidRequest(
+            "Invalid value for 'expires_after.anchor': expected 'created_at'.", param="expires_after.anchor"
+        )
+    if seconds is None or not seconds.isdigit() or not 3600 <= int(seconds) <= 2592000:
+        raise InvalidRequest(
+            "Invalid value for 'expires_after.seconds': expected an integer from 3600 to 2592000.",
+            param="expires_after.seconds",
+        )
+    return created_at + int(seconds)
+
+
+@in_callers_shape
+async def list_files(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    query = request.query_params
+    if speaks_anthropic(request):
+        found = await records.listing(runtime.store, tenant, "anthropic")
+        limit = int_param(query.get("limit"), "limit", 20, 1, 1000)
+        after = query.get("after_id") or query.get("page")  # newer SDKs page with an opaque `page` cursor
+        page = page_after(found, [r.id for r in found], after, query.get("before_id"), limit)
+        data = [anthropic_file(r) for r in page]
+        more = _has_more(found, page, before=query.get("before_id") is not None)
+        return JSONBytes(
+            {
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": more,
+                "next_page": data[-1]["id"] if data and more else None,
+            }
+        )
+    found = await records.listing(runtime.store, tenant, "openai")
+    purpose = query.get("purpose")
+    if purpose:
+        found = [r for r in found if r.purpose == purpose]
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("Invalid value for 'order': expected 'asc' or 'desc'.", param="order")
+    if order == "asc":
+        found.reverse()
+    limit = int_param(query.get("limit"), "limit", 10000, 1, 10000)
+    page = page_after(found, [r.id for r in found], query.get("after"), None, limit)
+    data = [openai_file(r) for r in page]
+    return JSONBytes(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": _has_more(found, page, before=False),
+        }
+    )
+
+
+def _has_more(found: list[records.FileRecord], page: list[records.FileRecord], *, before: bool) -> bool:
+    if not page:
+        return False
+    edge = page[0] if before else page[-1]
+    position = found.index(edge)
+    return position > 0 if before else position < len(found) - 1
+
+
+@in_callers_shape
+async def get_file(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    record = await service.get_file(runtime.store, tenant, request.path_params["file_id"])
+    return JSONBytes(anthropic_file(record) if speaks_anthropic(request) else openai_file(record))
+
+
+@in_callers_shape
+async def file_content(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    record = await service.get_file(runtime.store, tenant, request.path_params["file_id"])
+    if speaks_anthropic(request) and not record.downloadable:
+        raise InvalidRequest(
+            f"File {record.id} is not downloadable: only files the gateway produced can be downloaded",
+            code="file_not_downloadable",
+        )
+    body = await service.open_content(record)
+    headers = {"content-length": str(record.size), "content-disposition": _attachment(record.filename)}
+    return StreamingResponse(body, media_type=record.media_type, headers=headers)
+
+
+@in_callers_shape
+async def delete_file(request: Request) -> Response:
+    runtime = await get_runtime()
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    record = await service.delete_file(runtime.store, tenant, request.path_params["file_id"])
+    if speaks_anthropic(request):
+        return JSONBytes({"id": record.id, "type": "file_deleted"})
+    return JSONBytes({"id": record.id, "object": "file", "deleted": True})
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming the file: ASCII fallback plus RFC 5987's UTF-8 form (never a raw CR/LF)."""
+    from urllib.parse import quote
+
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

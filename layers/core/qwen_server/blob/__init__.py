@@ -1,0 +1,34 @@
+"""The blob store named by `BLOB_URL`: `file://<dir>` (default: `DATA_DIR/blobs`) or `s3://bucket/prefix`.
+
+The S3 backend (and boto3) is imported only when `BLOB_URL` names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from qwen_server.blob.base import BlobError, BlobInfo, BlobNotFound, BlobStore, BlobTooLarge
+from qwen_server.core.errors import Misconfigured
+
+__all__ = ["BlobError", "BlobInfo", "BlobNotFound", "BlobStore", "BlobTooLarge", "open_blob_store"]
+
+
+def open_blob_store(url: str | None, data_dir: Path, s3_endpoint_url: str | None = None) -> BlobStore:
+    if not url:
+        from qwen_server.blob.local import LocalBlobStore
+
+        return LocalBlobStore(data_dir / "blobs")
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        from qwen_server.blob.local import LocalBlobStore
+
+        return LocalBlobStore(Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path))
+    if parts.scheme == "s3" and parts.netloc:
+        from qwen_server.blob.s3 import S3BlobStore
+
+        try:
+            return S3BlobStore(parts.netloc, parts.path, endpoint_url=s3_endpoint_url)
+        except BlobError as exc:
+            raise Misconfigured(f"BLOB_URL: {exc}") from None
+    raise Misconfigured("BLOB_URL must be file:///path or s3://bucket/prefix")

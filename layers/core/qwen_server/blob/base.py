@@ -1,0 +1,70 @@
+"""The blob store protocol: bytes too big for the metadata store (uploaded files, batch results, generated
+images and videos), addressed by key.
+
+Writes stream from an async iterator with a bounded buffer and stop at a size limit, so an upload never sits
+whole in memory and an oversize one fails early. Reads stream too. Keys are made by the gateway (never taken
+from a client), e.g. `files/<tenant>/<id>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class BlobError(Exception):
+    """The blob store cannot be reached or refused an operation."""
+
+
+class BlobNotFound(BlobError):
+    """No blob under that key."""
+
+
+class BlobTooLarge(BlobError):
+    """A write went past its size limit; nothing was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    size: int
+    sha256: str
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    async def put(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        content_type: str = "application/octet-stream",
+        limit: int | None = None,
+    ) -> BlobInfo:
+        """Store the chunks under `key` (replacing any blob there); `BlobTooLarge` past `limit` bytes."""
+        ...
+
+    async def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> BlobInfo: ...
+
+    def open(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The blob's bytes in chunks; `BlobNotFound` on the first `__anext__` when absent."""
+        ...
+
+    async def read(self, key: str) -> bytes: ...
+
+    async def size(self, key: str) -> int | None:
+        """The blob's size, or None when absent."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the blob; absent is fine."""
+        ...
+
+
+async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data

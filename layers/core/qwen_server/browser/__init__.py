@@ -1,0 +1,1 @@
+"""Signing in with a real (headless, system) Chromium to capture a browser session for an account."""
