@@ -181,8 +181,12 @@ def test_a_redis_store_killed_under_load_answers_503_and_recovers() -> None:
         async def killed_midway() -> list[str]:
             """Requests keep coming while Redis dies: each gets its answer or a 503 in its API's shape."""
             failures: list[str] = []
-            load = asyncio.create_task(_load(gateway, 120, failures))
-            await asyncio.sleep(1.0)
+            before = (await asyncio.to_thread(emulator_stats, emulator))["completions"]
+            load = asyncio.create_task(_load(gateway, 400, failures))
+            for _ in range(600):  # kill it once the load is well under way
+                if (await asyncio.to_thread(emulator_stats, emulator))["completions"] >= before + 40:
+                    break
+                await asyncio.sleep(0.05)
             stop(redis)
             await load
             return failures
