@@ -68,7 +68,10 @@ class Upstream:
         key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if self.keys and key not in self.keys:
             self.stats[f"401 {request.url.path}"] += 1
-            return _json(401, BAD_KEY)
+            # as OpenAI words it: the key, masked, and where to find a good one
+            masked = f"{key[:3]}***{key[-4:]}" if len(key) > 8 else "***"
+            message = f"{BAD_KEY['error']['message']} Key: {masked}; see https://platform.openai.com/account/api-keys"
+            return _json(401, {"error": {**BAD_KEY["error"], "message": message}})
         return None
 
 

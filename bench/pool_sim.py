@@ -6,7 +6,7 @@ The world: 10 accounts with their own success rate, TTFT, generation speed, conc
 requests-per-minute token bucket (429 with Retry-After when empty). One answers 429 in 50 ms nine times in ten
 (no Retry-After); one is among the best until it degrades a third into the run (30 % success, slow 5xx) and
 recovers at two thirds. Requests arrive as a Poisson stream; each may take up to 3 attempts, failing over to
-an account not tried yet, within a retry budget (20 % of a 10 s window, minimum 3).
+an account not tried yet, within a retry budget (retries in flight at most 20 % of the requests in flight, minimum 3).
 
 The policies see only outcomes. "thompson" is the real `AccountPool` over one `MemoryStore`, as 4 instances
 (deciders) each with its own 1 s read cache, requests spread across them at random. The baselines are given
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
 
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamRateLimited
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
-from qwen_server.pool.retry_budget import RetryBudget, WindowCounts
+from qwen_server.pool.retry_budget import RetryGate
 from qwen_server.providers.base import Account
 from qwen_server.store.memory import MemoryStore
 
@@ -140,6 +140,10 @@ class Policy(Protocol):
 
     def allow_retry(self, now: float) -> bool: ...
 
+    def retry_done(self, now: float) -> None: ...
+
+    def request_done(self, now: float) -> None: ...
+
 
 def run_now(coro: Coroutine[Any, Any, Any]) -> Any:
     """Drive a coroutine that never really waits (MemoryStore) to its end, without an event loop."""
@@ -204,10 +208,16 @@ class ThompsonPolicy:
             run_now(pool.flush())
 
     def note_request(self, now: float) -> None:
-        return None  # the pool counts a request's first attempt in choose()
+        self.current.retries.begin()
 
     def allow_retry(self, now: float) -> bool:
         return bool(run_now(self.current.allow_retry()))
+
+    def retry_done(self, now: float) -> None:
+        self.current.retry_done()
+
+    def request_done(self, now: float) -> None:
+        self.current.retries.end()
 
 
 class _Static:
@@ -229,7 +239,7 @@ class Baseline:
     ewma: list[float] = field(default_factory=list)
     ewma_at: list[float] = field(default_factory=list)
     rr: int = 0
-    budget: WindowCounts = field(default_factory=lambda: WindowCounts(RetryBudget()))
+    budget: RetryGate = field(default_factory=RetryGate)
 
     def __post_init__(self) -> None:
         n = len(self.world)
@@ -259,10 +269,16 @@ class Baseline:
             self.cooldown_until[i] = now + (error.retry_after or 5.0)
 
     def note_request(self, now: float) -> None:
-        self.budget.note_request(now)
+        self.budget.begin()
 
     def allow_retry(self, now: float) -> bool:
-        return self.budget.try_retry(now)
+        return self.budget.try_retry()
+
+    def retry_done(self, now: float) -> None:
+        self.budget.retry_done()
+
+    def request_done(self, now: float) -> None:
+        self.budget.end()
 
 
 def pick_random(b: Baseline, free: list[int], now: float, rng: random.Random) -> int:
@@ -303,7 +319,7 @@ class Oracle:
     def __init__(self, world: list[AccountSim], phases: tuple[float, float]) -> None:
         self.world = world
         self.phases = phases
-        self.budget = WindowCounts(RetryBudget())
+        self.budget = RetryGate()
 
     def choose(self, now: float, exclude: frozenset[int], rng: random.Random) -> tuple[int, Any] | None:
         best = best_cost(self.world, now, self.phases, exclude)
@@ -313,10 +329,16 @@ class Oracle:
         return None
 
     def note_request(self, now: float) -> None:
-        self.budget.note_request(now)
+        self.budget.begin()
 
     def allow_retry(self, now: float) -> bool:
-        return self.budget.try_retry(now)
+        return self.budget.try_retry()
+
+    def retry_done(self, now: float) -> None:
+        self.budget.retry_done()
+
+    def request_done(self, now: float) -> None:
+        self.budget.end()
 
 
 class Clairvoyant(Oracle):
@@ -367,6 +389,7 @@ class Request:
     decider: int
     attempts: int = 0
     tried: frozenset[int] = frozenset()
+    retrying: bool = False  # the attempt in flight holds a retry from the budget
 
 
 @dataclass
@@ -409,6 +432,17 @@ def simulate(policy_name: str, seed: int, duration: float, rate: float) -> list[
     def at(t: float, action: Callable[[], None]) -> None:
         heapq.heappush(events, (t, next(seq), action))
 
+    def settle(req: Request, *, finished: bool) -> None:
+        """The attempt in flight is over: its retry goes back to the budget, and so does the request if
+        `finished`."""
+        if thompson is not None:
+            thompson.use(req.decider)
+        if req.retrying:
+            req.retrying = False
+            policy.retry_done(clock.now)
+        if finished:
+            policy.request_done(clock.now)
+
     def attempt(req: Request) -> None:
         now = clock.now
         if thompson is not None:
@@ -419,6 +453,7 @@ def simulate(policy_name: str, seed: int, duration: float, rate: float) -> list[
         if picked is None:
             if best is not None:
                 st.regret += PENALTY
+            settle(req, finished=True)
             return  # refused: the request fails
         i, handle = picked
         a = world[i]
@@ -449,6 +484,7 @@ def simulate(policy_name: str, seed: int, duration: float, rate: float) -> list[
                 policy.record(
                     clock.now, handle, Outcome(ok=True, ttft=ttft, tokens_per_s=tps, duration=total)
                 )
+                settle(req, finished=True)
 
             st.successes += 1
             st.ttft_sum += now + ttft - req.arrived
@@ -464,8 +500,12 @@ def simulate(policy_name: str, seed: int, duration: float, rate: float) -> list[
             if thompson is not None:
                 thompson.use(req.decider)
             policy.record(clock.now, handle, Outcome(ok=False, error=error, duration=after))
+            settle(req, finished=False)
             if req.attempts < MAX_ATTEMPTS and policy.allow_retry(clock.now):
+                req.retrying = True
                 attempt(req)
+            else:
+                settle(req, finished=True)
 
         at(clock.now + after, failed)
 

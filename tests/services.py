@@ -60,12 +60,13 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout:
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f}s")
 
 
-def start_redis() -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `redis-server` with no persistence on a free port; returns (url, process)."""
+def start_redis(port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `redis-server` with no persistence on a free port (or `port`, to bring one back after a
+    `stop`); returns (url, process)."""
     binary = redis_binary()
     if binary is None:
         raise FileNotFoundError("redis-server is not installed")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -288,8 +288,14 @@ def test_a_doubled_opening_tag_is_one_call() -> None:
     assert _calls('<tool_call>\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>') == [("f", {})]
 
 
-def test_a_call_inside_a_code_fence_is_still_parsed() -> None:
-    parts, calls = parse_complete("```xml\n" + _call("f", {"x": 1}) + "\n```")
+def test_a_call_inside_a_code_fence_is_shown_not_run() -> None:
+    fenced = "```xml\n" + _call("f", {"x": 1}) + "\n```"
+    parts, calls = parse_complete(fenced)
+    assert calls == [] and "".join(parts) == fenced
+
+
+def test_a_call_inside_a_code_fence_is_run_when_configured() -> None:
+    parts, calls = parse_complete("```xml\n" + _call("f", {"x": 1}) + "\n```", fenced_calls=True)
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("f", {"x": 1})]
     assert parts == ["```xml", "```"]
 

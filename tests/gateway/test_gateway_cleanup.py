@@ -162,3 +162,34 @@ async def test_a_consumer_that_stops_early_frees_everything(store: Store) -> Non
     assert isinstance(await anext(events), TextDelta)
     await events.aclose()  # what a route does when its client is gone
     await settled(store, provider)
+
+
+class BreaksOnce(Scripted):
+    """Yields two pieces then raises on its first stream; every later stream answers in full."""
+
+    async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        self.error = UpstreamError("dropped") if self.opened == 0 else None
+        self.before = 2 if self.opened == 0 else 3
+        async for event in super().stream(request, account):
+            yield event
+
+
+async def test_a_continued_answer_frees_every_slot_and_its_retry(store: Store) -> None:
+    provider = BreaksOnce()
+    pool = AccountPool(ListRegistry([account("a", max_concurrent=1), account("b", max_concurrent=1)]), store)
+    scheduler = FairScheduler(store, {"chat": ClassLimits(4, 10, 5.0)})
+    pool.on_release(scheduler.wake)
+    gateway = Gateway(pool, scheduler, {"qwen-web": provider}, ModelCatalog(None, "m"))  # type: ignore[dict-item]
+    events = [e async for e in gateway.stream(request())]
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "0 1 2 "  # the second account starts over ("0 1 2 "): its repeat of "0 1 " is removed
+    assert gateway.failover_snapshot()["continued_ok"] == 1
+    for _ in range(200):
+        counts = [await store.lease_count(slots_key(a)) for a in ("a", "b")]
+        if not cleanup.pending() and counts == [0, 0] and await store.lease_count("sched:chat") == 0:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError(f"slots still held: {counts}")
+    assert provider.closed == provider.opened == 2
+    assert (pool.retries.active, pool.retries.retrying) == (0, 0)

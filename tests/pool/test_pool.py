@@ -356,26 +356,14 @@ async def test_removing_an_account_keeps_the_others_state() -> None:
 # ---- retry budget -------------------------------------------------------------------------------------
 
 
-async def test_retry_budget_is_shared_and_bounded() -> None:
-    clock = FakeClock()
-    store = MemoryStore(clock)
-    one, _, _ = make_pool("a", clock=clock, store=store)
-    two, _, _ = make_pool("a", clock=clock, store=store)
-    assert [await one.allow_retry() for _ in range(5)] == [True, True, True, False, False]
-    for _ in range(40):
-        await one.note_attempt()
-        await two.note_attempt()
-    for _ in range(20):  # first attempts count by themselves
-        await two.record(await two.choose(MODEL), OK)
-    await one.flush()  # request counts reach the shared store at each flush (every flush_seconds)
-    await two.flush()
-    # 100 requests in the window: 20 retries in all, three of them already taken
-    granted = sum([await one.allow_retry() for _ in range(20)] + [await two.allow_retry() for _ in range(20)])
-    assert granted == 17
-    await two.choose(MODEL, exclude=frozenset({"b"}))  # a failover attempt is not a new request
-    assert not await one.allow_retry()
-    clock.advance(11.0)
-    assert await two.allow_retry()
+async def test_retry_budget_counts_retries_in_flight() -> None:
+    pool, _, _ = make_pool("a")
+    assert [await pool.allow_retry() for _ in range(4)] == [True, True, True, False]
+    pool.retry_done()  # a retry settled: another may start
+    assert await pool.allow_retry()
+    for _ in range(30):  # 30 requests in flight: 20 % of them is 6
+        pool.retries.begin()
+    assert [await pool.allow_retry() for _ in range(4)] == [True, True, True, False]
 
 
 # ---- snapshot -----------------------------------------------------------------------------------------

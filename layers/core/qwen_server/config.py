@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     )
     debug: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
+    tool_calls_in_code_fences: bool = Field(
+        default=False, description="run a <tool_call> a web model writes inside a Markdown code fence"
+    )
 
     # files and batches
     files_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="largest upload (413 past it)")

@@ -66,6 +66,9 @@ def build_runtime(settings: Settings) -> Runtime:
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
     check_accounts(registry)
     _register_file_sources()
+    from qwen_server.core import sanitise
+
+    sanitise.watch(registry.accounts)  # upstream error text never shows an account's values
     store = open_store(settings.resolved_store_url())
     clients = ClientRegistry(
         connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_idle_timeout
@@ -91,6 +94,7 @@ def build_runtime(settings: Settings) -> Runtime:
         catalog=catalog,
         first_byte_timeout=settings.upstream_first_byte_timeout,
         models=models,
+        fenced_tool_calls=settings.tool_calls_in_code_fences,
     )
     return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
 

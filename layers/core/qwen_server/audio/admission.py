@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -17,6 +17,7 @@ from typing import TypeVar
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, UpstreamTimeout
 from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import Account
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
 
@@ -71,19 +72,45 @@ async def on_account(
     """What `call` yields on an admitted account. Until its first item another account may be tried; after
     it, failures surface as they are. The account's outcome is recorded whichever way it ends."""
     claim = KindClaim(pool, model, kinds)
+    pool.retries.begin()  # a request in flight, as the retry budget counts them
+    try:
+        async with aclosing(
+            _admitted(pool, scheduler, cls, tenant, model, claim, call, first_byte_timeout)
+        ) as items:
+            async for item in items:
+                yield item
+    finally:
+        pool.retries.end()
+
+
+async def _admitted(
+    pool: AccountPool,
+    scheduler: Scheduler,
+    cls: RequestClass,
+    tenant: str,
+    model: str,
+    claim: KindClaim,
+    call: Call[T],
+    first_byte_timeout: float,
+) -> AsyncGenerator[T, None]:
     async with scheduler.admit(cls, tenant, claim) as admitted:
         choice: Choice | None = admitted
         tried: set[str] = set()
         last: GatewayError | None = None
         for number in range(MAX_ATTEMPTS):
+            retried = False
             if choice is None:
-                if number and not await pool.allow_retry():
-                    break
+                if number:
+                    if not await pool.allow_retry(patience=min(RETRY_PATIENCE, first_byte_timeout)):
+                        break
+                    retried = True  # given back once this attempt has settled
                 try:
                     choice = await pool.wait_choose(
                         model, patience=first_byte_timeout, exclude=frozenset(tried), accept=claim.accept
                     )
                 except GatewayError:
+                    if retried:
+                        pool.retry_done()
                     if last is None:
                         raise
                     break
@@ -115,6 +142,8 @@ async def on_account(
                 tried.add(current.account.id)
             finally:
                 outcome.duration = time.monotonic() - started
+                if retried:
+                    pool.retry_done()
                 await cleanup.complete(pool.record(current, outcome))
         if last is None:
             raise UpstreamTimeout("no account answered")

@@ -87,13 +87,31 @@ class Misconfigured(GatewayError):
     gave_up = True
 
 
-class StoreUnavailable(GatewayError):
+class _Cleaned(GatewayError):
+    """An error whose message came from outside (an upstream, a store's driver): cleaned of secrets, hosts
+    and paths (`core.sanitise`) before anyone (a client, a log line) reads it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        from qwen_server.core.sanitise import clean
+
+        super().__init__(clean(message), param=param, code=code, retry_after=retry_after, status=status)
+
+
+class StoreUnavailable(_Cleaned):
     status = 503
     type = "service_unavailable"
     code = "store_unavailable"
 
 
-class UpstreamError(GatewayError):
+class UpstreamError(_Cleaned):
     """The upstream failed; `retryable` says whether another account might do better."""
 
     status = 502

@@ -37,6 +37,7 @@ class OutputShaper:
     request: ChatRequest
     native_tools: bool = False  # the provider's `native_tools`: calls come as events, text is only text
     upstream_limits: bool = False  # the upstream itself stops at max_tokens (OpenAI-compatible ones do)
+    fenced_calls: bool = False  # a <tool_call> inside a Markdown code fence is run, not shown as text
     usage: Usage | None = None
     finish: Finish | None = None
     done: bool = False  # a stop sequence or the token limit ended the answer early
@@ -54,7 +55,9 @@ class OutputShaper:
 
     def __post_init__(self) -> None:
         self._stops = StopMatcher(self.request.stop)
-        self._tools = text_filter(self.request, native_tools=self.native_tools)
+        self._tools = text_filter(
+            self.request, native_tools=self.native_tools, fenced_calls=self.fenced_calls
+        )
 
     @property
     def rough_output_tokens(self) -> int:

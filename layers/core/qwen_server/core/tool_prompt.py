@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .errors import InvalidRequest
 from .json_repair import repair_json
 from .model import ToolCall, ToolSpec
+from .prompt_guard import neutralise
 from .shared_data import load_text
 from .toolcalls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
@@ -169,8 +170,11 @@ def render_assistant_tool_calls(calls: list[ToolCall]) -> str:
 
 
 def render_tool_result(content: str, call_id: str | None = None, name: str | None = None) -> str:
-    """One tool result as a `<tool_response>` block (the template decides whether the id/name show)."""
-    return _fill(_section("tool_response"), content=content, call_id=call_id or "", name=name or "")
+    """One tool result as a `<tool_response>` block (the template decides whether the id/name show). The
+    content is untrusted: tags and header lines in it are neutralised, so it cannot close the block."""
+    return _fill(
+        _section("tool_response"), content=neutralise(content), call_id=call_id or "", name=name or ""
+    )
 
 
 def stronger_instruction(tool_choice: str | dict[str, Any] | ToolChoice | None) -> str:

@@ -47,6 +47,7 @@ from collections.abc import Callable
 
 from .json_repair import JsonRepairer, Member, repair_json
 from .model import Event, TextDelta, ToolCall, ToolCallDelta, ToolCallEnd, ToolCallStart
+from .prompt_guard import FenceTracker
 
 __all__ = ["TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "ToolCallParser", "new_call_id", "parse_complete"]
 
@@ -100,8 +101,10 @@ def _object_from_string(text: str) -> str | None:
 class ToolCallParser:
     """Turns streamed model text into text and tool-call events (see the module docstring)."""
 
-    def __init__(self, id_factory: Callable[[], str] = new_call_id) -> None:
+    def __init__(self, id_factory: Callable[[], str] = new_call_id, *, fenced_calls: bool = False) -> None:
         self.calls: list[ToolCall] = []  # the calls completed so far
+        # a <tool_call> inside a Markdown code fence is shown, not run, unless `fenced_calls`
+        self._fences: FenceTracker | None = None if fenced_calls else FenceTracker()
         self._id_factory = id_factory
         self._state = _TEXT
         self._carry = ""  # unconsumed input waiting for more: a partial tag or a partial fence line
@@ -183,12 +186,22 @@ class ToolCallParser:
             self._held_ws.append(text[len(core) :])
 
     def _scan_text(self, buf: str, pos: int) -> int:
+        fences = self._fences
         i = buf.find(TOOL_CALL_OPEN, pos)
         if i >= 0:
+            end = i + len(TOOL_CALL_OPEN)
+            if fences is not None:
+                fences.feed(buf[pos:i])
+                if fences.inside:  # quoted in a code block: text
+                    fences.feed(TOOL_CALL_OPEN)
+                    self._text(buf[pos:end])
+                    return end
             self._text(buf[pos:i])
             self._open_call()
-            return i + len(TOOL_CALL_OPEN)
+            return end
         hold = _hold_from(buf, pos, _OPEN_ONLY)
+        if fences is not None:
+            fences.feed(buf[pos:hold])
         self._text(buf[pos:hold])
         self._carry = buf[hold:]
         return len(buf)
@@ -378,10 +391,10 @@ class ToolCallParser:
 
 
 def parse_complete(
-    text: str, *, id_factory: Callable[[], str] = new_call_id
+    text: str, *, id_factory: Callable[[], str] = new_call_id, fenced_calls: bool = False
 ) -> tuple[list[str], list[ToolCall]]:
     """A whole reply at once: its text segments (split where calls were) and its calls."""
-    parser = ToolCallParser(id_factory)
+    parser = ToolCallParser(id_factory, fenced_calls=fenced_calls)
     parts: list[str] = []
     joined = True  # whether the next text continues the last segment
     for event in parser.feed(text) + parser.finish():

@@ -54,11 +54,13 @@ class TextFilter(Protocol):
     def finish(self) -> list[Event]: ...
 
 
-def text_filter(request: ChatRequest, *, native_tools: bool = False) -> TextFilter | None:
+def text_filter(
+    request: ChatRequest, *, native_tools: bool = False, fenced_calls: bool = False
+) -> TextFilter | None:
     """The call parser when calls are allowed and come as text (not from an upstream with native tools),
-    the markup stripper when `tool_choice` is "none"."""
+    the markup stripper when `tool_choice` is "none". `fenced_calls`: run calls written in a code fence."""
     if parses_calls(request) and not native_tools:
-        return ToolCallFilter(single=not request.parallel_tool_calls)
+        return ToolCallFilter(single=not request.parallel_tool_calls, fenced_calls=fenced_calls)
     if resolve_tool_choice(request.tool_choice).mode == "none":
         return CallMarkupStripper()
     return None
@@ -85,8 +87,8 @@ def retry_instruction(request: ChatRequest) -> str:
 class ToolCallFilter:
     """The parser plus the request's policy on how many calls may come out."""
 
-    def __init__(self, single: bool) -> None:
-        self._parser = ToolCallParser()
+    def __init__(self, single: bool, fenced_calls: bool = False) -> None:
+        self._parser = ToolCallParser(fenced_calls=fenced_calls)
         self._single = single
         self.names: list[str] = []
 

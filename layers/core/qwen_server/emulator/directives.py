@@ -10,9 +10,23 @@ import orjson
 
 MARKER = "[[emulator:"
 ERROR_KINDS = frozenset(
-    {"500", "429", "401", "drop", "hang", "waf", "rate_limited", "in_stream", "bad_request", "content_filter"}
+    {
+        "500",
+        "429",
+        "401",
+        "drop",
+        "hang",
+        "waf",
+        "rate_limited",
+        "in_stream",
+        "bad_request",
+        "content_filter",
+        "garbage",
+    }
 )
-_KEYS = frozenset({"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay"})
+_KEYS = frozenset(
+    {"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay", "times", "details"}
+)
 _KEYS |= {"code", "code_output"}  # a code_interpreter phase before the answer
 log = logging.getLogger(__name__)
 
@@ -31,6 +45,8 @@ class Script:
     delay: float | None = None
     code: str | None = None  # run as a `code_interpreter` phase before the answer
     code_output: str | None = None
+    times: int | None = None  # the scripted error only on the first `times` completions carrying it
+    details: str | None = None  # the scripted error's message, instead of the emulator's own wording
 
 
 def _seconds(raw: Mapping[str, object], key: str) -> float | None:
@@ -51,7 +67,14 @@ def script_from_dict(raw: object) -> Script:
         raise ValueError(f"unknown script keys: {sorted(unknown)}")
     reply, thinking, error = raw.get("reply"), raw.get("thinking"), raw.get("error")
     code, code_output = raw.get("code"), raw.get("code_output")
-    texts = (("reply", reply), ("thinking", thinking), ("code", code), ("code_output", code_output))
+    details = raw.get("details")
+    texts = (
+        ("reply", reply),
+        ("thinking", thinking),
+        ("code", code),
+        ("code_output", code_output),
+        ("details", details),
+    )
     for key, value in texts:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{key!r} must be a string")
@@ -62,6 +85,9 @@ def script_from_dict(raw: object) -> Script:
     chunks = raw.get("chunks")
     if chunks is not None and (not isinstance(chunks, list) or not all(isinstance(c, str) for c in chunks)):
         raise ValueError("'chunks' must be a list of strings")
+    times = raw.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
+        raise ValueError("'times' must be a non-negative integer")
     usage = raw.get("usage", True)
     if not isinstance(usage, bool):
         raise ValueError("'usage' must be true or false")
@@ -76,6 +102,8 @@ def script_from_dict(raw: object) -> Script:
         delay=_seconds(raw, "delay"),
         code=code,
         code_output=code_output,
+        times=times,
+        details=details,
     )
 
 

@@ -15,6 +15,9 @@ def pick_fault(knobs: Knobs, rng: random.Random) -> str | None:
         ("429", knobs.fail_429),
         ("500", knobs.fail_500),
         ("drop", knobs.drop),
+        ("waf", knobs.waf),
+        ("in_stream", knobs.in_stream),
+        ("garbage", knobs.garbage),
     ):
         if rate > 0 and rng.random() < rate:
             return kind

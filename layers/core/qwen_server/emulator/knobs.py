@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RATE_FIELDS = frozenset({"fail_500", "fail_429", "fail_401", "drop", "hang"})
+RATE_FIELDS = frozenset({"fail_500", "fail_429", "fail_401", "drop", "hang", "waf", "in_stream", "garbage"})
 SECONDS_FIELDS = frozenset({"first_token_latency", "token_latency", "retry_after"})
 KNOB_FIELDS = RATE_FIELDS | SECONDS_FIELDS
 
@@ -22,6 +22,9 @@ class Knobs:
     fail_401: float = 0.0
     drop: float = 0.0
     hang: float = 0.0
+    waf: float = 0.0  # an anti-bot challenge page instead of the stream
+    in_stream: float = 0.0  # an error event after a few answer pieces
+    garbage: float = 0.0  # a stream of lines that are not JSON, which never finishes its answer
     retry_after: float = 30.0
 
     def as_dict(self) -> dict[str, float]:

@@ -90,6 +90,11 @@ def collected(
     return {"success": True, "request_id": str(uuid.uuid4()), "data": data}
 
 
+# What a broken edge proxy might send as an event stream: framing, but nothing the web app could parse.
+GARBAGE_SSE = (
+    b"data: <html>upstream connect error</html>\n\ndata: {not json\n\n: comment\n\ndata: \x00\x01\n\n"
+)
+
 WAF_HTML = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Access verification</title>
 <script>var _waf_ = {"type": "aliyun_waf", "code": "RGV587_ERROR::SM"};</script>

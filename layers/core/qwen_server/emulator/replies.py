@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from qwen_server.emulator.directives import Script, strip_directives
 from qwen_server.emulator.phases import ModePlan, plan_mode
 
-# Header lines of the gateway's flattened conversation layout.
+# Header lines of the gateway's flattened conversation layout: `[role #nonce name=...]`, the nonce being the
+# same on every header of one prompt (a header-like line without it is quoted content, not a turn).
 _HEADER = re.compile(
-    r"^\[(?:system|(?P<role>user|assistant)(?: name=(?P<name>[^\]\n]*))?|tool_result(?: [^\]\n]*)?)\]$",
+    r"^\[(?:system|(?P<role>user|assistant)|tool_result)(?: #(?P<nonce>[0-9a-z]+))?"
+    r"(?: name=(?P<name>[^\]\n]*)| id=[^\]\n]*)?\]$",
     re.MULTILINE,
 )
+# The gateway's request to continue a broken answer, sent as the last user turn after the partial answer.
+CONTINUE_MARKER = "Continue exactly where your previous answer stopped"
+CONTINUE_OVERLAP = 12  # characters of the partial answer (back to a word start) the continuation repeats
 _PIECE = re.compile(r"\s*\S+|\s+")
 EMPTY_REPLY = "(empty message)"
 CHARS_PER_TOKEN = 4
@@ -31,6 +36,7 @@ class ReplyPlan:
     delay: float | None = None
     usage: bool = True
     mode: ModePlan | None = None  # phases before the answer (search, research, code)
+    details: str | None = None  # a scripted error's own message
 
 
 def count_tokens(chars: int) -> int:
@@ -38,19 +44,54 @@ def count_tokens(chars: int) -> int:
     return max(1, -(-chars // CHARS_PER_TOKEN)) if chars else 0
 
 
+def _headers(content: str) -> list[re.Match[str]]:
+    """The turn headers: those carrying the first header's nonce (all of them when it has none)."""
+    found = list(_HEADER.finditer(content))
+    if not found:
+        return found
+    nonce = found[0].group("nonce")
+    return [h for h in found if h.group("nonce") == nonce]
+
+
+def _block(content: str, headers: list[re.Match[str]], i: int) -> str:
+    end = headers[i + 1].start() if i + 1 < len(headers) else len(content)
+    return content[headers[i].end() : end].strip("\n")
+
+
 def last_user_text(content: str) -> str:
     """The text of the last `[user]` block of a flattened conversation, or all of a plain message.
     A named block (`[user name=alice]`) is echoed as `alice: text`, so tests can see the name arrived."""
-    headers = list(_HEADER.finditer(content))
+    headers = _headers(content)
     if not headers:
         return content.strip()
     for i in range(len(headers) - 1, -1, -1):
         if headers[i].group("role") == "user":
-            end = headers[i + 1].start() if i + 1 < len(headers) else len(content)
-            text = content[headers[i].end() : end].strip()
+            text = _block(content, headers, i).strip()
             name = headers[i].group("name")
             return f"{name}: {text}" if name else text
     return ""
+
+
+def continuation(content: str) -> tuple[str, str] | None:
+    """(the conversation before the partial answer, the partial answer) when the prompt asks to continue a
+    broken answer: its last turn is the gateway's continue instruction, right after an assistant turn."""
+    headers = _headers(content)
+    if len(headers) < 2 or headers[-1].group("role") != "user" or headers[-2].group("role") != "assistant":
+        return None
+    if not _block(content, headers, len(headers) - 1).strip().startswith(CONTINUE_MARKER):
+        return None
+    return content[: headers[-2].start()], _block(content, headers, len(headers) - 2)
+
+
+def _resume_from(full: str, partial: str) -> str | None:
+    """The rest of `full` after `partial`, repeating its last characters as a model often does (back to
+    a word start, at least `CONTINUE_OVERLAP` of them); None when `full` does not begin with `partial`."""
+    if not full.startswith(partial):
+        return None
+    start = max(0, len(partial) - CONTINUE_OVERLAP)
+    while start > 0 and not full[start - 1].isspace():
+        start -= 1
+    return full[start:]
 
 
 def split_pieces(text: str) -> tuple[str, ...]:
@@ -87,13 +128,19 @@ def plan_reply(
     """Decide the reply. A script's fields win; whatever it leaves unset falls back to the echo (or the
     answer of the chat type's mode)."""
     script = script or Script()
-    question = last_user_text(strip_directives(content))
+    resumed = continuation(content)
+    asked = resumed[0] if resumed else content
+    question = last_user_text(strip_directives(asked))
     mode = plan_mode(chat_type, question, script.code, script.code_output)
     if script.chunks is not None:
         answer = script.chunks
     else:
         default = mode.answer if mode is not None and mode.answer is not None else (question or EMPTY_REPLY)
         answer = split_pieces(script.reply if script.reply is not None else default)
+    if resumed is not None:
+        rest = _resume_from("".join(answer), resumed[1])
+        if rest is not None:
+            answer = split_pieces(rest)
     think: tuple[str, ...] = ()
     if thinking:
         think = split_pieces(script.thinking if script.thinking is not None else think_about(question))
@@ -109,4 +156,5 @@ def plan_reply(
         delay=script.delay,
         usage=script.usage,
         mode=mode,
+        details=script.details,
     )

@@ -72,18 +72,23 @@ class _Completion:
             state.stats.error(fault, index)
             plan = dataclasses.replace(plan, error=fault)
         if fault == "500":
-            return json_response(500, protocol.failure("InternalError", "Internal server error (emulated)"))
+            details = plan.details or "Internal server error (emulated)"
+            return json_response(500, protocol.failure("InternalError", details))
         if fault == "429":
             retry = max(1, math.ceil(knobs.retry_after))
-            body = protocol.failure("RateLimited", f"Too many requests, retry in {retry} s (emulated)")
+            details = plan.details or f"Too many requests, retry in {retry} s (emulated)"
+            body = protocol.failure("RateLimited", details)
             return json_response(429, body, headers={"retry-after": str(retry)})
         if fault == "401":
             state.tokens.revoke(self.account)
             return json_response(401, {"detail": protocol.TOKEN_EXPIRED})
+        if fault == "garbage":
+            return Response(protocol.GARBAGE_SSE, status_code=200, media_type="text/event-stream")
         if fault == "waf":
             return Response(protocol.WAF_HTML, status_code=200, media_type="text/html")
         if fault == "bad_request":
-            return json_response(200, protocol.failure("Bad_Request", "Invalid request (emulated)"))
+            details = plan.details or "Invalid request (emulated)"
+            return json_response(200, protocol.failure("Bad_Request", details))
         if fault == "rate_limited":
             body = protocol.failure("RateLimited", "You have reached the daily usage limit (emulated)")
             if not self.req.stream:
@@ -171,6 +176,10 @@ def _completions(state: EmulatorState) -> Endpoint:
             state.stats.error("invalid_files", index)
             return json_response(200, protocol.failure("Bad_Request", f"Invalid file information! {refused}"))
         script = find_script(req.content) or state.scripts.pop(index)
+        if script is not None and (script.error or script.silence_mid) and not state.script_error_due(script):
+            script = dataclasses.replace(
+                script, error=None, silence_mid=0.0
+            )  # `times` used up: a clean reply
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
         heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
         content = req.content + seen_note(seen) if heard is None else heard

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from qwen_server.emulator.accounts import Account, AccountBook
 from qwen_server.emulator.config import EmulatorConfig
+from qwen_server.emulator.directives import Script
 from qwen_server.emulator.files import FileStore
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
 from qwen_server.emulator.media_book import MediaBook
@@ -45,6 +46,20 @@ class EmulatorState:
         self.running: set[str] = set()
         self.files = FileStore(len(self.accounts.all))
         self.media = MediaBook(config.image_quota, config.video_quota, config.video_seconds)
+        self.fired: dict[Script, int] = {}  # scripted errors with `times`: how often each has fired
+
+    def script_error_due(self, script: Script) -> bool:
+        """Whether a script's error (or mid-answer silence) happens on this completion: always, unless
+        `times` is used up."""
+        if script.times is None:
+            return True
+        if len(self.fired) > 10_000:
+            self.fired.clear()
+        fired = self.fired.get(script, 0)
+        if fired >= script.times:
+            return False
+        self.fired[script] = fired + 1
+        return True
 
     def authenticate(self, request: Request) -> Account | None:
         """The account of the `token` cookie, else of an `Authorization: Bearer` header."""

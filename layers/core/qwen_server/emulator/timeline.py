@@ -119,7 +119,8 @@ def build(plan: ReplyPlan, knobs: Knobs, ids: Ids, incremental: bool = True) -> 
     if plan.error == "drop":
         return Timeline(tuple(w.steps), False, answer, think, w.usage())
     if plan.error in CUT_ERRORS:
-        w.steps.append(Step(w.per_piece, protocol.stream_error_event(*CUT_ERRORS[plan.error])))
+        code, details = CUT_ERRORS[plan.error]
+        w.steps.append(Step(w.per_piece, protocol.stream_error_event(code, plan.details or details)))
     else:
         w.finished("answer", extra_final)
     return Timeline(tuple(w.steps), True, answer, think, w.usage())

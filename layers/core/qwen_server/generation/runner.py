@@ -24,6 +24,7 @@ from qwen_server.generation import quota
 from qwen_server.generation.base import MediaProvider
 from qwen_server.generation.catalog import MediaModel
 from qwen_server.pool.pool import AccountPool, AccountSource, Choice, Outcome
+from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import Account
 from qwen_server.scheduler.base import Offer, Scheduler
 from qwen_server.store.base import Store
@@ -108,41 +109,52 @@ class MediaRunner:
             return account.id in eligible and account.id not in blocked and account.id not in tried
 
         key = f"{capability}:{model.name}"
-        async with self.scheduler.admit("media", tenant, MediaClaim(self.pool, key, accept)) as admitted:
-            choice: Choice | None = admitted
-            last: GatewayError | None = None
-            for number in range(MAX_ATTEMPTS):
-                if choice is None:
-                    if number and not await self.pool.allow_retry():
-                        break
+        self.pool.retries.begin()  # a request in flight, as the retry budget counts them
+        try:
+            async with self.scheduler.admit("media", tenant, MediaClaim(self.pool, key, accept)) as admitted:
+                choice: Choice | None = admitted
+                last: GatewayError | None = None
+                for number in range(MAX_ATTEMPTS):
+                    retried = False
+                    if choice is None:
+                        if number:
+                            if not await self.pool.allow_retry(patience=RETRY_PATIENCE):
+                                break
+                            retried = True  # a retry slot is held until this attempt settles
+                        try:
+                            choice = await self.pool.wait_choose(key, patience=self.patience, accept=accept)
+                        except GatewayError:
+                            if retried:
+                                self.pool.retry_done()
+                            break
+                    account = choice.account
+                    outcome = Outcome(ok=False)
+                    started = time.monotonic()
                     try:
-                        choice = await self.pool.wait_choose(key, patience=self.patience, accept=accept)
-                    except GatewayError:
-                        break
-                account = choice.account
-                outcome = Outcome(ok=False)
-                started = time.monotonic()
-                try:
-                    result = await work(account, eligible[account.id], self.providers[account.kind])
-                    outcome.ok = True
-                    return result, account
-                except UpstreamRateLimited as exc:
-                    until = await quota.spend(
-                        self.store, capability, account.id, exc.retry_after, time.time()
-                    )
-                    blocked[account.id] = until
-                    last = exc
-                except GatewayError as exc:
-                    outcome.error = exc
-                    last = exc
-                    if not exc.retryable:
-                        raise
-                finally:
-                    outcome.duration = time.monotonic() - started
-                    await cleanup.complete(self.pool.record(choice, outcome))
-                tried.add(account.id)
-                choice = None
-            raise self._gave_up(capability, eligible, blocked, last)
+                        result = await work(account, eligible[account.id], self.providers[account.kind])
+                        outcome.ok = True
+                        return result, account
+                    except UpstreamRateLimited as exc:
+                        until = await quota.spend(
+                            self.store, capability, account.id, exc.retry_after, time.time()
+                        )
+                        blocked[account.id] = until
+                        last = exc
+                    except GatewayError as exc:
+                        outcome.error = exc
+                        last = exc
+                        if not exc.retryable:
+                            raise
+                    finally:
+                        outcome.duration = time.monotonic() - started
+                        if retried:
+                            self.pool.retry_done()
+                        await cleanup.complete(self.pool.record(choice, outcome))
+                    tried.add(account.id)
+                    choice = None
+                raise self._gave_up(capability, eligible, blocked, last)
+        finally:
+            self.pool.retries.end()
 
     async def _spent(self, capability: str, eligible: dict[str, str]) -> dict[str, float]:
         blocked = await quota.spent(self.store, capability, list(eligible), time.time())

@@ -14,9 +14,9 @@ account, and an accepted one stands for `verify_seconds`), and only a refused ch
 Everything shared lives in the store (`state.py`); the only local state is a read cache at most
 `max_staleness` seconds old, so any number of instances share one view. The gateway's failover loop is:
 choose -> try -> on a retryable error before the first byte `record` the failure and, if `allow_retry()`,
-choose again with `exclude` = the accounts already tried; else give up. A successful `choose` with an empty
-`exclude` is a request's first attempt and counts toward the retry budget's window by itself
-(`note_attempt`). `choose` answers None when every available account is at its `max_concurrent`: the
+choose again with `exclude` = the accounts already tried; else give up. The budget counts requests and
+retries in flight in this process (`retries`: the gateway brackets each request, and gives a retry back when
+its attempt settles). `choose` answers None when every available account is at its `max_concurrent`: the
 scheduler queues the request for the next free slot (`gateway.AccountClaim`). Held slots are renewed on a
 timer (`held.py`) and freed by `record` (or `release`, for a slot never used).
 """
@@ -45,13 +45,12 @@ from qwen_server.pool import bandit, beta, health
 from qwen_server.pool.bandit import ArmState, BanditConfig
 from qwen_server.pool.health import FailureKind, HealthConfig, HealthState
 from qwen_server.pool.held import SLOT_POLL_SECONDS, HeldSlots
-from qwen_server.pool.retry_budget import RetryBudget
+from qwen_server.pool.retry_budget import RetryBudget, RetryGate
 from qwen_server.pool.state import (
     ARM_PREFIX,
     StateCache,
     arm_key,
     arm_owner,
-    budget_key,
     decode_arm,
     decode_health,
     encode_arm,
@@ -94,6 +93,7 @@ class Choice:
 
 
 PIN_RENEW_SECONDS = 60.0
+RETRY_POLL_SECONDS = 0.05  # how often a retry waiting on a full budget looks again
 
 
 class AccountSource(Protocol):
@@ -162,7 +162,7 @@ class AccountPool:
         self._slots = HeldSlots(store, self.config.lease_seconds)
         self._verify = verify
         self._verifications: set[asyncio.Task[bool | None]] = set()
-        self._attempts: dict[int, float] = {}  # requests counted here, not yet in the store (by bucket)
+        self.retries = RetryGate(self.config.budget)  # requests and retries in flight in this process
         self._pins_written: dict[str, float] = {}  # pin key -> when this instance last wrote it
         self._pins_pending: dict[str, str] = {}  # pin key -> account id, for the next flush
         self._flusher: asyncio.Task[None] | None = None
@@ -188,10 +188,7 @@ class AccountPool:
 
         Raises when no account can serve the model at all (none configured, none serving it, every one
         tried, disabled or cooling down): waiting would not help then."""
-        choice = await self._choose(model, session_id, exclude, accept)
-        if choice is not None and not exclude:
-            await self.note_attempt()
-        return choice
+        return await self._choose(model, session_id, exclude, accept)
 
     async def offer(
         self, model: str, session_id: str | None, accept: Callable[[Account], bool] | None = None
@@ -218,7 +215,6 @@ class AccountPool:
         def adopt() -> Choice:
             choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
             self._slots.hold(choice)
-            self._count_attempt()
             if session_id:
                 self._pin_later(session_id, aid)
             return choice
@@ -570,27 +566,10 @@ class AccountPool:
         while self._verifications:
             await asyncio.gather(*list(self._verifications), return_exceptions=True)
 
-    # ---- retry budget --------------------------------------------------------------------------------
-    async def note_attempt(self) -> None:
-        """Count one client request toward the retry budget's window; `choose` does it for first attempts.
-
-        Counted here at once and in the store at the next flush (the window is 10 s; a flush interval late
-        is close enough for a budget, and it keeps the count off the request's path)."""
-        self._count_attempt()
-
-    def _count_attempt(self) -> None:
-        bucket = self.config.budget.bucket_of(self._clock())
-        self._attempts[bucket] = self._attempts.get(bucket, 0.0) + 1.0
-        self._flush_soon()
-
     async def flush(self) -> None:
-        """Write what was learned behind: arm statistics, request counts and session pins (metrics and tests
-        call it; otherwise a background task does every `flush_seconds`)."""
-        budget = self.config.budget
-        attempts, self._attempts = self._attempts, {}
+        """Write what was learned behind: arm statistics and session pins (metrics and tests call it;
+        otherwise a background task does every `flush_seconds`)."""
         pins, self._pins_pending = self._pins_pending, {}
-        for bucket, count in attempts.items():
-            await self.store.incr(budget_key("req", bucket), count, ttl=budget.window + 2 * budget.bucket)
         for key, account_id in pins.items():
             await self.store.set(key, account_id.encode(), self.config.pin_seconds)
         await self._state.flush()
@@ -605,29 +584,28 @@ class AccountPool:
             self._flusher = loop.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        while self._attempts or self._pins_pending or self._state.pending:
+        while self._pins_pending or self._state.pending:
             await asyncio.sleep(self.config.flush_seconds)
             try:
                 await self.flush()
             except GatewayError as exc:  # the store is down: the statistics wait for the next round
                 log.warning("writing pool statistics failed: %s", exc.message)
 
-    async def allow_retry(self) -> bool:
-        """Whether one more attempt fits the retry budget; if so it is counted (taken) now."""
-        budget = self.config.budget
-        now = self._clock()
-        buckets = budget.window_buckets(now)
-        keys = [budget_key("req", b) for b in buckets] + [budget_key("retry", b) for b in buckets]
-        values = await self.store.get_many(keys)
-        counts = [float(v) if v is not None else 0.0 for v in values]
-        requests = sum(counts[: len(buckets)]) + sum(self._attempts.get(b, 0.0) for b in buckets)
-        retries = sum(counts[len(buckets) :])
-        if not budget.allows(requests, retries):
-            return False
-        await self.store.incr(
-            budget_key("retry", budget.bucket_of(now)), 1.0, ttl=budget.window + 2 * budget.bucket
-        )
+    # ---- retry budget --------------------------------------------------------------------------------
+    async def allow_retry(self, patience: float = 0.0) -> bool:
+        """Whether one more attempt fits the retry budget; if so a retry slot is taken (give it back with
+        `retry_done` once that attempt has settled). With `patience` a full budget is waited on for up to
+        that many seconds: retries in flight stay within the budget, and a burst of failures (a cold start
+        with failing accounts) delays some retries instead of failing their requests."""
+        deadline = time.monotonic() + patience
+        while not self.retries.try_retry():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(RETRY_POLL_SECONDS)
         return True
+
+    def retry_done(self) -> None:
+        self.retries.retry_done()
 
     # ---- reporting -----------------------------------------------------------------------------------
     async def snapshot(self) -> list[dict[str, object]]:

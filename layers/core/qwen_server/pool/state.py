@@ -14,7 +14,6 @@ Keys (all state is keyed by account id, so adding or removing an account touches
     pool:pin:{session}           account id              session affinity, with a TTL
     pool:probe:{account}         lease group (limit 1)   one probe at a time of an auth-suspect account
     pool:verify:{account}        lease group (limit 1)   one credential check per account per interval
-    pool:budget:{kind}:{bucket}  counter                 retry budget (kind: req | retry)
 """
 
 from __future__ import annotations
@@ -57,10 +56,6 @@ def probe_key(account_id: str) -> str:
 
 def verify_key(account_id: str) -> str:
     return f"pool:verify:{account_id}"
-
-
-def budget_key(kind: str, bucket: int) -> str:
-    return f"pool:budget:{kind}:{bucket}"
 
 
 _ARM_FIELDS = tuple(f.name for f in fields(ArmState))

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from qwen_server.core.errors import StoreUnavailable
@@ -236,7 +237,10 @@ class RedisStore:
             urlunsplit(parts._replace(query=rest)),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            # one retry on a refused or dropped connection, none on a timeout: a connection the pool kept
+            # from before Redis restarted fails once and is replaced, while a Redis that is down still fails
+            # fast (a refused connect is immediate)
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
         safe_url = urlunsplit(parts._replace(netloc=host, query=""))  # no password in error messages

@@ -25,5 +25,6 @@ async def metrics(request: Request) -> Response:
             "accounts_error": runtime.registry.error,
             "accounts": await runtime.pool.snapshot(),
             "scheduler": await runtime.gateway.scheduler.snapshot(),
+            "failover": runtime.gateway.failover_snapshot(),
         }
     )

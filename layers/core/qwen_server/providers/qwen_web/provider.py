@@ -261,6 +261,9 @@ class QwenWebProvider:
             for sse in parser.close():
                 for event in _events_of(sse.data, state):
                     yield event
+            if not state.answer_finished:
+                # a body that ended without the answer's `finished` (garbage from a proxy, a cut stream)
+                raise UpstreamError("qwen upstream's stream ended before its answer finished")
         await drain(chunks)
         for event in state.phases.finish():  # a marker held back when the stream ended without `finished`
             yield event

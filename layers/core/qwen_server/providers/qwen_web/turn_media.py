@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from qwen_server.core.model import ChatRequest, MediaPart
+from qwen_server.core.prompt_guard import new_nonce
 from qwen_server.media import limits, sniff
 from qwen_server.media.resolve import media_parts, resolve_part
 from qwen_server.providers.base import Account
@@ -38,10 +39,11 @@ def name_parts(parts: list[MediaPart]) -> None:
         part.filename = name
 
 
-def inline_for_large(request: ChatRequest, name: str) -> str:
-    """The message sent with the conversation file: a pointer to it and the end of the last turn."""
+def inline_for_large(request: ChatRequest, name: str, nonce: str) -> str:
+    """The message sent with the conversation file: a pointer to it and the end of the last turn (its header
+    with the file's nonce)."""
     turns = [m for m in request.messages if m.role != "system"]
-    last = render_message(turns[-1]) if turns else ""
+    last = render_message(turns[-1], nonce) if turns else ""
     tail = last if len(last) <= TAIL_CHARS else "…" + last[-TAIL_CHARS:]
     return LARGE_TEXT_NOTE.format(name=name, tail=tail)
 
@@ -54,7 +56,10 @@ async def prepare_turn(
     for part in parts:
         await resolve_part(part, request.tenant)  # a no-op for parts the gateway already prepared
     name_parts(parts)
-    content = flatten(request.messages, system_extra=str(request.extra.get("system_extra") or ""))
+    nonce = new_nonce()
+    content = flatten(
+        request.messages, system_extra=str(request.extra.get("system_extra") or ""), nonce=nonce
+    )
     large = len(content) > large_text_threshold
     limits.check_web_turn(parts, extra_documents=int(large))
     files = list(
@@ -81,5 +86,5 @@ async def prepare_turn(
                 kind="document",
             )
         )
-        content = inline_for_large(request, CONVERSATION_FILE)
+        content = inline_for_large(request, CONVERSATION_FILE, nonce)
     return content, files
