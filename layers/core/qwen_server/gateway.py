@@ -282,10 +282,10 @@ class Gateway:
                         session_id=request.session_id,
                         exclude=frozenset(tried),
                     )
-                except GatewayError:
+                except BaseException as exc:  # nobody left, or the client went away while waiting
                     if granted:
                         self.pool.retry_done()
-                    if last_error is None:
+                    if not isinstance(exc, GatewayError) or last_error is None:
                         raise
                     break  # nobody left to try: report what the last account said
             attempt = self._start(request, contract, choice)

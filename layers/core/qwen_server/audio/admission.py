@@ -108,10 +108,10 @@ async def _admitted(
                     choice = await pool.wait_choose(
                         model, patience=first_byte_timeout, exclude=frozenset(tried), accept=claim.accept
                     )
-                except GatewayError:
+                except BaseException as exc:  # nobody left, or the client went away while waiting
                     if retried:
                         pool.retry_done()
-                    if last is None:
+                    if not isinstance(exc, GatewayError) or last is None:
                         raise
                     break
             current, choice = choice, None

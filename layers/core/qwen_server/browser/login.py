@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from qwen_server.browser.cdp import CDP
+from qwen_server.browser.cdp import CDP, CDPError
 from qwen_server.browser.chromium import find_executable, launched
 from qwen_server.providers.base import Account
 from qwen_server.providers.qwen_web import protocol
@@ -88,11 +88,24 @@ async def capture_session(
             login = spec.section("login")
             ready = f"!!document.querySelector({orjson.dumps(login['password_selector']).decode()})"
 
-            async def form_ready() -> bool:
-                return bool(await cdp.evaluate(page, ready))
+            filled: list[bool] = []
+            fill = _fill_script(account.email, account.password)
 
-            await _until(form_ready, deadline, "the sign-in form (a WAF challenge that never clears?)")
-            if not await cdp.evaluate(page, _fill_script(account.email, account.password)):
+            async def form_filled() -> bool:
+                """The form, once the page (and any WAF challenge reloading it) has settled, filled in. A
+                page that navigates while it is read is read again."""
+                try:
+                    if not await cdp.evaluate(page, ready):
+                        return False
+                    filled.append(bool(await cdp.evaluate(page, fill)))
+                except CDPError as exc:
+                    if "navigated or closed" not in str(exc) and "context" not in str(exc):
+                        raise
+                    return False
+                return True
+
+            await _until(form_filled, deadline, "the sign-in form (a WAF challenge that never clears?)")
+            if not filled[-1]:
                 raise LoginFailed("the sign-in form has no email or password field")
             cookies: dict[str, str] = {}
 

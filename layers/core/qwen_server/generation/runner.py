@@ -123,9 +123,11 @@ class MediaRunner:
                             retried = True  # a retry slot is held until this attempt settles
                         try:
                             choice = await self.pool.wait_choose(key, patience=self.patience, accept=accept)
-                        except GatewayError:
+                        except BaseException as exc:  # nobody left, or the client went away while waiting
                             if retried:
                                 self.pool.retry_done()
+                            if not isinstance(exc, GatewayError):
+                                raise
                             break
                     account = choice.account
                     outcome = Outcome(ok=False)
