@@ -69,7 +69,11 @@ def test_traffic_moves_to_healthy_accounts_without_client_errors() -> None:
             a["name"]: a for a in httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["accounts"]
         }
         locked = accounts_view["locked-out"]
-        assert locked["state"] == "disabled" and "sign-in" in str(locked["reason"]), locked
+        # a refused sign-in cools the account down, then one probe decides: a second refusal disables it.
+        # Whether that probe came before the traffic ended depends on the machine's speed; either way the
+        # account says why, and served nothing.
+        assert locked["state"] in ("disabled", "cooldown", "suspect"), json.dumps(locked)
+        assert "sign-in" in str(locked["reason"]) and locked["successes"] == 0, json.dumps(locked)
         rate_limited = accounts_view["emu3"]
         assert rate_limited["failures"] >= 1 and rate_limited["successes"] == 0, rate_limited
         assert spent["user3@emulator.local"] <= 0.05 * sum(spent.values()), "the fast-429 account is avoided"
