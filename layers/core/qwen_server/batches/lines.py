@@ -141,25 +141,9 @@ async def openai_completion(runtime: Runtime, tenant: str, body: dict[str, Any])
 
 async def openai_embeddings(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     """An `/v1/embeddings` body, on the accounts that serve embeddings, in the `batch` class."""
-    from qwen_server.audio import admission, embeddings
+    from qwen_server.audio import embeddings
 
-    request = embeddings.parse(body)
-    refused = embeddings.refusal(request, {a.kind for a in runtime.pool.accounts()})
-    if refused is not None:
-        raise refused
-    answers = admission.on_account(
-        runtime.pool,
-        runtime.gateway.scheduler,
-        "batch",
-        tenant,
-        request.upstream_model,
-        embeddings.kinds_for(request),
-        embeddings.call(runtime.clients, request),
-        first_byte_timeout=runtime.settings.upstream_first_byte_timeout,
-    )
-    results = [result async for result in answers]
-    answer: dict[str, Any] = results[0]
-    return answer
+    return await embeddings.run(runtime, tenant, embeddings.parse(body), "batch")
 
 
 # every endpoint the gateway serves that a batch may name, and how one of its lines runs
