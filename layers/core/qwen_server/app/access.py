@@ -4,20 +4,26 @@ tenant's rate limits; the answer's tokens are charged to the tenant and noted in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from qwen_server.app.auth import tenant_for, tenant_id
 from qwen_server.app.http import is_anthropic
-from qwen_server.app.ratelimit import LimitTable, RateLimited, RateLimiter, metered
-from qwen_server.app.runtime import Runtime
-from qwen_server.config import ConfigError
 from qwen_server.core.errors import Misconfigured
 from qwen_server.core.model import Event, Usage
-from qwen_server.observability.usage import UsageLedger
+
+if TYPE_CHECKING:  # the limiter, its store and the settings load with the first request, not at import
+    from qwen_server.app.ratelimit import RateLimiter
+    from qwen_server.app.runtime import Runtime
+    from qwen_server.observability.usage import UsageLedger
 
 
 def _services(runtime: Runtime) -> tuple[RateLimiter, UsageLedger]:
+    from qwen_server.app.ratelimit import LimitTable, RateLimiter
+    from qwen_server.config import ConfigError
+    from qwen_server.observability.usage import UsageLedger
+
     if runtime.limiter is None:
         settings = runtime.settings
         try:
@@ -48,6 +54,8 @@ async def admit(request: Request, runtime: Runtime) -> str:
         )
         kind = verdict.refused_by
         if kind is not None:
+            from qwen_server.app.ratelimit import RateLimited
+
             limit = verdict.limits.rpm if kind == "requests" else verdict.limits.tpm
             raise RateLimited(
                 f"Rate limit reached for {kind}: this key may use {limit} {kind} per minute. "
@@ -62,6 +70,8 @@ def meter(
     request: Request, runtime: Runtime, tenant: str, events: AsyncIterator[Event]
 ) -> AsyncIterator[Event]:
     """`events` unchanged; their final usage is charged to the tenant and written to the access log."""
+    from qwen_server.app.ratelimit import metered
+
     limiter, usage = _services(runtime)
 
     def on_usage(final: Usage) -> None:

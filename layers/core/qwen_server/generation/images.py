@@ -9,16 +9,18 @@ import base64
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from qwen_server.blob.service import Blobs
 from qwen_server.core.errors import GatewayError
 from qwen_server.generation.base import ImageAsk, InputImage, MediaProvider
 from qwen_server.generation.catalog import MediaModel
-from qwen_server.generation.runner import MediaRunner
-from qwen_server.providers.base import Account
+
+if TYPE_CHECKING:  # the pool and the blob store load with the first request, not at import
+    from qwen_server.blob.service import Blobs
+    from qwen_server.generation.runner import MediaRunner
+    from qwen_server.providers.base import Account
 
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 KINDS = (

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qwen_server.blob.service import Blobs, get_blobs
-from qwen_server.generation.runner import MediaRunner
-from qwen_server.generation.videos import Videos
+if TYPE_CHECKING:  # the pool, the scheduler and the blob store load with the first request, not at import
+    from qwen_server.blob.service import Blobs
+    from qwen_server.generation.runner import MediaRunner
+    from qwen_server.generation.videos import Videos
 
 
 @dataclass
@@ -29,7 +31,10 @@ async def get_media() -> Media:
     async with _lock:
         if _media is None:
             from qwen_server.app.runtime import get_runtime
+            from qwen_server.blob.service import get_blobs
             from qwen_server.generation.base import MediaProvider
+            from qwen_server.generation.runner import MediaRunner
+            from qwen_server.generation.videos import Videos
             from qwen_server.providers.dashscope_media import DashScopeMedia
             from qwen_server.providers.openai_media import OpenAIMedia
             from qwen_server.providers.qwen_web.media import WebMedia

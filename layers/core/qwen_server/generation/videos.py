@@ -11,17 +11,20 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qwen_server.blob.service import Blobs
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound
 from qwen_server.generation import jobs
 from qwen_server.generation.base import InputImage, MediaProvider, VideoAsk
 from qwen_server.generation.catalog import MediaModel
 from qwen_server.generation.jobs import TERMINAL, VideoJob
-from qwen_server.generation.runner import MediaRunner
-from qwen_server.providers.base import Account
-from qwen_server.store.base import Store
+
+if TYPE_CHECKING:  # the pool and the blob store load with the first request, not at import
+    from qwen_server.blob.service import Blobs
+    from qwen_server.generation.runner import MediaRunner
+    from qwen_server.providers.base import Account
+    from qwen_server.store.base import Store
 
 log = logging.getLogger("qwen_server.generation")
 MAX_VIDEO_BYTES = 256 * 1024 * 1024
