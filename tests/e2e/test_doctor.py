@@ -276,3 +276,29 @@ def test_a_video_not_done_in_time_says_to_wait_longer(tmp_path: Path) -> None:
     t2v = steps(result)[("emu0", "t2v")]
     assert t2v["state"] == "failed" and t2v["outcome"].startswith("task accepted, still running after")
     assert t2v["actual"] == "200" and "--timeout" in t2v["hint"]
+
+
+def test_a_refused_task_status_reads_the_actual_status_header(tmp_path: Path) -> None:
+    """The task status answers HTTP 200 with `x-actual-status-code: 401` once the token is revoked mid-wait:
+    the row fails as a refused credential and shows the header's status."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    slow = start_emulator("--video-seconds", "600", accounts=1)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(
+                doctor,
+                emulator_accounts(slow, 1),
+                *("--media", "t2v", "--skip", "upload", "--json", "--timeout", "20"),
+                cwd=tmp_path,
+            )
+            while httpx.get(f"{slow.url}/_emulator/media", timeout=5).json()["tasks"] == 0:
+                assert not running.done(), running.result().stdout
+            httpx.post(f"{slow.url}/_emulator/expire-tokens", json={}, timeout=5).raise_for_status()
+            result = running.result()
+    finally:
+        slow.stop()
+    t2v = steps(result)[("emu0", "t2v")]
+    assert result.returncode == 1
+    assert (t2v["state"], t2v["http"], t2v["actual"]) == ("failed", 200, "401"), t2v
+    assert "credential" in t2v["hint"], t2v
