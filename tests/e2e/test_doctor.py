@@ -212,3 +212,93 @@ def test_read_aloud_runs_when_asked(emulator: Service, tmp_path: Path) -> None:
     assert found[("emu0", "tts")]["state"] == "ok" and "bytes of speech" in found[("emu0", "tts")]["outcome"]
     assert found[("emu0", "t2v")]["state"] == "not tried" and "--media t2v" in found[("emu0", "t2v")]["outcome"]
     assert result.returncode == 0, result.stdout
+
+
+MEDIA = ("t2i", "t2v", "tts")
+
+
+def test_media_flows_pass_on_a_healthy_upstream(tmp_path: Path) -> None:
+    fast = start_emulator("--video-seconds", "0.5", accounts=1)
+    try:
+        accounts = emulator_accounts(fast, 1)
+        table = doctor(accounts, "--media", "t2i,t2v,tts", cwd=tmp_path)
+        as_json = doctor(accounts, "--media", "t2i,t2v,tts", "--json", cwd=tmp_path)
+        used = httpx.get(f"{fast.url}/_emulator/media", timeout=5).json()
+    finally:
+        fast.stop()
+    assert table.returncode == 0, table.stdout + table.stderr
+    for step in MEDIA:
+        row = next(line for line in table.stdout.splitlines() if line.startswith(f"  {step} "))
+        assert " ok " in row, row
+    assert "every step that was tried passed" in table.stdout
+    document = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and document["ok"] is True, as_json.stdout
+    found = steps(as_json)
+    assert found[("emu0", "t2i")]["state"] == "ok" and "image phase finished" in found[("emu0", "t2i")]["outcome"]
+    t2v = found[("emu0", "t2v")]
+    assert t2v["state"] == "ok" and "task done" in t2v["outcome"] and "video URL received" in t2v["outcome"]
+    assert t2v["actual"] == "200", "the task status's real status is its x-actual-status-code header"
+    assert found[("emu0", "tts")]["state"] == "ok" and "bytes of speech" in found[("emu0", "tts")]["outcome"]
+    assert used["turns"] == {"t2i": 2, "t2v": 2}, "each run spent one image and one video"
+    for output in (table.stdout, table.stderr, as_json.stdout, as_json.stderr):
+        assert "password0" not in output
+        assert "?key=" not in output and "/output/" not in output, "keyed media URLs are never printed"
+
+
+def test_a_spent_image_quota_is_diagnosed(tmp_path: Path) -> None:
+    spent = start_emulator("--image-quota", "0", "--video-seconds", "0.5", accounts=1)
+    try:
+        accounts = emulator_accounts(spent, 1)
+        table = doctor(accounts, "--media", "t2i,t2v", cwd=tmp_path)
+        as_json = doctor(accounts, "--media", "t2i,t2v", "--json", cwd=tmp_path)
+    finally:
+        spent.stop()
+    assert table.returncode == 1 and as_json.returncode == 1, table.stdout
+    assert "RateLimited" in table.stdout and "-> try:" in table.stdout and "quota is spent" in table.stdout
+    t2i = steps(as_json)[("emu0", "t2i")]
+    assert (t2i["state"], t2i["http"]) == ("failed", 200), t2i
+    assert t2i["outcome"] == "RateLimited: daily media quota spent, resets in 6 h"
+    assert "wait for the reset" in t2i["hint"] and "another account" in t2i["hint"]
+    assert steps(as_json)[("emu0", "t2v")]["state"] == "ok", "the video quota is separate"
+    assert json.loads(as_json.stdout)["ok"] is False
+    assert "password0" not in table.stdout + as_json.stdout
+
+
+def test_a_video_not_done_in_time_says_to_wait_longer(tmp_path: Path) -> None:
+    slow = start_emulator("--video-seconds", "600", accounts=1)
+    try:
+        result = doctor(
+            emulator_accounts(slow, 1), "--media", "t2v", "--skip", "upload", "--json", "--timeout", "1", cwd=tmp_path
+        )
+    finally:
+        slow.stop()
+    assert result.returncode == 1
+    t2v = steps(result)[("emu0", "t2v")]
+    assert t2v["state"] == "failed" and t2v["outcome"].startswith("task accepted, still running after")
+    assert t2v["actual"] == "200" and "--timeout" in t2v["hint"]
+
+
+def test_a_refused_task_status_reads_the_actual_status_header(tmp_path: Path) -> None:
+    """The task status answers HTTP 200 with `x-actual-status-code: 401` once the token is revoked mid-wait:
+    the row fails as a refused credential and shows the header's status."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    slow = start_emulator("--video-seconds", "600", accounts=1)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(
+                doctor,
+                emulator_accounts(slow, 1),
+                *("--media", "t2v", "--skip", "upload", "--json", "--timeout", "20"),
+                cwd=tmp_path,
+            )
+            while httpx.get(f"{slow.url}/_emulator/media", timeout=5).json()["tasks"] == 0:
+                assert not running.done(), running.result().stdout
+            httpx.post(f"{slow.url}/_emulator/expire-tokens", json={}, timeout=5).raise_for_status()
+            result = running.result()
+    finally:
+        slow.stop()
+    t2v = steps(result)[("emu0", "t2v")]
+    assert result.returncode == 1
+    assert (t2v["state"], t2v["http"], t2v["actual"]) == ("failed", 200, "401"), t2v
+    assert "credential" in t2v["hint"], t2v

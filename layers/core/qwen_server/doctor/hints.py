@@ -30,6 +30,14 @@ HINTS: dict[str, str] = {
     "unexpected": "an answer the gateway does not understand: compare with a fresh browser capture",
     "no_token": "the answer carried no token: sign in in a browser and give its session instead",
     "not_built": "this upstream has no such endpoint here (HTTP 404); media and uploads need it",
+    "media_quota": (
+        "the account's daily image/video quota is spent: wait for the reset shown, route media to another "
+        "account, or leave this flow out of --media"
+    ),
+    "video_running": (
+        "the video was accepted and is being made, but did not finish in time (upstream videos take minutes): "
+        "raise --timeout (e.g. --timeout 400) to wait for it"
+    ),
 }
 
 

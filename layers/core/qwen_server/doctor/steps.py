@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,8 @@ from qwen_server.core.errors import (
 from qwen_server.core.model import ChatRequest, Message, TextDelta, TextPart, ThinkingDelta
 from qwen_server.core.sse import SSEParser
 from qwen_server.doctor.context import Answer, Context
-from qwen_server.doctor.observe import Failure, check
-from qwen_server.providers.qwen_web import oss_sign, wire
+from qwen_server.doctor.observe import Failure, check, json_of
+from qwen_server.providers.qwen_web import media_wire, oss_sign, wire
 from qwen_server.providers.qwen_web import tts as tts_flow
 from qwen_server.providers.qwen_web.auth import token_from_response
 from qwen_server.providers.qwen_web.upload import KINDS
@@ -40,6 +41,8 @@ PROMPT = "Reply with exactly one word: pong"
 WEB = frozenset({"qwen-web"})
 COMPAT = frozenset({"openai", "dashscope"})
 UPLOAD_BYTES = b"qwen-server doctor upload check\n"
+MEDIA_PROMPT = "a small red circle on white"
+VIDEO_POLL_MAX = 5.0  # seconds between task status reads, at most (the web app reads every 10 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,65 +250,87 @@ async def upload(ctx: Context) -> str:
     raise Failure("document parse still running after 5 s", "timeout", ctx.last[0])
 
 
-def _media_body(ctx: Context, chat_id: str, chat_type: str, stream: bool) -> dict[str, Any]:
-    body = wire.completion_body(
-        chat_id=chat_id,
-        model=ctx.model,
-        content="a small red circle on white",
-        thinking=False,
-        thinking_budget=None,
-        stream=stream,
-        chat_type=chat_type,
+def _media_body(ctx: Context, chat_id: str, chat_type: str) -> dict[str, Any]:
+    """The turn the gateway's own image / video flow sends (`media_wire.media_body`)."""
+    ratio = "16:9" if chat_type == "t2v" else "1:1"
+    return media_wire.media_body(
+        chat_id=chat_id, model=ctx.model, prompt=MEDIA_PROMPT, chat_type=chat_type, ratio=ratio
     )
-    size = "16:9" if chat_type == "t2v" else "1:1"
-    body["size"] = size
-    body["messages"][0]["extra"]["meta"]["size"] = size
-    return body
+
+
+async def _media_turn(ctx: Context, chat_type: str) -> Answer:
+    chat_id = await _new_chat(ctx, chat_type)
+    body = _media_body(ctx, chat_id, chat_type)
+    stream = bool(body["stream"])
+    return await ctx.call(
+        "POST", ctx.path("completions"), body, chat_id=chat_id, stream=stream, query=f"chat_id={chat_id}"
+    )
+
+
+def _media_refusal(answer: Answer) -> None:
+    """A JSON error answer to a media turn, read as the gateway reads it: the daily limit says when it resets."""
+    if "event-stream" in answer.headers.get("content-type", ""):
+        return
+    payload = json_of(answer.body)
+    error = media_wire.media_error(payload) if isinstance(payload, dict) else None
+    if isinstance(error, UpstreamRateLimited) and error.retry_after:
+        actual = answer.headers.get(media_wire.ACTUAL_STATUS)
+        shown = f"RateLimited: daily media quota spent, resets in {error.retry_after / 3600:g} h"
+        raise Failure(shown, "media_quota", answer.status, actual)
 
 
 async def t2i(ctx: Context) -> str:
-    chat_id = await _new_chat(ctx, "t2i")
-    answer = await ctx.call(
-        "POST",
-        ctx.path("completions"),
-        _media_body(ctx, chat_id, "t2i", stream=True),
-        chat_id=chat_id,
-        stream=True,
-        query=f"chat_id={chat_id}",
-    )
-    for payload in _sse_payloads(answer):
-        error = wire.stream_error(payload)
-        if error is not None:
-            raise _failure_of(error, answer.status)
-        for choice in payload.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if delta.get("phase") == "image_gen" and str(delta.get("content") or "").startswith("http"):
-                return "image URL received"  # never shown: it carries a key
-    raise Failure("no image URL in the stream", "unexpected", answer.status)
+    """The image turn as the gateway runs it: a streamed `t2i` turn, image URLs until the phase finishes."""
+    answer = await _media_turn(ctx, "t2i")
+    _media_refusal(answer)
+    urls: list[str] = []
+    finished = False
+    try:
+        for payload in _sse_payloads(answer):
+            urls += media_wire.image_urls(payload, frozenset())
+            finished = finished or media_wire.image_turn_finished(payload)
+    except GatewayError as exc:
+        raise _failure_of(exc, answer.status) from None
+    if not urls:
+        raise Failure("no image URL in the stream", "unexpected", answer.status)
+    ended = "image phase finished" if finished else "stream ended without the finished frame"
+    return f"{len(urls)} image URL(s) received; {ended}"  # never the URL: it carries a key
 
 
 async def t2v(ctx: Context) -> str:
-    """Submit a video task and read its status once (a video takes minutes; the doctor does not wait)."""
-    chat_id = await _new_chat(ctx, "t2v")
-    answer = await ctx.call(
-        "POST",
-        ctx.path("completions"),
-        _media_body(ctx, chat_id, "t2v", stream=False),
-        chat_id=chat_id,
-        query=f"chat_id={chat_id}",
-    )
+    """The video flow as the gateway runs it: submit (`stream: false`), then poll `task/status` (whose real
+    status is the `x-actual-status-code` header) until the task ends or `--timeout` passes."""
+    answer = await _media_turn(ctx, "t2v")
+    _media_refusal(answer)
     payload = check(answer.status, answer.headers, answer.body, write=True)
     try:
-        task_id = str(payload["data"]["messages"][0]["extra"]["wanx"]["task_id"])
-    except (KeyError, IndexError, TypeError):
+        task_id = media_wire.task_id_of(payload)
+    except GatewayError:
         raise Failure("no task id at data.messages[0].extra.wanx.task_id", "unexpected", answer.status) from None
-    status = await ctx.call("GET", ctx.path("task_status", task_id=task_id))
-    polled = check(status.status, status.headers, status.body)
-    data = polled.get("data") if isinstance(polled, dict) else None
-    task_status = str((data or {}).get("task_status") or "")
-    if task_status not in ("running", "success", "pending"):
-        raise Failure(f"task status {task_status or 'missing'}", "unexpected", status.status)
-    return f"task submitted; status {task_status}"
+    started = time.monotonic()
+    pause = 0.25
+    while True:
+        polled = await ctx.call("GET", ctx.path("task_status", task_id=task_id))
+        if json_of(polled.body) is None:
+            check(polled.status, polled.headers, polled.body)  # a WAF page or other non-JSON, diagnosed
+        try:
+            state = media_wire.task_state(polled.status, polled.headers, json_of(polled.body))
+        except GatewayError as exc:
+            failure = _failure_of(exc, polled.status)
+            failure.actual = polled.headers.get(media_wire.ACTUAL_STATUS)
+            raise failure from None
+        waited = time.monotonic() - started
+        actual = polled.headers.get(media_wire.ACTUAL_STATUS)
+        if state.status == "succeeded":
+            return f"task done after {waited:.1f} s; video URL received"  # never the URL: it carries a key
+        if state.status == "failed":
+            raise Failure(f"video task failed: {state.error}", "unexpected", polled.status, actual)
+        remaining = ctx.timeout - waited
+        if remaining <= 0:
+            shown = f"task accepted, still running after {waited:.0f} s"
+            raise Failure(shown, "video_running", polled.status, actual)
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, VIDEO_POLL_MAX)
 
 
 async def tts(ctx: Context) -> str:
