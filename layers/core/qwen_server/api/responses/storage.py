@@ -62,8 +62,14 @@ class ResponseStore:
 
     async def delete(self, tenant: str, response_id: str) -> bool:
         key = _KEY.format(tenant=tenant, id=response_id)
-        if await self._store.get(key) is None:
+        raw = await self._store.get(key)
+        if raw is None:
             return False
+        record = orjson.loads(raw)
+        output = record.get("response", {}).get("output", []) if isinstance(record, dict) else []
+        for item in output:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                await self._store.delete(_ITEM_KEY.format(tenant=tenant, id=item["id"]))
         await self._store.delete(key)
         return True
 
