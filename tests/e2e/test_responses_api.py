@@ -157,6 +157,35 @@ def test_function_call_round_trip_through_previous_response_id(
     assert [i.type for i in items.data] == ["function_call_output"]
 
 
+def test_item_reference_resends_a_stored_output_item(client: openai.OpenAI, emulator: Service) -> None:
+    """Clients that keep `store` on (the Vercel AI SDK) resend earlier output items by id, not by value."""
+    call = {"name": "get_weather", "arguments": {"city": "Lima"}}
+    script(emulator, {"reply": "<tool_call>\n" + json.dumps(call) + "\n</tool_call>"})
+    first = client.responses.create(model="qwen3-max", input="Weather in Lima?", tools=[WEATHER])
+    (made,) = [item for item in first.output if item.type == "function_call"]
+    question = {"role": "user", "content": "Weather in Lima?"}
+    second = client.responses.create(
+        model="qwen3-max",
+        input=[
+            question,
+            {"type": "item_reference", "id": made.id},
+            {"type": "function_call_output", "call_id": made.call_id, "output": "sunny"},
+        ],
+        tools=[WEATHER],
+    )
+    assert second.status == "completed" and second.output_text == "Weather in Lima?"
+    items = client.responses.input_items.list(second.id, order="asc").data
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output"]
+    resolved = items[1]
+    assert resolved.id == made.id and resolved.type == "function_call"
+    assert resolved.name == "get_weather" and resolved.call_id == made.call_id
+    assert json.loads(resolved.arguments) == {"city": "Lima"}
+    other = openai.OpenAI(base_url=str(client.base_url), api_key="another-tenant", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        other.responses.create(model="qwen3-max", input=[question, {"type": "item_reference", "id": made.id}])
+    assert caught.value.param == "input.1.id"  # type: ignore[attr-defined]
+
+
 def test_function_call_streams_its_arguments(client: openai.OpenAI, emulator: Service) -> None:
     call = {"name": "get_weather", "arguments": {"city": "Oslo"}}
     prompt = "weather?" + directive(reply="<tool_call>\n" + json.dumps(call) + "\n</tool_call>")
@@ -185,7 +214,7 @@ def test_json_schema_text_format(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"model": "qwen3-max", "input": [{"type": "item_reference", "id": "x"}]}, "input.0.type"),
+        ({"model": "qwen3-max", "input": [{"type": "item_reference", "id": "x"}]}, "input.0.id"),
         ({"model": "qwen3-max", "input": "x", "tools": [{"type": "file_search"}]}, "tools.0.type"),
         (
             {"model": "qwen3-max", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},

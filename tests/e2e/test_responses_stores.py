@@ -47,7 +47,17 @@ def test_stored_responses_survive_on_the_shared_store(stored_gateway: Service) -
     assert [i.content[0].text for i in client.responses.input_items.list(second.id).data] == ["a follow-up"]
     with pytest.raises(openai.NotFoundError):
         other.responses.retrieve(second.id)
+    answer = {"type": "item_reference", "id": first.output[-1].id}  # an output item resent by id
+    third = client.responses.create(
+        model="qwen3-max", input=[answer, {"role": "user", "content": "and then?"}]
+    )
+    resent = client.responses.input_items.list(third.id, order="asc").data[0]
+    assert resent.type == "message" and resent.content[0].text == "the first question"
+    with pytest.raises(openai.BadRequestError):
+        other.responses.create(model="qwen3-max", input=[answer, {"role": "user", "content": "x"}])
     client.responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)
+    with pytest.raises(openai.BadRequestError):  # its output items went with it
+        client.responses.create(model="qwen3-max", input=[answer, {"role": "user", "content": "x"}])
     assert client.responses.retrieve(second.id).previous_response_id == first.id

@@ -4,7 +4,8 @@
 `normalize` gives the items the ids and shape `GET /v1/responses/{id}/input_items` lists; `to_messages`
 turns a whole conversation (the stored context of `previous_response_id`, then this input) into messages.
 Output items of a stored response come back the same way: assistant text, and function calls that the
-next input answers with `function_call_output`.
+next input answers with `function_call_output`. An `item_reference` names a stored output item by its id
+(clients that keep `store` on resend earlier turns that way); `storage.resolve_references` fills it in.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def normalize(raw: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [_message_item("user", [{"type": "input_text", "text": raw}])]
     items: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
-        kind = item.get("type") or ("message" if "role" in item else None)
+        kind = item.get("type") or (
+            "message" if "role" in item else "item_reference" if "id" in item else None
+        )
         if kind == "message":
             role = item.get("role")
             if role not in _ROLES:
@@ -82,6 +85,9 @@ def normalize(raw: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "status": "completed",
                 }
             )
+        elif kind == "item_reference":
+            _require(item, ("id",), i)
+            items.append({"type": "item_reference", "id": item["id"]})  # resolved from the store by the route
         elif kind in _SKIPPED:
             items.append(dict(item))
         else:

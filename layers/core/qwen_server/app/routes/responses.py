@@ -76,7 +76,7 @@ async def create_response(request: Request) -> Response:
     body = validate(ResponsesRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
     storage = _storage(runtime)
-    items = normalize(body.input)
+    items = await storage.resolve_references(tenant, normalize(body.input))
     inherited: list[dict[str, Any]] = []
     if body.previous_response_id:
         record = await storage.get(tenant, body.previous_response_id)
