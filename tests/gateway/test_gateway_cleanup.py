@@ -193,3 +193,40 @@ async def test_a_continued_answer_frees_every_slot_and_its_retry(store: Store) -
         raise AssertionError(f"slots still held: {counts}")
     assert provider.closed == provider.opened == 2
     assert (pool.retries.active, pool.retries.retrying) == (0, 0)
+
+
+class SlowReplies:
+    """The real store, whose `lease_acquire` reply comes a while after the write was applied, as over a network
+    (the window in which a request may be cancelled holding a slot it never learnt of)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def lease_acquire(self, group: str, holder: str, limit: int, ttl: float) -> bool:
+        taken = await self._store.lease_acquire(group, holder, limit, ttl)
+        await asyncio.sleep(0.3)
+        return taken
+
+
+async def test_a_request_that_leaves_while_its_slot_is_being_taken_gives_it_back(store: Store) -> None:
+    pool = AccountPool(ListRegistry([account("a", max_concurrent=1)]), SlowReplies(store))  # type: ignore[arg-type]
+    choosing = asyncio.create_task(pool.choose("m"))
+    for _ in range(200):  # the store has granted the slot; its answer has not arrived
+        if await store.lease_count(slots_key("a")) == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert await store.lease_count(slots_key("a")) == 1
+    choosing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await choosing
+    for _ in range(200):
+        if await store.lease_count(slots_key("a")) == 0 and not cleanup.pending():
+            break
+        await asyncio.sleep(0.01)
+    assert await store.lease_count(slots_key("a")) == 0, "the slot granted after the request left is given back"
+    again = await pool.choose("m")  # and the account's one slot is free for the next request at once
+    assert again is not None
+    await pool.release(again)

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
+from qwen_server.core import cleanup
 from qwen_server.core.errors import (
     GatewayError,
     NoAccounts,
@@ -334,13 +335,27 @@ class AccountPool:
     async def _acquire(self, account: Account, model: str, session_id: str | None) -> Choice | None:
         holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
         slots = slots_key(account.id)
-        if not await self.store.lease_acquire(
-            slots, holder, max(1, account.max_concurrent), self.config.lease_seconds
-        ):
+        taking = asyncio.ensure_future(
+            self.store.lease_acquire(slots, holder, max(1, account.max_concurrent), self.config.lease_seconds)
+        )
+        try:
+            taken = await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The request left (a client gone while a failover or continuation waited for an account), but
+            # the store may still grant the slot: once the call settles, give back whatever it took, or the
+            # slot would stay held for the whole lease with nobody to use or renew it.
+            cleanup.spawn(self._give_back_when_settled(taking, slots, holder))
+            raise
+        if not taken:
             return None
         choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
         self._slots.hold(choice)
         return choice
+
+    async def _give_back_when_settled(self, taking: asyncio.Future[bool], slots: str, holder: str) -> None:
+        done = await asyncio.gather(taking, return_exceptions=True)
+        if done[0] is True:
+            await self.store.lease_release(slots, holder)
 
     def _unavailable(
         self, model: str, accounts: list[Account], healths: dict[str, HealthState | None], now: float
