@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from functools import lru_cache
 
 from starlette.types import Scope
 
@@ -49,6 +50,7 @@ def exposure(scope: Scope) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)  # a server has few local addresses: parse each once, not on every request
 def _public_ip(host: str) -> bool:
     """A socket's local address is an IP; a name there comes from an in-process client (tests), not a network."""
     try:
