@@ -404,3 +404,27 @@ def test_a_claude_code_sized_context_with_tools_still_calls_tools(
     use = [b for b in message.content if b.type == "tool_use"]
     assert use and use[0].name == "read_file" and use[0].input == {"path": "src/app.py"}  # type: ignore[union-attr]
     assert counts(emulator)["sts"] == before + 1  # the conversation file
+
+
+def test_responses_api_images_and_files_reach_the_model_intact(oai: openai.OpenAI) -> None:
+    """The Responses API's `input_image` and `input_file` take the same upload path as chat's parts."""
+    response = oai.responses.create(
+        model=VISION,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "what do these show?"},
+                    {"type": "input_image", "image_url": data_url("image/png", PNG), "detail": "auto"},
+                    {
+                        "type": "input_file",
+                        "filename": "report.pdf",
+                        "file_data": data_url("application/pdf", PDF),
+                    },
+                ],
+            }
+        ],
+    )
+    answer = response.output_text
+    assert f"image/png {len(PNG)} bytes sha256={digest(PNG)}]" in answer
+    assert f"[file report.pdf application/pdf {len(PDF)} bytes sha256={digest(PDF)}]" in answer
