@@ -96,6 +96,24 @@ def start_emulator(*args: str, accounts: int = 3) -> Service:
     return service
 
 
+def start_recording_openai() -> Service:
+    """tests/fake_openai_upstream.py as a process: an OpenAI-compatible upstream that records every request
+    body it receives, so a test can check what the gateway sent."""
+    port = free_port()
+    process, log_path = _spawn(
+        [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
+        dict(os.environ),
+        "fake-openai-recording",
+    )
+    service = Service(process, port, log_path)
+    try:
+        wait_http(f"{service.url}/health", process)
+    except RuntimeError:
+        service.stop()
+        raise RuntimeError(service.log()) from None
+    return service
+
+
 def start_fake_openai(*args: str) -> Service:
     """bench/fake_openai.py as a process: an OpenAI-compatible upstream whose keys, listed models, refused
     models and listing behaviour are set by `args` (see its docstring)."""

@@ -5,11 +5,7 @@ SDKs against the gateway process and a native OpenAI-compatible upstream that re
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from processes import REPO, Service, free_port, start_gateway, wait_http
+from processes import Service, start_gateway, start_recording_openai
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -26,20 +22,9 @@ PNG = base64.b64decode(
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Service]:
-    port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="fake-openai-", suffix=".log")[1])
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/health", process)
-        yield service
-    finally:
-        service.stop()
+    service = start_recording_openai()
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,7 @@ URLs, so the upstream never fetches a client-given address.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +16,7 @@ import openai
 import pytest
 from media_server import PDF, PNG, media_server
 
-from processes import REPO, Service, free_port, start_gateway, wait_http
+from processes import Service, start_gateway, start_recording_openai
 
 OMNI = "qwen3-omni-flash"  # the catalogue marks it for images, audio, video and documents
 WAV = b"RIFF" + (36 + 800).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + bytes(804)
@@ -43,20 +39,9 @@ def files() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Service]:
-    port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="fake-openai-", suffix=".log")[1])
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/health", process)
-        yield service
-    finally:
-        service.stop()
+    service = start_recording_openai()
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="module", params=["openai", "dashscope"])

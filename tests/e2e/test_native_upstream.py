@@ -8,11 +8,7 @@ every body it receives.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -20,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from processes import REPO, Service, free_port, start_gateway, wait_http
+from processes import Service, start_gateway, start_recording_openai
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.core.tokens import count_tokens
 
@@ -43,20 +39,9 @@ EXTRA_BODY = {"top_k": 20, "repetition_penalty": 1.05}
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Service]:
-    port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="fake-openai-", suffix=".log")[1])
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/health", process)
-        yield service
-    finally:
-        service.stop()
+    service = start_recording_openai()
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="module", params=["openai", "dashscope"])
