@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 import orjson
 
@@ -205,35 +203,14 @@ async def upload(ctx: Context) -> str:
     needed = ("access_key_id", "access_key_secret", "security_token", "file_url", "file_path", "file_id")
     if not isinstance(data, dict) or any(not data.get(k) for k in needed):
         raise Failure("STS answer without credentials or file_url", "unexpected", answer.status)
-    url = str(data["file_url"]).split("?", 1)[0]
-    bucket = str(data.get("bucketname") or urlsplit(url).hostname or "").split(".")[0]
-    key, region = str(data["file_path"]), str(data.get("region") or "oss-ap-southeast-1")
-    ak, secret, sts = str(data["access_key_id"]), str(data["access_key_secret"]), str(data["security_token"])
-    v4 = oss_sign.v4_headers(
-        bucket=bucket,
-        key=key,
-        region=region,
-        access_key_id=ak,
-        access_key_secret=secret,
-        security_token=sts,
-        content_type="text/plain",
-    )
-    signed = "V4"
-    put = await ctx.put(url, v4, UPLOAD_BYTES)
-    if put.status == 403 and b"SignatureDoesNotMatch" in put.body:
+    target = oss_sign.UploadTarget.from_sts(data)
+    signed: Literal["V4", "V1"] = "V4"
+    put = await ctx.put(target.url, target.headers(signed, "text/plain"), UPLOAD_BYTES)
+    if oss_sign.refused_signature(put.status, put.body):
         signed = "V1"
-        v1 = oss_sign.v1_headers(
-            bucket=bucket,
-            key=key,
-            access_key_id=ak,
-            access_key_secret=secret,
-            security_token=sts,
-            content_type="text/plain",
-        )
-        put = await ctx.put(url, v1, UPLOAD_BYTES)
+        put = await ctx.put(target.url, target.headers(signed, "text/plain"), UPLOAD_BYTES)
     if put.status >= 300:
-        code = re.search(rb"<Code>([^<]{1,80})</Code>", put.body)
-        shown = code.group(1).decode(errors="replace") if code else f"HTTP {put.status}"
+        shown = oss_sign.error_code(put.body) or f"HTTP {put.status}"
         raise Failure(f"storage PUT refused: {shown}", "unexpected", put.status)
     file_id = str(data["file_id"])
     parsed = await ctx.call("POST", ctx.path("file_parse"), {"file_id": file_id})

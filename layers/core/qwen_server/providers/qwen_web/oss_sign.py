@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import quote
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 USER_AGENT = "aliyun-sdk-js/6.23.0"
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -86,3 +90,61 @@ def v1_headers(
         "x-oss-security-token": security_token,
         "authorization": f"OSS {access_key_id}:{signature}",
     }
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """Where a `getstsToken` answer says to PUT a file, and the credentials to sign that PUT with."""
+
+    url: str
+    bucket: str
+    key: str
+    region: str
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+
+    @classmethod
+    def from_sts(cls, sts: Mapping[str, Any]) -> UploadTarget:
+        url = str(sts["file_url"]).split("?", 1)[0]  # the presigned GET's query is not ours to reuse
+        return cls(
+            url=url,
+            bucket=str(sts.get("bucketname") or urlsplit(url).hostname or "").split(".")[0],
+            key=str(sts["file_path"]),
+            region=str(sts.get("region") or "oss-ap-southeast-1"),
+            access_key_id=str(sts["access_key_id"]),
+            access_key_secret=str(sts["access_key_secret"]),
+            security_token=str(sts["security_token"]),
+        )
+
+    def headers(self, signature: Literal["V4", "V1"], content_type: str) -> dict[str, str]:
+        """The PUT's headers, signed as the browser does (V4) or the older way some accounts still take (V1)."""
+        if signature == "V4":
+            return v4_headers(
+                bucket=self.bucket,
+                key=self.key,
+                region=self.region,
+                access_key_id=self.access_key_id,
+                access_key_secret=self.access_key_secret,
+                security_token=self.security_token,
+                content_type=content_type,
+            )
+        return v1_headers(
+            bucket=self.bucket,
+            key=self.key,
+            access_key_id=self.access_key_id,
+            access_key_secret=self.access_key_secret,
+            security_token=self.security_token,
+            content_type=content_type,
+        )
+
+
+def refused_signature(status: int, body: bytes) -> bool:
+    """The store refused the signature itself (so the other signing may be accepted)."""
+    return status == 403 and b"SignatureDoesNotMatch" in body
+
+
+def error_code(body: bytes) -> str | None:
+    """The `<Code>` of the store's XML error answer, if it has one."""
+    found = re.search(rb"<Code>([^<]{1,80})</Code>", body)
+    return found.group(1).decode(errors="replace") if found else None

@@ -219,37 +219,14 @@ class WebUploader:
         return entry
 
     async def _put(self, sts: dict[str, Any], data: bytes, media_type: str) -> None:
-        url = str(sts["file_url"]).split("?", 1)[0]
-        bucket, key = (
-            str(sts.get("bucketname") or urlsplit(url).hostname or "").split(".")[0],
-            str(sts["file_path"]),
-        )
-        ak, secret = str(sts["access_key_id"]), str(sts["access_key_secret"])
-        token, region = str(sts["security_token"]), str(sts.get("region") or "oss-ap-southeast-1")
-        client = self._clients.get(url)
-        headers = oss_sign.v4_headers(
-            bucket=bucket,
-            key=key,
-            region=region,
-            access_key_id=ak,
-            access_key_secret=secret,
-            security_token=token,
-            content_type=media_type,
-        )
-        reply = await client.fetch("PUT", url, headers=headers, content=data)
-        if reply.status == 403 and b"SignatureDoesNotMatch" in reply.body:
-            headers = oss_sign.v1_headers(
-                bucket=bucket,
-                key=key,
-                access_key_id=ak,
-                access_key_secret=secret,
-                security_token=token,
-                content_type=media_type,
-            )
-            reply = await client.fetch("PUT", url, headers=headers, content=data)
+        target = oss_sign.UploadTarget.from_sts(sts)
+        client = self._clients.get(target.url)
+        reply = await client.fetch("PUT", target.url, headers=target.headers("V4", media_type), content=data)
+        if oss_sign.refused_signature(reply.status, reply.body):
+            reply = await client.fetch("PUT", target.url, headers=target.headers("V1", media_type), content=data)
         if reply.status >= 400:
-            code = re.search(rb"<Code>([^<]{1,80})</Code>", reply.body)
-            detail = f": {code.group(1).decode(errors='replace')}" if code else ""
+            code = oss_sign.error_code(reply.body)
+            detail = f": {code}" if code else ""
             raise UpstreamError(
                 f"the upload to the account's file store failed (HTTP {reply.status}){detail}"
             )
