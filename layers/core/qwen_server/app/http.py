@@ -112,7 +112,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
-    body = await read_body(request, max_bytes)
+    return parse_json_object(await read_body(request, max_bytes))
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object; anything else is a 400 that says what was wrong."""
     if not body:
         raise InvalidRequest("The request body is empty; send a JSON object")
     try:

@@ -13,6 +13,7 @@ from qwen_server.app.routes.media_input import read_fields
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation import catalog
+from qwen_server.generation.base import InputImage
 from qwen_server.generation.images import ImageOrder, make_images
 from qwen_server.generation.service import get_media
 from qwen_server.generation.sizes import ratio_of
@@ -22,19 +23,7 @@ async def generate_images(request: Request) -> Response:
     runtime = await get_runtime()
     tenant = await admit(request, runtime)
     body = validate(ImageGenerationRequest, await read_json(request, runtime.settings.max_request_bytes))
-    request.state.log.update(model=body.model, n=body.n)
-    order = ImageOrder(
-        tenant=tenant,
-        model=catalog.resolve(body.model, "image"),
-        prompt=body.prompt,
-        n=body.n,
-        ratio=ratio_of(body.size),
-        response_format=body.response_format or "url",
-    )
-    media = await get_media()
-    return JSONBytes(
-        await unless_client_leaves(request, make_images(media.runner, media.blobs, request, order))
-    )
+    return await _answer(request, tenant, body)
 
 
 async def edit_images(request: Request) -> Response:
@@ -49,6 +38,16 @@ async def edit_images(request: Request) -> Response:
     images = files.get("image") or []
     if not images:
         raise InvalidRequest("Missing required parameter: 'image'.", param="image")
+    return await _answer(request, tenant, body, source=images[0])
+
+
+async def _answer(
+    request: Request,
+    tenant: str,
+    body: ImageGenerationRequest | ImageEditRequest,
+    source: InputImage | None = None,
+) -> Response:
+    """The images `body` asks for (an edit of `source` when given), as OpenAI's images response."""
     request.state.log.update(model=body.model, n=body.n)
     order = ImageOrder(
         tenant=tenant,
@@ -57,7 +56,7 @@ async def edit_images(request: Request) -> Response:
         n=body.n,
         ratio=ratio_of(body.size),
         response_format=body.response_format or "url",
-        source=images[0],
+        source=source,
     )
     media = await get_media()
     return JSONBytes(

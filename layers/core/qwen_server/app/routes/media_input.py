@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
-from qwen_server.app.http import read_body
+from qwen_server.app.http import parse_json_object, read_body
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation.base import InputImage
 from qwen_server.generation.images import sniff
@@ -39,15 +38,7 @@ async def read_fields(request: Request, max_bytes: int) -> tuple[dict[str, Any],
             else:
                 fields[key] = value
         return fields, files
-    if not body:
-        raise InvalidRequest("The request body is empty; send a JSON object")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object")
-    return data, {}
+    return parse_json_object(body), {}
 
 
 async def _image(upload: UploadFile, field: str) -> InputImage:
