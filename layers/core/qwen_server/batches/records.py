@@ -14,7 +14,6 @@ Lines are kept as chunk blobs (`batches/<tenant>/<id>/chunk-<n>.jsonl`) in the b
 
 from __future__ import annotations
 
-import string
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from qwen_server.core.ids import hex_id
+from qwen_server.core.ids import base62_id, hex_id
 from qwen_server.store.base import Store
 
 Api = Literal["openai", "anthropic"]
@@ -34,7 +33,6 @@ ENDED = frozenset({"failed", "completed", "expired", "cancelled"})
 WINDOW_SECONDS = 24 * 3600
 RETAIN_SECONDS = 29 * 24 * 3600  # Anthropic keeps results 29 days after creation
 ACTIVE = "batches-active:"
-_BASE62 = string.digits + string.ascii_letters
 
 
 @dataclass(slots=True)
@@ -85,12 +83,7 @@ class BatchRecord:
 def new_batch_id(api: Api) -> str:
     if api == "openai":
         return f"batch_{hex_id(32)}"
-    n = int(hex_id(40), 16)
-    tail = []
-    for _ in range(24):
-        n, r = divmod(n, 62)
-        tail.append(_BASE62[r])
-    return "msgbatch_01" + "".join(tail)
+    return "msgbatch_01" + base62_id(24)
 
 
 def record_key(tenant: str, batch_id: str) -> str:

@@ -21,3 +21,16 @@ def hex_id(length: int = 32) -> str:
     if os.getpid() != _pid:  # a forked worker must not repeat its parent's sequence
         _rng, _pid = random.Random(os.urandom(32)), os.getpid()
     return f"{_rng.getrandbits(length * 4):0{length}x}"
+
+
+_BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def base62_id(length: int = 24) -> str:
+    """`length` random base-62 characters (the alphabet of OpenAI's and Anthropic's file and batch ids)."""
+    n = int(hex_id(2 * length), 16)  # 8 random bits a character: more than a base-62 digit uses
+    digits = []
+    for _ in range(length):
+        n, r = divmod(n, 62)
+        digits.append(_BASE62[r])
+    return "".join(digits)

@@ -6,18 +6,16 @@ tenant's listing is one prefix scan.
 
 from __future__ import annotations
 
-import string
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import orjson
 
-from qwen_server.core.ids import hex_id
+from qwen_server.core.ids import base62_id
 from qwen_server.store.base import Store
 
 Api = Literal["openai", "anthropic"]
 PREFIX = "files:"
-_BASE62 = string.digits + string.ascii_letters
 
 
 @dataclass(slots=True)
@@ -50,12 +48,7 @@ class FileRecord:
 
 def new_file_id(api: Api) -> str:
     """OpenAI's `file-<24 base62>`; Anthropic's `file_011<24 base62>`."""
-    n = int(hex_id(40), 16)
-    digits = []
-    for _ in range(24):
-        n, r = divmod(n, 62)
-        digits.append(_BASE62[r])
-    tail = "".join(digits)
+    tail = base62_id(24)
     return f"file-{tail}" if api == "openai" else f"file_011{tail}"
 
 
