@@ -13,6 +13,7 @@ import pytest
 
 from qwen_server.blob import BlobNotFound, BlobStore, BlobTooLarge, open_blob_store
 from qwen_server.blob import s3 as s3_backend
+from qwen_server.blob.base import open_found
 from services import moto_env, moto_service
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +90,13 @@ async def test_local_keys_cannot_escape_the_root(tmp_path: Path) -> None:
     assert not (tmp_path / "outside").exists()
     await blobs.put_bytes("inside/x", b"x")
     assert (tmp_path / "blobs" / "inside" / "x").read_bytes() == b"x"
+
+
+async def test_open_found_says_absent_before_the_first_chunk(blobs: BlobStore) -> None:
+    with pytest.raises(BlobNotFound):
+        await open_found(blobs, "never-written")
+    await blobs.put_bytes("empty", b"")
+    assert b"".join([c async for c in await open_found(blobs, "empty")]) == b""
+    data = os.urandom(3000)
+    await blobs.put_bytes("some", data)
+    assert b"".join([c async for c in await open_found(blobs, "some", chunk_size=1000)]) == data

@@ -68,3 +68,20 @@ class BlobStore(Protocol):
 
 async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+async def open_found(store: BlobStore, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """The blob's chunks, with `BlobNotFound` raised here rather than at the first chunk: a route can answer
+    404 before it starts a 200 response."""
+    chunks = store.open(key, chunk_size)
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = b""
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return rest()

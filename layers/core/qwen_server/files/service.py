@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from qwen_server.blob import BlobNotFound, BlobTooLarge
+from qwen_server.blob.base import open_found
 from qwen_server.core.errors import NotFound, PayloadTooLarge
 from qwen_server.files import records
 from qwen_server.files.records import Api, FileRecord
@@ -120,20 +121,10 @@ async def open_content(record: FileRecord) -> AsyncIterator[bytes]:
     """The file's bytes as a stream; a file whose bytes are gone is a 404 before the first byte."""
     from qwen_server.blob.service import get_blobs
 
-    chunks = (await get_blobs()).store.open(record.blob_key)
     try:
-        first = await chunks.__anext__()
+        return await open_found((await get_blobs()).store, record.blob_key)
     except BlobNotFound:
         raise file_not_found(record.id) from None
-    except StopAsyncIteration:
-        first = b""
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
-    return body()
 
 
 async def read_bytes(record: FileRecord) -> bytes:

@@ -6,7 +6,6 @@ Creating validates and stores the lines and wakes a worker; the work itself happ
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -212,26 +211,18 @@ async def delete_message_batch(request: Request) -> Response:
 
 async def message_batch_results(request: Request) -> Response:
     from qwen_server.blob import BlobNotFound
+    from qwen_server.blob.base import open_found
     from qwen_server.blob.service import get_blobs
 
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "anthropic")
     if not record.ended or not record.results_key:
         raise InvalidRequest(f"Batch {record.id} has not ended yet: its results are not available.")
-    chunks = (await get_blobs()).store.open(record.results_key)
     try:
-        first = await chunks.__anext__()
+        body = await open_found((await get_blobs()).store, record.results_key)
     except BlobNotFound:
         raise _not_found(record.id) from None
-    except StopAsyncIteration:
-        first = b""
-
-    async def body() -> Any:
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
-    return StreamingResponse(body(), media_type="application/x-jsonl")
+    return StreamingResponse(body, media_type="application/x-jsonl")
 
 
 # ---- the scheduled tick --------------------------------------------------------------------------------

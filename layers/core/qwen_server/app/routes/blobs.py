@@ -5,12 +5,11 @@ The token is the credential: no API key header, so the link works in `<img src>`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from qwen_server.blob import BlobNotFound
+from qwen_server.blob.base import open_found
 from qwen_server.blob.links import BadLink
 from qwen_server.blob.service import get_blobs
 from qwen_server.core.errors import NotFound
@@ -28,17 +27,8 @@ async def get_blob(request: Request) -> Response:
     headers = {"content-length": str(size), "cache-control": "private, max-age=300"}
     if target.filename:
         headers["content-disposition"] = f'attachment; filename="{target.filename}"'
-    chunks = blobs.store.open(target.key)
     try:
-        first = await chunks.__anext__()
+        body = await open_found(blobs.store, target.key)
     except BlobNotFound:
         raise NotFound("the file behind this link no longer exists", code="file_not_found") from None
-    except StopAsyncIteration:
-        first = b""
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
-    return StreamingResponse(body(), media_type=target.content_type, headers=headers)
+    return StreamingResponse(body, media_type=target.content_type, headers=headers)
