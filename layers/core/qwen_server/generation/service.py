@@ -32,10 +32,10 @@ async def get_media() -> Media:
         if _media is None:
             from qwen_server.app.runtime import get_runtime
             from qwen_server.blob.service import get_blobs
-            from qwen_server.generation.base import MediaProvider
             from qwen_server.generation.runner import MediaRunner
             from qwen_server.generation.videos import Videos
             from qwen_server.providers.dashscope_media import DashScopeMedia
+            from qwen_server.providers.media import MediaProvider
             from qwen_server.providers.openai_media import OpenAIMedia
             from qwen_server.providers.qwen_web.media import WebMedia
             from qwen_server.providers.qwen_web.provider import QwenWebProvider

@@ -13,10 +13,10 @@ from qwen_server.app.routes.media_input import read_fields
 from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation import catalog
-from qwen_server.generation.base import InputImage
 from qwen_server.generation.images import ImageOrder, make_images
 from qwen_server.generation.service import get_media
-from qwen_server.generation.sizes import ratio_of
+from qwen_server.providers.media import InputImage
+from qwen_server.providers.media_sizes import ratio_of
 
 
 async def generate_images(request: Request) -> Response:

@@ -17,8 +17,8 @@ from qwen_server.app.runtime import get_runtime
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation import catalog
 from qwen_server.generation.service import get_media
-from qwen_server.generation.sizes import OPENAI_OF_RATIO, ratio_of
 from qwen_server.generation.videos import VideoOrder
+from qwen_server.providers.media_sizes import OPENAI_OF_RATIO, ratio_of
 
 DEFAULT_SIZE = "720x1280"
 
