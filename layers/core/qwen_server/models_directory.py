@@ -139,6 +139,17 @@ class ModelsDirectory:
             self._last = (accounts, min(fresh_until, now + 1.0), listing)
         return listing
 
+    async def capabilities(self) -> dict[str, frozenset[str]]:
+        """Model id -> capabilities, for every model something describes (listing first, then catalogue)."""
+        table: dict[str, frozenset[str]] = {}
+        for row in self.catalog.fallback_models:
+            if row.get("id") and row.get("capabilities") is not None:
+                table[str(row["id"])] = frozenset(str(c) for c in row["capabilities"])
+        for info in (await self.listing()).models:
+            if info.capabilities:
+                table[info.id] = frozenset(info.capabilities)
+        return table
+
     async def upstream_models(self) -> list[ModelInfo]:
         return (await self.listing()).models
 

@@ -137,7 +137,7 @@ _current: Protocol | None = None
 
 def current() -> Protocol:
     """The protocol in force in this process: the data file patched by `QWEN_PROTOCOL_OVERRIDES`, read once.
-    Unusable overrides fall back to the data file here; `serve` refuses to start with them (config_check)."""
+    Unusable overrides fall back to the data file here; `serve` refuses to start with them (app.config_check)."""
     global _current
     if _current is None:
         try:
