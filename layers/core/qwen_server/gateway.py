@@ -40,7 +40,8 @@ from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.media.resolve import FileSource
 from qwen_server.models_directory import ModelsDirectory
 from qwen_server.observability import request_log
-from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.choice import Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler

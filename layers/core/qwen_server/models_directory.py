@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
-from qwen_server.pool.pool import AccountSource
+from qwen_server.pool.choice import AccountSource
 from qwen_server.providers.base import Account, ModelInfo, Provider
 
 log = logging.getLogger("qwen_server.models")

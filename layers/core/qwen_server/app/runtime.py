@@ -145,8 +145,9 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.media.fetch import FetchPolicy
     from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.pool.config import PoolConfig
     from qwen_server.pool.health import HealthConfig
-    from qwen_server.pool.pool import AccountPool, PoolConfig
+    from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
