@@ -24,6 +24,7 @@ from qwen_server.core.errors import Misconfigured, StoreUnavailable
 if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first request, not at cold-start import
     from qwen_server.app.ratelimit import RateLimiter
     from qwen_server.batches.services import BatchServices
+    from qwen_server.blob.base import BlobStore
     from qwen_server.blob.service import Blobs
     from qwen_server.config import Settings
     from qwen_server.files.service import Files
@@ -177,7 +178,7 @@ def build_runtime(settings: Settings) -> Runtime:
     scheduler = build_scheduler(store, settings)
     pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
     blobs = Lazy(lambda: _open_blobs(settings, store))
-    files = Lazy(lambda: _open_files(store, blobs))
+    files = Lazy(lambda: _open_files(store, blobs))  # its blob store opens with the first bytes it moves
 
     async def stored_file(file_id: str, tenant: str) -> StoredFile | None:
         """What a `file_id` in message content reads: the tenant's file from the Files API."""
@@ -206,7 +207,10 @@ async def _open_blobs(settings: Settings, store: Store) -> Blobs:
 async def _open_files(store: Store, blobs: Lazy[Blobs]) -> Files:
     from qwen_server.files.service import Files
 
-    return Files(store, (await blobs.get()).store)
+    async def blob_store() -> BlobStore:
+        return (await blobs.get()).store
+
+    return Files(store, blob_store)
 
 
 def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:

@@ -136,7 +136,7 @@ async def create_openai(
         metadata=metadata,
     )
     await records.create(store, record)
-    blob = files.blob
+    blob = await files.blob()
     seen: set[str] = set()
     counted = 0
 
@@ -227,7 +227,7 @@ async def create_anthropic(
         chunk_lines=chunk_lines,
     )
     await records.create(store, record)
-    total = await _write_chunks(files.blob, record, _each(requests))
+    total = await _write_chunks(await files.blob(), record, _each(requests))
     return await _start(store, record, total)
 
 

@@ -35,7 +35,7 @@ async def _results(
     work: BatchServices, record: BatchRecord, skip: str
 ) -> AsyncIterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(line, outcome) in input order; a line without an outcome gets `skip`'s, written once first."""
-    blob = work.blob
+    blob = await work.files.blob()
     store = work.store
     for chunk in range(record.chunks):
         raw = await blob.read(record.chunk_key(chunk))
@@ -129,7 +129,7 @@ async def finalize(work: BatchServices, record: BatchRecord, ending: Ending, me:
         else:
             results_key = f"batches/{current.tenant}/{current.id}/results.jsonl"
             lines = (_anthropic_line(o) async for o in tally())
-            await work.blob.put(results_key, lines, "application/binary")
+            await (await work.files.blob()).put(results_key, lines, "application/binary")
         log.info("batch %s %s: %s", current.id, ending, counts)
 
         def end(r: BatchRecord) -> bool:
@@ -149,8 +149,9 @@ async def finalize(work: BatchServices, record: BatchRecord, ending: Ending, me:
 
         await records.update(store, record.tenant, record.id, end)
         await store.delete(records.active_key(record.tenant, record.id))
+        blob = await work.files.blob()
         for chunk in range(current.chunks):
-            await work.blob.delete(current.chunk_key(chunk))
+            await blob.delete(current.chunk_key(chunk))
         return True
     finally:
         await store.lease_release(group, me)

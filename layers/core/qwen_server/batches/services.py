@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from qwen_server.blob.base import BlobStore
     from qwen_server.files.service import Files
     from qwen_server.gateway import Gateway
     from qwen_server.providers.http import ClientRegistry
@@ -28,10 +27,6 @@ class BatchServices:
     @property
     def store(self) -> Store:
         return self.files.store
-
-    @property
-    def blob(self) -> BlobStore:
-        return self.files.blob
 
 
 BatchSource = Callable[[], Awaitable[BatchServices]]

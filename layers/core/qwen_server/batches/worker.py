@@ -125,7 +125,7 @@ async def _stopped(work: BatchServices, record: BatchRecord) -> bool:
 async def _chunk(work: BatchServices, record: BatchRecord, chunk: int, me: str, deadline: float) -> int:
     """Run the chunk's unanswered lines; marks the chunk done when every line has its result."""
     store = work.store
-    raw = await work.blob.read(record.chunk_key(chunk))
+    raw = await (await work.files.blob()).read(record.chunk_key(chunk))
     lines: list[dict[str, Any]] = [orjson.loads(x) for x in raw.split(b"\n") if x.strip()]
     answered = await store.get_many([records.line_key(record.id, line["i"]) for line in lines])
     todo = [line for line, got in zip(lines, answered, strict=True) if got is None]

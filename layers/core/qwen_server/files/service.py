@@ -1,11 +1,12 @@
 """File operations shared by the routes, the batch worker and message content (`file_id` parts): metadata in
-the state store, bytes in the blob store, both handed in by whoever composes the runtime."""
+the state store, bytes in the blob store, both handed in by whoever composes the runtime (the blob store as a
+source, opened on the first operation that needs bytes: reading metadata never opens it)."""
 
 from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from qwen_server.blob import BlobNotFound, BlobStore, BlobTooLarge
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from qwen_server.media.resolve import StoredFile
 
 
+BlobSource = Callable[[], Awaitable[BlobStore]]
+
+
 def file_not_found(file_id: str) -> NotFound:
     return NotFound(f"No such File object: {file_id}", param="file_id", code="file_not_found")
 
@@ -26,9 +30,9 @@ def file_not_found(file_id: str) -> NotFound:
 class Files:
     """One tenant's files at a time: every read checks the owner (another tenant's id is a 404)."""
 
-    def __init__(self, store: Store, blob: BlobStore) -> None:
+    def __init__(self, store: Store, blob: BlobSource) -> None:
         self.store = store
-        self.blob = blob
+        self.blob = blob  # the blob store, on first use (`await files.blob()`)
 
     async def upload(
         self,
@@ -46,6 +50,7 @@ class Files:
     ) -> FileRecord:
         """Stream `chunks` to the blob store (413 past `limit`), then write the metadata (unless `save` is
         False: the caller completes the record from what the upload held, then saves it)."""
+        blob = await self.blob()
         name = filename or "upload"
         now = time.time()
         record = FileRecord(
@@ -62,7 +67,7 @@ class Files:
             downloadable=api == "openai",
         )
         try:
-            info = await self.blob.put(record.blob_key, chunks, record.media_type, limit=limit)
+            info = await blob.put(record.blob_key, chunks, record.media_type, limit=limit)
         except BlobTooLarge:
             raise PayloadTooLarge(
                 f"The file is larger than the limit of {limit} bytes (FILES_MAX_BYTES)", code="file_too_large"
@@ -77,7 +82,7 @@ class Files:
 
     async def discard(self, record: FileRecord) -> None:
         """Drop the bytes of an upload whose metadata was never saved (its form was refused)."""
-        await self.blob.delete(record.blob_key)
+        await (await self.blob()).delete(record.blob_key)
 
     async def generated(
         self,
@@ -90,6 +95,7 @@ class Files:
         media_type: str,
     ) -> FileRecord:
         """A file the gateway produced (a batch's output or errors), streamed in: downloadable on both APIs."""
+        blob = await self.blob()
         now = time.time()
         record = FileRecord(
             id=records.new_file_id(api),
@@ -103,7 +109,7 @@ class Files:
             created_precise=now,
             downloadable=True,
         )
-        record.size = (await self.blob.put(record.blob_key, chunks, media_type)).size
+        record.size = (await blob.put(record.blob_key, chunks, media_type)).size
         await records.save(self.store, record)
         return record
 
@@ -116,19 +122,19 @@ class Files:
     async def delete(self, tenant: str, file_id: str) -> FileRecord:
         record = await self.get(tenant, file_id)
         await self.store.delete(records.record_key(tenant, file_id))
-        await self.blob.delete(record.blob_key)
+        await (await self.blob()).delete(record.blob_key)
         return record
 
     async def open_content(self, record: FileRecord) -> AsyncIterator[bytes]:
         """The file's bytes as a stream; a file whose bytes are gone is a 404 before the first byte."""
         try:
-            return await open_found(self.blob, record.blob_key)
+            return await open_found(await self.blob(), record.blob_key)
         except BlobNotFound:
             raise file_not_found(record.id) from None
 
     async def read_bytes(self, record: FileRecord) -> bytes:
         try:
-            return await self.blob.read(record.blob_key)
+            return await (await self.blob()).read(record.blob_key)
         except BlobNotFound:
             raise file_not_found(record.id) from None
 

@@ -25,9 +25,10 @@ DEFAULT_SIZE = "720x1280"
 
 
 async def _caller(request: Request) -> tuple[Media, str]:
-    """The media services and the calling tenant (its key checked)."""
+    """The media services and the calling tenant (its key checked first)."""
     runtime = await runtime_of(request)
-    return await runtime.media(), tenant_for(request, runtime.settings.gateway_keys())
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    return await runtime.media(), tenant
 
 
 async def create_video(request: Request) -> Response:
