@@ -144,7 +144,7 @@ def build_app(groups: Iterable[str], runtime: RuntimeCell) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
-    app.add_middleware(LazyCors)  # outermost: a preflight is answered before any route or key check
+    app.add_middleware(LazyCors, settings=runtime.settings)  # outermost: a preflight is answered before any route or key check
     return app
 
 

@@ -140,7 +140,6 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from qwen_server.app.config_check import check_accounts
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
     from qwen_server.media.fetch import FetchPolicy
@@ -155,7 +154,7 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.store import open_store
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
-    check_accounts(registry)
+    registry.check_loaded()
     from qwen_server.core import sanitise
 
     sanitise.watch(registry.accounts)  # upstream error text never shows an account's values
@@ -323,6 +322,11 @@ class RuntimeCell:
 def cell_of(request: Request) -> RuntimeCell:
     cell: RuntimeCell = request.app.state.runtime
     return cell
+
+
+def settings_of(request: Request) -> Settings:
+    """The settings of the app serving `request` (read without building the runtime)."""
+    return cell_of(request).settings()
 
 
 async def runtime_of(request: Request) -> Runtime:
