@@ -12,6 +12,7 @@ page read a minute, not one per request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from qwen_server.providers.qwen_web import protocol
 from qwen_server.providers.qwen_web.outdated import Finding
 from qwen_server.store.base import Store
 
+log = logging.getLogger("qwen_server")
 LEARNED = "learned from the web app's page"
 
 
@@ -134,6 +136,11 @@ class ClientVersions:
                 finding = recent[0]  # nothing new a moment ago: do not read the page on every request
             else:
                 finding = await discover()
+                log.warning(
+                    "the web app refused client version %s as too old; its page names %s",
+                    refused,
+                    finding.version or f"nothing ({finding.reason})",
+                )
             if finding.version is None or finding.version == refused:
                 self._recent[key] = (finding, self._clock())
                 return Relearned(None, finding)

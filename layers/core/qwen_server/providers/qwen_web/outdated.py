@@ -1,9 +1,9 @@
 """Recognising the web app's "client too old" refusal, and saying what fixes it. Pure: no I/O.
 
 chat.qwen.ai refuses a client whose `version` header it considers old with "你正在使用较早版本..." ("you are
-using an older version, please upgrade"; the whole sentence is in the provider's README). It has been seen as an HTTP 200 JSON failure, and may as well come
-as an SSE error frame or as the answer's text. The markers are data (`signatures.client_outdated` in
-`protocol.json`). Every account would get the same answer, so it is `UpstreamClientOutdated`: never an answer,
+using an older version, please upgrade"; the whole sentence is in the provider's README). It has been seen as
+an HTTP 200 JSON failure, and may as well come as an SSE error frame or as the answer's text. The markers are
+data (`signatures.client_outdated` in `protocol.json`). Every account would get the same answer, so it is `UpstreamClientOutdated`: never an answer,
 never a strike; the message names the version in force and the override that replaces it.
 
 An answer is a refusal only when it starts with a marker and stays short (the refusal is one sentence), and only
@@ -45,9 +45,6 @@ class Finding:
     version: str | None
     where: str = ""  # the path of the page or script that named it
     reason: str = ""  # why nothing was found
-
-    def describe(self) -> str:
-        return f"{self.version} (named by {self.where})" if self.version else f"not found: {self.reason}"
 
 
 def explain(
