@@ -234,7 +234,8 @@ class QwenWebProvider:
         sent = self.versions.sending(account.base_url)
         started = False
         try:
-            async with aclosing(self._turn(request, account)) as turn:  # closed here, even when we are
+            # aclosing: the turn's cleanup (response close, chat deletion) runs when our caller closes us
+            async with aclosing(self._turn(request, account)) as turn:
                 async for event in turn:
                     started = True
                     yield event
