@@ -3,10 +3,15 @@
     python infra/freeze/build_binary.py [--force]
 
 PyInstaller runs inside `.venv-dist`, a venv holding only the default install's dependencies (read from
-pyproject.toml) and the freezer, so nothing from the dev extras leaks into the executable. A build is skipped
-when `dist/qwen-server` already comes from the same sources: the key is a hash of the package, shared/,
-pyproject.toml, LICENSE and this folder (plus the freezer's version range), kept in `build/freeze/built.key`.
-The freezer cannot cross-compile: build on macOS for macOS, on Windows for Windows.
+pyproject.toml) and the freezer, so nothing from the dev extras leaks into the executable. On Linux and macOS
+the result is one file: `launcher.sh` followed by PyInstaller's one-folder build, compressed; its first start
+unpacks the folder into a cache and every start runs it from there (PyInstaller's own one-file mode unpacks
+everything into a new temporary folder on every start, and leaves it behind when killed). On Windows, where
+that launcher cannot run, it is PyInstaller's one-file `qwen-server.exe`.
+
+A build is skipped when `dist/qwen-server` already comes from the same sources: the key is a hash of the
+package, shared/, pyproject.toml, LICENSE and this folder (plus the freezer's version range), kept in
+`build/freeze/built.key`. The freezer cannot cross-compile: build on macOS for macOS, on Windows for Windows.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import tomllib
 import venv
@@ -32,6 +38,8 @@ KEY_FILE = WORK / "built.key"
 VENV = REPO / ".venv-dist"
 FREEZER = "pyinstaller>=6.10,<7"
 SPEC = REPO / "infra" / "freeze" / "qwen-server.spec"
+LAUNCHER = REPO / "infra" / "freeze" / "launcher.sh"
+OFFSET_DIGITS = 10  # the payload's offset is written with a fixed width, so writing it moves nothing
 SOURCES = ("layers/core/qwen_server", "shared", "infra/freeze", "pyproject.toml", "LICENSE")
 
 
@@ -115,17 +123,48 @@ def build(force: bool = False) -> Path:
         started = time.monotonic()
         out = WORK / "out"
         shutil.rmtree(out, ignore_errors=True)
-        env = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "core")}
+        layout = "onefile" if WINDOWS else "onedir"
+        env = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "core"), "QWEN_FREEZE_LAYOUT": layout}
         command = [str(python), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN"]
         command += ["--distpath", str(out), "--workpath", str(WORK / "work"), str(SPEC)]
         print(f"building {BINARY.relative_to(REPO)} with PyInstaller (a minute or two)", flush=True)
         subprocess.run(command, check=True, env=env, cwd=REPO)
+        built = out / BINARY.name if WINDOWS else pack(out / "qwen-server", WORK / "qwen-server.packed")
         BINARY.parent.mkdir(exist_ok=True)
-        os.replace(out / BINARY.name, BINARY)  # atomic: a running copy of the old one keeps its file
+        os.replace(built, BINARY)  # atomic: a running copy of the old one keeps its file
         KEY_FILE.write_text(key + "\n")
         size = BINARY.stat().st_size / 1e6
         print(f"built {BINARY.relative_to(REPO)}: {size:.1f} MB in {time.monotonic() - started:.0f} s", flush=True)
         return BINARY
+
+
+def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def pack(folder: Path, target: Path) -> Path:
+    """One file: the launcher, then `folder`'s contents as a gzip'd tar; the launcher names the build by the
+    payload's hash, so a new build unpacks into a new cache folder."""
+    payload = target.with_suffix(".tar.gz")
+    with tarfile.open(payload, "w:gz", compresslevel=6) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.add(path, arcname=path.name, filter=_owned_by_root)
+    digest = hashlib.sha256()
+    with open(payload, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    header = LAUNCHER.read_text().replace("@BUILD@", digest.hexdigest()[:16])
+    offset_field = "@OFFSET@"
+    length = len(header.encode()) - len(offset_field) + OFFSET_DIGITS
+    header = header.replace(offset_field, str(length + 1).rjust(OFFSET_DIGITS, "0"))  # `tail -c +N` is 1-based
+    with open(target, "wb") as out, open(payload, "rb") as handle:
+        out.write(header.encode())
+        shutil.copyfileobj(handle, out, 1 << 20)
+    payload.unlink()
+    target.chmod(0o755)
+    return target
 
 
 def main() -> None:

@@ -30,4 +30,13 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frozen]:
     built: Path = _builder().build()
     alone = tmp_path_factory.mktemp("alone")
     shutil.copy2(built, alone / built.name)
-    yield Frozen(alone / built.name)
+    cache = tmp_path_factory.mktemp("cache")
+    yield Frozen(alone / built.name, cache)
+    shutil.rmtree(cache)  # an unpacked build is some 200 MB: not kept with pytest's last temporary folders
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """`tmp_path`, emptied afterwards (for tests that unpack the executable into it)."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -113,9 +113,11 @@ def test_workers_and_the_emulator_are_the_executable_itself(frozen: Frozen, tmp_
                 model="qwen3-max", messages=[{"role": "user", "content": f"worker check {i}"}]
             )
             assert answer.choices[0].message.content == f"worker check {i}"
+        executable = Path(os.readlink(f"/proc/{gateway.process.pid}/exe"))
+        assert frozen.cache in executable.parents, "the launcher runs the executable unpacked in its cache"
         children = _descendants(gateway.process.pid)
         commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children}
-        assert all(Path(os.readlink(f"/proc/{pid}/exe")) == frozen.path for pid in children), commands
+        assert all(Path(os.readlink(f"/proc/{pid}/exe")) == executable for pid in children), commands
         assert sum(c[1:2] == [b"emulator"] for c in commands.values()) == 1, commands
         assert sum(b"--multiprocessing-fork" in c for c in commands.values()) == 2, commands
     finally:
