@@ -4,14 +4,15 @@ answered chat request, and idle memory.
     python bench/standalone.py [--runs 3]
 
 Both rows run `qwen-server serve --emulate --workers 1` in an empty folder: the executable with a bare
-environment (PATH=/usr/bin:/bin), the venv install as `python -m qwen_server.cli` with this interpreter. The
-clock starts just before the process is spawned and stops when a chat completion has been answered (the
-request is retried every 50 ms until one succeeds; this includes starting the emulator child). Idle memory is
-the resident set of the serving processes (the emulator child excluded; for the executable, its bootloader
-parent included) a few seconds after that answer. The venv's size is the files of the default install's
-distributions (`qwen-api-server`'s requirements, transitively), without the interpreter the executable also
-carries. Targets: the executable under 150 MB, its first answer within 15 s. Skipped, with a line saying so,
-when dist/qwen-server has not been built.
+environment (PATH=/usr/bin:/bin, and QWEN_SERVER_CACHE naming a fresh temporary cache), the venv install as
+`python -m qwen_server.cli` with this interpreter. The clock starts just before the process is spawned and
+stops when a chat completion has been answered (the request is retried every 50 ms until one succeeds; this
+includes starting the emulator child). The executable's first start unpacks it into the cache and is shown
+apart; later starts ("restart", median of --runs) run it from there. Idle memory is the resident set of the
+serving processes (the emulator child excluded) a few seconds after the answer. The venv's size is the files
+of the default install's distributions (`qwen-api-server`'s requirements, transitively), without the
+interpreter that the executable also carries. Targets: the executable under 150 MB, its first answer within
+15 s. Skipped, with a line saying so, when dist/qwen-server has not been built.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import importlib.metadata as metadata
 import importlib.util
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -113,6 +115,11 @@ def first_answer(command: list[str], env: dict[str, str]) -> tuple[float, float]
             process.wait(timeout=30)
 
 
+def _tree_mb(folder: Path) -> float:
+    """Bytes of the files under `folder` (links not followed), in MB."""
+    return sum(f.lstat().st_size for f in folder.rglob("*") if not f.is_symlink() and f.is_file()) / 1e6
+
+
 def _default_install_mb() -> float:
     """Size of the files of every distribution the default install pulls in (no extras, no interpreter)."""
     seen: set[str] = set()
@@ -151,27 +158,40 @@ def main() -> None:
         return
     if not builder.is_current():
         print(f"note: {binary.relative_to(REPO)} was built from other sources than the tree's (./dev dist)")
-    bare = {"PATH": "/usr/bin:/bin"}
+    cache = Path(tempfile.mkdtemp(prefix="standalone-cache-"))
+    bare = {"PATH": "/usr/bin:/bin", "QWEN_SERVER_CACHE": str(cache)}
     venv_env = {k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "STORE_", "GATEWAY_"))}
     rows = [
         (f"{binary.relative_to(REPO)} (one file)", [str(binary)], bare, binary.stat().st_size / 1e6),
         ("venv install (python -m qwen_server.cli)", [sys.executable, "-m", "qwen_server.cli"], venv_env,
          _default_install_mb()),
     ]
-    samples: list[list[tuple[float, float]]] = [[] for _ in rows]
-    for _ in range(max(1, args.runs)):  # round-robin, so load from elsewhere hits both rows alike
-        for i, (_, command, env, _) in enumerate(rows):
-            samples[i].append(first_answer(command, env))
-    print(f"serve --emulate --workers 1, start to first answered chat: median of {args.runs} fresh starts\n")
-    header = f"{'install':44} {'size MB':>8} {'first answer s':>14} {'best s':>7} {'idle RSS MB':>11}"
+    try:
+        firsts = [first_answer(command, env)[0] for _, command, env, _ in rows]  # the binary unpacks here
+        unpacked_mb = _tree_mb(cache)
+        samples: list[list[tuple[float, float]]] = [[] for _ in rows]
+        for _ in range(max(1, args.runs)):  # round-robin, so load from elsewhere hits both rows alike
+            for i, (_, command, env, _) in enumerate(rows):
+                samples[i].append(first_answer(command, env))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    print(f"serve --emulate --workers 1, start to first answered chat; restart: median of {args.runs}\n")
+    header = (
+        f"{'install':42} {'size MB':>8} {'first start s':>13} {'restart s':>9} {'best s':>7} {'idle RSS MB':>11}"
+    )
     print(header)
     print("-" * len(header))
-    for (name, _, _, size), runs in zip(rows, samples, strict=True):
+    for (name, _, _, size), first, runs in zip(rows, firsts, samples, strict=True):
         seconds = [s for s, _ in runs]
         rss = statistics.median(r for _, r in runs)
-        print(f"{name:44} {size:8.1f} {statistics.median(seconds):14.2f} {min(seconds):7.2f} {rss:11.1f}")
-    print("\n(the venv's size counts its default dependencies' files only; the executable also carries Python)")
-    size, first = rows[0][3], statistics.median(s for s, _ in samples[0])
+        print(
+            f"{name:42} {size:8.1f} {first:13.2f} {statistics.median(seconds):9.2f} {min(seconds):7.2f} {rss:11.1f}"
+        )
+    print(
+        f"\n(the executable's first start unpacks {unpacked_mb:.0f} MB into its cache; the venv's size counts its"
+        " default dependencies' files only, the executable also carries Python)"
+    )
+    size, first = rows[0][3], max(firsts[0], statistics.median(s for s, _ in samples[0]))
     missed = []
     if size > MAX_MB:
         missed.append(f"the executable is {size:.1f} MB (target under {MAX_MB} MB)")

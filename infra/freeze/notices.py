@@ -11,7 +11,6 @@ is the executable's first stage, is PyInstaller's own.
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import json
 import re
 import shutil
 import subprocess
@@ -58,18 +57,6 @@ def _licence_label(dist: metadata.Distribution) -> str:
     return "; ".join(dict.fromkeys([*classifiers, short] if short else classifiers)) or "see the text below"
 
 
-def _wheel_libraries(dist: metadata.Distribution) -> list[str]:
-    """The shared libraries an auditwheel-repaired wheel vendors, from its SBOM (name and version)."""
-    for file in dist.files or ():
-        if file.parts[0].endswith(".dist-info") and file.name.endswith(".cdx.json"):
-            bom = json.loads(Path(str(dist.locate_file(file))).read_text())
-            return sorted(
-                {f"{c['name']} {c.get('version', '')}".strip() for c in bom.get("components", [])}
-                - {f"{dist.metadata['Name']} {dist.version}"}
-            )
-    return []
-
-
 def _debian_package(path: Path) -> str | None:
     if shutil.which("dpkg") is None:
         return None
@@ -94,15 +81,18 @@ def write_notices(entries: Iterable[tuple[str, str, str]], repo: Path, out: Path
     site = Path(sysconfig.get_paths()["purelib"]).resolve()
     own_roots = [(repo / "layers" / "core").resolve(), (repo / "shared").resolve()]
     bundled: dict[str, metadata.Distribution] = {}
+    vendored: dict[str, set[str]] = defaultdict(set)  # a wheel's own copies of shared libraries (`<name>.libs/`)
     system: dict[str, set[str]] = defaultdict(set)
     unknown: set[str] = set()
-    for _dest, source, _kind in entries:
+    for dest, source, _kind in entries:
         if not source:
             continue
         path = Path(source).resolve()
         dist = owners.get(path)
         if dist is not None:
             bundled[dist.metadata["Name"].lower()] = dist
+            if Path(dest).parts[0].endswith(".libs"):
+                vendored[dist.metadata["Name"].lower()].add(Path(dest).as_posix())
         elif any(_under(path, root) for root in own_roots) or out.parent in path.parents:
             continue  # the project's own files, or what the freezer generated
         elif _under(path, python_root) and not _under(path, site):
@@ -131,11 +121,10 @@ def write_notices(entries: Iterable[tuple[str, str, str]], repo: Path, out: Path
         extra = []
         if name == "pyinstaller":
             extra.append("Its bootloader is the executable's first stage (GPL-2.0 with the bootloader exception).")
-        libraries = _wheel_libraries(dist)
-        if libraries:
+        if vendored[name]:
             extra.append(
-                "Shared libraries its wheel vendors (from the wheel's SBOM; each under its own licence):\n  "
-                + "\n  ".join(libraries)
+                "Shared libraries its wheel carries, each under its own licence:\n  "
+                + "\n  ".join(sorted(vendored[name]))
             )
         title = f"{dist.metadata['Name']} {dist.version}"
         sections.append(_section(title, _licence_label(dist), _licence_texts(dist), extra))
