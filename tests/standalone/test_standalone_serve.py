@@ -1,6 +1,7 @@
 """`qwen-server serve --emulate` from the standalone executable, alone in an empty folder with a bare
 environment: the SDKs get answers, and what the executable carries inside works (shared/ data and prompts,
-Qwen's tokenizer vocabulary, PyAV's encoders); with `--workers 2` every child process is the executable itself.
+Qwen's tokenizer vocabulary, PyAV's encoders, the Redis client); with `--workers 2` every child process is the
+executable itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import anthropic
 import av
 import openai
 import pytest
+import redis
 from frozen_app import Frozen
 
 from processes import Service, directive
@@ -24,6 +26,7 @@ from qwen_server.api.anthropic.count import count_input_tokens
 from qwen_server.core.model import Message, TextPart
 from qwen_server.core.tokens import count_tokens, rough_count
 from qwen_server.emulator.media import SECONDS_PER_CHAR
+from services import redis_binary, redis_service
 
 MIXED = "Internationalization and tokenization, 你好世界。"
 WEATHER = {
@@ -127,3 +130,19 @@ def test_workers_and_the_emulator_are_the_executable_itself(frozen: Frozen, tmp_
     while time.monotonic() < deadline and any(_alive(pid) for pid in children):
         time.sleep(0.2)
     assert not [pid for pid in children if _alive(pid)], "no worker or emulator outlives the server"
+
+
+@pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
+def test_a_redis_store_works_from_the_executable(frozen: Frozen, tmp_path: Path) -> None:
+    with redis_service() as url:
+        gateway = frozen.start("serve", "--emulate", "--workers", "2", cwd=tmp_path, STORE_URL=url)
+        try:
+            client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="any", max_retries=0, timeout=30)
+            answer = client.chat.completions.create(
+                model="qwen3-max", messages=[{"role": "user", "content": "kept in redis"}]
+            )
+            assert answer.choices[0].message.content == "kept in redis"
+            assert f"store: {url}" in gateway.log()
+            assert redis.Redis.from_url(url).dbsize() > 0, "the pool's and scheduler's state is in Redis"
+        finally:
+            gateway.stop()
