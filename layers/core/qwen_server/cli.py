@@ -168,14 +168,26 @@ async def _work_until_stopped() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from qwen_server import __version__
+
+        print(f"qwen-server {__version__}")
+        return
+    if argv[:1] == ["--licenses"]:
+        from qwen_server.notices import notices
+
+        print(notices())
+        return
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: qwen-server {serve,worker,emulator,doctor,login} [options]\n"
+            "usage: qwen-server {serve,worker,emulator,doctor,login} [options] | --version | --licenses\n"
             "  serve     the gateway (all routes, port 1325)\n"
             "  worker    the batch worker alone (no HTTP)\n"
             "  emulator  the Qwen upstream emulator\n"
             "  doctor    try every protocol step against each account and say what broke\n"
-            "  login     sign in with a headless Chromium and keep the session in the accounts file"
+            "  login     sign in with a headless Chromium and keep the session in the accounts file\n"
+            "  --version   print the version\n"
+            "  --licenses  print the licence notices of what this executable bundles"
         )
         return
     command, rest = argv[0], argv[1:]
