@@ -56,6 +56,29 @@ def test_long_text_is_counted_whole(reference: object) -> None:
     assert count_tokens(text) == len(reference.encode(text))  # type: ignore[attr-defined]
 
 
+def test_a_long_text_of_many_lines_is_counted_exactly(reference: object) -> None:
+    text = "\n".join(f"Line {i}: the fox, 狐狸 #{i}!  \tend" for i in range(30_000))  # ~1 MB
+    assert len(tokens.slices(text)) > 10
+    assert count_tokens(text) == len(reference.encode(text))  # type: ignore[attr-defined]
+
+
+SLICE_PIECES = st.lists(
+    st.sampled_from(["a", "Bc", " ", "  ", "\n", "\r\n", "\n\n", ".", "'s", "7", "你", "é", "\t", "!?", " x"]),
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SLICE_PIECES, st.sampled_from([1, 2, 5, 16]))
+def test_slices_encode_to_the_tokens_of_the_whole(pieces: list[str], size: int) -> None:
+    enc = qwen_vocab.encoding()
+    assert enc is not None
+    text = "".join(pieces)
+    cut = tokens.slices(text, size)
+    assert "".join(cut) == text
+    assert [t for s in cut for t in enc.encode_ordinary(s)] == enc.encode_ordinary(text)
+
+
 PIECES = st.lists(
     st.sampled_from(
         ["a", "b", "Hello", " ", "  ", "\n", "\r\n", ".", "'s", "7", "你", "好", "é", "\t", "!?"]

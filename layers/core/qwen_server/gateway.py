@@ -34,7 +34,7 @@ from qwen_server.core.contract import OutputContract, merge_usage
 from qwen_server.core.errors import GatewayError, Overloaded, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, Flush, TextDelta, ThinkingDelta, Usage
 from qwen_server.core.output import OutputShaper
-from qwen_server.core.tokens import estimate_tokens
+from qwen_server.core.tokens import count_tokens_off_loop
 from qwen_server.media.fetch import FetchPolicy
 from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.media.resolve import FileSource
@@ -229,7 +229,8 @@ class Gateway:
                 _time(attempt, shaper)
                 await cleanup.complete(self._settle(attempt, defer=defer))
         prepared = attempt.request
-        for event in shaper.final(lambda: estimate_tokens(_prompt_text(prepared))):
+        estimate = 0 if shaper.usage is not None else await count_tokens_off_loop(_prompt_text(prepared))
+        for event in shaper.final(estimate):
             yield event
 
     async def _continuation(

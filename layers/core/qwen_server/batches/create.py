@@ -32,19 +32,42 @@ class _LineError(Exception):
         self.entry = {"code": code, "message": message, "param": param, "line": line}
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
-    """(1-based line number, line) for each non-blank line, read as the blob streams."""
-    rest = b""
-    number = 0
+async def _lines(chunks: AsyncIterator[bytes], max_line: int) -> AsyncIterator[tuple[int, bytes]]:
+    """(1-based line number, line) for each non-blank line, read as the blob streams. Each byte is looked at
+    once: a line longer than a chunk is gathered in parts and joined when it ends, never re-scanned (a file
+    of one 150 MB line costs what 150 MB of short lines do). A line over `max_line` bytes (a request body
+    over MAX_REQUEST_BYTES) fails the batch before more of it is held."""
+    parts: list[bytes] = []
+    held = number = 0
     async for chunk in chunks:
-        rest += chunk
-        *complete, rest = rest.split(b"\n")
-        for line in complete:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
             number += 1
+            if held + end - start > max_line:
+                raise _too_long(number, max_line)
+            line = b"".join([*parts, chunk[start:end]]) if parts else chunk[start:end]
+            parts.clear()
+            held = 0
             if line.strip():
                 yield number, line
-    if rest.strip():
-        yield number + 1, rest
+            start = end + 1
+        if start < len(chunk):
+            held += len(chunk) - start
+            if held > max_line:
+                raise _too_long(number + 1, max_line)
+            parts.append(chunk[start:])
+    line = b"".join(parts)
+    if line.strip():
+        yield number + 1, line
+
+
+def _too_long(number: int, max_line: int) -> _LineError:
+    return _LineError(
+        "line_too_long",
+        f"Line {number} is longer than {max_line} bytes, the largest request body this gateway takes "
+        "(MAX_REQUEST_BYTES).",
+        number,
+    )
 
 
 def _openai_line(raw: bytes, number: int, endpoint: str, seen: set[str]) -> dict[str, Any]:
@@ -110,6 +133,7 @@ async def create_openai(
     endpoint: str,
     metadata: dict[str, str] | None,
     chunk_lines: int,
+    max_line_bytes: int,
 ) -> BatchRecord:
     store = files.store
     if endpoint not in OPENAI_ENDPOINTS:
@@ -142,7 +166,7 @@ async def create_openai(
 
     async def parsed() -> AsyncIterator[dict[str, Any]]:
         nonlocal counted
-        async for number, raw in _lines(await files.open_content(source)):
+        async for number, raw in _lines(await files.open_content(source), max_line_bytes):
             line = _openai_line(raw, number, endpoint, seen)
             counted += 1
             if counted > MAX_LINES:

@@ -52,7 +52,7 @@ async def openai_chat(work: BatchServices, tenant: str, body: dict[str, Any]) ->
 async def anthropic_message(work: BatchServices, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
     """A Messages request's `params`, answered as the non-streaming message."""
     from qwen_server.api.anthropic.collect import collect
-    from qwen_server.api.anthropic.count import count_input_tokens
+    from qwen_server.api.anthropic.count import count_input_tokens_off_loop
     from qwen_server.api.anthropic.events import MessageEvents
     from qwen_server.api.anthropic.mapping import thinking_choice, to_neutral
     from qwen_server.api.anthropic.schemas import MessagesRequest
@@ -70,7 +70,7 @@ async def anthropic_message(work: BatchServices, tenant: str, params: dict[str, 
         neutral.thinking = alias_thinking
     translator = MessageEvents(
         request.model,
-        count_input_tokens(neutral.messages, neutral.tools, wait=False),
+        await count_input_tokens_off_loop(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(request).omit_text,
     )
     return await collect(work.gateway.stream(neutral, "batch"), translator)

@@ -19,6 +19,10 @@ from qwen_server.core.qwen_vocab import PATTERN, encoding, preload, ready
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
 LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
+SLOW_CHARS = 1_000_000  # text without spaces or line breaks counted exactly up to this much, then by the rule
+# Where the pre-tokenizer always starts a new piece and no piece before looks past: after a newline followed by
+# a non-space, and at a single space between two non-spaces. Slices cut there encode exactly as the whole does.
+_SAFE_CUT = re.compile(r"\n(?=\S)|(?<=\S)(?= \S)")
 SETTLE_AT = 512  # a `TokenCounter` re-encodes at most about this many characters per added piece
 UNSETTLED_PIECES = 2  # appended text can only change how the last two pre-tokenizer pieces are cut
 
@@ -74,15 +78,52 @@ def count_tokens(text: str, *, wait: bool = True) -> int:
     text = unicodedata.normalize("NFC", text)
     if len(text) <= LONG_TEXT:
         return len(enc.encode_ordinary(text))
-    counter = TokenCounter()
-    for start in range(0, len(text), LONG_TEXT):
-        counter.add(text[start : start + LONG_TEXT])
-    return counter.total
+    total, slow = 0, SLOW_CHARS
+    for segment in slices(text):
+        if len(segment) <= 2 * LONG_TEXT:
+            total += len(enc.encode_ordinary(segment))
+            continue
+        # no place to cut: piece by piece, which is slow, so only so far; the rest by the rule
+        counter = TokenCounter()
+        for start in range(0, min(len(segment), slow), LONG_TEXT):
+            counter.add(segment[start : start + LONG_TEXT])
+        total += counter.total + rough_count(segment[slow:])
+        slow = max(0, slow - len(segment))
+    return total
+
+
+def slices(text: str, size: int = LONG_TEXT) -> list[str]:
+    """`text` cut (after a line break, or at a single space) into slices of about `size`, up to twice that,
+    that encode one by one to exactly the tokens of the whole; a stretch with nowhere to cut stays whole."""
+    out: list[str] = []
+    start = 0
+    while len(text) - start > 2 * size:
+        found = _SAFE_CUT.search(text, start + size, start + 2 * size)
+        if found is None:
+            found = _SAFE_CUT.search(text, start + 2 * size)
+            if found is None:
+                break
+        out.append(text[start : found.end()])
+        start = found.end()
+    out.append(text[start:])
+    return out
 
 
 def estimate_tokens(text: str) -> int:
     """The usage estimate for text the upstream did not count (the same as `count_tokens`)."""
     return count_tokens(text)
+
+
+OFF_LOOP_CHARS = 32 * 1024  # longer texts are counted in a worker thread (`offload`), off the event loop
+
+
+async def count_tokens_off_loop(text: str) -> int:
+    """`count_tokens`, in a worker thread when `text` is long enough to hold the event loop up."""
+    if len(text) < OFF_LOOP_CHARS:
+        return count_tokens(text)
+    from qwen_server.core import offload
+
+    return await offload.run(functools.partial(count_tokens, text))
 
 
 def estimate_messages_tokens(

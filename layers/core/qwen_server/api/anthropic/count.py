@@ -11,10 +11,13 @@ depends on the picture's size, which is not decoded here), a text document as it
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 
+from qwen_server.core import offload
 from qwen_server.core.model import MediaPart, Message, ToolSpec
-from qwen_server.core.tokens import count_tokens, estimate_messages_tokens
+from qwen_server.core.tokens import OFF_LOOP_CHARS, count_tokens, estimate_messages_tokens
 
 IMAGE_TOKENS = 1_000
 PDF_PAGE_TOKENS = 1_500
@@ -43,6 +46,18 @@ def count_input_tokens(messages: list[Message], tools: list[ToolSpec], *, wait: 
         spec = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
         total += TOOL_OVERHEAD + count_tokens(orjson.dumps(spec).decode(), wait=wait)
     return total
+
+
+async def count_input_tokens_off_loop(
+    messages: list[Message], tools: list[ToolSpec], *, wait: bool = True
+) -> int:
+    """`count_input_tokens`, in a worker thread when the prompt is long: tokenising megabytes takes CPU
+    seconds that the event loop, which streams every other answer, must not spend."""
+    size = sum(len(m.text) for m in messages) + sum(len(orjson.dumps(t.parameters)) for t in tools)
+    size += sum(len(p.data or b"") for m in messages for p in m.parts if isinstance(p, MediaPart))
+    if size < OFF_LOOP_CHARS:
+        return count_input_tokens(messages, tools, wait=wait)
+    return await offload.run(functools.partial(count_input_tokens, messages, tools, wait=wait))
 
 
 def media_tokens(part: MediaPart, wait: bool = True) -> int:

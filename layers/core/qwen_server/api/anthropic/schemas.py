@@ -11,6 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from qwen_server.core import stops
+
+# Anthropic documents no ceiling for `stop_sequences`; OpenAI and Mistral take 4, Gemini 16. Stop sequences
+# are markers, so 16 leaves room for any real client while a request cannot bring a flood of them.
+MAX_STOP_SEQUENCES = 16
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -239,3 +245,11 @@ class MessagesRequest(CountTokensRequest):
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     metadata: Metadata | None = None
+
+    @field_validator("stop_sequences")
+    @classmethod
+    def _stop_limit(cls, value: list[str] | None) -> list[str] | None:
+        found = stops.problem(value or [], MAX_STOP_SEQUENCES)
+        if found:
+            raise ValueError(found)
+        return value

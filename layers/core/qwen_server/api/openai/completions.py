@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qwen_server.api.openai.mapping import FINISH, usage_body
+from qwen_server.api.openai.schemas import checked_stop
 from qwen_server.core.citations import citation_text
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.ids import hex_id
@@ -44,6 +45,11 @@ class CompletionRequest(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_limit(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return checked_stop(value)
 
 
 def prompt_text(body: CompletionRequest) -> str:

@@ -6,6 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qwen_server.core import stops
+
+MAX_STOP = 4  # OpenAI's documented ceiling for `stop`, on chat and legacy completions alike
+
+
+def checked_stop(value: str | list[str] | None) -> str | list[str] | None:
+    """`stop` within OpenAI's bounds (ValueError otherwise: a 400 naming the parameter)."""
+    found = stops.problem([value] if isinstance(value, str) else value or [], MAX_STOP)
+    if found:
+        raise ValueError(found)
+    return value
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -145,6 +157,4 @@ class ChatCompletionRequest(_Lenient):
     @field_validator("stop")
     @classmethod
     def _stop_limit(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("at most 4 stop sequences")
-        return value
+        return checked_stop(value)

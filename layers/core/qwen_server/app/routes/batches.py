@@ -83,6 +83,7 @@ async def create_batch(request: Request) -> Response:
         endpoint=endpoint,
         metadata=metadata,
         chunk_lines=runtime.settings.batch_chunk_lines,
+        max_line_bytes=runtime.settings.max_request_bytes,
     )
     if record.status == "in_progress":
         await kick()

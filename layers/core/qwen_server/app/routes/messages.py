@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server.api.anthropic.collect import collect
-from qwen_server.api.anthropic.count import count_input_tokens
+from qwen_server.api.anthropic.count import count_input_tokens_off_loop
 from qwen_server.api.anthropic.events import MessageEvents
 from qwen_server.api.anthropic.keepalive import with_pings
 from qwen_server.api.anthropic.mapping import (
@@ -53,7 +53,7 @@ async def create_message(request: Request) -> Response:
     translator = MessageEvents(
         body.model,
         # message_start's figure is indicative (message_delta carries the upstream's): never wait for it
-        count_input_tokens(neutral.messages, neutral.tools, wait=False),
+        await count_input_tokens_off_loop(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(body).omit_text,
         search=search,
     )
@@ -88,4 +88,4 @@ async def count_tokens(request: Request) -> Response:
     neutral_tool_choice(body, tools)  # validated like a real request, though it costs no tokens here
     messages = neutral_messages(body)
     await runtime.gateway.resolve_model(body.model)  # an unknown model is a 404 here too
-    return JSONBytes({"input_tokens": count_input_tokens(messages, tools)})
+    return JSONBytes({"input_tokens": await count_input_tokens_off_loop(messages, tools)})
