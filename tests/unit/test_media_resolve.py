@@ -13,9 +13,19 @@ from qwen_server.media.resolve import StoredFile, resolve_part
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
 
 
+def stored(data: bytes, media_type: str, filename: str) -> StoredFile:
+    async def read() -> bytes:
+        return data
+
+    async def head(size: int) -> bytes:
+        return data[:size]
+
+    return StoredFile(len(data), media_type, filename, read, head)
+
+
 async def store(file_id: str, tenant: str) -> StoredFile | None:
     if file_id == "file-1" and tenant == "alice":
-        return StoredFile(PNG, "image/png", "photo.png")
+        return stored(PNG, "image/png", "photo.png")
     return None
 
 

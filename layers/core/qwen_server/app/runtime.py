@@ -180,7 +180,7 @@ def build_runtime(settings: Settings) -> Runtime:
     files = Lazy(lambda: _open_files(store, blobs))  # its blob store opens with the first bytes it moves
 
     async def stored_file(file_id: str, tenant: str) -> StoredFile | None:
-        """What a `file_id` in message content reads: the tenant's file from the Files API."""
+        """What a `file_id` in message content names: the tenant's file in the Files API, unread."""
         return await (await files.get()).stored(file_id, tenant)
 
     gateway = Gateway(

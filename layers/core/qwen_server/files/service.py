@@ -4,6 +4,7 @@ source, opened on the first operation that needs bytes: reading metadata never o
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -138,12 +139,28 @@ class Files:
         except BlobNotFound:
             raise file_not_found(record.id) from None
 
+    async def read_head(self, record: FileRecord, size: int) -> bytes:
+        """The file's first `size` bytes (or fewer), without reading the rest."""
+        chunks = (await self.blob()).open(record.blob_key, size)
+        try:
+            return await anext(chunks, b"")
+        except BlobNotFound:
+            raise file_not_found(record.id) from None
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
     async def stored(self, file_id: str, tenant: str) -> StoredFile | None:
         """The Files API as a source of `file_id` message parts (`media.resolve.FileSource`): the tenant's
-        file, or None when the tenant has no such file."""
+        file from its metadata, unread, or None when the tenant has no such file."""
         from qwen_server.media.resolve import StoredFile
 
         record = await records.load(self.store, tenant, file_id)
         if record is None:
             return None
-        return StoredFile(await self.read_bytes(record), record.media_type, record.filename)
+        return StoredFile(
+            record.size,
+            record.media_type,
+            record.filename,
+            read=functools.partial(self.read_bytes, record),
+            head=functools.partial(self.read_head, record),
+        )

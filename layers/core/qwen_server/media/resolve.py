@@ -14,24 +14,30 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.core.model import MediaPart, Message
+from qwen_server.core.model import MediaKind, MediaPart, Message
 from qwen_server.media import datauri, limits, sniff
 from qwen_server.media.fetch import FetchPolicy, fetch
 
 
 @dataclass(frozen=True, slots=True)
 class StoredFile:
-    """What a file source answers for an id: the bytes and what it knows about them."""
+    """What a file source answers for an id: what it knows about the file, from metadata, and how to read
+    it. Nothing is read until `read` (all of it) or `head` (its first bytes) is called, so a request can be
+    refused on the size alone."""
 
-    data: bytes
-    media_type: str | None = None
-    filename: str | None = None
+    size: int
+    media_type: str | None
+    filename: str | None
+    read: Callable[[], Awaitable[bytes]]
+    head: Callable[[int], Awaitable[bytes]]
 
 
 FileSource = Callable[[str, str], Awaitable[StoredFile | None]]
 """(file_id, tenant) -> the file, or None when this source does not hold it for that tenant."""
 
-async def _from_file(part: MediaPart, tenant: str, files: FileSource | None) -> StoredFile:
+
+async def stored_file(part: MediaPart, tenant: str, files: FileSource | None) -> StoredFile:
+    """The file a `file_id` part names, unread; a 400 naming the part when the source does not know it."""
     assert part.file_id is not None
     found = await files(part.file_id, tenant) if files is not None else None
     if found is not None:
@@ -44,14 +50,28 @@ async def _from_file(part: MediaPart, tenant: str, files: FileSource | None) -> 
     )
 
 
+HEAD_BYTES = 64  # enough for every signature `sniff` knows
+
+
+async def capped_kind(kind: MediaKind, stored: StoredFile) -> MediaKind:
+    """The kind whose size cap a part of declared `kind` answers to, known before its file is read: the
+    declared one, except that a generic document over the document cap may be audio or video, which its
+    first bytes tell (`head`, a few bytes) before anything more is read."""
+    if kind != "document" or stored.size <= limits.MAX_BYTES["document"]:
+        return kind
+    found = sniff.sniff(await stored.head(HEAD_BYTES))
+    return sniff.kind_of(found) if found else "document"
+
+
 async def resolve_part(
     part: MediaPart, tenant: str, policy: FetchPolicy | None = None, files: FileSource | None = None
 ) -> None:
     """Fill `part.data` and `part.media_type` (sniffed), check the size and the kind; idempotent."""
     if part.data is None:
         if part.file_id is not None:
-            stored = await _from_file(part, tenant, files)
-            part.data = stored.data
+            stored = await stored_file(part, tenant, files)
+            limits.check_size(await capped_kind(part.kind, stored), stored.size, part.param)  # before reading
+            part.data = await stored.read()
             part.media_type = part.media_type or stored.media_type
             part.filename = part.filename or stored.filename
         elif part.url is not None and datauri.is_data_url(part.url):

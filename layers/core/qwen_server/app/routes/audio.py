@@ -25,6 +25,7 @@ from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest
 from qwen_server.core.model import Event, TextDelta, Usage
 from qwen_server.core.tokens import estimate_tokens
+from qwen_server.files.multipart import FORM_FIELD_BYTES, MAX_FORM_FIELDS
 
 if TYPE_CHECKING:
     from qwen_server.audio.transcribe import Task, TranscriptionRequest
@@ -204,7 +205,7 @@ async def _form(request: Request, runtime: Runtime, task: Task) -> Transcription
     limit = max(runtime.settings.max_request_bytes, transcribe.max_file_bytes() + FORM_OVERHEAD)
     await read_body(request, limit)
     try:
-        form = await request.form(max_files=1, max_fields=50)
+        form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=FORM_FIELD_BYTES)
     except (ValueError, KeyError) as exc:
         raise InvalidRequest(f"The multipart body could not be parsed: {exc}") from None
     parsed = transcribe.parse(task, form)

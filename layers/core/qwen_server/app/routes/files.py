@@ -11,12 +11,11 @@ from qwen_server.app.flavour import in_callers_shape, speaks_anthropic
 from qwen_server.app.http import JSONBytes
 from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import InvalidRequest, PayloadTooLarge
-from qwen_server.files import records
+from qwen_server.files import multipart, records
 from qwen_server.files.multipart import Upload, stream_upload
 from qwen_server.files.shapes import anthropic_file, int_param, openai_file, page_after
 
 PURPOSES = frozenset({"batch", "user_data", "vision", "assistants", "fine-tune", "evals"})
-MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file part
 
 
 @in_callers_shape
@@ -24,8 +23,9 @@ async def upload_file(request: Request) -> Response:
     runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
     limit = runtime.settings.files_max_bytes
+    max_body = limit + multipart.OVERHEAD  # the file, and at most this much form around it
     declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit + MULTIPART_SLACK:
+    if declared is not None and declared.strip().isdigit() and int(declared) > max_body:
         raise PayloadTooLarge(
             f"The upload is {int(declared)} bytes; files are limited to {limit} bytes (FILES_MAX_BYTES)",
             code="file_too_large",
@@ -35,7 +35,7 @@ async def upload_file(request: Request) -> Response:
     upload = Upload()
     files = await runtime.files()
     record = await files.upload(
-        stream_upload(request, upload),
+        stream_upload(request, upload, max_body=max_body),
         tenant=tenant,
         api=api,
         limit=limit,

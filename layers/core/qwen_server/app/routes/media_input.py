@@ -1,5 +1,6 @@
 """Reading the media routes' bodies: JSON, or multipart forms as the openai SDK sends them (files under
-`image`, `image[]`, `mask`, `input_reference`), size-capped like every body."""
+`image`, `image[]`, `mask`, `input_reference`), size-capped like every body (counted as it streams, so a
+chunked body is cut at the limit too), with the form's text fields bounded in number and size."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 
 from qwen_server.app.http import parse_json_object, read_body
 from qwen_server.core.errors import InvalidRequest
+from qwen_server.files.multipart import FORM_FIELD_BYTES, MAX_FORM_FIELDS
 from qwen_server.generation.images import sniff
 from qwen_server.providers.media import InputImage
 
@@ -25,7 +27,9 @@ async def read_fields(request: Request, max_bytes: int) -> tuple[dict[str, Any],
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         try:
-            form = await request.form(max_files=MAX_FORM_FILES, max_fields=64)
+            form = await request.form(
+                max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=FORM_FIELD_BYTES
+            )
         except (MultiPartException, HTTPException) as exc:  # Starlette turns parse errors into a 400
             detail = getattr(exc, "detail", None) or getattr(exc, "message", "")
             raise InvalidRequest(f"the multipart body could not be read: {detail}") from None
