@@ -1,7 +1,7 @@
 """Run every benchmark in turn; each prints its own table.
 
 python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer, toolcalls,
-                                       standalone)
+                                       standalone, hostile)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BENCHES = {
     "tokenizer": "tokenizer_bench.py",
     "toolcalls": "toolcall_parser.py",
     "standalone": "standalone.py",  # skips itself, saying so, when dist/qwen-server is not built
+    "hostile": "hostile_input.py",  # resource bounds: this tree against the one before them
 }
 ARGUMENTS = {"proxies": ["--redis"]}  # its store round-trip count skips itself when redis-server is missing
 
