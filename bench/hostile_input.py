@@ -52,6 +52,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(56)
 ANTHROPIC = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 OPENAI = {"authorization": "Bearer k"}
 TICK = 0.01  # seconds per clock tick in /proc/<pid>/stat
+ATTACKS = ["fan-out", "fields", "stops", "count", "batch line"]
 
 
 @dataclass
@@ -180,28 +181,36 @@ def attacks(gateway: Service, scale: float) -> dict[str, tuple[Callable[[], None
 
 
 def run_tree(tree: str, pythonpath: Path | None, emulator: Service, scale: float) -> list[Row]:
+    """Every attack on a fresh gateway process, so none measures memory another one left behind."""
     env = {"PYTHONPATH": str(pythonpath)} if pythonpath else {}
     env["BATCH_WORKER"] = "false"  # the batch attack is its validation; no line should run afterwards
-    gateway = start_gateway(env, accounts=emulator_accounts(emulator, 1))
     rows = []
-    try:
-        httpx.post(  # load the vocabulary first: its memory is not the attack's
-            f"{gateway.url}/v1/messages/count_tokens",
-            json={"model": "claude-opus-4-1", "messages": [{"role": "user", "content": "warm"}]},
-            headers=ANTHROPIC,
-            timeout=120,
-        )
-        small = upload(gateway, "dot.png", PNG, "vision")  # and the media path, signed in to the emulator
-        parts = [{"type": "file", "file": {"file_id": small}}, {"type": "text", "text": "warm"}]
-        warm = {"model": "qwen3-vl-plus", "messages": [{"role": "user", "content": parts}]}
-        httpx.post(f"{gateway.url}/v1/chat/completions", json=warm, headers=OPENAI, timeout=120)
-        for name, (setup, attack) in attacks(gateway, scale).items():
+    for name in ATTACKS:
+        gateway = start_gateway(env, accounts=emulator_accounts(emulator, 1))
+        try:
+            warm_up(gateway)
+            setup, attack = attacks(gateway, scale)[name]
             setup()
             print(f"  {tree}: {name} ...", flush=True)
             rows.append(Row(name, tree, *measure(gateway, attack)))
-    finally:
-        gateway.stop()
+        finally:
+            gateway.stop()
     return rows
+
+
+def warm_up(gateway: Service) -> None:
+    """Load the vocabulary and the media path (signed in to the emulator) first: their memory and CPU are
+    not the attack's."""
+    httpx.post(
+        f"{gateway.url}/v1/messages/count_tokens",
+        json={"model": "claude-opus-4-1", "messages": [{"role": "user", "content": "warm"}]},
+        headers=ANTHROPIC,
+        timeout=120,
+    )
+    small = upload(gateway, "dot.png", PNG, "vision")
+    parts = [{"type": "file", "file": {"file_id": small}}, {"type": "text", "text": "warm"}]
+    warm = {"model": "qwen3-vl-plus", "messages": [{"role": "user", "content": parts}]}
+    httpx.post(f"{gateway.url}/v1/chat/completions", json=warm, headers=OPENAI, timeout=120)
 
 
 def main() -> None:
@@ -217,15 +226,14 @@ def main() -> None:
             rows += run_tree(f"before ({args.before})", old, emulator, args.scale)
     finally:
         emulator.stop()
-    print(f"\nHostile input, one request each (scale {args.scale}); server = the gateway process")
+    print(f"\nHostile input, one request each on a fresh gateway process (scale {args.scale})")
     header = (
         f"{'attack':<11} {'tree':<18} {'status':<15} {'peak RSS +MiB':>13} {'CPU s':>7} {'on loop':>8} "
         f"{'read MiB':>9} {'/health worst s':>16}"
     )
     print(header)
     print("-" * len(header))
-    order = ["fan-out", "fields", "stops", "count", "batch line"]
-    for row in sorted(rows, key=lambda r: (order.index(r.attack), r.tree)):
+    for row in sorted(rows, key=lambda r: (ATTACKS.index(r.attack), r.tree)):
         print(
             f"{row.attack:<11} {row.tree:<18} {row.status:<15} {row.rss_mib:>13.0f} {row.cpu_s:>7.2f} "
             f"{row.loop_share:>8.0%} {row.read_mib:>9.0f} {row.health_s:>16.2f}"

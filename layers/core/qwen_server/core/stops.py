@@ -19,12 +19,15 @@ import re
 MAX_STOP_CHARS = 256  # a stop sequence is a marker ("\n\nHuman:", "</answer>"), never a paragraph
 
 
-def problem(stops: list[str], most: int) -> str | None:
-    """Why a request's stop list is refused (more than `most`, or one over `MAX_STOP_CHARS`), or None."""
+def problem(value: object, most: int) -> str | None:
+    """Why a request's stop value (a string or a list, as sent) is refused: more than `most` sequences, or one
+    over `MAX_STOP_CHARS`; None otherwise. Meant to run before the items are validated one by one, so a flood
+    is refused by its length alone."""
+    stops = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     if len(stops) > most:
         return f"at most {most} stop sequences, got {len(stops)}"
     for i, stop in enumerate(stops):
-        if len(stop) > MAX_STOP_CHARS:
+        if isinstance(stop, str) and len(stop) > MAX_STOP_CHARS:
             return f"stop sequence {i} is {len(stop)} characters; at most {MAX_STOP_CHARS}"
     return None
 

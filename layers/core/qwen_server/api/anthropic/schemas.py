@@ -246,10 +246,10 @@ class MessagesRequest(CountTokensRequest):
     top_k: int | None = Field(default=None, ge=0)
     metadata: Metadata | None = None
 
-    @field_validator("stop_sequences")
+    @field_validator("stop_sequences", mode="before")
     @classmethod
-    def _stop_limit(cls, value: list[str] | None) -> list[str] | None:
-        found = stops.problem(value or [], MAX_STOP_SEQUENCES)
+    def _stop_limit(cls, value: object) -> object:
+        found = stops.problem(value, MAX_STOP_SEQUENCES)
         if found:
             raise ValueError(found)
         return value

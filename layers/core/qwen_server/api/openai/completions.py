@@ -46,9 +46,9 @@ class CompletionRequest(BaseModel):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     user: str | None = None
 
-    @field_validator("stop")
+    @field_validator("stop", mode="before")
     @classmethod
-    def _stop_limit(cls, value: str | list[str] | None) -> str | list[str] | None:
+    def _stop_limit(cls, value: object) -> object:
         return checked_stop(value)
 
 

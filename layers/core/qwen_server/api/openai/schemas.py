@@ -11,9 +11,9 @@ from qwen_server.core import stops
 MAX_STOP = 4  # OpenAI's documented ceiling for `stop`, on chat and legacy completions alike
 
 
-def checked_stop(value: str | list[str] | None) -> str | list[str] | None:
-    """`stop` within OpenAI's bounds (ValueError otherwise: a 400 naming the parameter)."""
-    found = stops.problem([value] if isinstance(value, str) else value or [], MAX_STOP)
+def checked_stop(value: object) -> object:
+    """`stop` within OpenAI's bounds, checked before its items are (ValueError: a 400 naming the parameter)."""
+    found = stops.problem(value, MAX_STOP)
     if found:
         raise ValueError(found)
     return value
@@ -154,7 +154,7 @@ class ChatCompletionRequest(_Lenient):
     response_format: ResponseFormat | None = None
     web_search_options: dict[str, Any] | None = None  # runs the web's search mode
 
-    @field_validator("stop")
+    @field_validator("stop", mode="before")
     @classmethod
-    def _stop_limit(cls, value: str | list[str] | None) -> str | list[str] | None:
+    def _stop_limit(cls, value: object) -> object:
         return checked_stop(value)
