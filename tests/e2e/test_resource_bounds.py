@@ -217,8 +217,8 @@ def test_sixteen_long_stop_sequences_still_stop_the_answer(gateway: Service) -> 
 
 
 def test_counting_a_huge_prompt_runs_off_the_event_loop(gateway: Service) -> None:
-    # one 3.5 MB word: nowhere to cut it, so the slowest kind of text to count
-    body = {"model": OPUS, "messages": [{"role": "user", "content": "a" + "b" * (3_500_000)}]}
+    # 3 MB of numbers: a token every three characters, the most work per byte for the tokenizer
+    body = {"model": OPUS, "messages": [{"role": "user", "content": "1234567890 " * 270_000}]}
     server = pid(gateway)
     total_before, loop_before = cpu_ticks(server), main_thread_ticks(server)
     with HealthWatch(gateway.url) as health:
@@ -227,6 +227,17 @@ def test_counting_a_huge_prompt_runs_off_the_event_loop(gateway: Service) -> Non
     assert response.status_code == 200 and response.json()["input_tokens"] > 100_000
     assert total >= 10, "too little work to tell where it ran"  # clock ticks: 1/100 s each
     assert on_loop < total / 2, f"the event-loop thread spent {on_loop} of the {total} ticks counting"
+    assert health.probes and not health.failures
+
+
+@pytest.mark.parametrize("content", [" " * 3_000_000, "b" * 3_000_000], ids=["spaces", "one word"])
+def test_a_huge_prompt_of_one_endless_piece_is_counted(gateway: Service, content: str) -> None:
+    # one pre-tokenizer piece of millions of characters: encoding it whole overflows the encoder's stack
+    body = {"model": OPUS, "messages": [{"role": "user", "content": content}]}
+    with HealthWatch(gateway.url) as health:
+        response = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json()["input_tokens"] >= 3_000_000 // 4
     assert health.probes and not health.failures
 
 

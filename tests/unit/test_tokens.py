@@ -62,6 +62,20 @@ def test_a_long_text_of_many_lines_is_counted_exactly(reference: object) -> None
     assert count_tokens(text) == len(reference.encode(text))  # type: ignore[attr-defined]
 
 
+def test_a_long_stretch_with_nowhere_to_cut_is_counted_exactly_piece_by_piece() -> None:
+    enc = qwen_vocab.encoding()
+    assert enc is not None
+    text = "狐狸,fox;" * 20_000  # 160,000 characters without a line break or a space
+    assert len(tokens.slices(text)) == 1 and 2 * tokens.LONG_TEXT < len(text) < tokens.SLOW_CHARS
+    assert count_tokens(text) == len(enc.encode_ordinary(text))  # the vocabulary's encoder, on the whole
+
+
+@pytest.mark.parametrize("text", [" " * 3_000_000, "b" * 3_000_000, "狐狸跳过了懒狗" * 400_000, "\t\n" * 1_500_000])
+def test_an_endless_word_or_run_of_spaces_is_counted_by_the_rule(text: str) -> None:
+    # one pre-tokenizer piece of millions of characters: encoding it whole overflows tiktoken's stack
+    assert count_tokens(text) == tokens.rough_count(text)
+
+
 SLICE_PIECES = st.lists(
     st.sampled_from(["a", "Bc", " ", "  ", "\n", "\r\n", "\n\n", ".", "'s", "7", "你", "é", "\t", "!?", " x"]),
     max_size=300,

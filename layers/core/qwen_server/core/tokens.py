@@ -19,7 +19,10 @@ from qwen_server.core.qwen_vocab import PATTERN, encoding, preload, ready
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
 LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
-SLOW_CHARS = 1_000_000  # text without spaces or line breaks counted exactly up to this much, then by the rule
+SLOW_CHARS = 200_000  # text with nowhere to cut is counted piece by piece up to this much, then by the rule
+PIECE_LIMIT = 4_096  # a longer pre-tokenizer piece (one endless word) is counted by the rule: encoding it whole
+# can overflow the encoder's stack, and no real word is this long
+WINDOW = 65_536  # long scans run a window at a time, so no single call holds the interpreter for long
 # Where the pre-tokenizer always starts a new piece and no piece before looks past: after a newline followed by
 # a non-space, and at a single space between two non-spaces. Slices cut there encode exactly as the whole does.
 _SAFE_CUT = re.compile(r"\n(?=\S)|(?<=\S)(?= \S)")
@@ -33,7 +36,7 @@ def tokenizer() -> Literal["qwen-bpe", "estimate"]:
 
 
 def _rule(text: str) -> tuple[int, int]:
-    wide = len(_WIDE.findall(text))
+    wide = sum(len(_WIDE.findall(text, at, at + WINDOW)) for at in range(0, len(text), WINDOW))
     return wide, len(text) - wide
 
 
@@ -78,31 +81,47 @@ def count_tokens(text: str, *, wait: bool = True) -> int:
     text = unicodedata.normalize("NFC", text)
     if len(text) <= LONG_TEXT:
         return len(enc.encode_ordinary(text))
-    total, slow = 0, SLOW_CHARS
+    total, budget = 0, SLOW_CHARS
     for segment in slices(text):
         if len(segment) <= 2 * LONG_TEXT:
             total += len(enc.encode_ordinary(segment))
-            continue
-        # no place to cut: piece by piece, which is slow, so only so far; the rest by the rule
-        counter = TokenCounter()
-        for start in range(0, min(len(segment), slow), LONG_TEXT):
-            counter.add(segment[start : start + LONG_TEXT])
-        total += counter.total + rough_count(segment[slow:])
-        slow = max(0, slow - len(segment))
+        else:
+            counted, budget = _count_uncut(segment, enc, budget)
+            total += counted
     return total
+
+
+def _count_uncut(segment: str, enc: Any, budget: int) -> tuple[int, int]:
+    """(tokens, budget left) of a stretch with nowhere to cut: piece by piece as the pre-tokenizer cuts it
+    (BPE never merges across pieces, so this is exact), while `budget` characters last; a piece over
+    `PIECE_LIMIT` and whatever is left past the budget by the rule. Such stretches (an endless word, a run of
+    spaces) are rare in text and common in attacks: their cost is bounded, never their size."""
+    total = at = 0
+    for match in _pieces().finditer(segment, concurrent=True):  # the regex releases the GIL while it scans
+        if budget <= 0:
+            break
+        piece = match.group()
+        total += len(enc.encode_ordinary(piece)) if len(piece) <= PIECE_LIMIT else rough_count(piece)
+        budget -= len(piece)
+        at = match.end()
+    return total + rough_count(segment[at:]), budget
 
 
 def slices(text: str, size: int = LONG_TEXT) -> list[str]:
     """`text` cut (after a line break, or at a single space) into slices of about `size`, up to twice that,
-    that encode one by one to exactly the tokens of the whole; a stretch with nowhere to cut stays whole."""
+    that encode one by one to exactly the tokens of the whole; a stretch with nowhere to cut stays whole.
+    The search goes a window at a time, so a long stretch without a cut never holds the interpreter."""
     out: list[str] = []
     start = 0
     while len(text) - start > 2 * size:
-        found = _SAFE_CUT.search(text, start + size, start + 2 * size)
+        found = None
+        at = start + size
+        while found is None and at < len(text):
+            # a window [at, at + size) of places to cut, plus the one character its look-ahead needs
+            found = _SAFE_CUT.search(text, at, at + size + 1)
+            at += size
         if found is None:
-            found = _SAFE_CUT.search(text, start + 2 * size)
-            if found is None:
-                break
+            break
         out.append(text[start : found.end()])
         start = found.end()
     out.append(text[start:])
