@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from qwen_server.core.qwen_vocab import PATTERN, encoding, preload, ready
 
-_WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
+_WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]+")  # runs: fewer matches to build
 LONG_TEXT = 50_000  # longer texts are encoded in slices: tiktoken's Rust merge can overflow its stack
 SLOW_CHARS = 200_000  # text with nowhere to cut is counted piece by piece up to this much, then by the rule
 PIECE_LIMIT = 4_096  # a longer pre-tokenizer piece (one endless word) is counted by the rule: encoding it whole
@@ -36,7 +36,7 @@ def tokenizer() -> Literal["qwen-bpe", "estimate"]:
 
 
 def _rule(text: str) -> tuple[int, int]:
-    wide = sum(len(_WIDE.findall(text, at, at + WINDOW)) for at in range(0, len(text), WINDOW))
+    wide = sum(len(run) for at in range(0, len(text), WINDOW) for run in _WIDE.findall(text, at, at + WINDOW))
     return wide, len(text) - wide
 
 
