@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 from proc_stats import HealthWatch, MiB, bytes_read, cpu_ticks, main_thread_ticks, peak_rss, reset_peak
 
@@ -265,4 +266,26 @@ def test_a_batch_file_of_one_huge_line_fails_without_being_held(gateway: Service
     assert batch.status == "failed" and batch.errors and batch.errors.data
     assert (batch.errors.data[0].code, batch.errors.data[0].line) == ("line_too_long", 1)
     assert grown < 20 * MiB, f"peak memory grew {grown / MiB:.0f} MiB for a line refused at 4 MiB"
+    assert health.probes and not health.failures
+
+
+def test_long_batch_lines_are_parsed_off_the_event_loop(gateway: Service, oai: openai.OpenAI) -> None:
+    def line(i: int) -> bytes:  # 1 MB of nested empty arrays: the most work per byte for a JSON parser
+        body = {"model": "qwen3-max", "messages": [], "x": [[]] * 350_000}
+        return orjson.dumps({"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
+
+    # three long lines that parse, then one that does not: the batch fails after the work, and nothing runs
+    data = b"\n".join([*(line(i) for i in range(3)), b'{"custom_id": "bad"}'])
+    uploaded = oai.files.create(file=("long-lines.jsonl", data), purpose="batch")
+    server = pid(gateway)
+    total_before, loop_before = cpu_ticks(server), main_thread_ticks(server)
+    with HealthWatch(gateway.url) as health:
+        batch = oai.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", timeout=120
+        )
+    total, on_loop = cpu_ticks(server) - total_before, main_thread_ticks(server) - loop_before
+    assert batch.status == "failed" and batch.errors and batch.errors.data
+    assert batch.errors.data[0].line == 4  # every long line before it parsed
+    assert total >= 10, "too little work to tell where it ran"  # clock ticks: 1/100 s each
+    assert on_loop < total / 2, f"the event-loop thread spent {on_loop} of the {total} ticks parsing"
     assert health.probes and not health.failures

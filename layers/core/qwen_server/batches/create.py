@@ -7,6 +7,7 @@ the create body; a request whose `params` are wrong errors on its own line when 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -17,11 +18,13 @@ from qwen_server.batches import records
 from qwen_server.batches.lines import OPENAI_ENDPOINTS
 from qwen_server.batches.records import BatchRecord
 from qwen_server.blob.base import BlobStore
+from qwen_server.core import offload
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.files.service import Files
 from qwen_server.store.base import Store
 
 MAX_LINES = 50_000
+OFF_LOOP_LINE = 256 * 1024  # a longer line is parsed and re-serialised in a worker thread (`offload`)
 MAX_ANTHROPIC_REQUESTS = 100_000
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -104,13 +107,21 @@ def _openai_line(raw: bytes, number: int, endpoint: str, seen: set[str]) -> dict
     return {"custom_id": custom_id, "body": line["body"]}
 
 
-async def _write_chunks(blob: BlobStore, record: BatchRecord, lines: AsyncIterator[dict[str, Any]]) -> int:
-    """Write the lines as chunk blobs of `record.chunk_lines`; the number of lines."""
+def _entry(line: dict[str, Any], index: int) -> bytes:
+    """A line as a chunk blob holds it: the request and its index in the batch."""
+    return orjson.dumps({**line, "i": index})
+
+
+def _checked_entry(raw: bytes, number: int, endpoint: str, seen: set[str], index: int) -> bytes:
+    return _entry(_openai_line(raw, number, endpoint, seen), index)
+
+
+async def _write_chunks(blob: BlobStore, record: BatchRecord, lines: AsyncIterator[bytes]) -> int:
+    """Write the lines (`_entry`s, in order) as chunk blobs of `record.chunk_lines`; the number of lines."""
     buffer: list[bytes] = []
     total = 0
     async for line in lines:
-        line["i"] = total
-        buffer.append(orjson.dumps(line))
+        buffer.append(line)
         total += 1
         if len(buffer) == record.chunk_lines:
             await blob.put_bytes(record.chunk_key(total // record.chunk_lines - 1), b"\n".join(buffer))
@@ -164,10 +175,12 @@ async def create_openai(
     seen: set[str] = set()
     counted = 0
 
-    async def parsed() -> AsyncIterator[dict[str, Any]]:
+    async def parsed() -> AsyncIterator[bytes]:
         nonlocal counted
         async for number, raw in _lines(await files.open_content(source), max_line_bytes):
-            line = _openai_line(raw, number, endpoint, seen)
+            check = functools.partial(_checked_entry, raw, number, endpoint, seen, counted)
+            # a long line takes a long parse: in a thread, so the event loop keeps serving meanwhile
+            line = await offload.run(check) if len(raw) > OFF_LOOP_LINE else check()
             counted += 1
             if counted > MAX_LINES:
                 raise _LineError("too_many_requests", f"A batch holds at most {MAX_LINES} requests.", number)
@@ -255,6 +268,6 @@ async def create_anthropic(
     return await _start(store, record, total)
 
 
-async def _each(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in items:
-        yield item
+async def _each(items: Iterable[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for index, item in enumerate(items):
+        yield _entry(item, index)
