@@ -231,6 +231,20 @@ def test_counting_a_huge_prompt_runs_off_the_event_loop(gateway: Service) -> Non
     assert health.probes and not health.failures
 
 
+def test_a_body_of_many_small_blocks_is_checked_off_the_event_loop(gateway: Service) -> None:
+    blocks = [{"type": "text", "text": "hi"}] * 140_000  # 3.6 MB: parsing and schema checks, block by block
+    body = {"model": OPUS, "messages": [{"role": "user", "content": blocks}]}
+    server = pid(gateway)
+    total_before, loop_before = cpu_ticks(server), main_thread_ticks(server)
+    with HealthWatch(gateway.url) as health:
+        response = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=120)
+    total, on_loop = cpu_ticks(server) - total_before, main_thread_ticks(server) - loop_before
+    assert response.status_code == 200, response.text
+    assert total >= 10, "too little work to tell where it ran"  # clock ticks: 1/100 s each
+    assert on_loop < total / 2, f"the event-loop thread spent {on_loop} of the {total} ticks on one body"
+    assert health.probes and not health.failures
+
+
 @pytest.mark.parametrize("content", [" " * 3_000_000, "b" * 3_000_000], ids=["spaces", "one word"])
 def test_a_huge_prompt_of_one_endless_piece_is_counted(gateway: Service, content: str) -> None:
     # one pre-tokenizer piece of millions of characters: encoding it whole overflows the encoder's stack

@@ -12,11 +12,10 @@ from qwen_server.api.openai.completions import (
     prompt_text,
     to_neutral,
 )
-from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.http import JSONBytes, read_model
 from qwen_server.app.routes.chat import SSE_HEADERS, _sse
 from qwen_server.app.runtime import runtime_of
 
@@ -24,7 +23,7 @@ from qwen_server.app.runtime import runtime_of
 async def completions(request: Request) -> Response:
     runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
-    body = validate(CompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
+    body = await read_model(request, CompletionRequest, runtime.settings.max_request_bytes)
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, _ = await runtime.gateway.resolve_model(body.model)

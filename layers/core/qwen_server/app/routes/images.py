@@ -9,7 +9,7 @@ from qwen_server.api.openai.media_schemas import ImageEditRequest, ImageGenerati
 from qwen_server.api.validation import validate
 from qwen_server.app.access import admit
 from qwen_server.app.disconnect import unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.http import JSONBytes, read_model
 from qwen_server.app.routes.media_input import read_fields
 from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import InvalidRequest
@@ -23,7 +23,7 @@ from qwen_server.providers.media_sizes import ratio_of
 async def generate_images(request: Request) -> Response:
     runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
-    body = validate(ImageGenerationRequest, await read_json(request, runtime.settings.max_request_bytes))
+    body = await read_model(request, ImageGenerationRequest, runtime.settings.max_request_bytes)
     return await _answer(request, await runtime.media(), tenant, body)
 
 

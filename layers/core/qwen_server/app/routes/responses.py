@@ -19,11 +19,10 @@ from qwen_server.api.responses.events import ResponseEvent, ResponseEvents, new_
 from qwen_server.api.responses.mapping import normalize, to_neutral
 from qwen_server.api.responses.schemas import ResponsesRequest
 from qwen_server.api.responses.storage import ResponseStore, next_context
-from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.http import JSONBytes, read_model
 from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound
@@ -74,7 +73,7 @@ def _envelope(body: ResponsesRequest) -> dict[str, Any]:
 async def create_response(request: Request) -> Response:
     runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
-    body = validate(ResponsesRequest, await read_json(request, runtime.settings.max_request_bytes))
+    body = await read_model(request, ResponsesRequest, runtime.settings.max_request_bytes)
     request.state.log.update(model=body.model, stream=body.stream)
     storage = _storage(runtime)
     items = await storage.resolve_references(tenant, normalize(body.input))
