@@ -14,6 +14,7 @@ event-loop thread, the bytes it read, and the slowest `/health` answer while the
 - fields: 128 MiB of multipart form fields, chunked, on /v1/files;
 - stops: an Anthropic stream with 500,000 stop sequences and a 300-word answer;
 - count: /v1/messages/count_tokens of 15 MB of text;
+- blocks: /v1/messages/count_tokens of 700,000 small text blocks (19 MB of JSON);
 - batch line: a batch whose input file is one 48 MiB line.
 """
 
@@ -52,7 +53,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(56)
 ANTHROPIC = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 OPENAI = {"authorization": "Bearer k"}
 TICK = 0.01  # seconds per clock tick in /proc/<pid>/stat
-ATTACKS = ["fan-out", "fields", "stops", "count", "batch line"]
+ATTACKS = ["fan-out", "fields", "stops", "count", "blocks", "batch line"]
 
 
 @dataclass
@@ -156,6 +157,12 @@ def attacks(gateway: Service, scale: float) -> dict[str, tuple[Callable[[], None
         r = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=600)
         return str(r.status_code)
 
+    def blocks() -> str:
+        content = [{"type": "text", "text": "hi"}] * int(700_000 * scale)
+        body = {"model": "claude-opus-4-1", "messages": [{"role": "user", "content": content}]}
+        r = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=600)
+        return str(r.status_code)
+
     def batch_setup() -> None:
         line = (
             b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "qwen3-max", '
@@ -176,6 +183,7 @@ def attacks(gateway: Service, scale: float) -> dict[str, tuple[Callable[[], None
         "fields": (nothing, fields),
         "stops": (nothing, stops),
         "count": (nothing, count),
+        "blocks": (nothing, blocks),
         "batch line": (batch_setup, batch_line),
     }
 
