@@ -8,7 +8,7 @@ While an attack runs, `/health` must keep answering (within a deadline of second
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -134,6 +134,37 @@ def test_a_flood_of_form_fields_is_refused_without_being_held(gateway: Service) 
     assert response.json()["error"]["code"] == "invalid_upload"
     assert grown < 16 * MiB, f"peak memory grew {grown / MiB:.0f} MiB for 35 MiB of refused fields"
     assert health.probes and not health.failures
+
+
+def _tiny_fields(count: int) -> Iterator[bytes]:
+    for i in range(count):
+        yield f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n'.encode()
+    yield b"--b--\r\n"
+
+
+def _long_header() -> Iterator[bytes]:  # each header within the parser's own bound, together past 16 KiB
+    yield b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n'
+    for i in range(5):  # python-multipart 0.0.2x takes 8 headers of 4 KiB each
+        yield f"X-Pad-{i}: ".encode() + b"p" * 4000 + b"\r\n"
+    yield b"\r\nbatch\r\n--b--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("form", "words"),
+    [(lambda: _tiny_fields(17), "more than 16 parts"), (_long_header, "bytes of headers")],
+    ids=["parts", "headers"],
+)
+def test_a_form_of_too_many_parts_or_too_long_headers_is_refused(
+    gateway: Service, form: Callable[[], Iterator[bytes]], words: str
+) -> None:
+    response = httpx.post(
+        f"{gateway.url}/v1/files",
+        content=form(),
+        headers={"content-type": "multipart/form-data; boundary=b", "authorization": "Bearer k"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_upload" and words in response.json()["error"]["message"]
 
 
 def test_a_chunked_form_past_the_size_limit_is_a_413_whatever_carries_the_bytes(gateway: Service) -> None:
