@@ -274,6 +274,10 @@ def test_a_body_of_many_small_blocks_is_checked_off_the_event_loop(gateway: Serv
     assert total >= 10, "too little work to tell where it ran"  # clock ticks: 1/100 s each
     assert on_loop < total / 2, f"the event-loop thread spent {on_loop} of the {total} ticks on one body"
     assert health.probes and not health.failures
+    body["messages"][0]["content"] = [*blocks[:20_000], {"type": "text"}]  # checked off the loop, answered alike
+    refused = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json=body, headers=ANTHROPIC, timeout=120)
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
+    assert "messages.0.content.20000.text" in refused.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("content", [" " * 3_000_000, "b" * 3_000_000], ids=["spaces", "one word"])
