@@ -63,7 +63,16 @@ async def admit(request: Request, runtime: Runtime) -> str:
                 retry_after=verdict.reset,
             )
     usage.add(tenant, requests=1)
+    request.scope["state"]["metered_tenant"] = tenant  # an error answer counts against it (`count_error`)
     return tenant
+
+
+def count_error(runtime: Runtime, state: dict[str, object], status: int) -> None:
+    """An admitted request answered with an error status: one more error in its tenant's usage. (An error
+    met after a stream began answers 200 and is not counted.)"""
+    tenant = state.get("metered_tenant")
+    if status >= 400 and isinstance(tenant, str) and runtime.usage is not None:
+        runtime.usage.add(tenant, errors=1)
 
 
 def meter(

@@ -199,6 +199,10 @@ class RequestContextMiddleware:
             runtime = current_runtime()
             if runtime is not None:
                 runtime.metrics.record(path, status, elapsed)
+                if "metered_tenant" in state:
+                    from qwen_server.app.access import count_error
+
+                    count_error(runtime, state, status)
             log_request(
                 {
                     "request_id": request_id,
