@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.config import Settings
     from qwen_server.gateway import Gateway
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.observability.upstream_errors import UpstreamErrorLog
     from qwen_server.observability.usage import UsageLedger
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
@@ -42,6 +43,7 @@ class Runtime:
     gateway: Gateway
     clients: ClientRegistry
     metrics: RequestMetrics
+    upstream_errors: UpstreamErrorLog
     limiter: RateLimiter | None = None  # built by app.access on first use
     usage: UsageLedger | None = None
 
@@ -56,6 +58,7 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.gateway import Gateway
     from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.observability.upstream_errors import UpstreamErrorLog
     from qwen_server.pool.health import HealthConfig
     from qwen_server.pool.pool import AccountPool, PoolConfig
     from qwen_server.pool.registry import AccountRegistry
@@ -87,6 +90,8 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     scheduler = build_scheduler(store, settings)
     pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
+    upstream_errors = UpstreamErrorLog(store)
+    pool.on_failure(upstream_errors.note)  # the admin page's recent errors, shared through the store
     gateway = Gateway(
         pool=pool,
         scheduler=scheduler,
@@ -96,7 +101,7 @@ def build_runtime(settings: Settings) -> Runtime:
         models=models,
         fenced_tool_calls=settings.tool_calls_in_code_fences,
     )
-    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics(), upstream_errors)
 
 
 def _register_file_sources() -> None:

@@ -167,6 +167,7 @@ class AccountPool:
         self._pins_written: dict[str, float] = {}  # pin key -> when this instance last wrote it
         self._pins_pending: dict[str, str] = {}  # pin key -> account id, for the next flush
         self._flusher: asyncio.Task[None] | None = None
+        self._failure_listeners: list[Callable[[Account, GatewayError], None]] = []
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -371,6 +372,20 @@ class AccountPool:
             retry_after=retry_after,
         )
 
+    def on_failure(self, listener: Callable[[Account, GatewayError], None]) -> None:
+        """Call `listener` with each failed attempt's account and error, and each refused credential check
+        (the recent-errors view of the admin page)."""
+        self._failure_listeners.append(listener)
+
+    def _failed(self, account: Account, error: GatewayError | None) -> None:
+        if error is None:
+            return
+        for listener in self._failure_listeners:
+            try:
+                listener(account, error)
+            except Exception:  # a view must never break recording
+                log.exception("a failure listener failed")
+
     def on_release(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever this instance frees an account slot (waiters for one look again)."""
         self._slots.listeners.append(listener)
@@ -441,6 +456,8 @@ class AccountPool:
             choice.deferred = True
         now = self._clock()
         kind = None if outcome.ok else health.classify(outcome.error)
+        if kind is not None:
+            self._failed(choice.account, outcome.error)
         weight = 1.0 if kind is None else self.config.failure_weights.get(kind, 1.0)
         if weight > 0:
             await self._update_arm(choice, outcome, now, weight)
@@ -553,6 +570,7 @@ class AccountPool:
             await self.store.lease_release(key, holder)
             log.warning("account %s: credential check refused: %s", account.name, exc.message)
             failed = Outcome(ok=False, error=exc)
+            self._failed(account, exc)
             await self._update_health(account.id, failed, FailureKind.AUTH, self._clock())
             await self._probe_settled(account.id)
             return False
