@@ -239,6 +239,31 @@ async def test_snapshot_reports_global_and_local_numbers(schedulers: list[FairSc
     assert snap["admitted"] == 1 and snap["wait_p50_ms"] > 50
 
 
+async def test_snapshot_reports_the_oldest_local_wait_by_the_injected_clock(
+    schedulers: list[FairScheduler],
+) -> None:
+    store = MemoryStore()
+    now = [1000.0]
+    a, b = make(store, concurrent=1, clock=lambda: now[0]), make(store, concurrent=1, clock=lambda: now[0])
+    schedulers += [a, b]
+    release = asyncio.Event()
+
+    async def held() -> None:
+        async with a.admit("chat", "t"):
+            await release.wait()
+
+    holder = asyncio.create_task(held())
+    await until(lambda: store.lease_count(GROUP))
+    waiter = asyncio.create_task(hold(b, "t", 0))
+    await until(lambda: store.queue_len(QUEUE))
+    now[0] += 42.5
+    assert (await b.snapshot())["chat"]["local_oldest_wait_s"] == 42.5
+    assert (await a.snapshot())["chat"]["local_oldest_wait_s"] is None, "a waits for nobody"
+    release.set()
+    await asyncio.gather(holder, waiter)
+    assert (await b.snapshot())["chat"]["local_oldest_wait_s"] is None
+
+
 class BrokenStore(MemoryStore):
     """A store that fails every operation once `broken` is set."""
 

@@ -110,6 +110,8 @@ def emulator() -> Iterator[Service]:
 def test_sam_build_lays_out_layers_and_functions(built: Path) -> None:
     layer = built / "CoreLayer" / "python"
     assert (layer / "qwen_server" / "serverless" / "handler.py").is_file()
+    for page_file in ("admin.html", "admin.css", "admin.js"):  # the admin page ships with the layer
+        assert (layer / "qwen_server" / "app" / "admin_page" / page_file).is_file(), page_file
     packages = (
         "fastapi",
         "pydantic_core",

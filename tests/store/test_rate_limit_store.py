@@ -123,3 +123,33 @@ def test_reset_headers_in_each_sdks_format() -> None:
         "rounded up: never early"
     )
     assert anthropic_headers["anthropic-ratelimit-requests-remaining"] == "6"
+
+
+async def test_recent_usage_rolls_by_the_hour_and_day_across_instances(new_store: Callable[[], Store]) -> None:
+    first, second = await two(new_store)
+    now = [1_800_000_000.0]  # the ledgers' clock (a 5-minute and an hour boundary); the store keeps its own
+    one, other = UsageLedger(first, lambda: now[0]), UsageLedger(second, lambda: now[0])
+    one.add("key-a", requests=1, input_tokens=10, output_tokens=5)
+    other.add("key-a", requests=1, errors=1)
+    other.add("key-b", requests=3, input_tokens=1)
+    await one.flush()
+    recent = await other.recent()
+    hour = {row["tenant"]: row for row in recent["hour"]["data"]}
+    assert hour["key-a"] == {
+        "tenant": "key-a", "requests": 2, "input_tokens": 10, "output_tokens": 5, "errors": 1,
+    }  # fmt: skip
+    assert [row["tenant"] for row in recent["hour"]["data"]] == ["key-b", "key-a"], "busiest first"
+    assert recent["hour"]["since"] == now[0] - 11 * 300
+    now[0] += 3600  # an hour on: out of the last hour, still in the last day
+    one.add("key-b", requests=1)
+    recent = await one.recent()
+    assert [(r["tenant"], r["requests"]) for r in recent["hour"]["data"]] == [("key-b", 1)]
+    day = {row["tenant"]: row["requests"] for row in recent["day"]["data"]}
+    assert day == {"key-a": 2, "key-b": 4}
+    now[0] += 23 * 3600  # a day on: out of both windows
+    recent = await one.recent()
+    assert recent["hour"]["data"] == [] and [r["requests"] for r in recent["day"]["data"]] == [1]
+    daily = {(row["day"], row["tenant"]): row for row in await one.report()}
+    assert daily[("2027-01-15", "key-a")]["errors"] == 1, "the daily report counts errors too"
+    for s in (first, second):
+        await s.close()
