@@ -19,7 +19,7 @@ from qwen_server.core.errors import (
     UpstreamTimeout,
 )
 from qwen_server.doctor.hints import hint
-from qwen_server.observability.upstream_errors import SLOTS, UpstreamErrorLog, diagnose
+from qwen_server.doctor.upstream_errors import SLOTS, UpstreamErrorLog, diagnose
 from qwen_server.providers.base import Account
 from qwen_server.store import Store
 

@@ -27,12 +27,12 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.blob.base import BlobStore
     from qwen_server.blob.service import Blobs
     from qwen_server.config import Settings
+    from qwen_server.doctor.upstream_errors import UpstreamErrorLog
     from qwen_server.files.service import Files
     from qwen_server.gateway import Gateway
     from qwen_server.generation.service import Media
     from qwen_server.media.resolve import StoredFile
     from qwen_server.observability.metrics import RequestMetrics
-    from qwen_server.observability.upstream_errors import UpstreamErrorLog
     from qwen_server.observability.usage import UsageLedger
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
@@ -144,11 +144,11 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
+    from qwen_server.doctor.upstream_errors import UpstreamErrorLog
     from qwen_server.gateway import Gateway
     from qwen_server.media.fetch import FetchPolicy
     from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
-    from qwen_server.observability.upstream_errors import UpstreamErrorLog
     from qwen_server.pool.config import PoolConfig
     from qwen_server.pool.health import HealthConfig
     from qwen_server.pool.pool import AccountPool
