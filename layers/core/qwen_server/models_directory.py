@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from qwen_server.core.catalog import ModelCatalog
+from qwen_server.core.catalog import ModelCatalog, Resolved
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
 from qwen_server.pool.pool import AccountSource
 from qwen_server.providers.base import Account, ModelInfo, Provider
@@ -143,17 +143,25 @@ class ModelsDirectory:
         return (await self.listing()).models
 
     async def resolve(self, name: str) -> tuple[str, bool | None]:
-        """(upstream model id, thinking switch from an alias). An unknown name is a 404 only when every
-        upstream's list is known: while one cannot be listed, the upstream itself gets to decide."""
+        """(upstream model id, thinking switch from an alias)."""
+        resolved = await self.resolved(name)
+        return resolved.upstream, resolved.thinking
+
+    async def resolved(self, name: str) -> Resolved:
+        """What a requested name stands for. An unknown name is a 404 only when every upstream's list is
+        known: while one cannot be listed, the upstream itself gets to decide. A name an alias pattern
+        covers (`gpt-*`, `o*`) that an upstream serves under that very name is served as itself."""
         resolved = self.catalog.resolve(name)
-        if self.catalog.is_alias(name):
-            return resolved.upstream, resolved.thinking
+        if self.catalog.is_alias(name) and not resolved.pattern:
+            return resolved
         listing = await self.listing()
+        if resolved.pattern:
+            return Resolved(name, name) if name in listing.ids else resolved
         if listing.complete and resolved.upstream not in listing.ids:
             raise NotFound(
                 f"The model `{name}` does not exist or is not served by this gateway", param="model"
             )
-        return resolved.upstream, resolved.thinking
+        return resolved
 
     # ---- one upstream --------------------------------------------------------------------------------
     async def _list(self, key: Upstream, accounts: list[Account]) -> list[ModelInfo] | None:

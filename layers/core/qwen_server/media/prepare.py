@@ -1,5 +1,6 @@
-"""Once per request, before it queues for an account: every media part resolved, sized, typed, and allowed
-by the model. Whatever is wrong with the media is a 400 here, before any slot is taken or byte uploaded."""
+"""Once per request, before it queues for an account: the model a family alias stands for chosen by what the
+request needs, then every media part resolved, sized, typed, and allowed by the model. Whatever is wrong with
+the media is a 400 here, before any slot is taken or byte uploaded."""
 
 from __future__ import annotations
 
@@ -14,14 +15,27 @@ from qwen_server.media.resolve import media_parts, resolve_part
 if TYPE_CHECKING:
     from qwen_server.models_directory import ModelsDirectory
 
+MODEL_CANDIDATES = "model_candidates"  # `ChatRequest.extra` key: a family alias's members, in order
+
 
 async def prepare(request: ChatRequest, models: ModelsDirectory) -> None:
     parts = media_parts(request.messages)
-    if not parts:
+    candidates: tuple[str, ...] = request.extra.pop(MODEL_CANDIDATES, ())
+    if not parts and not (candidates and request.thinking):
         return
     listing = await models.listing()
     table = capability.known_capabilities(listing.models, models.catalog.fallback_models)
-    capability.check(request.model, parts, table)  # the declared kinds: refused before any fetch
+
+    def served(model: str) -> bool:
+        return not listing.complete or model in listing.ids
+
+    if candidates:
+        request.model = capability.choose(candidates, capability.needs(parts, request.thinking), table, served)
+    if not parts:
+        return
+    capability.check(request.model, parts, table, served)  # the declared kinds: refused before any fetch
     policy = FetchPolicy.from_settings()
     await asyncio.gather(*(resolve_part(p, request.tenant, policy) for p in parts))
-    capability.check(request.model, parts, table)  # a generic file may have turned out to be an image
+    if candidates:  # a generic file may have turned out to be an image
+        request.model = capability.choose(candidates, capability.needs(parts, request.thinking), table, served)
+    capability.check(request.model, parts, table, served)
