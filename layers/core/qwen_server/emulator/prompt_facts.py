@@ -31,7 +31,7 @@ COMMON = frozenset(
     write create return extract describe summarize summarise explain generate i we you he she it they my
     our your their hi hello hey thanks thank yes no ok okay and or but if then so also just now here there
     json using use with for from into about of in on at to by as not all any some every each one two three
-    let lets let's read look see check that which who""".split()
+    let lets let's read look see check that which who answer respond reply output format note""".split()
 ) | frozenset(
     """monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday january february
     march april may june july august september october november december""".split()
@@ -91,18 +91,34 @@ def _pairs(text: str) -> dict[str, str]:
 
 
 def _items(text: str) -> tuple[str, ...]:
-    found = _LIST.search(text)
-    if found is None:
+    """The last enumeration `a, b and c`: short pieces, read back from the last one while they look like
+    items (at most two words, no digits, no common word); a longer piece gives its last words and ends the
+    list (`likes surfing, chess and jazz` -> surfing, chess, jazz)."""
+    found = list(_LIST.finditer(text))
+    if not found:
         return ()
-    parts = re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", found.group(1))
-    cleaned = [p.strip(" '") for p in parts if p.strip(" '")]
-    if cleaned:
-        head = cleaned[0].split()  # "name three fruits: apples" -> the list starts at the last word
-        cleaned[0] = head[-1] if len(head) > 3 else cleaned[0]
-        tail = cleaned[-1].split()  # "... and milk that takes 20 minutes" -> "milk"
-        cut = next((i for i, w in enumerate(tail) if i and w.lower() in COMMON), len(tail))
-        cleaned[-1] = " ".join(tail[:cut])
-    return tuple(cleaned)
+    pieces = [p.strip(" '") for p in re.split(r",\s*(?:and\s+|or\s+)?", found[-1].group(1))]
+    last = re.split(r"\s+(?:and|or)\s+", pieces.pop())  # only the final conjunction joins items
+    pieces += [" and ".join(last[:-1]), last[-1]] if len(last) > 1 else last
+    tail = pieces[-1].split()
+    cut = next((i for i, w in enumerate(tail) if i and w.lower() in COMMON), len(tail))
+    pieces[-1] = " ".join(tail[:cut])
+    kept: list[str] = []
+    for piece in reversed(pieces):
+        words = piece.split()
+        plain = [w for w in words if w.lower() not in COMMON and not any(c.isdigit() for c in w)]
+        if words and plain == words and len(words) <= 2:
+            kept.insert(0, piece)
+            continue
+        run: list[str] = []  # the item a longer piece ends with: its last plain words
+        for word in reversed(words):
+            if word.lower() in COMMON or any(c.isdigit() for c in word):
+                break
+            run.insert(0, word)
+        if run and kept:
+            kept.insert(0, " ".join(run[-max(len(k.split()) for k in kept) :]))
+        break
+    return tuple(kept) if len(kept) >= 2 else ()
 
 
 def _files(text: str) -> tuple[str, ...]:
@@ -129,7 +145,7 @@ def _folders(text: str) -> tuple[str, ...]:
 def facts_of(text: str) -> Facts:
     without_urls = _URL.sub(" ", text)
     quoted = tuple(next(g for g in m.groups() if g) for m in _QUOTED.finditer(text))
-    names = _names(without_urls)
+    names = tuple(n for n in _names(without_urls) if not any(n in q for q in quoted))  # quoted: titles
     return Facts(
         text=text,
         numbers=tuple(float(n) for n in _NUMBER.findall(_DATE.sub(" ", without_urls))),

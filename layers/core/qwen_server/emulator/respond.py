@@ -8,10 +8,11 @@ one); after the tools answered, text that reports their results; JSON when a res
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_server.emulator.prompt_facts import Facts, facts_of
+from qwen_server.emulator.prompt_facts import Facts, facts_of, key_of
 from qwen_server.emulator.prompt_reading import Reading, read
 from qwen_server.emulator.schema_fill import fill
 from qwen_server.emulator.tool_pick import Call, pick
@@ -46,11 +47,31 @@ def _embedded_object(text: str) -> dict[str, Any] | None:
     return None
 
 
+_NUMERIC_KEYS = frozenset("year age count number price amount total quantity score rating size".split())
+_KEYS_ASKED = re.compile(r"\b(?:keys|fields|properties|attributes)\b", re.IGNORECASE)
+
+
+def _free_object(reading: Reading, facts: Facts) -> dict[str, Any]:
+    """JSON mode without a schema: an object the request writes out, or one with the keys it names
+    ("with keys title, year and director"), or its `key: value` pairs, else the request as an answer."""
+    written = _embedded_object(reading.request)
+    if written is not None:
+        return written
+    if facts.items and _KEYS_ASKED.search(reading.request):
+        keys = [key_of(item) for item in facts.items if key_of(item)]
+        properties = {
+            k: {"type": "integer" if set(k.split("_")) & _NUMERIC_KEYS else "string"} for k in keys
+        }
+        value = fill({"type": "object", "properties": properties}, facts)
+        if isinstance(value, dict):
+            return value
+    if len(facts.pairs) >= 2:
+        return dict(facts.pairs)
+    return {"answer": reading.request}
+
+
 def _json(reading: Reading, facts: Facts) -> str:
-    if reading.schema is not None:
-        value = fill(reading.schema, facts)
-    else:
-        value = _embedded_object(reading.request) or dict(facts.pairs) or {"answer": reading.request}
+    value = fill(reading.schema, facts) if reading.schema is not None else _free_object(reading, facts)
     return json.dumps(value, ensure_ascii=False)
 
 

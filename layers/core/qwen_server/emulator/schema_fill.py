@@ -28,7 +28,8 @@ TITLE_WORDS = frozenset("title topic subject headline heading caption".split())
 NAME_WORDS = PLACE_WORDS | frozenset(
     """name person author company brand username owner customer team product organisation
     organization artist character label speaker attendee participant user employee manager vendor member
-    guest friend people""".split()
+    guest friend people director actor writer composer singer founder ceo president leader inventor creator
+    host player coach teacher student doctor contact recipient sender""".split()
 )
 TEXT_WORDS = frozenset(
     """description summary answer text content reason reasoning explanation message comment notes details
@@ -72,7 +73,6 @@ class Filler:
         self.hints = dict(hints or {})
         self._places = list(facts.places)
         self._people = [n for n in facts.names if n not in facts.places]
-        self._people += [q for q in facts.quoted if q not in facts.names]
         self._numbers = list(facts.numbers)
         self._words = facts.words()
 
@@ -173,6 +173,8 @@ class Filler:
         lo = int(schema.get("minItems") or 0)
         most = schema.get("maxItems")
         hi = most if isinstance(most, int) else MAX_ITEMS
+        if depth >= MAX_DEPTH // 2:  # deep in a recursive schema: as few items as allowed
+            return [self.value(item, key, depth + 1) for _ in range(lo)]
         kind = self._type(item)
         props = item.get("properties") if kind == "object" else None
         if kind == "string" and "enum" not in item and _key_words(key) & NAME_WORDS:
@@ -289,7 +291,7 @@ class Filler:
         if words & TEXT_WORDS or not key:
             return facts.text.strip() or "example"
         if words & TITLE_WORDS:
-            return _gist(facts.text, 6)
+            return facts.quoted[0] if facts.quoted else _gist(facts.text, 6)
         if words & NAME_WORDS:
             pool = self._pool(words)
             return pool.pop(0) if pool else "unknown"

@@ -12,7 +12,7 @@ import re
 from qwen_server.emulator.prompt_reading import Exchange
 
 MAX_QUOTE = 4_000
-_GUTTER = re.compile(r"^ *\d+(?:\t|→)", re.MULTILINE)
+_GUTTER = re.compile(r"^ *\d+(?:\t|→|$)", re.MULTILINE)
 _OUTPUT = re.compile(r"^Output:\n", re.MULTILINE)
 
 
