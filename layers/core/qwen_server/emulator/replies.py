@@ -120,7 +120,8 @@ def plan_reply(
     composed: Composed | None = None
     source = content if conversation is None else conversation
     from_source = resumed if conversation is None else continuation(source)
-    if script.chunks is None and script.reply is None and not script.echo and mode is None:
+    if script.chunks is None and script.reply is None and not script.echo:
+        # a mode's phases (a search) still run first; a call or JSON replaces the mode's own answer
         composed = compose(strip_directives(from_source[0] if from_source else source))
     if script.chunks is not None:
         answer = script.chunks
