@@ -163,6 +163,11 @@ def _cwd(text: str) -> str | None:
     return None
 
 
+def asks_more_than_text(content: str) -> bool:
+    """A cheap first look: could the prompt carry tools or a JSON instruction at all?"""
+    return "<tools>" in content or _JSON_ONLY in content or _SCHEMA_LEAD in content
+
+
 def read(content: str) -> Reading:
     """The reading of one flattened conversation."""
     all_turns = turns(content)

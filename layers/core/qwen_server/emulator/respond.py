@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen_server.emulator.prompt_facts import Facts, facts_of, key_of
-from qwen_server.emulator.prompt_reading import Reading, read
+from qwen_server.emulator.prompt_reading import Reading, asks_more_than_text, read
 from qwen_server.emulator.schema_fill import fill
 from qwen_server.emulator.tool_pick import Call, pick
 from qwen_server.emulator.tool_results import answer_from, cleaned
@@ -82,6 +82,8 @@ def _gist(text: str) -> str:
 
 def compose(content: str) -> Composed | None:
     """The answer to the flattened conversation `content`, or None to echo."""
+    if not asks_more_than_text(content):
+        return None
     reading = read(content)
     if not (reading.tools or reading.wants_json or reading.schema is not None):
         return None
