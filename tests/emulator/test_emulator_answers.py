@@ -317,3 +317,10 @@ def test_a_conversation_sent_as_a_file_is_the_one_read() -> None:
     prompt = conversation(user("what is in notes.txt?"), tools=[READ])
     plan = plan_reply("See the attached file.", None, False, None, conversation=prompt)
     assert call_in("".join(plan.answer))["name"] == "Read"
+
+
+def test_a_failed_tool_is_reported_as_a_failure() -> None:
+    called = Message("assistant", [], tool_calls=[ToolCall("c1", "Read", '{"file_path": "/w/nope.txt"}')])
+    result = Message("tool", [TextPart("<tool_use_error>File does not exist.</tool_use_error>")], tool_call_id="c1")
+    composed = compose(conversation(user("what is in nope.txt?"), called, result, tools=[READ]))
+    assert composed is not None and composed.text == "Reading `nope.txt` failed: File does not exist."

@@ -1,7 +1,7 @@
 """Pure: the text answer once tools have answered, quoting what they returned.
 
 A file read is reported as the file's content, a command as what it printed, any other tool as what it
-returned. Line-number gutters some readers add (`     1\\tline`, `1→line`) and a command runner's preamble
+returned; a result that reads as an error (a missing file, a refused permission) as a failure. Line-number gutters some readers add (`     1\\tline`, `1→line`) and a command runner's preamble
 (`Output:` after exit code and timings) are left out, as a model would when it reports the content.
 """
 
@@ -14,6 +14,11 @@ from qwen_server.emulator.prompt_reading import Exchange
 MAX_QUOTE = 4_000
 _GUTTER = re.compile(r"^ *\d+(?:\t|→|$)", re.MULTILINE)
 _OUTPUT = re.compile(r"^Output:\n", re.MULTILINE)
+_FAILED = re.compile(
+    r"^\s*(?:<tool_use_error>|error\b|.*\b(?:no such file|does not exist|not found|permission denied)\b)",
+    re.IGNORECASE,
+)
+_ERROR_TAGS = re.compile(r"</?tool_use_error>")
 
 
 def cleaned(result: str) -> str:
@@ -45,6 +50,9 @@ def _subject(exchange: Exchange) -> tuple[str, str]:
 def _one(exchange: Exchange) -> str:
     subject, verb = _subject(exchange)
     body = cleaned(exchange.result or "")
+    if _FAILED.match(body):
+        subject = f"Reading {subject}" if verb == "contains" else subject
+        verb, body = "failed", _ERROR_TAGS.sub("", body).strip()
     if not body:
         return f"{subject} {verb} nothing."
     if "\n" not in body and len(body) <= 200:
