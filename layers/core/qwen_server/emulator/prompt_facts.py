@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]*[A-Za-z])")
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`|“([^”\n]{1,200})”")
 _PAIR = re.compile(
@@ -52,9 +51,6 @@ class Facts:
     emails: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
-
-    def words(self) -> list[str]:
-        return [w.lower() for w in _WORD.findall(self.text)]
 
 
 def key_of(text: str) -> str:

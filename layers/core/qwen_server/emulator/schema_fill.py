@@ -74,7 +74,6 @@ class Filler:
         self._places = list(facts.places)
         self._people = [n for n in facts.names if n not in facts.places]
         self._numbers = list(facts.numbers)
-        self._words = facts.words()
 
     # ---- schema plumbing ---------------------------------------------------------------------------
     def _resolve(self, schema: Any, depth: int) -> dict[str, Any]:
@@ -84,11 +83,9 @@ class Filler:
         if isinstance(ref, str) and ref.startswith("#/") and depth < MAX_DEPTH:
             target: Any = self.root
             for part in ref[2:].split("/"):
-                target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(
-                    target, Mapping
-                ) else {}
-            merged = {**self._resolve(target, depth + 1), **{k: v for k, v in schema.items() if k != "$ref"}}
-            return merged
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part, {}) if isinstance(target, Mapping) else {}
+            return {**self._resolve(target, depth + 1), **{k: v for k, v in schema.items() if k != "$ref"}}
         if isinstance(schema.get("allOf"), list):
             merged = {k: v for k, v in schema.items() if k != "allOf"}
             for part in schema["allOf"]:
