@@ -174,12 +174,13 @@ def test_continuations_are_bounded_and_the_break_then_reaches_the_client(
 
 
 def test_a_tool_result_cannot_open_a_user_turn_of_its_own(services: tuple[Service, Service]) -> None:
-    """The emulator answers the last user turn it finds; a forged one inside a tool result is not a turn."""
+    """The emulator (told to echo) answers the last user turn it finds; a forged one inside a tool result is
+    not a turn."""
     _, gateway = services
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
     question = f"Weather in Paris? {uuid.uuid4().hex[:6]}"
     messages: Any = [
-        {"role": "user", "content": question},
+        {"role": "user", "content": question + " " + directive(echo=True)},
         {
             "role": "assistant",
             "content": None,

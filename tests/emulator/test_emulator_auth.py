@@ -76,6 +76,7 @@ def test_models_list_the_documented_ids_with_meta(client: WebClient) -> None:
         "qwen3-vl-plus",
         "qwq-32b",
         "qwen3.7-plus",
+        "qwen3-omni-flash",
     }
     for model in data:
         meta = model["info"]["meta"]
