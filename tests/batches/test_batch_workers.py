@@ -21,10 +21,10 @@ import anthropic
 import httpx
 import openai
 import pytest
-from helpers import chat_line, jsonl, wait_for
 
-from processes import Service, _spawn, emulator_accounts, start_emulator, start_gateway
-from services import moto_service, redis_binary, redis_service
+from tests.batches.helpers import chat_line, jsonl, wait_for
+from tests.processes import Service, _spawn, emulator_accounts, start_emulator, start_gateway
+from tests.services import moto_service, redis_binary, redis_service
 
 PROMPT = " ".join(f"word{i}" for i in range(12))  # echoed back piece by piece: about a second per line
 

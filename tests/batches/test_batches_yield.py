@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from processes import Service, emulator_accounts
 from qwen_server.app.runtime import Runtime, get_runtime, reset_runtime
 from qwen_server.batches import records
 from qwen_server.batches.create import create_anthropic
 from qwen_server.batches.worker import interactive_busy, tick
 from qwen_server.blob.service import reset_blobs
-from services import moto_service, redis_binary, redis_service
+from tests.processes import Service, emulator_accounts
+from tests.services import moto_service, redis_binary, redis_service
 
 PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "queued"}]}
 

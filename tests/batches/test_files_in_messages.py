@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_gateway, start_recording_openai
+from tests.processes import Service, start_gateway, start_recording_openai
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

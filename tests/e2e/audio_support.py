@@ -10,9 +10,9 @@ from typing import Any
 import av
 import httpx
 
-from processes import Service, start_fake_openai
 from qwen_server.audio.codec import Encoder
 from qwen_server.emulator.media import speech_pcm
+from tests.processes import Service, start_fake_openai
 
 FAKE_MODELS = ("qwen3-max", "qwen3-asr-flash", "qwen3-tts-flash", "text-embedding-v4")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_gateway
+from tests.processes import Service, emulator_accounts, start_gateway
 
 
 def _ask(client: openai.OpenAI, text: str) -> str:

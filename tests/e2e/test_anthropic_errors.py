@@ -10,9 +10,9 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from anthropic_grammar import check_stream
 
-from processes import Service, directive, emulator_accounts, start_gateway
+from tests.anthropic_grammar import check_stream
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 MODEL = "claude-opus-4-1"
 

@@ -15,10 +15,10 @@ import anthropic
 import httpx
 import pytest
 from anthropic.types import MessageParam, ThinkingConfigParam, ToolParam
-from anthropic_grammar import CheckedStream, check_stream
 
-from processes import Service, directive, emulator_accounts, start_gateway
 from qwen_server.api.anthropic.signature import sign_thinking
+from tests.anthropic_grammar import CheckedStream, check_stream
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 OPUS = "claude-opus-4-1"  # → qwen3-max, which thinks when asked
 THINKING: ThinkingConfigParam = {"type": "enabled", "budget_tokens": 1024}

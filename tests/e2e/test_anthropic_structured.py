@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 MODEL = "claude-sonnet-4-6"
 SCHEMA = {

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from audio_support import account, start_audio_upstream, wav_of
 
-from processes import Service, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.e2e.audio_support import account, start_audio_upstream, wav_of
+from tests.processes import Service, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 
 @pytest.fixture(scope="module")

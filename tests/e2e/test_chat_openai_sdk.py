@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 
 def test_non_stream_echoes_the_last_user_message(client: openai.OpenAI) -> None:

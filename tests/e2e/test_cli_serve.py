@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from processes import free_port, wait_http
+from tests.processes import free_port, wait_http
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -19,8 +19,15 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import (
+    Service,
+    directive,
+    emulator_accounts,
+    emulator_stats,
+    start_emulator,
+    start_gateway,
+)
+from tests.services import redis_binary, start_redis, stop
 
 ANSWER = (
     "The quick brown fox jumps over the lazy dog while seven wizards quietly judge the boxing match, "

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 
 def test_disconnect_mid_stream_releases_everything() -> None:

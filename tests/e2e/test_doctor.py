@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_fake_openai
+from tests.processes import Service, emulator_accounts, start_emulator, start_fake_openai
 
 VERSION_BUMP = json.dumps({"headers": {"version": "0.3.0"}})
 PATH_MOVE = json.dumps({"paths": {"completions": "/api/v3/chat/completions"}, "headers": {"version": "0.3.0"}})
@@ -152,7 +152,7 @@ def test_a_moved_path_is_diagnosed(tmp_path: Path) -> None:
 
 
 def test_unreachable_upstream_and_bad_overrides(tmp_path: Path) -> None:
-    from processes import free_port
+    from tests.processes import free_port
 
     dead = [{"email": "a@b.c", "password": "pw-secret", "base_url": f"http://127.0.0.1:{free_port()}", "name": "dead"}]
     result = doctor(dead, "--json", cwd=tmp_path)

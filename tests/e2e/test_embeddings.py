@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from audio_support import account, bodies, start_audio_upstream, stats
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
 from qwen_server.emulator.media import embedding_of
+from tests.e2e.audio_support import account, bodies, start_audio_upstream, stats
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 def _post(gateway: Service, body: bytes | str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 ASK = [{"role": "user", "content": "hello there"}]
 

@@ -25,7 +25,7 @@ from langchain_openai import ChatOpenAI
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
-from processes import (
+from tests.processes import (
     REPO,
     Service,
     directive,

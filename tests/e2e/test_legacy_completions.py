@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service
+from tests.processes import Service
 
 
 def test_non_stream_completion(client: openai.OpenAI) -> None:

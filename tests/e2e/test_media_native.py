@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from media_server import PDF, PNG, media_server
 
-from processes import Service, start_gateway, start_recording_openai
+from tests.media_server import PDF, PNG, media_server
+from tests.processes import Service, start_gateway, start_recording_openai
 
 OMNI = "qwen3-omni-flash"  # the catalogue marks it for images, audio, video and documents
 WAV = b"RIFF" + (36 + 800).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + bytes(804)

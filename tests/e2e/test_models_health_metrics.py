@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 
-from processes import Service
+from tests.processes import Service
 
 
 def test_models_list_has_upstream_models_and_aliases(client: openai.OpenAI) -> None:

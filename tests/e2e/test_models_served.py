@@ -10,7 +10,13 @@ import httpx
 import openai
 import pytest
 
-from processes import emulator_accounts, emulator_stats, start_emulator, start_fake_openai, start_gateway
+from tests.processes import (
+    emulator_accounts,
+    emulator_stats,
+    start_emulator,
+    start_fake_openai,
+    start_gateway,
+)
 
 
 def test_the_readme_mix_serves_the_web_models_and_the_explicit_one() -> None:

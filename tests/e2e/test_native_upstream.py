@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_gateway, start_recording_openai
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.core.tokens import count_tokens
+from tests.processes import Service, start_gateway, start_recording_openai
 
 WEATHER = {
     "type": "function",

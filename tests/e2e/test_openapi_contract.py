@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
 from qwen_server.app.contract import openapi_document
 from qwen_server.app.factory import ALWAYS, ROUTES
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 

@@ -8,7 +8,7 @@ import json
 import httpx
 import openai
 
-from processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 HEALTHY = {"user0@emulator.local", "user4@emulator.local"}
 

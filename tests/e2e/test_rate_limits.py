@@ -12,8 +12,8 @@ import anthropic
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 ASK = [{"role": "user", "content": "count me"}]
 

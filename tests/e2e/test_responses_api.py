@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 
 def script(emulator: Service, *replies: dict[str, object]) -> None:

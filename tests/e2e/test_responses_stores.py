@@ -9,8 +9,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_gateway
-from services import moto_env, moto_service, redis_binary, redis_service
+from tests.processes import Service, emulator_accounts, start_gateway
+from tests.services import moto_env, moto_service, redis_binary, redis_service
 
 
 @pytest.fixture(params=["sqlite", "redis", "dynamodb"])

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 WEATHER = {
     "type": "function",

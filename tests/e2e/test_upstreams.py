@@ -9,7 +9,7 @@ import sys
 import httpx
 import openai
 
-from processes import (
+from tests.processes import (
     REPO,
     Service,
     emulator_accounts,

@@ -6,7 +6,8 @@ import threading
 import time
 
 import orjson
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
 def test_stream_has_created_then_answer_deltas_then_finished(client: WebClient) -> None:

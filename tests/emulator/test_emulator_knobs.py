@@ -8,7 +8,8 @@ from collections import Counter
 import httpx
 import orjson
 import pytest
-from emulator_harness import WebClient, email, emulator_process
+
+from tests.emulator.emulator_harness import WebClient, email, emulator_process
 
 
 def test_fail_500_and_429_knobs_apply_to_the_named_account_only(client: WebClient, emu: str) -> None:

@@ -7,7 +7,8 @@ import time
 import httpx
 import orjson
 import pytest
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
 def _directive(**script: object) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
 async def _stream(http: httpx.AsyncClient, token: str, content: str) -> str:

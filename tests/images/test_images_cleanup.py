@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from media_helpers import client_for
 
-from processes import emulator_accounts, start_emulator, start_gateway
-from services import redis_binary, redis_service
+from tests.images.media_helpers import client_for
+from tests.processes import emulator_accounts, start_emulator, start_gateway
+from tests.services import redis_binary, redis_service
 
 
 @pytest.fixture(params=["sqlite", "redis"])

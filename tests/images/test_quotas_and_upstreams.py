@@ -12,10 +12,10 @@ import boto3
 import httpx
 import openai
 import pytest
-from media_helpers import Recording, assert_no_upstream_urls, client_for, png_size, wait_video
 
-from processes import emulator_accounts, start_emulator, start_fake_openai, start_gateway
-from services import moto_service, redis_binary, redis_service
+from tests.images.media_helpers import Recording, assert_no_upstream_urls, client_for, png_size, wait_video
+from tests.processes import emulator_accounts, start_emulator, start_fake_openai, start_gateway
+from tests.services import moto_service, redis_binary, redis_service
 
 
 @pytest.fixture(scope="module")

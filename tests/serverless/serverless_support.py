@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import free_port
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"

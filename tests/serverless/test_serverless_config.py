@@ -14,7 +14,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import (
     FUNCTIONS,
     body_json,
     clean_env,
@@ -24,8 +26,6 @@ from serverless_support import (
     lambda_env,
     stop,
 )
-
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
 
 FORWARDED = {"x-amzn-request-context": json.dumps({"requestId": "test", "stage": "$default"})}
 ACCOUNT = {"email": "a@example.com", "password": "pw-not-shown"}

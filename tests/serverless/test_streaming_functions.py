@@ -13,9 +13,16 @@ import anthropic
 import httpx
 import openai
 import pytest
-from serverless_support import FUNCTIONS, emf_lines, json_lines, lambda_env, require_group, stop
 
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import (
+    FUNCTIONS,
+    emf_lines,
+    json_lines,
+    lambda_env,
+    require_group,
+    stop,
+)
 
 # What the Web Adapter adds to every invocation it forwards (its readiness probes lack it).
 FORWARDED = {"x-amzn-request-context": json.dumps({"requestId": "test", "stage": "$default"})}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +15,9 @@ from qwen_server.store.dynamodb import DynamoDBStore
 from qwen_server.store.memory import MemoryStore
 from qwen_server.store.redis import RedisStore
 from qwen_server.store.sqlite import SQLiteStore
-from services import moto_service, redis_binary, redis_service
+from tests.fake_clock import FakeClock
+from tests.services import moto_service, redis_binary, redis_service
+from tests.store.timeline import Timeline
 
 BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
 
@@ -53,41 +54,24 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str],
     return make
 
 
-class Clock:
-    """Wall clock plus an offset tests can push forward, so expiry is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    """The clock of the memory, SQLite and DynamoDB stores under test: it moves only when a test moves it."""
+    return FakeClock(time.time())
 
 
 @pytest.fixture
-def advance(backend: str, clock: Clock) -> Callable[[float], Awaitable[None]]:
-    """Let `seconds` pass for the store: Redis reads the server's own clock, so there it really sleeps."""
-
-    async def run(seconds: float) -> None:
-        if backend == "redis":
-            await asyncio.sleep(seconds)
-        else:
-            clock.offset += seconds
-
-    return run
+def timeline(backend: str, clock: FakeClock) -> Timeline:
+    return Timeline(backend, clock)
 
 
 @pytest.fixture
-def new_store(backend: str, store_url: Callable[[str], str], clock: Clock) -> Callable[[], Store]:
+def new_store(backend: str, store_url: Callable[[str], str], clock: FakeClock) -> Callable[[], Store]:
     """Another instance on the same namespace and clock (memory: the same instance cannot be shared)."""
     url = store_url(backend)
     made: list[Store] = []

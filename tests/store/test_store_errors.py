@@ -17,7 +17,7 @@ from qwen_server.store.dynamodb import DynamoDBStore
 from qwen_server.store.memory import MemoryStore
 from qwen_server.store.redis import RedisStore
 from qwen_server.store.sqlite import SQLiteStore
-from services import free_port, redis_binary, start_redis, stop
+from tests.services import free_port, redis_binary, start_redis, stop
 
 QUICK = 5.0  # seconds: a dead backend must fail a request within this
 

@@ -16,7 +16,6 @@ import httpx
 import httpx2
 import pytest
 from anthropic.types import ToolParam
-from anthropic_grammar import CheckedStream, check_stream
 
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.app import runtime as runtime_module
@@ -34,6 +33,7 @@ from qwen_server.core.model import (
     Usage,
 )
 from qwen_server.core.tokens import count_tokens
+from tests.anthropic_grammar import CheckedStream, check_stream
 
 PING_INTERVAL = 0.2
 Step = Event | float | GatewayError
