@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.waiting import eventually
 
 ASK = [{"role": "user", "content": "hello there"}]
 
@@ -136,11 +137,13 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
             assert events.get_final_text()
 
         # the access log names tenant, account, model and tokens; the disabled account served nobody
-        served = [
-            line
-            for line in access_lines(gateway)
-            if line["route"] in ("/v1/chat/completions", "/v1/messages")
-        ]
+        def served_lines() -> list[dict[str, Any]]:
+            routes = ("/v1/chat/completions", "/v1/messages")
+            return [line for line in access_lines(gateway) if line["route"] in routes]
+
+        # a stream's line is written once the server has finished it, which may be after the client has
+        eventually(lambda: len(served_lines()) >= 10, what="an access log line per answered request")
+        served = served_lines()
         assert len(served) == 10
         assert sorted(line["stream"] for line in served).count(True) == 2
         assert {line["tenant"] for line in served} == {tenant("key-alpha"), tenant("key-beta")}

@@ -34,6 +34,7 @@ class UsageLedger:
         self._clock = clock
         self._pending: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # one flush at a time: see `flush`
 
     def add(self, tenant: str, *, requests: int = 0, input_tokens: int = 0, output_tokens: int = 0) -> None:
         row = self._pending[(_day(self._clock()), tenant)]
@@ -48,15 +49,18 @@ class UsageLedger:
         await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, defaultdict(lambda: dict.fromkeys(FIELDS, 0))
-        for (day, tenant), row in pending.items():
-            for field, amount in row.items():
-                if not amount:
-                    continue
-                try:
-                    await self.store.incr(f"{PREFIX}{day}:{tenant}:{field}", amount, ttl=KEEP_SECONDS)
-                except GatewayError as exc:
-                    log.warning("usage of %s not recorded: %s", tenant, exc.message)
+        """Add what was gathered to the store counters. A flush waits for one in flight, so whoever flushes
+        (a report) reads afterwards everything added before it, also what the background flush was writing."""
+        async with self._flushing:
+            pending, self._pending = self._pending, defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+            for (day, tenant), row in pending.items():
+                for field, amount in row.items():
+                    if not amount:
+                        continue
+                    try:
+                        await self.store.incr(f"{PREFIX}{day}:{tenant}:{field}", amount, ttl=KEEP_SECONDS)
+                    except GatewayError as exc:
+                        log.warning("usage of %s not recorded: %s", tenant, exc.message)
 
     async def report(self) -> list[dict[str, object]]:
         """Rows of (day, tenant) with their totals, newest day first."""
