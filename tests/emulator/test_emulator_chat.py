@@ -95,7 +95,7 @@ def test_a_chat_runs_one_completion_at_a_time(client: WebClient) -> None:
     first: list[str] = []
     runner = threading.Thread(
         target=lambda: first.append(
-            client.complete('go [[emulator:{"silence": 0.6}]]', chat_id=chat).answer()
+            client.complete('go [[emulator:{"silence": 3}]]', chat_id=chat).answer()
         )
     )
     runner.start()
