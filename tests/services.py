@@ -46,7 +46,7 @@ def redis_binary() -> str | None:
     )
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 15.0) -> None:
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -107,17 +107,17 @@ def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    _wait_for_port(port, proc, "moto server", timeout=30.0)
+    _wait_for_port(port, proc, "moto server")
     endpoint = f"http://127.0.0.1:{port}"
     _wait_for_http(endpoint + "/moto-api/", proc)
     return endpoint, proc
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1.0):
+            with urllib.request.urlopen(url, timeout=5):
                 return
         except (urllib.error.URLError, OSError):
             if proc.poll() is not None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-DEADLINE = 15.0  # seconds: far beyond what any of these conditions needs, even on a busy two-core machine
+DEADLINE = 30.0  # seconds: far beyond what any of these conditions needs, even on a busy two-core machine
 
 
 async def until(predicate: Callable[[], Awaitable[Any]], within: float = DEADLINE, what: str = "") -> None:

@@ -35,7 +35,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
     else:
         with moto_service() as endpoint:
-            yield f"dynamodb://batches?region=us-east-1&endpoint_url={endpoint}&create=1"
+            yield f"dynamodb://batches?region=us-east-1&endpoint_url={endpoint}&create=1&timeout=15"
 
 
 @pytest.fixture

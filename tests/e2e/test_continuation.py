@@ -36,7 +36,7 @@ ANSWER = (
 BREAKS = [
     pytest.param({"error": "drop"}, id="dropped-connection"),
     pytest.param({"error": "in_stream"}, id="in-stream-error"),
-    pytest.param({"silence_mid": 3}, id="idle-timeout"),
+    pytest.param({"silence_mid": 6}, id="idle-timeout"),
 ]
 
 
@@ -44,7 +44,8 @@ BREAKS = [
 def services() -> Iterator[tuple[Service, Service]]:
     emulator = start_emulator("--seed", "11", accounts=3)
     gateway = start_gateway(
-        {"UPSTREAM_IDLE_TIMEOUT": "1"}, accounts=emulator_accounts(emulator, 3, max_concurrent=8)
+        # 3 s: a busy machine's pauses between pieces stay well below it, the scripted 6 s silence does not
+        {"UPSTREAM_IDLE_TIMEOUT": "3"}, accounts=emulator_accounts(emulator, 3, max_concurrent=8)
     )
     yield emulator, gateway
     gateway.stop()
@@ -213,7 +214,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
         url, redis = start_redis()
     emulator = start_emulator(accounts=3)
     gateway = start_gateway(
-        {"STORE_URL": url, "UPSTREAM_IDLE_TIMEOUT": "1"},
+        {"STORE_URL": url, "UPSTREAM_IDLE_TIMEOUT": "3"},
         accounts=emulator_accounts(emulator, 3, max_concurrent=4),
     )
     try:
@@ -225,7 +226,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
 
             async def one(i: int) -> None:
                 answer = _unique()
-                fault: dict[str, Any] = [{"error": "drop"}, {"error": "in_stream"}, {"silence_mid": 2}][i % 3]
+                fault: dict[str, Any] = [{"error": "drop"}, {"error": "in_stream"}, {"silence_mid": 6}][i % 3]
                 messages: Any = [{"role": "user", "content": _prompt(answer, **fault)}]
                 if i % 5 == 4:  # the client walks away while the answer is being continued
                     stream = await oa.chat.completions.create(

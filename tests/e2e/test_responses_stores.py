@@ -25,7 +25,7 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
     else:
         with moto_service() as endpoint:
             table = f"t{uuid.uuid4().hex[:10]}"
-            url = f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}&create=1"
+            url = f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}&create=1&timeout=15"
             yield {"STORE_URL": url, **moto_env()}
 
 

@@ -20,6 +20,9 @@ from tests.services import moto_service, redis_binary, redis_service
 from tests.store.timeline import Timeline
 
 BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
+# seconds per DynamoDB call: one moto server answers every test in turn, slowly on a busy machine (the
+# store's own 2 s is meant for DynamoDB itself)
+MOTO_TIMEOUT = 15.0
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +52,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str],
         if backend == "redis":
             return f"{request.getfixturevalue('redis_url')}?prefix=t{tag}:"
         endpoint = request.getfixturevalue("moto_endpoint")
-        return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1"
+        return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1&timeout={MOTO_TIMEOUT:g}"
 
     return make
 
@@ -87,7 +90,7 @@ def new_store(backend: str, store_url: Callable[[str], str], clock: FakeClock) -
             parts = urlsplit(url)
             s = DynamoDBStore(
                 parts.netloc, region="us-east-1", endpoint_url=parse_qs(parts.query)["endpoint_url"][0],
-                create=True, clock=clock,
+                create=True, clock=clock, timeout=MOTO_TIMEOUT,
             )  # fmt: skip
         made.append(s)
         return s

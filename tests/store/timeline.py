@@ -21,7 +21,7 @@ class Timeline:
 
     SHORT = 1.0
     LONG = 3600.0
-    DEADLINE = 15.0
+    DEADLINE = 30.0
 
     def __init__(self, backend: str, clock: FakeClock) -> None:
         self.backend = backend
