@@ -58,7 +58,7 @@ def shared_env(emulator: Service, store: str, data_dir: Path) -> dict[str, str]:
         "DATA_DIR": str(data_dir),
         "QWEN_ACCOUNTS": json.dumps(emulator_accounts(emulator, 3)),
         "BATCH_CHUNK_LINES": "3",
-        "BATCH_LEASE_SECONDS": "2",
+        "BATCH_LEASE_SECONDS": "5",  # a killed worker's chunk comes back soon; a paused one keeps it
         "SCHED_BATCH_CONCURRENT": "2",
         "PYTHONUNBUFFERED": "1",
     }

@@ -54,9 +54,9 @@ class Plan:
 
 
 FAST = Plan(500, 16, 4, (0.002, 0.012), 3.0, 3.0, 0.005, 0.05, 1.0, 2.0, 2.0, 2.0)
-# moto answers one request at a time in ~10 ms: polls are spaced out, and under that load a push can land
-# long after its arrival was stamped
-SLOW = Plan(25, 4, 3, (0.1, 0.3), 3.0, 3.0, 0.02, 0.1, 1.5, 3.0, 3.0, 3.0)
+# moto answers one request at a time, ~10 ms each on an idle machine and much longer on a busy one: polls
+# are spaced out, a push can land seconds after its arrival was stamped, and a wait lasts many seconds
+SLOW = Plan(25, 4, 3, (0.1, 0.3), 5.0, 5.0, 0.02, 0.1, 1.5, 10.0, 10.0, 5.0)
 PLANS = {"redis": FAST, "sqlite": FAST, "dynamodb": SLOW}
 
 
@@ -114,7 +114,7 @@ async def test_four_processes_one_cap_one_killed(
         cfg = {
             "url": url, "instance": f"w{i}", "seed": i, "log": str(logs[i]), "start_at": start_at,
             "attempts": plan.attempts, "concurrency": plan.concurrency, "cap": plan.cap,
-            "queue": PROCESSES * plan.concurrency, "timeout": 30.0, "hold": plan.hold,
+            "queue": PROCESSES * plan.concurrency, "timeout": 120.0, "hold": plan.hold,
             "lease_ttl": plan.lease_ttl, "ticket_ttl": plan.ticket_ttl, "poll_max": plan.poll_max,
             "poll_min": plan.poll_min,
             "stall_grace": 0.3,
