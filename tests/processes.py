@@ -168,7 +168,7 @@ def start_gateway(
 
 
 def emulator_stats(emulator: Service) -> dict[str, Any]:
-    response = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5)
+    response = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30)
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data

@@ -187,7 +187,7 @@ def one_slot_gateway(emulator: Service) -> Iterator[Service]:
 
 
 def chat_in_flight(gateway: Service) -> int:
-    return int(httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["scheduler"]["chat"]["in_flight"])
+    return int(httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["scheduler"]["chat"]["in_flight"])
 
 
 def test_a_full_queue_is_529_overloaded_with_retry_after(one_slot_gateway: Service) -> None:

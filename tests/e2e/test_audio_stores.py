@@ -37,7 +37,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def media_in_flight(gateway: Service) -> int:
-    scheduler = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["scheduler"]
+    scheduler = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["scheduler"]
     return int(scheduler["media"]["in_flight"])
 
 

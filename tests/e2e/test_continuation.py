@@ -61,7 +61,7 @@ def _unique(answer: str = ANSWER) -> str:
 
 
 def _failover(gateway: Service) -> dict[str, int]:
-    data: dict[str, int] = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["failover"]
+    data: dict[str, int] = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["failover"]
     return data
 
 
@@ -253,7 +253,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
         assert asyncio.run(load()) == []
         deadline = time.monotonic() + 30
         while True:  # cleanup runs in the background after each response: wait for it to settle
-            data = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()
+            data = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()
             held = [a["in_flight"] for a in data["accounts"]] + [data["scheduler"]["chat"]["in_flight"]]
             failover = data["failover"]
             idle = failover["requests_in_flight"] == 0 and failover["retries_in_flight"] == 0

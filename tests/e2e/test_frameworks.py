@@ -60,7 +60,7 @@ def stack() -> Iterator[tuple[Service, Service]]:
 @pytest.fixture
 def emulator(stack: tuple[Service, Service]) -> Iterator[Service]:
     yield stack[0]
-    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def claude(gateway: Service) -> anthropic.Anthropic:
 
 
 def uploads(emulator: Service) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/files", timeout=5).json()
+    body: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/files", timeout=30).json()
     return body
 
 

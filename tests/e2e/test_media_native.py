@@ -63,7 +63,7 @@ def client(upstream: Service, kind: str, files: str) -> Iterator[openai.OpenAI]:
 
 
 def last_content(upstream: Service) -> list[dict[str, Any]]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     content: list[dict[str, Any]] = received[-1]["messages"][-1]["content"]
     return content
 

@@ -63,7 +63,7 @@ def client(gateway: Service) -> openai.OpenAI:
 
 
 def _last_body(upstream: Service) -> dict[str, Any]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     assert received, "the upstream saw no request"
     body: dict[str, Any] = received[-1]
     return body

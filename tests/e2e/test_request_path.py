@@ -61,12 +61,12 @@ def gateway_for(emulator: Service, store_url: str, max_concurrent: int, **env: s
 
 
 def script(emulator: Service, *replies: dict[str, Any]) -> None:
-    response = httpx.post(f"{emulator.url}/_emulator/script", json={"replies": list(replies)}, timeout=5)
+    response = httpx.post(f"{emulator.url}/_emulator/script", json={"replies": list(replies)}, timeout=30)
     response.raise_for_status()
 
 
 def metrics(gateway: Service) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{gateway.url}/v1/metrics", timeout=5).json()
+    data: dict[str, Any] = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()
     return data
 
 
@@ -270,7 +270,7 @@ def test_a_stalled_stream_keeps_its_slot_past_the_lease(emulator: Service, store
 def test_a_client_that_stops_reading_is_cut_off(emulator: Service, store_url: str) -> None:
     gateway = gateway_for(emulator, store_url, max_concurrent=1, STREAM_WRITE_TIMEOUT="1.5")
     try:
-        httpx.post(f"{emulator.url}/_emulator/knobs", json={"token_latency": 0}, timeout=5).raise_for_status()
+        httpx.post(f"{emulator.url}/_emulator/knobs", json={"token_latency": 0}, timeout=30).raise_for_status()
         script(emulator, {"chunks": ["x" * 16384] * 1500})  # ~24 MB: more than any socket buffers hold
         body = b'{"model": "qwen3-max", "stream": true, "messages": [{"role": "user", "content": "big"}]}'
         sock = socket.socket()

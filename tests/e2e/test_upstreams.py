@@ -124,5 +124,5 @@ def test_serve_emulate_needs_no_credentials(tmp_path: os.PathLike[str]) -> None:
         assert "EMULATED UPSTREAM" in output
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
     assert REPO.exists()
