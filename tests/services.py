@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MOTO_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -73,7 +74,20 @@ def start_redis(port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )
     _wait_for_port(port, proc, "redis-server")
-    return f"redis://127.0.0.1:{port}/0", proc
+    return f"redis://127.0.0.1:{port}/0?timeout={REDIS_TIMEOUT:g}", proc
+
+
+# seconds a store (or gateway) under test waits for this Redis per call: its 2 s default is for production,
+# where a pause of seconds means trouble; on a loaded test machine it only means the test was descheduled
+REDIS_TIMEOUT = 15.0
+
+
+def redis_url_with(url: str, *, db: int | None = None, **query: str) -> str:
+    """A URL of `start_redis` on another database and/or with more query parameters (`prefix=...`)."""
+    parts = urlsplit(url)
+    params = {**dict(parse_qsl(parts.query)), **query}
+    path = parts.path if db is None else f"/{db}"
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(params), ""))
 
 
 def moto_env() -> dict[str, str]:

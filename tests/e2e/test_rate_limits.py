@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
-from tests.services import redis_binary, start_redis, stop
+from tests.services import redis_binary, redis_url_with, start_redis, stop
 
 ASK = [{"role": "user", "content": "count me"}]
 
@@ -121,7 +121,7 @@ def test_tokens_per_minute_refuse_once_spent(emulator: Service, store_url: str) 
 
 
 def test_two_gateways_share_one_count_through_redis(emulator: Service, redis_url: str) -> None:
-    env = {"STORE_URL": redis_url.rsplit("/", 1)[0] + "/2", "GATEWAY_API_KEYS": "k", "RATE_LIMIT_RPM": "3"}
+    env = {"STORE_URL": redis_url_with(redis_url, db=2), "GATEWAY_API_KEYS": "k", "RATE_LIMIT_RPM": "3"}
     one = start_gateway(env, accounts=emulator_accounts(emulator, 1))
     two = start_gateway(env, accounts=emulator_accounts(emulator, 1))
     inside_one_window()

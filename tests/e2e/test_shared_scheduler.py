@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from tests.services import redis_binary, start_redis, stop
+from tests.services import redis_binary, redis_url_with, start_redis, stop
 
 pytestmark = pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
 
@@ -64,7 +64,7 @@ def test_two_gateways_never_exceed_the_shared_cap(redis_url: str, slow_emulator:
 
 def test_queue_overflow_is_429_with_retry_after(redis_url: str, slow_emulator: Service) -> None:
     env = {
-        "STORE_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "STORE_URL": redis_url_with(redis_url, db=1),
         "SCHED_CHAT_CONCURRENT": "1",
         "SCHED_CHAT_QUEUE": "2",
     }

@@ -64,11 +64,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
-        from tests.services import redis_binary
+        from tests.services import redis_binary, redis_url_with
 
         if redis_binary() is None:
             pytest.skip("redis-server is not installed")
-        url = request.getfixturevalue("redis_server").rsplit("/", 1)[0] + "/6"
+        url = redis_url_with(request.getfixturevalue("redis_server"), db=6)
     opened = open_store(url)
     await opened.ping()
     for key in await opened.scan(""):

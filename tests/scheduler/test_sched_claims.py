@@ -15,6 +15,7 @@ from qwen_server.core.errors import NotFound, Overloaded
 from qwen_server.scheduler import ClassLimits, FairScheduler
 from qwen_server.store import open_store
 from qwen_server.store.base import Store
+from tests.services import redis_url_with
 from tests.waiting import until
 
 
@@ -67,7 +68,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
-        url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + "/5"
+        url = redis_url_with(request.getfixturevalue("redis_url"), db=5)
     opened = open_store(url)
     await opened.ping()
     if request.param == "redis":

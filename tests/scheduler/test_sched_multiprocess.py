@@ -30,6 +30,7 @@ import pytest
 
 from qwen_server.scheduler.fairness import instance_of
 from qwen_server.store import open_store
+from tests.services import redis_url_with
 
 WORKER = str(Path(__file__).with_name("mp_worker.py"))
 GROUP = QUEUE = "sched:chat"
@@ -62,7 +63,7 @@ PLANS = {"redis": FAST, "sqlite": FAST, "dynamodb": SLOW}
 
 def backend_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "redis":
-        return f"{request.getfixturevalue('redis_url')}?prefix=mp{uuid.uuid4().hex[:8]}:"
+        return redis_url_with(request.getfixturevalue("redis_url"), prefix=f"mp{uuid.uuid4().hex[:8]}:")
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
     endpoint = request.getfixturevalue("moto_endpoint")

@@ -16,7 +16,7 @@ from qwen_server.store.memory import MemoryStore
 from qwen_server.store.redis import RedisStore
 from qwen_server.store.sqlite import SQLiteStore
 from tests.fake_clock import FakeClock
-from tests.services import moto_service, redis_binary, redis_service
+from tests.services import moto_service, redis_binary, redis_service, redis_url_with
 from tests.store.timeline import Timeline
 
 BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
@@ -50,7 +50,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str],
         if backend == "sqlite":
             return f"sqlite:///{tmp_path / 'state' / 'store.db'}"
         if backend == "redis":
-            return f"{request.getfixturevalue('redis_url')}?prefix=t{tag}:"
+            return redis_url_with(request.getfixturevalue("redis_url"), prefix=f"t{tag}:")
         endpoint = request.getfixturevalue("moto_endpoint")
         return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1&timeout={MOTO_TIMEOUT:g}"
 

@@ -17,7 +17,7 @@ from qwen_server.store.dynamodb import DynamoDBStore
 from qwen_server.store.memory import MemoryStore
 from qwen_server.store.redis import RedisStore
 from qwen_server.store.sqlite import SQLiteStore
-from tests.services import free_port, redis_binary, start_redis, stop
+from tests.services import free_port, redis_binary, redis_url_with, start_redis, stop
 
 QUICK = 15.0  # seconds: a dead backend fails a request within this, not after a client's default 60 s
 
@@ -55,7 +55,7 @@ async def test_unreachable_redis_fails_fast_and_clearly() -> None:
 @pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
 async def test_redis_dying_mid_use_becomes_store_unavailable() -> None:
     url, proc = start_redis()
-    store = open_store(url + "?timeout=1")
+    store = open_store(redis_url_with(url, timeout="1"))
     try:
         await store.ping()
         await store.set("k", b"v")
