@@ -44,7 +44,8 @@ from typing import Any, Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
 
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamRateLimited
-from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.choice import Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.retry_budget import RetryGate
 from qwen_server.providers.base import Account
 from qwen_server.store.memory import MemoryStore

@@ -1,6 +1,7 @@
 """Run every benchmark in turn; each prints its own table.
 
-python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer, toolcalls)
+python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer, toolcalls,
+                                       standalone)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BENCHES = {
     "cold_start": "cold_start.py",
     "tokenizer": "tokenizer_bench.py",
     "toolcalls": "toolcall_parser.py",
+    "standalone": "standalone.py",  # skips itself, saying so, when dist/qwen-server is not built
 }
 ARGUMENTS = {"proxies": ["--redis"]}  # its store round-trip count skips itself when redis-server is missing
 

@@ -6,6 +6,8 @@ AWS: `handler.py` (Mangum behind the HTTP API, plus the EventBridge schedule's w
 """
 
 from qwen_server.app.factory import build_app
+from qwen_server.app.runtime import RuntimeCell
 from qwen_server.serverless import prepare
 
-app = prepare(build_app(["batches"]))
+runtime = RuntimeCell()  # built on the first request, from the settings the secrets loaded
+app = prepare(build_app(["batches"], runtime))

@@ -6,7 +6,7 @@ asynchronous kick when a batch is created send `{"batches_tick": true}`: one bou
 
 from typing import Any
 
-from app import app
+from app import app, runtime
 
 from qwen_server.batches.lambda_tick import run_tick
 from qwen_server.serverless.handler import mangum_handler
@@ -16,5 +16,5 @@ _http = mangum_handler(app)
 
 def handler(event: dict[str, Any], context: Any) -> Any:
     if isinstance(event, dict) and event.get("batches_tick"):
-        return run_tick()
+        return run_tick(runtime.batches)
     return _http(event, context)

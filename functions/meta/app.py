@@ -5,6 +5,8 @@ AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/meta.py`.
 """
 
 from qwen_server.app.factory import build_app
+from qwen_server.app.runtime import RuntimeCell
 from qwen_server.serverless import prepare
 
-app = prepare(build_app(["meta", "admin"]))
+runtime = RuntimeCell()  # built on the first request, from the settings the secrets loaded
+app = prepare(build_app(["meta", "admin"], runtime))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from qwen_server.app.runtime import Runtime, get_runtime, reset_runtime
+from qwen_server.app.runtime import Runtime, build_runtime
 from qwen_server.batches import records
 from qwen_server.batches.create import create_anthropic
 from qwen_server.batches.worker import interactive_busy, tick
-from qwen_server.blob.service import reset_blobs
+from qwen_server.config import Settings
 from tests.processes import Service, emulator_accounts
 from tests.services import moto_service, redis_binary, redis_service
 
@@ -50,26 +50,24 @@ async def runtime(
         "BATCH_CHUNK_LINES": "2",
     }.items():
         monkeypatch.setenv(name, value)
-    reset_runtime()
-    reset_blobs()
-    built = await get_runtime()
+    built = build_runtime(Settings())  # from the environment above, as an entry point builds it
     await built.store.ping()  # as `serve` does at start-up (creates the moto table)
     yield built
     await built.gateway.scheduler.aclose()  # type: ignore[attr-defined]
     await built.store.close()
-    reset_runtime()
-    reset_blobs()
+    await built.clients.aclose()
 
 
 async def test_no_line_starts_while_the_chat_class_is_full_or_queued(runtime: Runtime) -> None:
     requests = [{"custom_id": f"y{i}", "params": PARAMS} for i in range(3)]
-    batch = await create_anthropic(runtime.store, "tenant-y", requests, 2)
+    work = await runtime.batches()
+    batch = await create_anthropic(work.files, "tenant-y", requests, 2)
     scheduler = runtime.gateway.scheduler
-    assert not await interactive_busy(runtime)
+    assert not await interactive_busy(work)
 
     async with scheduler.admit("chat", "interactive"):  # the one chat slot is taken by live traffic
-        assert await interactive_busy(runtime)
-        passed = await tick(runtime, seconds=1.0)
+        assert await interactive_busy(work)
+        passed = await tick(work, seconds=1.0)
         assert passed["lines"] == 0 and passed["finalized"] == 0
         waiting = asyncio.create_task(_admit_and_leave(runtime))  # someone queues behind it
         for _ in range(1000):  # until its ticket is in the store's queue
@@ -77,13 +75,13 @@ async def test_no_line_starts_while_the_chat_class_is_full_or_queued(runtime: Ru
                 break
             await asyncio.sleep(0.01)
         assert (await scheduler.snapshot())["chat"]["in_flight"] == 1
-        assert await interactive_busy(runtime)
+        assert await interactive_busy(work)
     await waiting
     answered = await runtime.store.get_many([records.line_key(batch.id, i) for i in range(3)])
     assert answered == [None, None, None]
 
-    assert not await interactive_busy(runtime)
-    passed = await tick(runtime, seconds=60.0)
+    assert not await interactive_busy(work)
+    passed = await tick(work, seconds=60.0)
     assert passed == {"batches": 1, "lines": 3, "finalized": 1}
     ended = await records.load(runtime.store, "tenant-y", batch.id)
     assert ended is not None and ended.status == "completed" and ended.counts["succeeded"] == 3
@@ -100,7 +98,8 @@ async def test_a_batch_left_finalizing_by_a_dead_worker_is_finished_by_the_next_
     """Every line answered and the record at `finalizing` (its finalizer died before writing the results):
     the next tick gathers the stored results, runs no line again, and ends the batch."""
     requests = [{"custom_id": f"f{i}", "params": PARAMS} for i in range(2)]
-    batch = await create_anthropic(runtime.store, "tenant-f", requests, 2)
+    work = await runtime.batches()
+    batch = await create_anthropic(work.files, "tenant-f", requests, 2)
     for i in range(2):
         outcome = {"custom_id": f"f{i}", "ok": True, "status": 200, "body": {"stored": i}, "request_id": "r"}
         assert await runtime.store.set_if_absent(records.line_key(batch.id, i), json.dumps(outcome).encode())
@@ -111,11 +110,9 @@ async def test_a_batch_left_finalizing_by_a_dead_worker_is_finished_by_the_next_
         return True
 
     await records.update(runtime.store, "tenant-f", batch.id, finalizing)
-    passed = await tick(runtime, seconds=30.0)
+    passed = await tick(work, seconds=30.0)
     assert passed == {"batches": 1, "lines": 0, "finalized": 1}
     ended = await records.load(runtime.store, "tenant-f", batch.id)
     assert ended is not None and ended.status == "completed" and ended.results_key
-    from qwen_server.blob.service import get_blobs
-
-    results = (await (await get_blobs()).store.read(ended.results_key)).splitlines()
+    results = (await (await runtime.blobs()).store.read(ended.results_key)).splitlines()
     assert [json.loads(x)["result"]["message"] for x in results] == [{"stored": 0}, {"stored": 1}]

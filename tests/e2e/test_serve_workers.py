@@ -113,7 +113,7 @@ def test_two_workers_share_the_port_and_stop_with_the_parent(sig: signal.Signals
     try:
         wait_http(f"http://127.0.0.1:{port}/health", serve)
         children = _children(serve.pid)
-        emulators = [p for p in children if "qwen_server.emulator" in _cmdline(p)]
+        emulators = [p for p in children if " qwen_server.cli emulator " in _cmdline(p)]
         workers = [p for p in children if "multiprocessing.spawn" in _cmdline(p)]
         assert len(emulators) == 1, [_cmdline(p) for p in children]
         assert len(workers) == 2, [_cmdline(p) for p in children]

@@ -14,7 +14,8 @@ from qwen_server.core.errors import (
     UpstreamError,
     UpstreamRateLimited,
 )
-from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.choice import Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.state import pin_key
 from qwen_server.store.memory import MemoryStore
 from tests.fake_clock import FakeClock

@@ -12,8 +12,10 @@ from qwen_server.core.errors import (
     UpstreamForbidden,
     UpstreamTimeout,
 )
+from qwen_server.pool.choice import Outcome
+from qwen_server.pool.config import PoolConfig
 from qwen_server.pool.health import HealthConfig
-from qwen_server.pool.pool import AccountPool, Outcome, PoolConfig
+from qwen_server.pool.pool import AccountPool
 from qwen_server.providers.base import Account
 from qwen_server.store.memory import MemoryStore
 from tests.fake_clock import FakeClock

@@ -9,7 +9,7 @@ import pytest
 
 from qwen_server.api.anthropic.mapping import to_neutral
 from qwen_server.api.anthropic.schemas import MessagesRequest
-from qwen_server.app.http import validate
+from qwen_server.api.validation import validate
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart, ToolCall
 

@@ -18,8 +18,8 @@ import pytest
 from anthropic.types import ToolParam
 
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
-from qwen_server.app import runtime as runtime_module
 from qwen_server.app.factory import build_app
+from qwen_server.app.runtime import RuntimeCell, build_runtime
 from qwen_server.config import Settings
 from qwen_server.core.errors import GatewayError, Overloaded, UpstreamError
 from qwen_server.core.model import (
@@ -64,25 +64,30 @@ class ScriptedGateway:
 
 
 @pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedGateway]:
+def runtime() -> RuntimeCell:
     settings = Settings(qwen_accounts="[]", store_url="memory://", anthropic_ping_interval=PING_INTERVAL)
-    runtime = runtime_module.build_runtime(settings)
+    return RuntimeCell.holding(build_runtime(settings))
+
+
+@pytest.fixture
+def scripted(runtime: RuntimeCell, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedGateway]:
+    built = runtime.current()
+    assert built is not None
     gateway = ScriptedGateway()
-    monkeypatch.setattr(runtime.gateway, "stream", gateway.stream)
-    monkeypatch.setattr(runtime_module, "_runtime", runtime)
+    monkeypatch.setattr(built.gateway, "stream", gateway.stream)
     yield gateway
 
 
 @pytest.fixture
-def http() -> httpx.AsyncClient:
-    app = build_app(["messages", "meta"])
+def http(runtime: RuntimeCell) -> httpx.AsyncClient:
+    app = build_app(["messages", "meta"], runtime)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
 @pytest.fixture
-def client() -> anthropic.AsyncAnthropic:
+def client(runtime: RuntimeCell) -> anthropic.AsyncAnthropic:
     # the SDK brings its own fork of httpx (`httpx2`), so it gets a transport of its own kind
-    app = build_app(["messages", "meta"])
+    app = build_app(["messages", "meta"], runtime)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://gateway")
     return anthropic.AsyncAnthropic(base_url="http://gateway", api_key="k", http_client=http, max_retries=0)
 

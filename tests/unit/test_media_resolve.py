@@ -1,15 +1,14 @@
-"""Resolving parts: file sources are pluggable (the Files API registers one), kinds are checked by bytes."""
+"""Resolving parts: the file source is handed in (the runtime hands the Files API), kinds are checked by bytes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaPart
-from qwen_server.media.resolve import StoredFile, register_file_source, resolve_part, unregister_file_source
+from qwen_server.media.resolve import StoredFile, resolve_part
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
 
@@ -20,20 +19,13 @@ async def store(file_id: str, tenant: str) -> StoredFile | None:
     return None
 
 
-@pytest.fixture
-def registered() -> Iterator[None]:
-    register_file_source(store)
-    yield
-    unregister_file_source(store)
-
-
-def test_a_registered_source_answers_file_ids_for_its_tenant(registered: None) -> None:
+def test_the_source_handed_in_answers_file_ids_for_its_tenant() -> None:
     part = MediaPart("document", file_id="file-1", param="messages.0.content.0.file.file_id")
-    asyncio.run(resolve_part(part, "alice"))
+    asyncio.run(resolve_part(part, "alice", files=store))
     assert (part.data, part.media_type, part.kind, part.filename) == (PNG, "image/png", "image", "photo.png")
     other = MediaPart("image", file_id="file-1", param="p")
     with pytest.raises(InvalidRequest) as caught:
-        asyncio.run(resolve_part(other, "bob"))  # another tenant's file is unknown to bob
+        asyncio.run(resolve_part(other, "bob", files=store))  # another tenant's file is unknown to bob
     assert caught.value.code == "file_not_found" and caught.value.param == "p"
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from qwen_server.core.errors import InvalidRequest, NotFound
 from qwen_server.generation.catalog import resolve
-from qwen_server.generation.sizes import dashscope_image_size, ratio_of
+from qwen_server.providers.media_sizes import dashscope_image_size, ratio_of
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from qwen_server.app import runtime as runtime_module
 from qwen_server.app.factory import build_app
+from qwen_server.app.runtime import RuntimeCell, build_runtime
 from qwen_server.config import Settings
 from qwen_server.core.model import ChatRequest, Event, TextDelta
 
@@ -24,6 +24,7 @@ class Broken:
     def __init__(self, fail_after: int) -> None:
         self.fail_after = fail_after
         self.closed = False
+        self.runtime: RuntimeCell | None = None  # the app's runtime, with this stream in its gateway
 
     async def stream(self, request: ChatRequest, cls: str = "chat") -> AsyncIterator[Event]:
         try:
@@ -36,7 +37,7 @@ class Broken:
 
 @pytest.fixture
 def broken(monkeypatch: pytest.MonkeyPatch) -> Iterator[Broken]:
-    runtime = runtime_module.build_runtime(Settings(qwen_accounts="[]", store_url="memory://"))
+    runtime = build_runtime(Settings(qwen_accounts="[]", store_url="memory://"))
     gateway = Broken(fail_after=0)
 
     async def resolve(name: str) -> tuple[str, None]:
@@ -44,12 +45,12 @@ def broken(monkeypatch: pytest.MonkeyPatch) -> Iterator[Broken]:
 
     monkeypatch.setattr(runtime.gateway, "stream", gateway.stream)
     monkeypatch.setattr(runtime.gateway, "resolve_model", resolve)
-    monkeypatch.setattr(runtime_module, "_runtime", runtime)
+    gateway.runtime = RuntimeCell.holding(runtime)
     yield gateway
 
 
-def client() -> httpx.AsyncClient:
-    app = build_app(["chat", "messages", "meta"])
+def client(broken: Broken) -> httpx.AsyncClient:
+    app = build_app(["chat", "messages", "meta"], broken.runtime)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
@@ -60,7 +61,7 @@ async def test_a_500_carries_the_request_id_of_its_log_line(
     broken: Broken, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="qwen_server")
-    async with client() as http:
+    async with client(broken) as http:
         response = await http.post("/v1/chat/completions", json=CHAT)
         anthropic = await http.post("/v1/messages", json={**CHAT, "max_tokens": 5})
     assert response.status_code == 500
@@ -79,7 +80,7 @@ async def test_an_openai_stream_that_breaks_after_its_first_byte_ends_with_an_er
     broken: Broken,
 ) -> None:
     broken.fail_after = 2
-    async with client() as http:
+    async with client(broken) as http:
         response = await http.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 200
     lines = [line for line in response.text.split("\n\n") if line]
@@ -88,7 +89,7 @@ async def test_an_openai_stream_that_breaks_after_its_first_byte_ends_with_an_er
     sdk = openai.AsyncOpenAI(
         base_url="http://gateway/v1",
         api_key="k",
-        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(["chat"]))),
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(["chat"], broken.runtime))),
     )
     stream = await sdk.chat.completions.create(
         model="qwen3-max", messages=[{"role": "user", "content": "hi"}], stream=True

@@ -1,10 +1,14 @@
-"""`qwen-server serve | emulator`: the local all-in-one server and the upstream emulator."""
+"""`qwen-server serve | worker | emulator | doctor | login`: the local all-in-one server, the batch worker as
+its own process, and the way to the other commands. `serve` and `worker` share one configuration and store
+check at start-up; the worker builds its own runtime and hands the batch services to the worker loop."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,8 +31,6 @@ def _without_credentials(url: str) -> str:
 
 def _check_store(url: str) -> None:
     """Fail at start-up, naming STORE_URL, rather than on the first request."""
-    import asyncio
-
     from qwen_server.store import open_store
 
     async def ping() -> None:
@@ -79,8 +81,8 @@ def serve(argv: list[str]) -> None:
 
 def _run(args: argparse.Namespace, log: logging.Logger) -> None:
     """Check the configuration, then serve until stopped."""
+    from qwen_server.app.config_check import check_settings
     from qwen_server.config import ConfigError, get_settings
-    from qwen_server.config_check import check_settings
     from qwen_server.observability.logging import apply_debug
 
     try:
@@ -132,25 +134,67 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
     )
 
 
+def worker(argv: list[str]) -> None:
+    """`qwen-server worker`: the batch worker as its own process, sharing the store with the servers."""
+    parser = argparse.ArgumentParser(
+        prog="qwen-server worker", description="Process batches from the shared store until stopped."
+    )
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    from qwen_server.app.config_check import check_settings
+    from qwen_server.config import ConfigError, get_settings
+
+    try:
+        settings = get_settings()
+        check_settings(settings)
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+    _check_store(settings.resolved_store_url())  # a store that cannot be used stops here, naming STORE_URL
+    asyncio.run(_work_until_stopped())
+
+
+async def _work_until_stopped() -> None:
+    from qwen_server.app.runtime import RuntimeCell
+    from qwen_server.batches.worker import run_forever
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("qwen_server").info("batch worker started")
+    await run_forever(stop, RuntimeCell().batches)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from qwen_server import __version__
+
+        print(f"qwen-server {__version__}")
+        return
+    if argv[:1] == ["--licenses"]:
+        from qwen_server.notices import notices
+
+        print(notices())
+        return
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: qwen-server {serve,worker,emulator,doctor,login} [options]\n"
+            "usage: qwen-server {serve,worker,emulator,doctor,login} [options] | --version | --licenses\n"
             "  serve     the gateway (all routes, port 1325)\n"
             "  worker    the batch worker alone (no HTTP)\n"
             "  emulator  the Qwen upstream emulator\n"
             "  doctor    try every protocol step against each account and say what broke\n"
-            "  login     sign in with a headless Chromium and keep the session in the accounts file"
+            "  login     sign in with a headless Chromium and keep the session in the accounts file\n"
+            "  --version   print the version\n"
+            "  --licenses  print the licence notices of what this executable bundles"
         )
         return
     command, rest = argv[0], argv[1:]
     if command == "serve":
         serve(rest)
     elif command == "worker":
-        from qwen_server.batches.cli import main as worker_main
-
-        worker_main(rest)
+        worker(rest)
     elif command == "emulator":
         from qwen_server.emulator.cli import main as emulator_main
 

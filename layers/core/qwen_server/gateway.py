@@ -35,10 +35,13 @@ from qwen_server.core.errors import GatewayError, Overloaded, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, Flush, TextDelta, ThinkingDelta, Usage
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
+from qwen_server.media.fetch import FetchPolicy
 from qwen_server.media.prepare import prepare as prepare_media
+from qwen_server.media.resolve import FileSource
 from qwen_server.models_directory import ModelsDirectory
 from qwen_server.observability import request_log
-from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.choice import Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import ModelInfo, Provider
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler
@@ -98,6 +101,8 @@ class Gateway:
         models_cache_seconds: float = 300.0,
         models: ModelsDirectory | None = None,
         fenced_tool_calls: bool = False,
+        fetch_policy: FetchPolicy | None = None,
+        file_source: FileSource | None = None,
     ) -> None:
         self.pool = pool
         self.scheduler = scheduler
@@ -106,6 +111,8 @@ class Gateway:
         self.first_byte_timeout = first_byte_timeout
         self.failover = FailoverCounters()
         self.fenced_tool_calls = fenced_tool_calls
+        self.fetch_policy = fetch_policy or FetchPolicy()  # how client URLs in message content are read
+        self.file_source = file_source  # what a `file_id` in message content names (the Files API)
         self.models = models or ModelsDirectory(
             pool.registry, providers, catalog, cache_seconds=models_cache_seconds
         )
@@ -121,7 +128,8 @@ class Gateway:
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
         """Neutral events of the answer; always ends with one `Usage` and one `Finish`."""
         contract = OutputContract.of(request)
-        await prepare_media(request, self.models)  # media refusals are 400s before the request queues
+        # media refusals are 400s before the request queues
+        await prepare_media(request, self.models.capabilities, self.fetch_policy, self.file_source)
         self.pool.retries.begin()  # a request in flight, as the retry budget counts them
         try:
             async with self.scheduler.admit(cls, request.tenant, AccountClaim(self.pool, request)) as choice:

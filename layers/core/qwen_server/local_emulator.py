@@ -21,6 +21,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
+from qwen_server.relaunch import self_command
+
 BANNER = """
   ************************************************************************
   *  EMULATED UPSTREAM: answers come from the built-in Qwen emulator,     *
@@ -47,10 +49,8 @@ def _free_port() -> int:
 def _start(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qwen_server.emulator",
+        self_command(
+            "emulator",
             "--port",
             str(port),
             "--accounts",
@@ -59,7 +59,7 @@ def _start(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
             "0.02",
             "--first-token-latency",
             "0.2",
-        ],
+        ),
     )
     import httpx
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
-from qwen_server.pool.pool import AccountSource
+from qwen_server.pool.choice import AccountSource
 from qwen_server.providers.base import Account, ModelInfo, Provider
 
 log = logging.getLogger("qwen_server.models")
@@ -138,6 +138,17 @@ class ModelsDirectory:
             fresh_until = min((self._entries[key].fresh_until for key in upstreams), default=now + 1.0)
             self._last = (accounts, min(fresh_until, now + 1.0), listing)
         return listing
+
+    async def capabilities(self) -> dict[str, frozenset[str]]:
+        """Model id -> capabilities, for every model something describes (listing first, then catalogue)."""
+        table: dict[str, frozenset[str]] = {}
+        for row in self.catalog.fallback_models:
+            if row.get("id") and row.get("capabilities") is not None:
+                table[str(row["id"])] = frozenset(str(c) for c in row["capabilities"])
+        for info in (await self.listing()).models:
+            if info.capabilities:
+                table[info.id] = frozenset(info.capabilities)
+        return table
 
     async def upstream_models(self) -> list[ModelInfo]:
         return (await self.listing()).models

@@ -52,10 +52,10 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
 
 def _refuse_anonymous_when_deployed(request: Request) -> None:
     from qwen_server.app.exposure import exposure
-    from qwen_server.config import get_settings
+    from qwen_server.app.runtime import settings_of
 
     why = exposure(request.scope)
-    if why is not None and not get_settings().allow_anonymous:
+    if why is not None and not settings_of(request).allow_anonymous:
         raise AuthenticationFailed(
             f"This gateway refuses requests: {why} and GATEWAY_API_KEYS is not set. Set GATEWAY_API_KEYS "
             "(comma-separated keys clients send), or ALLOW_ANONYMOUS=true to serve anyone.",
@@ -65,9 +65,9 @@ def _refuse_anonymous_when_deployed(request: Request) -> None:
 
 def require_operator(request: Request) -> None:
     """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set, else the API's rule."""
-    from qwen_server.config import get_settings
+    from qwen_server.app.runtime import settings_of
 
-    settings = get_settings()
+    settings = settings_of(request)
     if settings.admin_keys():
         require_admin(request, settings.admin_keys())
     else:

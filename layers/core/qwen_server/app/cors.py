@@ -7,7 +7,13 @@ headers at all and preflights are not answered (browsers then refuse cross-origi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from qwen_server.config import Settings
 
 # What a browser client may read from a response besides the CORS-safelisted headers.
 EXPOSED = [
@@ -29,15 +35,16 @@ def origins(raw: str | None) -> list[str]:
 
 
 class LazyCors:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Callable[[], Settings]) -> None:
         self.app = app
+        self.settings = settings  # the app's own (`RuntimeCell.settings`)
         self._inner: ASGIApp | None = None
 
     def _build(self) -> ASGIApp:
-        from qwen_server.config import ConfigError, get_settings
+        from qwen_server.config import ConfigError
 
         try:
-            allowed = origins(get_settings().cors_origins)
+            allowed = origins(self.settings().cors_origins)
         except ConfigError:
             return self.app  # the route answers the configuration error itself
         if not allowed:

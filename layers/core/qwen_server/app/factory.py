@@ -22,6 +22,7 @@ from qwen_server.app.http import (
     http_error_handler,
     unexpected_error_handler,
 )
+from qwen_server.app.runtime import RuntimeCell
 from qwen_server.core.errors import GatewayError
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -122,7 +123,8 @@ def _load(target: str, path: str) -> Handler:
     return endpoint
 
 
-def build_app(groups: Iterable[str]) -> FastAPI:
+def build_app(groups: Iterable[str], runtime: RuntimeCell) -> FastAPI:
+    """The ASGI app serving `groups`; its routes take `runtime` from the app's state (`runtime_of`)."""
     app = FastAPI(
         title="Qwen API Server",
         version=__version__,
@@ -131,6 +133,7 @@ def build_app(groups: Iterable[str]) -> FastAPI:
         openapi_url=None,
     )
     app.state.groups = tuple(dict.fromkeys(groups))  # what this app serves (the manifests' tests read it)
+    app.state.runtime = runtime
     seen: set[tuple[str, str]] = set()
     for method, path, target in [*ALWAYS, *(r for g in app.state.groups for r in ROUTES[g])]:
         if (method, path) in seen:
@@ -140,8 +143,8 @@ def build_app(groups: Iterable[str]) -> FastAPI:
     app.add_exception_handler(GatewayError, gateway_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(LazyCors)  # outermost: a preflight is answered before any route or key check
+    app.add_middleware(RequestContextMiddleware, runtime=runtime)
+    app.add_middleware(LazyCors, settings=runtime.settings)  # outermost: a preflight is answered before any route or key check
     return app
 
 

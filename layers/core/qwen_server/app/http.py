@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,9 +16,10 @@ from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, Payl
 from qwen_server.core.ids import hex_id
 from qwen_server.observability import request_log
 
+if TYPE_CHECKING:
+    from qwen_server.app.runtime import RuntimeCell
+
 log = logging.getLogger("qwen_server")
-M = TypeVar("M", bound=BaseModel)
-_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict", "function-after", "function-before"})
 
 
 class JSONBytes(Response):
@@ -128,33 +128,12 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"] if not _is_type_tag(p)]
-        param = ".".join(loc) or None
-        kind = first.get("type", "")
-        if kind == "missing":
-            message = f"Missing required parameter: '{param}'."
-        else:
-            message = f"Invalid value for '{param}': {first['msg']}."
-        raise InvalidRequest(message, param=param) from None
-
-
-def _is_type_tag(part: Any) -> bool:
-    if isinstance(part, int):
-        return False
-    text = str(part)
-    return text in _TYPE_NAMES or "[" in text or text[:1].isupper() or text.startswith("function-")
-
-
 class RequestContextMiddleware:
     """Gives every response an `x-request-id`, then writes one access-log line and the route metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, runtime: RuntimeCell) -> None:
         self.app = app
+        self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -193,10 +172,9 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             path = state.get("route", "unmatched")
-            from qwen_server.app.runtime import current_runtime
             from qwen_server.observability.logging import log_request
 
-            runtime = current_runtime()
+            runtime = self.runtime.current()
             if runtime is not None:
                 runtime.metrics.record(path, status, elapsed)
             log_request(

@@ -13,27 +13,28 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from qwen_server.app.factory import all_groups, build_app
+from qwen_server.app.runtime import RuntimeCell
 
 log = logging.getLogger("qwen_server")
 
 
 @contextlib.asynccontextmanager
 async def _with_workers(app: FastAPI) -> AsyncIterator[None]:
-    from qwen_server.config import ConfigError, get_settings
+    from qwen_server.config import ConfigError
 
     try:
-        settings = get_settings()
+        settings = runtime.settings()
     except ConfigError:
         yield  # `serve` has already refused a bad configuration; gunicorn answers 503s instead
         return
     from qwen_server.generation.ticker import run_worker
 
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_worker(settings.video_tick_seconds))]
+    tasks = [asyncio.create_task(run_worker(settings.video_tick_seconds, runtime.media))]
     if settings.batch_worker:
         from qwen_server.batches.worker import run_forever
 
-        tasks.append(asyncio.create_task(run_forever(stop)))
+        tasks.append(asyncio.create_task(run_forever(stop, runtime.batches)))
     try:
         yield
     finally:
@@ -45,5 +46,6 @@ async def _with_workers(app: FastAPI) -> AsyncIterator[None]:
                 await task
 
 
-app = build_app(all_groups())
+runtime = RuntimeCell()
+app = build_app(all_groups(), runtime)
 app.router.lifespan_context = _with_workers

@@ -1,9 +1,13 @@
-"""Process-wide singletons, built lazily on first use.
+"""The runtime: everything a request needs (settings, store, pool, gateway, clients, blobs, files, media,
+batches), composed here once and handed down. Entry points make a `RuntimeCell` and give it to `build_app`;
+routes take the runtime from the app's state (`runtime_of(request)`); services get their collaborators as
+arguments. Nothing below `app/` imports this module.
 
 Serverless runtimes (Mangum) run the ASGI lifespan on every invocation, so nothing is set up there: the first
-request builds the store, pool, scheduler and HTTP clients, and later requests in the same instance reuse them.
-A configuration error found while building is answered to every request (503 naming the variable) and the
-build is tried again on the next one: no crash loop, and no traceback for the client.
+request builds the runtime, and later requests in the same instance reuse it. A configuration error found while
+building is answered to every request (503 naming the variable) and the build is tried again on the next one:
+no crash loop, and no traceback for the client. Parts only some functions use (the blob store, files, media,
+batches) are built on their first use, so the chat function never opens the blob store.
 """
 
 from __future__ import annotations
@@ -11,15 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from starlette.requests import Request
 
 from qwen_server.core.errors import Misconfigured, StoreUnavailable
 
 if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first request, not at cold-start import
     from qwen_server.app.ratelimit import RateLimiter
+    from qwen_server.batches.services import BatchServices
+    from qwen_server.blob.base import BlobStore
+    from qwen_server.blob.service import Blobs
     from qwen_server.config import Settings
+    from qwen_server.files.service import Files
     from qwen_server.gateway import Gateway
+    from qwen_server.generation.service import Media
+    from qwen_server.media.resolve import StoredFile
     from qwen_server.observability.metrics import RequestMetrics
     from qwen_server.observability.usage import UsageLedger
     from qwen_server.pool.pool import AccountPool
@@ -31,41 +42,119 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.store import Store
 
 log = logging.getLogger("qwen_server")
+T = TypeVar("T")
 
 
-@dataclass
+class Lazy(Generic[T]):
+    """A value built by `build` on the first `get()`, once even when many requests ask at the same moment; a
+    build that raises is tried again by the next `get()`."""
+
+    def __init__(self, build: Callable[[], Awaitable[T]]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def value(self) -> T | None:
+        """The value if it was built (nothing is built to answer this)."""
+        return self._value
+
+    async def get(self) -> T:
+        if self._value is not None:
+            return self._value
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._value is None:
+                self._value = await self._build()
+        return self._value
+
+
 class Runtime:
-    settings: Settings
-    store: Store
-    registry: AccountRegistry
-    pool: AccountPool
-    gateway: Gateway
-    clients: ClientRegistry
-    metrics: RequestMetrics
-    limiter: RateLimiter | None = None  # built by app.access on first use
-    usage: UsageLedger | None = None
+    """The composed process: the parts every function uses, and the ones built on first use."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        registry: AccountRegistry,
+        pool: AccountPool,
+        gateway: Gateway,
+        clients: ClientRegistry,
+        metrics: RequestMetrics,
+        blobs: Lazy[Blobs],
+        files: Lazy[Files],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.pool = pool
+        self.gateway = gateway
+        self.clients = clients
+        self.metrics = metrics
+        self.limiter: RateLimiter | None = None  # built by app.access on first use
+        self.usage: UsageLedger | None = None
+        self._blobs = blobs
+        self._files = files
+        self._media = Lazy(self._open_media)
+        self._batches = Lazy(self._open_batches)
 
-_runtime: Runtime | None = None
-_lock: asyncio.Lock | None = None
+    async def blobs(self) -> Blobs:
+        return await self._blobs.get()
+
+    async def files(self) -> Files:
+        return await self._files.get()
+
+    async def media(self) -> Media:
+        return await self._media.get()
+
+    async def batches(self) -> BatchServices:
+        return await self._batches.get()
+
+    async def _open_media(self) -> Media:
+        from qwen_server.generation.service import build_media
+
+        settings = self.settings
+        return build_media(
+            self.gateway,
+            self.clients,
+            self.store,
+            await self.blobs(),
+            patience=settings.upstream_first_byte_timeout,
+            poll_seconds=settings.video_poll_seconds,
+            keep_seconds=settings.video_keep_seconds,
+        )
+
+    async def _open_batches(self) -> BatchServices:
+        from qwen_server.batches.services import BatchServices
+
+        settings = self.settings
+        return BatchServices(
+            gateway=self.gateway,
+            clients=self.clients,
+            files=await self.files(),
+            lease_seconds=settings.batch_lease_seconds,
+            line_concurrency=settings.sched_batch_concurrent,
+            tick_seconds=settings.batch_tick_seconds,
+        )
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from qwen_server.config_check import check_accounts
     from qwen_server.core.catalog import ModelCatalog
     from qwen_server.gateway import Gateway
+    from qwen_server.media.fetch import FetchPolicy
     from qwen_server.models_directory import ModelsDirectory
     from qwen_server.observability.metrics import RequestMetrics
+    from qwen_server.pool.config import PoolConfig
     from qwen_server.pool.health import HealthConfig
-    from qwen_server.pool.pool import AccountPool, PoolConfig
+    from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
     from qwen_server.store import open_store
 
     registry = AccountRegistry(settings.qwen_accounts, settings.qwen_accounts_file)
-    check_accounts(registry)
-    _register_file_sources()
+    registry.check_loaded()
     from qwen_server.core import sanitise
 
     sanitise.watch(registry.accounts)  # upstream error text never shows an account's values
@@ -87,6 +176,13 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     scheduler = build_scheduler(store, settings)
     pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
+    blobs = Lazy(lambda: _open_blobs(settings, store))
+    files = Lazy(lambda: _open_files(store, blobs))  # its blob store opens with the first bytes it moves
+
+    async def stored_file(file_id: str, tenant: str) -> StoredFile | None:
+        """What a `file_id` in message content reads: the tenant's file from the Files API."""
+        return await (await files.get()).stored(file_id, tenant)
+
     gateway = Gateway(
         pool=pool,
         scheduler=scheduler,
@@ -95,16 +191,25 @@ def build_runtime(settings: Settings) -> Runtime:
         first_byte_timeout=settings.upstream_first_byte_timeout,
         models=models,
         fenced_tool_calls=settings.tool_calls_in_code_fences,
+        fetch_policy=FetchPolicy.from_settings(settings),
+        file_source=stored_file,
     )
-    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics())
+    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics(), blobs, files)
 
 
-def _register_file_sources() -> None:
-    """`file_id` message parts read the Files API's files (the media pipeline asks its registered sources)."""
-    from qwen_server.files.service import media_file_source
-    from qwen_server.media.resolve import register_file_source
+async def _open_blobs(settings: Settings, store: Store) -> Blobs:
+    from qwen_server.blob.service import open_blobs
 
-    register_file_source(media_file_source)
+    return await open_blobs(settings, store)
+
+
+async def _open_files(store: Store, blobs: Lazy[Blobs]) -> Files:
+    from qwen_server.files.service import Files
+
+    async def blob_store() -> BlobStore:
+        return (await blobs.get()).store
+
+    return Files(store, blob_store)
 
 
 def _verifier(providers: dict[str, Provider]) -> Callable[[Account], Awaitable[None]]:
@@ -157,45 +262,73 @@ def _browser_refresh(
     return BrowserRefresh(store, jar, tokens, user_agent=settings.qwen_user_agent).request
 
 
-async def get_runtime() -> Runtime:
-    global _runtime, _lock
-    if _runtime is not None:
-        return _runtime
-    if _lock is None:
-        _lock = asyncio.Lock()
-    async with _lock:
-        if _runtime is None:
-            from qwen_server.config import ConfigError, get_settings
-            from qwen_server.observability.logging import apply_debug
-            from qwen_server.store import StoreError
-
-            try:
-                settings = get_settings()
-                apply_debug(settings.debug)
-                _runtime = build_runtime(settings)
-            except ConfigError as exc:
-                log.error("configuration error: %s", exc)
-                raise Misconfigured(f"The gateway is misconfigured: {exc}") from None
-            except StoreError as exc:
-                raise StoreUnavailable(f"the state store is not usable (check STORE_URL): {exc}") from None
-            log.debug(
-                "runtime ready: %d account(s) from %s, store %s",
-                len(_runtime.registry.accounts()),
-                _runtime.registry.source,
-                settings.resolved_store_url().partition(":")[0],
-            )
-    return _runtime
-
-
-def current_runtime() -> Runtime | None:
-    """The runtime if one was built (metrics must not build one just to count a 404)."""
-    return _runtime
-
-
-def reset_runtime() -> None:
-    """Forget the singletons (tests build fresh ones)."""
-    global _runtime, _lock
+def _settings_from_env() -> Settings:
     from qwen_server.config import get_settings
 
-    _runtime, _lock = None, None
-    get_settings.cache_clear()
+    return get_settings()
+
+
+class RuntimeCell:
+    """The one runtime of an app, made by its entry point and kept in `app.state.runtime`: built from
+    `settings()` on the first request that needs it (or handed in whole, as tests do with `holding`)."""
+
+    def __init__(self, settings: Callable[[], Settings] = _settings_from_env) -> None:
+        self.settings = settings
+        self._runtime = Lazy(self._build)
+
+    @classmethod
+    def holding(cls, runtime: Runtime) -> RuntimeCell:
+        cell = cls(lambda: runtime.settings)
+        cell._runtime._value = runtime
+        return cell
+
+    def current(self) -> Runtime | None:
+        """The runtime if one was built (metrics must not build one just to count a 404)."""
+        return self._runtime.value
+
+    async def get(self) -> Runtime:
+        return await self._runtime.get()
+
+    async def batches(self) -> BatchServices:
+        """The batch worker's services (`batches.services.BatchSource` for the worker loops)."""
+        return await (await self.get()).batches()
+
+    async def media(self) -> Media:
+        return await (await self.get()).media()
+
+    async def _build(self) -> Runtime:
+        from qwen_server.config import ConfigError
+        from qwen_server.observability.logging import apply_debug
+        from qwen_server.store import StoreError
+
+        try:
+            settings = self.settings()
+            apply_debug(settings.debug)
+            runtime = build_runtime(settings)
+        except ConfigError as exc:
+            log.error("configuration error: %s", exc)
+            raise Misconfigured(f"The gateway is misconfigured: {exc}") from None
+        except StoreError as exc:
+            raise StoreUnavailable(f"the state store is not usable (check STORE_URL): {exc}") from None
+        log.debug(
+            "runtime ready: %d account(s) from %s, store %s",
+            len(runtime.registry.accounts()),
+            runtime.registry.source,
+            settings.resolved_store_url().partition(":")[0],
+        )
+        return runtime
+
+
+def cell_of(request: Request) -> RuntimeCell:
+    cell: RuntimeCell = request.app.state.runtime
+    return cell
+
+
+def settings_of(request: Request) -> Settings:
+    """The settings of the app serving `request` (read without building the runtime)."""
+    return cell_of(request).settings()
+
+
+async def runtime_of(request: Request) -> Runtime:
+    """The runtime of the app serving `request`, built on the first request that asks."""
+    return await cell_of(request).get()

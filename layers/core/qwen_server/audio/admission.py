@@ -16,7 +16,8 @@ from typing import TypeVar
 
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, UpstreamTimeout
-from qwen_server.pool.pool import AccountPool, Choice, Outcome
+from qwen_server.pool.choice import Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import Account
 from qwen_server.scheduler.base import Offer, RequestClass, Scheduler

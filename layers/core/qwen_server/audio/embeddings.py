@@ -19,7 +19,7 @@ from qwen_server.providers.http import ClientRegistry
 from qwen_server.providers.openai_errors import classify
 
 if TYPE_CHECKING:
-    from qwen_server.app.runtime import Runtime
+    from qwen_server.gateway import Gateway
     from qwen_server.scheduler.base import RequestClass
 
 MAX_ROWS = 2048  # OpenAI's own limit per request
@@ -133,23 +133,25 @@ def call(clients: ClientRegistry, request: EmbeddingsRequest) -> Any:
     return run
 
 
-async def run(runtime: Runtime, tenant: str, request: EmbeddingsRequest, cls: RequestClass) -> dict[str, Any]:
+async def run(
+    gateway: Gateway, clients: ClientRegistry, tenant: str, request: EmbeddingsRequest, cls: RequestClass
+) -> dict[str, Any]:
     """The embeddings answer, on an account that serves embeddings, admitted in `cls` (`aux` live, `batch`
     for a batch line), failing over before the first byte like any request."""
     from qwen_server.audio import admission
 
-    refused = refusal(request, {a.kind for a in runtime.pool.accounts()})
+    refused = refusal(request, {a.kind for a in gateway.pool.accounts()})
     if refused is not None:
         raise refused
     answers = admission.on_account(
-        runtime.pool,
-        runtime.gateway.scheduler,
+        gateway.pool,
+        gateway.scheduler,
         cls,
         tenant,
         request.upstream_model,
         kinds_for(request),
-        call(runtime.clients, request),
-        first_byte_timeout=runtime.settings.upstream_first_byte_timeout,
+        call(clients, request),
+        first_byte_timeout=gateway.first_byte_timeout,
     )
     results = [result async for result in answers]  # one answer; running to the end records its outcome
     result: dict[str, Any] = results[0]

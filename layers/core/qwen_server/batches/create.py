@@ -16,7 +16,9 @@ import orjson
 from qwen_server.batches import records
 from qwen_server.batches.lines import OPENAI_ENDPOINTS
 from qwen_server.batches.records import BatchRecord
+from qwen_server.blob.base import BlobStore
 from qwen_server.core.errors import InvalidRequest
+from qwen_server.files.service import Files
 from qwen_server.store.base import Store
 
 MAX_LINES = 50_000
@@ -79,7 +81,7 @@ def _openai_line(raw: bytes, number: int, endpoint: str, seen: set[str]) -> dict
     return {"custom_id": custom_id, "body": line["body"]}
 
 
-async def _write_chunks(blob: Any, record: BatchRecord, lines: AsyncIterator[dict[str, Any]]) -> int:
+async def _write_chunks(blob: BlobStore, record: BatchRecord, lines: AsyncIterator[dict[str, Any]]) -> int:
     """Write the lines as chunk blobs of `record.chunk_lines`; the number of lines."""
     buffer: list[bytes] = []
     total = 0
@@ -95,13 +97,13 @@ async def _write_chunks(blob: Any, record: BatchRecord, lines: AsyncIterator[dic
     return total
 
 
-async def _remove_chunks(blob: Any, record: BatchRecord, written: int) -> None:
+async def _remove_chunks(blob: BlobStore, record: BatchRecord, written: int) -> None:
     for chunk in range(-(-written // record.chunk_lines) + 1):
         await blob.delete(record.chunk_key(chunk))
 
 
 async def create_openai(
-    store: Store,
+    files: Files,
     tenant: str,
     *,
     input_file_id: str,
@@ -109,15 +111,13 @@ async def create_openai(
     metadata: dict[str, str] | None,
     chunk_lines: int,
 ) -> BatchRecord:
-    from qwen_server.blob.service import get_blobs
-    from qwen_server.files import service as files
-
+    store = files.store
     if endpoint not in OPENAI_ENDPOINTS:
         raise InvalidRequest(
             f"Invalid value for 'endpoint': {endpoint!r}; this gateway batches {', '.join(OPENAI_ENDPOINTS)}.",
             param="endpoint",
         )
-    source = await files.get_file(store, tenant, input_file_id)
+    source = await files.get(tenant, input_file_id)
     if source.purpose != "batch":
         raise InvalidRequest(
             f"File {input_file_id} was not uploaded with purpose 'batch'.", param="input_file_id"
@@ -136,7 +136,7 @@ async def create_openai(
         metadata=metadata,
     )
     await records.create(store, record)
-    blob = (await get_blobs()).store
+    blob = await files.blob()
     seen: set[str] = set()
     counted = 0
 
@@ -212,10 +212,9 @@ def check_anthropic_requests(requests: Any) -> list[dict[str, Any]]:
 
 
 async def create_anthropic(
-    store: Store, tenant: str, requests: list[dict[str, Any]], chunk_lines: int
+    files: Files, tenant: str, requests: list[dict[str, Any]], chunk_lines: int
 ) -> BatchRecord:
-    from qwen_server.blob.service import get_blobs
-
+    store = files.store
     now = records.now()
     record = BatchRecord(
         id=records.new_batch_id("anthropic"),
@@ -228,7 +227,7 @@ async def create_anthropic(
         chunk_lines=chunk_lines,
     )
     await records.create(store, record)
-    total = await _write_chunks((await get_blobs()).store, record, _each(requests))
+    total = await _write_chunks(await files.blob(), record, _each(requests))
     return await _start(store, record, total)
 
 

@@ -20,7 +20,7 @@ from qwen_server.batches.records import BatchRecord
 from qwen_server.core.ids import hex_id
 
 if TYPE_CHECKING:
-    from qwen_server.app.runtime import Runtime
+    from qwen_server.batches.services import BatchServices
 
 log = logging.getLogger("qwen_server")
 Ending = Literal["completed", "cancelled", "expired"]
@@ -32,13 +32,11 @@ OPENAI_SKIP_ERRORS = {
 
 
 async def _results(
-    runtime: Runtime, record: BatchRecord, skip: str
+    work: BatchServices, record: BatchRecord, skip: str
 ) -> AsyncIterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(line, outcome) in input order; a line without an outcome gets `skip`'s, written once first."""
-    from qwen_server.blob.service import get_blobs
-
-    blob = (await get_blobs()).store
-    store = runtime.store
+    blob = await work.files.blob()
+    store = work.store
     for chunk in range(record.chunks):
         raw = await blob.read(record.chunk_key(chunk))
         lines = [orjson.loads(x) for x in raw.split(b"\n") if x.strip()]
@@ -92,14 +90,11 @@ def _add_usage(total: dict[str, int], outcome: dict[str, Any]) -> None:
     total["total_tokens"] = total.get("total_tokens", 0) + prompt + completion
 
 
-async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: str) -> bool:
+async def finalize(work: BatchServices, record: BatchRecord, ending: Ending, me: str) -> bool:
     """Gather the results and end the batch; False when another worker is doing it (or did)."""
-    from qwen_server.blob.service import get_blobs
-    from qwen_server.files import service as files
-
-    store = runtime.store
+    store = work.store
     group = records.final_lease(record.id)
-    if not await store.lease_acquire(group, me, 1, max(300.0, runtime.settings.batch_lease_seconds)):
+    if not await store.lease_acquire(group, me, 1, max(300.0, work.lease_seconds)):
         return False
     try:
         current = await records.load(store, record.tenant, record.id)
@@ -115,7 +110,7 @@ async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: st
         usage: dict[str, int] = {}
 
         async def tally() -> AsyncIterator[dict[str, Any]]:
-            async for _, outcome in _results(runtime, current, skip):
+            async for _, outcome in _results(work, current, skip):
                 kind = outcome.get("skipped") or ("succeeded" if outcome["ok"] else "errored")
                 counts[kind] += 1
                 _add_usage(usage, outcome)
@@ -123,18 +118,18 @@ async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: st
 
         output_id = error_id = results_key = None
         if current.api == "openai":
-            output_id = await _openai_file(runtime, current, tally(), "output", want_ok=True)
+            output_id = await _openai_file(work, current, tally(), "output", want_ok=True)
             if counts["succeeded"] == 0 and output_id is not None:
-                await files.delete_file(store, current.tenant, output_id)
+                await work.files.delete(current.tenant, output_id)
                 output_id = None
             if counts["errored"] + counts["canceled"] + counts["expired"]:
                 error_id = await _openai_file(
-                    runtime, current, _outcomes(runtime, current, skip), "errors", want_ok=False
+                    work, current, _outcomes(work, current, skip), "errors", want_ok=False
                 )
         else:
             results_key = f"batches/{current.tenant}/{current.id}/results.jsonl"
             lines = (_anthropic_line(o) async for o in tally())
-            await (await get_blobs()).store.put(results_key, lines, "application/binary")
+            await (await work.files.blob()).put(results_key, lines, "application/binary")
         log.info("batch %s %s: %s", current.id, ending, counts)
 
         def end(r: BatchRecord) -> bool:
@@ -154,7 +149,7 @@ async def finalize(runtime: Runtime, record: BatchRecord, ending: Ending, me: st
 
         await records.update(store, record.tenant, record.id, end)
         await store.delete(records.active_key(record.tenant, record.id))
-        blob = (await get_blobs()).store
+        blob = await work.files.blob()
         for chunk in range(current.chunks):
             await blob.delete(current.chunk_key(chunk))
         return True
@@ -171,13 +166,13 @@ def _to_finalizing(r: BatchRecord) -> bool:
     return True
 
 
-async def _outcomes(runtime: Runtime, record: BatchRecord, skip: str) -> AsyncIterator[dict[str, Any]]:
-    async for _, outcome in _results(runtime, record, skip):
+async def _outcomes(work: BatchServices, record: BatchRecord, skip: str) -> AsyncIterator[dict[str, Any]]:
+    async for _, outcome in _results(work, record, skip):
         yield outcome
 
 
 async def _openai_file(
-    runtime: Runtime,
+    work: BatchServices,
     record: BatchRecord,
     outcomes: AsyncIterator[dict[str, Any]],
     name: str,
@@ -185,16 +180,13 @@ async def _openai_file(
     want_ok: bool,
 ) -> str:
     """The output file (2xx lines) or the error file (the rest), streamed from one pass over the outcomes."""
-    from qwen_server.files import service as files
-
     async def lines() -> AsyncIterator[bytes]:
         async for outcome in outcomes:
             ok, line = _openai_line(outcome)
             if ok == want_ok:
                 yield line
 
-    made = await files.store_generated(
-        runtime.store,
+    made = await work.files.generated(
         lines(),
         tenant=record.tenant,
         api="openai",

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qwen_server.batches.services import BatchSource
 
 
-def run_tick() -> dict[str, Any]:
+def run_tick(services: BatchSource) -> dict[str, Any]:
+    """One bounded pass, on the loop Mangum runs HTTP invocations on (`services` come from the function's
+    runtime, whose clients and locks are bound to that loop)."""
+
     async def once() -> dict[str, int]:
-        from qwen_server.app.runtime import get_runtime
         from qwen_server.batches.worker import tick
 
-        runtime = await get_runtime()
-        return await tick(runtime, seconds=runtime.settings.batch_tick_seconds)
+        work = await services()
+        return await tick(work, seconds=work.tick_seconds)
 
-    # the loop Mangum runs HTTP invocations on: the runtime's clients and locks are bound to it
     try:
         loop = asyncio.get_event_loop()
     except RuntimeError:

@@ -16,19 +16,19 @@ from qwen_server.core.errors import GatewayError, InvalidRequest
 from qwen_server.core.ids import hex_id
 
 if TYPE_CHECKING:
-    from qwen_server.app.runtime import Runtime
+    from qwen_server.batches.services import BatchServices
 
 log = logging.getLogger("qwen_server")
 Outcome = dict[str, Any]
-LineRunner = Callable[["Runtime", str, dict[str, Any]], Awaitable[dict[str, Any]]]
+LineRunner = Callable[["BatchServices", str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def openai_chat(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+async def openai_chat(work: BatchServices, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     """A `/v1/chat/completions` body, answered as the non-streaming completion (streaming is refused)."""
     from qwen_server.api.openai.functions import uses_functions
     from qwen_server.api.openai.mapping import collect, to_neutral
     from qwen_server.api.openai.schemas import ChatCompletionRequest
-    from qwen_server.app.http import validate
+    from qwen_server.api.validation import validate
 
     if body.get("stream"):
         raise InvalidRequest(
@@ -36,10 +36,10 @@ async def openai_chat(runtime: Runtime, tenant: str, body: dict[str, Any]) -> di
         )
     request = validate(ChatCompletionRequest, body)
     neutral = to_neutral(request, tenant=tenant, session_id=request.user)
-    neutral.model, alias_thinking = await runtime.gateway.resolve_model(request.model)
+    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model)
     if alias_thinking is not None and request.enable_thinking is None and request.reasoning_effort is None:
         neutral.thinking = alias_thinking
-    events = runtime.gateway.stream(neutral, "batch")
+    events = work.gateway.stream(neutral, "batch")
     try:
         first = await anext(events)
         return await collect(first, events, request.model, legacy_functions=uses_functions(request))
@@ -49,14 +49,14 @@ async def openai_chat(runtime: Runtime, tenant: str, body: dict[str, Any]) -> di
             await cleanup.complete(aclose())
 
 
-async def anthropic_message(runtime: Runtime, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
+async def anthropic_message(work: BatchServices, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
     """A Messages request's `params`, answered as the non-streaming message."""
     from qwen_server.api.anthropic.collect import collect
     from qwen_server.api.anthropic.count import count_input_tokens
     from qwen_server.api.anthropic.events import MessageEvents
     from qwen_server.api.anthropic.mapping import thinking_choice, to_neutral
     from qwen_server.api.anthropic.schemas import MessagesRequest
-    from qwen_server.app.http import validate
+    from qwen_server.api.validation import validate
 
     if params.get("stream"):
         raise InvalidRequest(
@@ -65,7 +65,7 @@ async def anthropic_message(runtime: Runtime, tenant: str, params: dict[str, Any
     request = validate(MessagesRequest, params)
     user = request.metadata.user_id if request.metadata else None
     neutral = to_neutral(request, tenant=tenant, session_id=user)
-    neutral.model, alias_thinking = await runtime.gateway.resolve_model(request.model)
+    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model)
     if alias_thinking is not None and request.thinking is None:
         neutral.thinking = alias_thinking
     translator = MessageEvents(
@@ -73,18 +73,18 @@ async def anthropic_message(runtime: Runtime, tenant: str, params: dict[str, Any
         count_input_tokens(neutral.messages, neutral.tools, wait=False),
         omit_thinking=thinking_choice(request).omit_text,
     )
-    return await collect(runtime.gateway.stream(neutral, "batch"), translator)
+    return await collect(work.gateway.stream(neutral, "batch"), translator)
 
 
-async def run_line(runtime: Runtime, api: str, endpoint: str, tenant: str, line: dict[str, Any]) -> Outcome:
+async def run_line(work: BatchServices, api: str, endpoint: str, tenant: str, line: dict[str, Any]) -> Outcome:
     """Run one parsed line; every failure becomes the line's error outcome, never the worker's."""
     request_id = f"req_{hex_id()}"
     custom_id = line.get("custom_id")
     try:
         if api == "openai":
-            body = await OPENAI_ENDPOINTS[endpoint](runtime, tenant, line.get("body") or {})
+            body = await OPENAI_ENDPOINTS[endpoint](work, tenant, line.get("body") or {})
         else:
-            body = await anthropic_message(runtime, tenant, line.get("params") or {})
+            body = await anthropic_message(work, tenant, line.get("params") or {})
         return {"custom_id": custom_id, "ok": True, "status": 200, "body": body, "request_id": request_id}
     except GatewayError as exc:
         return _failed(api, exc, custom_id, request_id)
@@ -117,10 +117,10 @@ def _failed(api: str, exc: GatewayError, custom_id: Any, request_id: str) -> Out
     }
 
 
-async def openai_completion(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+async def openai_completion(work: BatchServices, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     """A legacy `/v1/completions` body, answered as the non-streaming completion."""
     from qwen_server.api.openai.completions import CompletionRequest, collect, prompt_text, to_neutral
-    from qwen_server.app.http import validate
+    from qwen_server.api.validation import validate
 
     if body.get("stream"):
         raise InvalidRequest(
@@ -128,8 +128,8 @@ async def openai_completion(runtime: Runtime, tenant: str, body: dict[str, Any])
         )
     request = validate(CompletionRequest, body)
     neutral = to_neutral(request, tenant=tenant, session_id=request.user)
-    neutral.model, _ = await runtime.gateway.resolve_model(request.model)
-    events = runtime.gateway.stream(neutral, "batch")
+    neutral.model, _ = await work.gateway.resolve_model(request.model)
+    events = work.gateway.stream(neutral, "batch")
     try:
         first = await anext(events)
         return await collect(first, events, request.model, prompt_text(request) if request.echo else "")
@@ -139,11 +139,11 @@ async def openai_completion(runtime: Runtime, tenant: str, body: dict[str, Any])
             await cleanup.complete(aclose())
 
 
-async def openai_embeddings(runtime: Runtime, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+async def openai_embeddings(work: BatchServices, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     """An `/v1/embeddings` body, on the accounts that serve embeddings, in the `batch` class."""
     from qwen_server.audio import embeddings
 
-    return await embeddings.run(runtime, tenant, embeddings.parse(body), "batch")
+    return await embeddings.run(work.gateway, work.clients, tenant, embeddings.parse(body), "batch")
 
 
 # every endpoint the gateway serves that a batch may name, and how one of its lines runs

@@ -29,7 +29,7 @@ from qwen_server.core.errors import GatewayError
 from qwen_server.core.ids import hex_id
 
 if TYPE_CHECKING:
-    from qwen_server.app.runtime import Runtime
+    from qwen_server.batches.services import BatchServices, BatchSource
 
 log = logging.getLogger("qwen_server")
 IDLE_POLL = 1.0  # seconds between passes when nothing woke the worker
@@ -53,43 +53,43 @@ class _Lost(Exception):
     """The chunk's lease was lost (this worker stalled past it): stop, another worker has the chunk."""
 
 
-async def interactive_busy(runtime: Runtime) -> bool:
+async def interactive_busy(work: BatchServices) -> bool:
     """True while live traffic could use what a batch line would take: the chat class is full or has a queue."""
-    chat = (await runtime.gateway.scheduler.snapshot()).get("chat")
+    chat = (await work.gateway.scheduler.snapshot()).get("chat")
     if chat is None:
         return False
     return bool(chat["queued"] > 0 or chat["in_flight"] >= chat["limit"])
 
 
-async def tick(runtime: Runtime, *, seconds: float, me: str | None = None) -> dict[str, int]:
+async def tick(work: BatchServices, *, seconds: float, me: str | None = None) -> dict[str, int]:
     """Work every active batch until there is nothing left to do or `seconds` have passed."""
     me = me or worker_id()
     deadline = time.monotonic() + seconds
     done = {"batches": 0, "lines": 0, "finalized": 0}
-    active = await runtime.store.scan(records.ACTIVE)
+    active = await work.store.scan(records.ACTIVE)
     for key in sorted(active):
         tenant, _, batch_id = key[len(records.ACTIVE) :].partition(":")
         if time.monotonic() >= deadline:
             break
-        record = await records.load(runtime.store, tenant, batch_id)
+        record = await records.load(work.store, tenant, batch_id)
         if record is None or record.ended:
-            await runtime.store.delete(key)
+            await work.store.delete(key)
             continue
         done["batches"] += 1
-        lines, finalized = await _work(runtime, record, me, deadline)
+        lines, finalized = await _advance(work, record, me, deadline)
         done["lines"] += lines
         done["finalized"] += int(finalized)
     return done
 
 
-async def _work(runtime: Runtime, record: BatchRecord, me: str, deadline: float) -> tuple[int, bool]:
-    store = runtime.store
+async def _advance(work: BatchServices, record: BatchRecord, me: str, deadline: float) -> tuple[int, bool]:
+    store = work.store
     if record.status == "finalizing":  # every line has its result; the worker gathering them died
-        return 0, await finalize(runtime, record, "completed", me)
+        return 0, await finalize(work, record, "completed", me)
     if records.now() >= record.expires_at:
-        return 0, await finalize(runtime, record, "expired", me)
+        return 0, await finalize(work, record, "expired", me)
     if record.status == "cancelling":
-        return 0, await finalize(runtime, record, "cancelled", me)
+        return 0, await finalize(work, record, "cancelled", me)
     if record.status != "in_progress":
         return 0, False
     ran = 0
@@ -98,10 +98,10 @@ async def _work(runtime: Runtime, record: BatchRecord, me: str, deadline: float)
         if flag is not None or time.monotonic() >= deadline:
             continue
         group = records.chunk_lease(record.id, chunk)
-        if not await store.lease_acquire(group, me, 1, runtime.settings.batch_lease_seconds):
+        if not await store.lease_acquire(group, me, 1, work.lease_seconds):
             continue  # another worker has it
         try:
-            ran += await _chunk(runtime, record, chunk, me, deadline)
+            ran += await _chunk(work, record, chunk, me, deadline)
         except _Lost:
             log.warning("batch %s chunk %d: lease lost, leaving it to another worker", record.id, chunk)
         finally:
@@ -111,27 +111,25 @@ async def _work(runtime: Runtime, record: BatchRecord, me: str, deadline: float)
     if current is None:
         return ran, False
     if current.status == "cancelling":
-        return ran, await finalize(runtime, current, "cancelled", me)
+        return ran, await finalize(work, current, "cancelled", me)
     if all(f is not None for f in flags) and current.status == "in_progress":
-        return ran, await finalize(runtime, current, "completed", me)
+        return ran, await finalize(work, current, "completed", me)
     return ran, False
 
 
-async def _stopped(runtime: Runtime, record: BatchRecord) -> bool:
-    current = await records.load(runtime.store, record.tenant, record.id)
+async def _stopped(work: BatchServices, record: BatchRecord) -> bool:
+    current = await records.load(work.store, record.tenant, record.id)
     return current is None or current.status != "in_progress" or records.now() >= current.expires_at
 
 
-async def _chunk(runtime: Runtime, record: BatchRecord, chunk: int, me: str, deadline: float) -> int:
+async def _chunk(work: BatchServices, record: BatchRecord, chunk: int, me: str, deadline: float) -> int:
     """Run the chunk's unanswered lines; marks the chunk done when every line has its result."""
-    from qwen_server.blob.service import get_blobs
-
-    store = runtime.store
-    raw = await (await get_blobs()).store.read(record.chunk_key(chunk))
+    store = work.store
+    raw = await (await work.files.blob()).read(record.chunk_key(chunk))
     lines: list[dict[str, Any]] = [orjson.loads(x) for x in raw.split(b"\n") if x.strip()]
     answered = await store.get_many([records.line_key(record.id, line["i"]) for line in lines])
     todo = [line for line, got in zip(lines, answered, strict=True) if got is None]
-    ttl = runtime.settings.batch_lease_seconds
+    ttl = work.lease_seconds
     group = records.chunk_lease(record.id, chunk)
     lost = asyncio.Event()
 
@@ -142,21 +140,21 @@ async def _chunk(runtime: Runtime, record: BatchRecord, chunk: int, me: str, dea
                 lost.set()
                 return
 
-    width = max(1, runtime.settings.sched_batch_concurrent)
+    width = max(1, work.line_concurrency)
     ran = 0
     renewer = asyncio.create_task(renew())
     try:
         pending: set[asyncio.Task[None]] = set()
         for line in todo:
-            while await interactive_busy(runtime):
+            while await interactive_busy(work):
                 if time.monotonic() >= deadline or lost.is_set():
                     break
                 await asyncio.sleep(YIELD_POLL)
-            if lost.is_set() or time.monotonic() >= deadline or await _stopped(runtime, record):
+            if lost.is_set() or time.monotonic() >= deadline or await _stopped(work, record):
                 break
             if len(pending) >= width:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.add(asyncio.create_task(_one(runtime, record, line)))
+            pending.add(asyncio.create_task(_one(work, record, line)))
             ran += 1
         if pending:
             await asyncio.gather(*pending)
@@ -172,27 +170,25 @@ async def _chunk(runtime: Runtime, record: BatchRecord, chunk: int, me: str, dea
     return ran
 
 
-async def _one(runtime: Runtime, record: BatchRecord, line: dict[str, Any]) -> None:
-    outcome = await run_line(runtime, record.api, record.endpoint, record.tenant, line)
-    written = await runtime.store.set_if_absent(
+async def _one(work: BatchServices, record: BatchRecord, line: dict[str, Any]) -> None:
+    outcome = await run_line(work, record.api, record.endpoint, record.tenant, line)
+    written = await work.store.set_if_absent(
         records.line_key(record.id, line["i"]), orjson.dumps(outcome), ttl=records.RETAIN_SECONDS
     )
     if written:
         kind = "succeeded" if outcome["ok"] else "errored"
-        await runtime.store.incr(f"batch-count:{record.id}:{kind}", 1, ttl=records.RETAIN_SECONDS)
+        await work.store.incr(f"batch-count:{record.id}:{kind}", 1, ttl=records.RETAIN_SECONDS)
 
 
-async def run_forever(stop: asyncio.Event, *, seconds: float = 30.0) -> None:
-    """Ticks until `stop` is set, waking at once when a batch is created here (`wake_local`)."""
+async def run_forever(stop: asyncio.Event, services: BatchSource, *, seconds: float = 30.0) -> None:
+    """Ticks until `stop` is set, waking at once when a batch is created here (`wake_local`); `services` is
+    asked on each pass, so a configuration or store error is logged and tried again."""
     global _wake
-    from qwen_server.app.runtime import get_runtime
-
     _wake = asyncio.Event()
     me = worker_id()
     while not stop.is_set():
         try:
-            runtime = await get_runtime()
-            await tick(runtime, seconds=seconds, me=me)
+            await tick(await services(), seconds=seconds, me=me)
         except GatewayError as exc:  # misconfigured, or the store is down: say so and try again later
             log.warning("batch worker: %s", exc.message)
         except Exception:

@@ -1,15 +1,20 @@
-"""The process's blob store and link signer, built on first use from the settings and the shared store."""
+"""The blob store and its link signer, built by whoever composes the runtime from the settings and the shared
+state store (the signing secret lives there when `BLOB_SIGNING_KEY` is unset)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from qwen_server.blob import BlobStore, open_blob_store
 from qwen_server.blob.links import LinkTarget, make_token, read_token, signing_secret
+
+if TYPE_CHECKING:
+    from qwen_server.config import Settings
+    from qwen_server.store.base import Store
 
 LINK_PATH = "/v1/blobs/"
 
@@ -40,29 +45,11 @@ class Blobs:
         return read_token(self.secret, token)
 
 
-_blobs: Blobs | None = None
-_lock = asyncio.Lock()
-
-
-async def get_blobs() -> Blobs:
-    global _blobs
-    if _blobs is not None:
-        return _blobs
-    async with _lock:
-        if _blobs is None:
-            from qwen_server.app.runtime import get_runtime
-
-            runtime = await get_runtime()
-            settings = runtime.settings
-            _blobs = Blobs(
-                store=open_blob_store(settings.blob_url, settings.data_dir, settings.s3_endpoint_url),
-                secret=await signing_secret(settings.blob_signing_key, runtime.store),
-                link_seconds=settings.blob_link_seconds,
-                public_base_url=settings.public_base_url,
-            )
-    return _blobs
-
-
-def reset_blobs() -> None:
-    global _blobs
-    _blobs = None
+async def open_blobs(settings: Settings, store: Store) -> Blobs:
+    """The blob store `BLOB_URL` names, signing links with `BLOB_SIGNING_KEY` or the store's shared secret."""
+    return Blobs(
+        store=open_blob_store(settings.blob_url, settings.data_dir, settings.s3_endpoint_url),
+        secret=await signing_secret(settings.blob_signing_key, store),
+        link_seconds=settings.blob_link_seconds,
+        public_base_url=settings.public_base_url,
+    )

@@ -171,6 +171,21 @@ class UpstreamBadRequest(UpstreamError):
     retryable = False
 
 
+class UpstreamClientOutdated(UpstreamError):
+    """The upstream refused the client `version` the gateway sends as too old. Every account would get the
+    same answer, so it is neither retried elsewhere nor held against the account; only a newer version helps
+    (learned from the web app, or set by the operator), hence `gave_up` (`x-should-retry: false`).
+
+    `final`: the message already says what was tried and what to set (no second retry); `upstream`: the
+    upstream's own words."""
+
+    code = "upstream_client_outdated"
+    retryable = False
+    gave_up = True
+    final = False
+    upstream = ""
+
+
 class UpstreamUnknownError(UpstreamError):
     """An upstream error code nobody mapped: not retried and not held against the account, since it may as
     well be the request's doing and retrying it on every account would strike them all."""

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qwen_server.core.shared_data import shared_dir
+
 if TYPE_CHECKING:
     import tiktoken
 
@@ -29,17 +31,23 @@ PATTERN = (
 SPECIAL_START = (
     151_643  # the special tokens follow the ranks: <|endoftext|>, <|im_start|>, <|im_end|>, extras
 )
+VOCABULARY_FILE = "qwen.tiktoken"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", *(f"<|extra_{i}|>" for i in range(205)))
 
 
 def vocabulary_path() -> Path | None:
-    """Where the installed `dashscope` keeps `qwen.tiktoken`, found without importing the package."""
+    """Where the installed `dashscope` keeps `qwen.tiktoken` (found without importing the package), or else
+    the copy in the shared data folder, which is where the standalone executable carries it."""
     spec = importlib.util.find_spec("dashscope")
     for root in (spec.submodule_search_locations or ()) if spec else ():
-        path = Path(root) / "resources" / "qwen.tiktoken"
+        path = Path(root) / "resources" / VOCABULARY_FILE
         if path.is_file():
             return path
-    return None
+    try:
+        path = shared_dir() / VOCABULARY_FILE
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
 
 
 def read_ranks(path: Path) -> dict[bytes, int]:

@@ -86,10 +86,13 @@ def main(argv: list[str]) -> int:
         anti_bot=anti_bot,
         user_agent=settings.qwen_user_agent,
     )
+    from dataclasses import replace
+
     from qwen_server.doctor.pool_view import pool_states
 
-    pool = pool_states(settings.resolved_store_url(), accounts)
+    pool, learned = pool_states(settings.resolved_store_url(), accounts)
+    options = replace(options, learned=learned)
     results = asyncio.run(run(accounts, options))
     render = report.as_json if args.json else report.as_table
-    print(render(results, accounts, anti_bot, pool))
+    print(render(results, accounts, anti_bot, pool, learned))
     return 1 if any_failed(results) else 0

@@ -20,6 +20,7 @@ from qwen_server.providers.base import Account
 from qwen_server.providers.qwen_web import protocol
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.jar import parse_set_cookies
+from qwen_server.providers.qwen_web.outdated import Finding
 from qwen_server.providers.transport import Reply, Upstream
 
 
@@ -39,6 +40,9 @@ class Context:
     anti_bot: dict[str, str] = field(default_factory=dict)
     user_agent: str | None = None
     extra: Any = None  # a provider, for account kinds the doctor drives through the gateway's own code
+    version: str | None = None  # the client version the gateway sends this origin (learned ones included)
+    version_source: str = ""
+    finding: Finding | None = None  # what the web app's page named, once a refusal made the doctor look
     token: str | None = None
     chat_id: str | None = None
     response_id: str | None = None
@@ -60,6 +64,7 @@ class Context:
             user_agent=self.account.user_agent or self.user_agent,
             anti_bot={**self.anti_bot, **dict(self.account.headers)},
             cookies=self.cookies,
+            version=self.version,
         )
 
     async def call(

@@ -23,6 +23,10 @@ HINTS: dict[str, str] = {
         "HTTP 200 with Bad_Request on a write endpoint: the `version` header in force may be stale; read the "
         "web app's current one and set QWEN_PROTOCOL_OVERRIDES='{\"headers\": {\"version\": \"…\"}}'"
     ),
+    "client_outdated": (
+        "client version too old: read the `version` header of any chat request in the web app's developer tools "
+        "and set QWEN_PROTOCOL_OVERRIDES='{\"headers\": {\"version\": \"…\"}}'"
+    ),
     "bad_request": "the upstream refused the payload: a field may have been renamed (QWEN_PROTOCOL_OVERRIDES)",
     "rate_limited": "the account's quota or rate limit is spent: wait, or use another account",
     "model": "the model is unknown or not allowed for this account: pick another with --model",

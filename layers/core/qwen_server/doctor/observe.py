@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from qwen_server.doctor.hints import hint
-from qwen_server.providers.qwen_web import waf
+from qwen_server.providers.qwen_web import outdated, waf
 
 OK, FAILED, NOT_TRIED = "ok", "failed", "not tried"
 
@@ -34,6 +34,7 @@ class Failure(Exception):
     def __init__(self, outcome: str, kind: str, http: int | None = None, actual: str | None = None) -> None:
         super().__init__(outcome)
         self.outcome, self.kind, self.http, self.actual = outcome, kind, http, actual
+        self.advice = ""  # advice of this very failure, instead of the kind's (`hints.HINTS`)
 
 
 def json_of(body: bytes) -> Any:
@@ -88,6 +89,8 @@ def _shown(code: str, details: str) -> str:
 
 def _kind(status: int, code: str, details: str, write: bool) -> str:
     lowered = f"{code} {details}".lower()
+    if outdated.is_refusal(lowered):
+        return "client_outdated"
     if status == 429 or "ratelimit" in lowered.replace("_", ""):
         return "rate_limited"
     if status in (401, 403) or "not authenticated" in lowered or "unauthorized" in lowered:
@@ -105,6 +108,5 @@ def _kind(status: int, code: str, details: str, write: bool) -> str:
 
 
 def failed(account: str, step: str, failure: Failure, seconds: float) -> StepResult:
-    return StepResult(
-        account, step, FAILED, failure.http, failure.actual, failure.outcome, seconds, hint(failure.kind)
-    )
+    advice = failure.advice or hint(failure.kind)
+    return StepResult(account, step, FAILED, failure.http, failure.actual, failure.outcome, seconds, advice)

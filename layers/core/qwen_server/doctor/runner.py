@@ -11,6 +11,9 @@ from qwen_server.doctor.context import Context
 from qwen_server.doctor.observe import FAILED, NOT_TRIED, OK, Failure, StepResult, failed
 from qwen_server.doctor.steps import STEPS, Step
 from qwen_server.providers.base import Account
+from qwen_server.providers.qwen_web import outdated
+from qwen_server.providers.qwen_web.client_version import Learned, choose, version_key
+from qwen_server.providers.qwen_web.version_discovery import discover
 
 log = logging.getLogger("qwen_server.doctor")
 
@@ -24,6 +27,7 @@ class Options:
     skip: frozenset[str] = frozenset()
     anti_bot: dict[str, str] = field(default_factory=dict)
     user_agent: str | None = None
+    learned: dict[str, Learned] = field(default_factory=dict)  # client versions the gateway learned, by origin
 
 
 def secrets_of(account: Account, ctx: Context | None = None) -> list[str]:
@@ -71,6 +75,8 @@ async def run_account(account: Account, ctx: Context, options: Options) -> list[
         except Failure as failure:
             if failure.http is None and ctx.last[0] is not None:
                 failure.http, failure.actual = ctx.last
+            if failure.kind == "client_outdated":
+                failure.advice = await version_advice(ctx)
             blocked.add(step.name)
             results.append(failed(account.name, step.name, failure, time.monotonic() - started))
             continue
@@ -84,6 +90,14 @@ async def run_account(account: Account, ctx: Context, options: Options) -> list[
         result.outcome = scrub(result.outcome, secrets)
         result.hint = scrub(result.hint, secrets)
     return results
+
+
+async def version_advice(ctx: Context) -> str:
+    """The gateway's diagnosis of an old-client refusal, with the exact override to paste: what the web app's
+    own page names today (read once per account, as the gateway reads it)."""
+    if ctx.finding is None:
+        ctx.finding = await discover(lambda url: ctx.client, ctx.account.base_url, ctx.headers())
+    return f"{outdated.DIAGNOSIS}: " + outdated.advice(ctx.version, ctx.version_source, ctx.finding)
 
 
 async def _delete_chats(ctx: Context) -> None:
@@ -105,6 +119,7 @@ async def run(accounts: list[Account], options: Options) -> list[StepResult]:
     try:
         for account in accounts:
             model = options.model or (account.models[0] if account.models else options.default_model)
+            version, source = choose(options.learned.get(version_key(account.base_url)))
             ctx = Context(
                 account,
                 clients.get(account.base_url),
@@ -113,6 +128,8 @@ async def run(accounts: list[Account], options: Options) -> list[StepResult]:
                 anti_bot=options.anti_bot,
                 user_agent=options.user_agent,
                 extra=compat,
+                version=version,
+                version_source=source,
             )
             results += await run_account(account, ctx, options)
     finally:

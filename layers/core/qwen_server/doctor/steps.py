@@ -20,6 +20,7 @@ from qwen_server.core.errors import (
     GatewayError,
     UpstreamAuthError,
     UpstreamBlocked,
+    UpstreamClientOutdated,
     UpstreamForbidden,
     UpstreamModelNotFound,
     UpstreamRateLimited,
@@ -137,6 +138,7 @@ def _sse_payloads(answer: Answer) -> list[dict[str, Any]]:
 def _failure_of(error: GatewayError, status: int | None) -> Failure:
     kinds: list[tuple[type[GatewayError], str]] = [
         (UpstreamBlocked, "waf_code"),
+        (UpstreamClientOutdated, "client_outdated"),
         (UpstreamRateLimited, "rate_limited"),
         (UpstreamAuthError, "unauthorized"),
         (UpstreamForbidden, "unauthorized"),
@@ -145,6 +147,8 @@ def _failure_of(error: GatewayError, status: int | None) -> Failure:
     ]
     kind = next((k for cls, k in kinds if isinstance(error, cls)), "server")
     shown = getattr(error, "diagnosis", None)
+    if isinstance(error, UpstreamClientOutdated):
+        return Failure(f"refused as too old: {error.upstream[:80]}", kind, status)
     return Failure(shown.describe() if shown else error.message[:120], kind, status)
 
 

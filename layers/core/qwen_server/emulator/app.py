@@ -22,6 +22,7 @@ from qwen_server.emulator import (
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.front import UpstreamFront
 from qwen_server.emulator.state import EmulatorState
+from qwen_server.emulator.version_gate import VersionGate
 
 _DROP_MESSAGE = "ASGI callable returned without completing response"
 
@@ -63,7 +64,15 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_dashscope.routes(state),
         ],
         lifespan=_lifespan,
-        middleware=[Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf)],
+        middleware=[
+            Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf),
+            Middleware(
+                VersionGate,
+                required=config.require_version,
+                shape=config.outdated_shape,
+                overrides=config.protocol_overrides,
+            ),
+        ],
     )
     app.state.emulator = state
     return app

@@ -31,6 +31,14 @@ def _count(text: str) -> int:
     return value
 
 
+def _version(text: str) -> str:
+    from qwen_server.emulator.version_gate import parts
+
+    if parts(text) is None:
+        raise argparse.ArgumentTypeError(f"a version is dotted numbers such as 0.2.66, got {text}")
+    return text
+
+
 def _account_knobs(text: str) -> dict[str, dict[str, Any]]:
     try:
         raw = json.loads(text)
@@ -77,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--waf", default="off", choices=["off", "page", "captcha", "cookie"], help="bot protection mode"
     )
     p.add_argument(
+        "--require-version",
+        type=_version,
+        default=None,
+        metavar="V",
+        help="refuse completions whose `version` header is older than V (the page and script carry V)",
+    )
+    p.add_argument(
+        "--outdated-shape",
+        default="json",
+        choices=["json", "sse", "answer"],
+        help="how the old-client refusal arrives: HTTP 200 JSON, an SSE error frame or the answer's text",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     p.add_argument(
@@ -111,6 +132,8 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         log_level=args.log_level,
         protocol_overrides=args.protocol_overrides,
         waf=args.waf,
+        require_version=args.require_version,
+        outdated_shape=args.outdated_shape,
         max_message_chars=args.max_message_chars,
         oss_v1_only=args.oss_v1_only,
         image_quota=args.image_quota,

@@ -53,6 +53,7 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         raise ValueError("'feature_config.thinking_enabled' must be a boolean")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
         raise ValueError("'feature_config.thinking_budget' must be a non-negative integer")
+    _optional_fields(body, message, chat_type)
     files = message.get("files") or []
     if not isinstance(files, list):
         raise ValueError("'messages[0].files' must be a list")
@@ -68,3 +69,24 @@ def parse_completion(body: Any, chat_id: str) -> CompletionRequest:
         files=tuple(files),
         chat_type=chat_type,
     )
+
+
+def _optional_fields(body: dict[str, Any], message: dict[str, Any], chat_type: str) -> None:
+    """Fields some clients send and others do not (the web app's own June 2026 payload): accepted either way,
+    refused only when present with the wrong type. `extra.meta.subChatType`, when sent, names the chat type."""
+    if not isinstance(message.get("version", ""), str):
+        raise ValueError("'messages[0].version' must be a string")
+    for holder, where in ((body, "project_id"), (message, "messages[0].project_id")):
+        value = holder.get("project_id")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"'{where}' must be a string or null")
+    timestamp = message.get("timestamp")
+    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int | float)):
+        raise ValueError("'messages[0].timestamp' must be a number")
+    extra = message.get("extra")
+    meta = extra.get("meta") if isinstance(extra, dict) else None
+    if extra is not None and (not isinstance(extra, dict) or (meta is not None and not isinstance(meta, dict))):
+        raise ValueError("'messages[0].extra.meta' must be an object")
+    sub = meta.get("subChatType") if isinstance(meta, dict) else None
+    if sub is not None and sub != chat_type:
+        raise ValueError(f"'extra.meta.subChatType' {sub!r} does not match chat_type {chat_type!r}")

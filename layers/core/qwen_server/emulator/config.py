@@ -22,6 +22,8 @@ class EmulatorConfig:
     log_level: str = "warning"
     protocol_overrides: str | None = None  # JSON or a file, deep-merged over protocol.json (see front.py)
     waf: str = "off"  # off | page | captcha | cookie
+    require_version: str | None = None  # refuse older `version` headers as the web app does (version_gate.py)
+    outdated_shape: str = "json"  # json | sse | answer: how the refusal arrives on completions
     max_message_chars: int = 100_000  # a longer message is a Bad_Request, as the web app refuses one
     oss_v1_only: bool = False  # refuse V4-signed uploads (SignatureDoesNotMatch), so clients fall back to V1
     image_quota: int = 100  # images per account per day (t2i and image edits)

@@ -16,6 +16,11 @@ TOKEN_EXPIRED = "Token expired"
 BAD_CREDENTIALS = (
     "The email or password provided is incorrect. Please check for typos and try logging in again."
 )
+# The web app's refusal of a client it considers old (reported 2026-07-24), and an English form of it.
+OUTDATED = {
+    "zh": "你正在使用较早版本，为了获得更好的对话体验，请升级至最新版。",  # noqa: RUF001 (the upstream's own punctuation)
+    "en": "You are using an older version. Please upgrade to the latest version for a better chat experience.",
+}
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

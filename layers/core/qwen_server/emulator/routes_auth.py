@@ -57,6 +57,12 @@ def _whoami(state: EmulatorState) -> Endpoint:
     return whoami
 
 
+async def _whoami_unslashed(request: Request) -> Response:
+    """`GET /api/v1/auths` without the trailing slash: the real web app answers 401 even to a valid token
+    (no redirect to the slashed path), so a client that drops the slash reads its token as refused."""
+    return json_response(401, {"detail": protocol.NOT_AUTHENTICATED})
+
+
 def _models(state: EmulatorState) -> Endpoint:
     async def models(request: Request) -> Response:
         if state.authenticate(request) is None:
@@ -71,5 +77,6 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/api/v2/auths/signin", _signin(state, legacy=False), methods=["POST"]),
         Route("/api/v1/auths/signin", _signin(state, legacy=True), methods=["POST"]),
         Route("/api/v1/auths/", _whoami(state), methods=["GET"]),
+        Route("/api/v1/auths", _whoami_unslashed, methods=["GET"]),
         Route("/api/models", _models(state), methods=["GET"]),
     ]

@@ -39,9 +39,33 @@ def _new_chat(state: EmulatorState) -> Endpoint:
         account = state.authenticate(request)
         if account is None:
             return _unauthenticated()
+        problem = _new_chat_problem(await request.body())
+        if problem:
+            return json_response(200, protocol.failure("Bad_Request", problem))
         return json_response(200, {"success": True, "data": {"id": state.new_chat(account)}})
 
     return new_chat
+
+
+def _new_chat_problem(raw: bytes) -> str | None:
+    """What is wrong with a new-chat body, None when nothing is: `models` a list when sent; `project_id` (sent
+    by some clients, not by others) a string or null; `timestamp` a number."""
+    if not raw.strip():
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "the body must be JSON"
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    if "models" in body and not isinstance(body["models"], list):
+        return "'models' must be a list"
+    if body.get("project_id") is not None and not isinstance(body["project_id"], str):
+        return "'project_id' must be a string or null"
+    stamp = body.get("timestamp")
+    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int | float)):
+        return "'timestamp' must be a number"
+    return None
 
 
 def _delete_chat(state: EmulatorState) -> Endpoint:

@@ -4,6 +4,6 @@ Both APIs share one record per file; `api` says which API's shapes and listing i
 """
 
 from qwen_server.files.records import FileRecord
-from qwen_server.files.service import read_file_for_tenant
+from qwen_server.files.service import Files
 
-__all__ = ["FileRecord", "read_file_for_tenant"]
+__all__ = ["FileRecord", "Files"]

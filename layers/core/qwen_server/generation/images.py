@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from qwen_server.core.errors import GatewayError
-from qwen_server.generation.base import ImageAsk, InputImage, MediaProvider
 from qwen_server.generation.catalog import MediaModel
+from qwen_server.providers.media import ImageAsk, InputImage, MediaProvider
 
 if TYPE_CHECKING:  # the pool and the blob store load with the first request, not at import
     from qwen_server.blob.service import Blobs

@@ -21,11 +21,12 @@ from typing import TypeVar
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamRateLimited
 from qwen_server.generation import quota
-from qwen_server.generation.base import MediaProvider
 from qwen_server.generation.catalog import MediaModel
-from qwen_server.pool.pool import AccountPool, AccountSource, Choice, Outcome
+from qwen_server.pool.choice import AccountSource, Choice, Outcome
+from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.retry_budget import RETRY_PATIENCE
 from qwen_server.providers.base import Account
+from qwen_server.providers.media import MediaProvider
 from qwen_server.scheduler.base import Offer, Scheduler
 from qwen_server.store.base import Store
 

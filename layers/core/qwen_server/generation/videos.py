@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound
 from qwen_server.generation import jobs
-from qwen_server.generation.base import InputImage, MediaProvider, VideoAsk
 from qwen_server.generation.catalog import MediaModel
 from qwen_server.generation.jobs import TERMINAL, VideoJob
+from qwen_server.providers.media import InputImage, MediaProvider, VideoAsk
 
 if TYPE_CHECKING:  # the pool and the blob store load with the first request, not at import
     from qwen_server.blob.service import Blobs

@@ -1,4 +1,5 @@
-"""Whether a model takes a medium: from the upstream's own model list, else the shipped catalogue.
+"""Whether a model takes a medium, by a table of model capabilities (`ModelsDirectory.capabilities`: the
+upstream's own model list, else the shipped catalogue).
 
 A model whose capabilities are known and lack the medium is a 400 naming the models that have it; a model
 nobody describes (an OpenAI-compatible upstream that lists bare ids) is given the benefit of the doubt and
@@ -7,12 +8,10 @@ its upstream decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaKind, MediaPart
-from qwen_server.providers.base import ModelInfo
 
 CAPABILITY: dict[MediaKind, str] = {
     "image": "vision",
@@ -23,21 +22,7 @@ CAPABILITY: dict[MediaKind, str] = {
 NOUN: dict[MediaKind, str] = {"image": "images", "audio": "audio", "video": "video", "document": "documents"}
 
 
-def known_capabilities(
-    models: Sequence[ModelInfo], catalogue: Iterable[dict[str, Any]]
-) -> dict[str, frozenset[str]]:
-    """Model id -> capabilities, for every model something describes (listing first, then catalogue)."""
-    table: dict[str, frozenset[str]] = {}
-    for row in catalogue:
-        if row.get("id") and row.get("capabilities") is not None:
-            table[str(row["id"])] = frozenset(str(c) for c in row["capabilities"])
-    for info in models:
-        if info.capabilities:
-            table[info.id] = frozenset(info.capabilities)
-    return table
-
-
-def check(model: str, parts: Sequence[MediaPart], table: dict[str, frozenset[str]]) -> None:
+def check(model: str, parts: Sequence[MediaPart], table: Mapping[str, frozenset[str]]) -> None:
     caps = table.get(model)
     if caps is None:
         return

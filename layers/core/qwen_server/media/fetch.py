@@ -19,12 +19,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaKind
 from qwen_server.media import addresses, limits
+
+if TYPE_CHECKING:
+    from qwen_server.config import Settings
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -39,10 +42,7 @@ class FetchPolicy:
     connect_timeout: float = 10.0
 
     @classmethod
-    def from_settings(cls) -> FetchPolicy:
-        from qwen_server.config import get_settings
-
-        settings = get_settings()
+    def from_settings(cls, settings: Settings) -> FetchPolicy:
         hosts = frozenset(
             h.strip().lower() for h in (settings.fetch_allowed_hosts or "").split(",") if h.strip()
         )
@@ -130,7 +130,7 @@ async def fetch(url: str, kind: MediaKind, param: str, policy: FetchPolicy | Non
     """The body at `url` (following checked redirects), at most the kind's size cap."""
     import aiohttp
 
-    policy = policy or FetchPolicy.from_settings()
+    policy = policy or FetchPolicy()  # no policy handed down: the strict one
     timeout = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
     connector = aiohttp.TCPConnector(resolver=_resolver_class()(policy), use_dns_cache=False, limit=4)
     try:

@@ -4,24 +4,24 @@ by the model. Whatever is wrong with the media is a 400 here, before any slot is
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
 
 from qwen_server.core.model import ChatRequest
 from qwen_server.media import capability
 from qwen_server.media.fetch import FetchPolicy
-from qwen_server.media.resolve import media_parts, resolve_part
+from qwen_server.media.resolve import FileSource, media_parts, resolve_part
 
-if TYPE_CHECKING:
-    from qwen_server.models_directory import ModelsDirectory
+Capabilities = Callable[[], Awaitable[Mapping[str, frozenset[str]]]]
+"""Model id -> what it takes (`ModelsDirectory.capabilities`), asked only when the request carries media."""
 
 
-async def prepare(request: ChatRequest, models: ModelsDirectory) -> None:
+async def prepare(
+    request: ChatRequest, capabilities: Capabilities, policy: FetchPolicy, files: FileSource | None = None
+) -> None:
     parts = media_parts(request.messages)
     if not parts:
         return
-    listing = await models.listing()
-    table = capability.known_capabilities(listing.models, models.catalog.fallback_models)
+    table = await capabilities()
     capability.check(request.model, parts, table)  # the declared kinds: refused before any fetch
-    policy = FetchPolicy.from_settings()
-    await asyncio.gather(*(resolve_part(p, request.tenant, policy) for p in parts))
+    await asyncio.gather(*(resolve_part(p, request.tenant, policy, files) for p in parts))
     capability.check(request.model, parts, table)  # a generic file may have turned out to be an image

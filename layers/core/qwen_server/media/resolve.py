@@ -1,8 +1,8 @@
 """A `MediaPart` made concrete: its bytes and the media type sniffed from them, written back into the part.
 
 Sources: inline bytes (already decoded by the API mapping), a data: URL, an http(s) URL (read only through
-`fetch`), or a `file_id`, which the registered file sources answer (`register_file_source`; the first one
-that knows the id wins). With no source knowing the id the request is a 400 naming the part.
+`fetch`), or a `file_id`, which the caller's file source answers (the Files API, handed down by whoever
+composed the runtime). With no source, or one that does not know the id, the request is a 400 naming the part.
 
 The kind the client declared is checked against the bytes: an `image_url` that holds a PDF is refused; a
 generic `file` / `document` part whose bytes are an image, audio or video becomes that kind.
@@ -31,26 +31,11 @@ class StoredFile:
 FileSource = Callable[[str, str], Awaitable[StoredFile | None]]
 """(file_id, tenant) -> the file, or None when this source does not hold it for that tenant."""
 
-_FILE_SOURCES: list[FileSource] = []
-
-
-def register_file_source(source: FileSource) -> None:
-    """Let `file_id` parts read from `source` (the Files API registers its store here)."""
-    if source not in _FILE_SOURCES:
-        _FILE_SOURCES.append(source)
-
-
-def unregister_file_source(source: FileSource) -> None:
-    if source in _FILE_SOURCES:
-        _FILE_SOURCES.remove(source)
-
-
-async def _from_file(part: MediaPart, tenant: str) -> StoredFile:
+async def _from_file(part: MediaPart, tenant: str, files: FileSource | None) -> StoredFile:
     assert part.file_id is not None
-    for source in _FILE_SOURCES:
-        found = await source(part.file_id, tenant)
-        if found is not None:
-            return found
+    found = await files(part.file_id, tenant) if files is not None else None
+    if found is not None:
+        return found
     raise InvalidRequest(
         f"file {part.file_id!r} is not known to this gateway: send the content inline (base64 or a data: "
         "URL) or by URL",
@@ -59,11 +44,13 @@ async def _from_file(part: MediaPart, tenant: str) -> StoredFile:
     )
 
 
-async def resolve_part(part: MediaPart, tenant: str, policy: FetchPolicy | None = None) -> None:
+async def resolve_part(
+    part: MediaPart, tenant: str, policy: FetchPolicy | None = None, files: FileSource | None = None
+) -> None:
     """Fill `part.data` and `part.media_type` (sniffed), check the size and the kind; idempotent."""
     if part.data is None:
         if part.file_id is not None:
-            stored = await _from_file(part, tenant)
+            stored = await _from_file(part, tenant, files)
             part.data = stored.data
             part.media_type = part.media_type or stored.media_type
             part.filename = part.filename or stored.filename

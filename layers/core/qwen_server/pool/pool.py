@@ -19,20 +19,21 @@ retries in flight in this process (`retries`: the gateway brackets each request,
 its attempt settles). `choose` answers None when every available account is at its `max_concurrent`: the
 scheduler queues the request for the next free slot (`gateway.AccountClaim`). Held slots are renewed on a
 timer (`held.py`) and freed by `record` (or `release`, for a slot never used).
+
+Around the choosing and learning here: `choice.py` (what is handed out and taken back), `config.py`,
+`held.py` (slot bookkeeping), `writebehind.py` (statistics and pins written behind), `credentials.py`
+(credential checks) and `report.py` (the operator's view).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, cast
+from collections.abc import Callable
+from typing import TypeVar, cast
 
-from qwen_server.core import cleanup
 from qwen_server.core.errors import (
     GatewayError,
     NoAccounts,
@@ -40,99 +41,34 @@ from qwen_server.core.errors import (
     Overloaded,
     UpstreamAuthError,
     UpstreamError,
-    UpstreamRateLimited,
 )
-from qwen_server.pool import bandit, beta, health
-from qwen_server.pool.bandit import ArmState, BanditConfig
-from qwen_server.pool.health import FailureKind, HealthConfig, HealthState
+from qwen_server.pool import bandit, health, report
+from qwen_server.pool.choice import AccountSource, Choice, Outcome, Verifier
+from qwen_server.pool.config import PoolConfig
+from qwen_server.pool.credentials import CredentialChecks
+from qwen_server.pool.health import FailureKind, HealthState
+from qwen_server.pool.health_book import HealthBook, unavailable
 from qwen_server.pool.held import SLOT_POLL_SECONDS, HeldSlots
-from qwen_server.pool.retry_budget import RetryBudget, RetryGate
+from qwen_server.pool.retry_budget import RetryGate
 from qwen_server.pool.state import (
-    ARM_PREFIX,
     StateCache,
     arm_key,
-    arm_owner,
     decode_arm,
     decode_health,
     encode_arm,
-    encode_health,
     health_key,
     pin_key,
     probe_key,
     slots_key,
-    verify_key,
 )
+from qwen_server.pool.writebehind import WriteBehind
 from qwen_server.providers.base import Account
 from qwen_server.scheduler.base import Offer
 from qwen_server.store.base import Lease, Store
 
 log = logging.getLogger("qwen_server.pool")
 T = TypeVar("T")
-Verifier = Callable[[Account], Awaitable[None]]  # raises UpstreamAuthError when the credential is refused
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How one attempt on one account went."""
-
-    ok: bool
-    error: GatewayError | None = None
-    ttft: float | None = None  # seconds to first event
-    tokens_per_s: float | None = None
-    duration: float | None = None
-
-
-@dataclass(slots=True)
-class Choice:
-    account: Account
-    model: str
-    started: float = field(default_factory=time.time)
-    holder: str = ""  # the concurrency lease this attempt holds
-    session_id: str | None = None
-    recorded: bool = False
-    deferred: bool = False  # recorded, its slot still held for the caller to free (`deferred_release`)
-
-
-PIN_RENEW_SECONDS = 60.0
 RETRY_POLL_SECONDS = 0.05  # how often a retry waiting on a full budget looks again
-
-
-class AccountSource(Protocol):
-    """Where the accounts come from (`AccountRegistry`, or a list in tests)."""
-
-    def accounts(self) -> list[Account]: ...
-
-
-def _default_failure_weights() -> dict[FailureKind, float]:
-    # How much of a failure counts against the arm's posterior: a WAF challenge is mostly not the
-    # account's fault, a refused request not at all.
-    return {
-        FailureKind.RATE_LIMITED: 1.0,
-        FailureKind.AUTH: 1.0,
-        FailureKind.FORBIDDEN: 1.0,  # the arm is (account, model): a model refused here is avoided here
-        FailureKind.UNSERVED: 1.0,
-        FailureKind.BLOCKED: 0.25,
-        FailureKind.SERVER: 1.0,
-        FailureKind.NEUTRAL: 0.0,
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class PoolConfig:
-    bandit: BanditConfig = field(default_factory=BanditConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    budget: RetryBudget = field(default_factory=RetryBudget)
-    failure_weights: dict[FailureKind, float] = field(default_factory=_default_failure_weights)
-    max_staleness: float = 1.0  # seconds a cached arm / health may be old when choosing
-    lease_seconds: float = 60.0  # a dead instance's in-flight slot comes back after this; renewed while held
-    pin_seconds: float = 900.0  # session affinity lifetime, renewed on each use
-    probe_seconds: float = 30.0  # at most one probe per this long on an account with a refused login
-    verify_seconds: float = 60.0  # an accepted (or inconclusive) credential check stands this long
-    verify_timeout: float = 15.0  # a check that takes longer is inconclusive
-    state_ttl: float = 7 * 86400.0  # arms and health of accounts nobody uses any more expire
-    flush_seconds: float = 0.5  # statistics learned here reach the store (and other instances) this often
-
-
 NO_ACCOUNTS_MESSAGE = (
     "no upstream accounts are configured: set QWEN_ACCOUNTS to a JSON list such as "
     '[{"email": "you@example.com", "password": "..."}] or put them in qwen_accounts.json '
@@ -161,12 +97,28 @@ class AccountPool:
         self._known_ids: frozenset[str] = frozenset()
         self._memo: dict[bytes, object] = {}
         self._slots = HeldSlots(store, self.config.lease_seconds)
-        self._verify = verify
-        self._verifications: set[asyncio.Task[bool | None]] = set()
+        self._health = HealthBook(self._state, self._rng, self.config.health, self.config.state_ttl)
+        self._behind = WriteBehind(
+            store,
+            self._state,
+            clock,
+            pin_seconds=self.config.pin_seconds,
+            flush_seconds=self.config.flush_seconds,
+        )
+        self._checks = CredentialChecks(
+            store,
+            verify,
+            self._holder,
+            refused=self._credential_refused,
+            accepted=self._credential_accepted,
+            verify_seconds=self.config.verify_seconds,
+            verify_timeout=self.config.verify_timeout,
+        )
         self.retries = RetryGate(self.config.budget)  # requests and retries in flight in this process
-        self._pins_written: dict[str, float] = {}  # pin key -> when this instance last wrote it
-        self._pins_pending: dict[str, str] = {}  # pin key -> account id, for the next flush
-        self._flusher: asyncio.Task[None] | None = None
+
+    def _holder(self) -> str:
+        """A fresh lease holder name: this instance, then random bits."""
+        return f"{self._instance}:{self._rng.getrandbits(48):012x}"
 
     def accounts(self) -> list[Account]:
         accounts = self.registry.accounts()
@@ -210,14 +162,14 @@ class AccountPool:
             arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
             aid = next(iter(bandit.rank(arms, now, self.config.bandit, self._rng)))[0]
         account = candidates[aid]
-        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+        holder = self._holder()
         lease = Lease(slots_key(aid), holder, max(1, account.max_concurrent), self.config.lease_seconds)
 
         def adopt() -> Choice:
             choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
             self._slots.hold(choice)
             if session_id:
-                self._pin_later(session_id, aid)
+                self._behind.pin(session_id, aid)
             return choice
 
         return Offer(lease, adopt)
@@ -247,7 +199,7 @@ class AccountPool:
         healths = {a.id: self._decoded(values[health_key(a.id)], decode_health) for a in open_}
         candidates = {a.id: a for a in open_ if health.available(healths[a.id], now)}
         if not candidates:
-            raise self._unavailable(model, open_, healths, now)
+            raise unavailable(model, open_, healths, now)
         return candidates, healths, values, now
 
     async def _choose(
@@ -262,7 +214,7 @@ class AccountPool:
         if session_id and pinned_id in candidates:
             choice = await self._acquire(candidates[pinned_id], model, session_id)
             if choice is not None:  # busy: serve elsewhere this once, but keep the pin
-                self._pin_later(session_id, pinned_id)
+                self._behind.pin(session_id, pinned_id)
                 return choice
         probe = await self._probe(candidates, healths, model, session_id, now)
         if probe is not None:
@@ -273,7 +225,7 @@ class AccountPool:
             if choice is None:
                 continue
             if session_id and pinned_id not in candidates:  # no pin, or the pinned account is unavailable
-                self._pin_later(session_id, aid, renew=False)
+                self._behind.pin(session_id, aid, renew=False)
             return choice
         return None  # every available account is at its max_concurrent: the caller waits for a slot
 
@@ -292,7 +244,7 @@ class AccountPool:
         per `probe_seconds`; a failed probe costs its request one failover.
         """
         for aid in [aid for aid in candidates if health.suspect(healths[aid], now)]:
-            holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
+            holder = self._holder()
             if await self.store.lease_acquire(probe_key(aid), holder, 1, self.config.probe_seconds):
                 choice = await self._acquire(candidates[aid], model, session_id)
                 if choice is not None:
@@ -318,58 +270,12 @@ class AccountPool:
         raw = (await self._state.read_many([key]))[key]
         return raw.decode() if raw is not None else None
 
-    def _pin_later(self, session_id: str, account_id: str, *, renew: bool = True) -> None:
-        """Pin the session to `account_id` now in this instance's view, in the store off the request's path;
-        an unchanged pin is written again (its TTL renewed) at most once a minute."""
-        key = pin_key(session_id)
-        now = self._clock()
-        if renew and now - self._pins_written.get(key, -PIN_RENEW_SECONDS) < PIN_RENEW_SECONDS:
-            return
-        if len(self._pins_written) > 10_000:
-            self._pins_written.clear()
-        self._pins_written[key] = now
-        self._state.remember(key, account_id.encode())
-        self._pins_pending[key] = account_id
-        self._flush_soon()
-
     async def _acquire(self, account: Account, model: str, session_id: str | None) -> Choice | None:
-        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
-        slots = slots_key(account.id)
-        taking = asyncio.ensure_future(
-            self.store.lease_acquire(slots, holder, max(1, account.max_concurrent), self.config.lease_seconds)
-        )
-        try:
-            taken = await asyncio.shield(taking)
-        except asyncio.CancelledError:
-            # The request left (a client gone while a failover or continuation waited for an account), but
-            # the store may still grant the slot: once the call settles, give back whatever it took, or the
-            # slot would stay held for the whole lease with nobody to use or renew it.
-            cleanup.spawn(self._give_back_when_settled(taking, slots, holder))
-            raise
-        if not taken:
-            return None
-        choice = Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
-        self._slots.hold(choice)
-        return choice
+        def made() -> Choice:
+            return Choice(account, model, started=self._clock(), holder=holder, session_id=session_id)
 
-    async def _give_back_when_settled(self, taking: asyncio.Future[bool], slots: str, holder: str) -> None:
-        done = await asyncio.gather(taking, return_exceptions=True)
-        if done[0] is True:
-            await self.store.lease_release(slots, holder)
-
-    def _unavailable(
-        self, model: str, accounts: list[Account], healths: dict[str, HealthState | None], now: float
-    ) -> GatewayError:
-        states = {a.id: health.status(healths[a.id], now) for a in accounts}
-        waiting = [s.until for s in states.values() if s.until is not None]
-        if not waiting:
-            reasons = "; ".join(f"{aid}: {s.reason}" for aid, s in states.items())
-            return NoAccounts(f"every account serving {model!r} is disabled ({reasons})")
-        retry_after = max(1, math.ceil(min(waiting) - now))
-        return UpstreamRateLimited(
-            f"every account serving {model!r} is cooling down; the first is back in {retry_after}s",
-            retry_after=retry_after,
-        )
+        holder = self._holder()
+        return await self._slots.take(account, model, holder, made)
 
     def on_release(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever this instance frees an account slot (waiters for one look again)."""
@@ -400,27 +306,23 @@ class AccountPool:
                     code="account_slots_busy",
                     retry_after=1.0,
                 )
-            await self._slots.released(min(left, SLOT_POLL_SECONDS))
+            await self._slots.freed(min(left, SLOT_POLL_SECONDS))
 
     @staticmethod
     def deferred_release(choice: Choice) -> tuple[str, str] | None:
         """The (group, holder) of a slot `record` left held for its caller to free, if any."""
-        return (slots_key(choice.account.id), choice.holder) if choice.deferred else None
+        return HeldSlots.deferred_release(choice)
 
     def released(self, choice: Choice) -> None:
         """The caller freed a deferred slot: forget it here and wake whoever waits for one."""
-        choice.deferred = False
-        self._slots.let_go(choice)
+        self._slots.released(choice)
 
     async def release(self, choice: Choice) -> None:
         """Free a slot that was never used (its request left before the attempt began): nothing to learn."""
         if choice.recorded:
             return
         choice.recorded = True
-        try:
-            await self.store.lease_release(slots_key(choice.account.id), choice.holder)
-        finally:
-            self._slots.let_go(choice)
+        await self._slots.give_back(choice)
 
     # ---- learning ------------------------------------------------------------------------------------
     async def record(self, choice: Choice, outcome: Outcome, *, release: bool = True) -> None:
@@ -433,10 +335,7 @@ class AccountPool:
         choice.recorded = True
         aid = choice.account.id
         if release:
-            try:
-                await self.store.lease_release(slots_key(aid), choice.holder)
-            finally:
-                self._slots.let_go(choice)
+            await self._slots.give_back(choice)
         else:
             choice.deferred = True
         now = self._clock()
@@ -444,11 +343,14 @@ class AccountPool:
         weight = 1.0 if kind is None else self.config.failure_weights.get(kind, 1.0)
         if weight > 0:
             await self._update_arm(choice, outcome, now, weight)
-        await self._update_health(aid, outcome, kind, now)
+        if kind is None:
+            await self._health.succeeded(aid)
+        else:
+            await self._health.failed(aid, kind, outcome.error, now)
         if kind is FailureKind.AUTH:
             await self._probe_settled(aid)
         if kind is FailureKind.FORBIDDEN:
-            self._check_in_background(choice.account)
+            self._checks.in_background(choice.account)
 
     async def _update_arm(self, choice: Choice, outcome: Outcome, now: float, weight: float) -> None:
         aid, model = choice.account.id, choice.model
@@ -469,105 +371,30 @@ class AccountPool:
             )
             return encode_arm(arm, aid, model)
 
-        self._state.update_later(arm_key(aid, model), change, ttl=self.config.state_ttl)
-        self._flush_soon()
-
-    async def _update_health(
-        self, account_id: str, outcome: Outcome, kind: FailureKind | None, now: float
-    ) -> None:
-        error = outcome.error
-
-        def change(raw: bytes | None) -> bytes | None:
-            old = decode_health(raw)
-            if kind is None:
-                new = health.on_success(old)
-            else:
-                new = health.on_failure(
-                    old,
-                    kind,
-                    now,
-                    self._rng,
-                    self.config.health,
-                    retry_after=error.retry_after if error is not None else None,
-                    message=(error.message[:200] if error is not None else ""),
-                )
-            return None if new is None or new == old else encode_health(new)
-
-        await self._state.update(health_key(account_id), change, ttl=self.config.state_ttl)
+        self._behind.update(arm_key(aid, model), change, ttl=self.config.state_ttl)
 
     async def disable(self, account_id: str, reason: str, *, seconds: float | None = None) -> None:
         """Take an account out of rotation for `seconds` (None: until `enable`, or its state expires)."""
-        until = None if seconds is None else self._clock() + seconds
-        await self._state.update(
-            health_key(account_id),
-            lambda raw: encode_health(health.disable(decode_health(raw), reason, until)),
-            ttl=self.config.state_ttl,
-        )
+        await self._health.disable(account_id, reason, None if seconds is None else self._clock() + seconds)
 
     async def enable(self, account_id: str) -> None:
         """Back in rotation now, whatever disabled it (the admin route)."""
-        await self._state.update(
-            health_key(account_id),
-            lambda raw: encode_health(health.enable(decode_health(raw))),
-            ttl=self.config.state_ttl,
-        )
+        await self._health.enable(account_id)
 
-    # ---- credential checks ---------------------------------------------------------------------------
-    def _check_in_background(self, account: Account) -> None:
-        if self._verify is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._check_logged(account))
-        self._verifications.add(task)
-        task.add_done_callback(self._verifications.discard)
-
-    async def _check_logged(self, account: Account) -> bool | None:
-        """`verify_account` in a task nobody awaits: a failure is logged, never left unretrieved."""
-        try:
-            return await self.verify_account(account)
-        except Exception:
-            log.exception("credential check of account %s failed unexpectedly", account.name)
-            return None
-
+    # ---- credential checks (credentials.py) ---------------------------------------------------------
     async def verify_account(self, account: Account) -> bool | None:
-        """Check the account's credential: True if accepted, False if refused, None if not checked (another
-        check ran within `verify_seconds`, or no verifier) or inconclusive (a timeout, a WAF page...).
+        """Check the account's credential now: True if accepted, False if refused, None if not checked or
+        inconclusive (`CredentialChecks.check`)."""
+        return await self._checks.check(account)
 
-        A refusal is a strike under the auth rule (cooldown, then disabled at the second); its lease is
-        released so the next suspicion may be checked at once, since a refused account sees only probes.
-        An accepted check keeps its lease for `verify_seconds`: a burst of per-model 403s costs one check,
-        and it clears the auth strikes (a lapsed disable is back for good).
-        """
-        if self._verify is None:
-            return None
-        key = verify_key(account.id)
-        holder = f"{self._instance}:{self._rng.getrandbits(48):012x}"
-        if not await self.store.lease_acquire(key, holder, 1, self.config.verify_seconds):
-            return None
-        try:
-            async with asyncio.timeout(self.config.verify_timeout):
-                await self._verify(account)
-        except TimeoutError:
-            log.info("account %s: credential check timed out (inconclusive)", account.name)
-            return None
-        except UpstreamAuthError as exc:
-            await self.store.lease_release(key, holder)
-            log.warning("account %s: credential check refused: %s", account.name, exc.message)
-            failed = Outcome(ok=False, error=exc)
-            await self._update_health(account.id, failed, FailureKind.AUTH, self._clock())
-            await self._probe_settled(account.id)
-            return False
-        except GatewayError as exc:
-            log.info("account %s: credential check inconclusive: %s", account.name, exc.message)
-            return None
-        now = self._clock()
+    async def _credential_refused(self, account: Account, error: UpstreamAuthError) -> None:
+        """A strike under the auth rule (cooldown, then disabled at the second); the account is probed again
+        as soon as it is suspect, since a refused account sees only probes."""
+        await self._health.failed(account.id, FailureKind.AUTH, error, self._clock())
+        await self._probe_settled(account.id)
 
-        def cleared(raw: bytes | None) -> bytes | None:
-            old = decode_health(raw)
-            new = health.on_verified(old, now)
-            return None if new is None or new == old else encode_health(new)
-
-        await self._state.update(health_key(account.id), cleared, ttl=self.config.state_ttl)
-        return True
+    async def _credential_accepted(self, account: Account) -> None:
+        await self._health.verified(account.id, self._clock())
 
     async def _probe_settled(self, account_id: str) -> None:
         """A refusal is the verdict a probe waits for: free the probe lease, so the account is probed as soon
@@ -578,33 +405,12 @@ class AccountPool:
 
     async def settle(self) -> None:
         """Wait for the background credential checks started so far (tests use it)."""
-        while self._verifications:
-            await asyncio.gather(*list(self._verifications), return_exceptions=True)
+        await self._checks.settle()
 
     async def flush(self) -> None:
         """Write what was learned behind: arm statistics and session pins (metrics and tests call it;
         otherwise a background task does every `flush_seconds`)."""
-        pins, self._pins_pending = self._pins_pending, {}
-        for key, account_id in pins.items():
-            await self.store.set(key, account_id.encode(), self.config.pin_seconds)
-        await self._state.flush()
-
-    def _flush_soon(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # driven without an event loop (the pool simulation): flush() is called by hand
-            return
-        flusher = self._flusher
-        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
-            self._flusher = loop.create_task(self._flush_loop())
-
-    async def _flush_loop(self) -> None:
-        while self._pins_pending or self._state.pending:
-            await asyncio.sleep(self.config.flush_seconds)
-            try:
-                await self.flush()
-            except GatewayError as exc:  # the store is down: the statistics wait for the next round
-                log.warning("writing pool statistics failed: %s", exc.message)
+        await self._behind.flush()
 
     # ---- retry budget --------------------------------------------------------------------------------
     async def allow_retry(self, patience: float = 0.0) -> bool:
@@ -622,53 +428,8 @@ class AccountPool:
     def retry_done(self) -> None:
         self.retries.retry_done()
 
-    # ---- reporting -----------------------------------------------------------------------------------
+    # ---- reporting (report.py) ----------------------------------------------------------------------
     async def snapshot(self) -> list[dict[str, object]]:
         """Per account: state and reason, posterior mean with 90 % interval, counts, in-flight, p50 TTFT."""
         await self.flush()
-        accounts = self.accounts()
-        now = self._clock()
-        raw_health = await self.store.get_many([health_key(a.id) for a in accounts])
-        arms_by_account: dict[str, dict[str, ArmState]] = {}
-        for raw in (await self.store.scan(ARM_PREFIX)).values():
-            owner, model = arm_owner(raw)
-            arm = decode_arm(raw)
-            if arm is not None:
-                arms_by_account.setdefault(owner, {})[model] = arm
-        out: list[dict[str, object]] = []
-        for account, health_raw in zip(accounts, raw_health, strict=True):
-            h = decode_health(health_raw)
-            st = health.status(h, now)
-            arms = arms_by_account.get(account.id, {})
-            out.append(
-                {
-                    **account.public(),
-                    "state": st.state,
-                    "reason": st.reason or None,
-                    "cooldown_until": st.until,
-                    "disabled_until": h.disabled_until
-                    if h is not None and health.is_disabled(h, now)
-                    else None,
-                    "in_flight": await self.store.lease_count(slots_key(account.id)),
-                    "max_concurrent": account.max_concurrent,
-                    **self._summary(list(arms.values()), now),
-                    "models": {m: self._summary([a], now) for m, a in sorted(arms.items())},
-                }
-            )
-        return out
-
-    def _summary(self, arms: list[ArmState], now: float) -> dict[str, object]:
-        """Posterior of the arms pooled (discounted counts summed), totals and the median recent TTFT."""
-        cfg = self.config.bandit
-        s = sum(bandit.decayed(a, now, cfg).s for a in arms)
-        f = sum(bandit.decayed(a, now, cfg).f for a in arms)
-        alpha, beta_ = cfg.prior_alpha + s, cfg.prior_beta + f
-        low, high = beta.interval(alpha, beta_, 0.9)
-        ttfts = sorted(t for a in arms for t in a.recent_ttft)
-        return {
-            "posterior_mean": round(bandit.posterior_mean(alpha, beta_), 4),
-            "interval_90": [round(low, 4), round(high, 4)],
-            "successes": sum(a.successes for a in arms),
-            "failures": sum(a.failures for a in arms),
-            "p50_ttft": ttfts[len(ttfts) // 2] if ttfts else None,
-        }
+        return await report.snapshot(self.store, self.accounts(), self._clock(), self.config.bandit)

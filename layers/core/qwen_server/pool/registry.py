@@ -155,6 +155,14 @@ class AccountRegistry:
                 return Path(name)
         return None
 
+    def check_loaded(self) -> None:
+        """Accounts that failed their first load are a configuration error (a reload failure is not: the
+        previous list stays in service)."""
+        if self.error is not None:
+            from qwen_server.config import ConfigError
+
+            raise ConfigError(f"accounts not loaded from {self.error}")
+
     @property
     def source(self) -> str:
         if self._env_json:

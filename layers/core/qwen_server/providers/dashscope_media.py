@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from qwen_server.core.errors import UpstreamError, UpstreamTimeout
-from qwen_server.generation.base import ImageAsk, InputImage, Produced, TaskState, VideoAsk
-from qwen_server.generation.fetch import download
-from qwen_server.generation.sizes import DASHSCOPE_VIDEO, dashscope_image_size
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import ClientRegistry
+from qwen_server.providers.media import ImageAsk, InputImage, Produced, TaskState, VideoAsk
+from qwen_server.providers.media_download import download
+from qwen_server.providers.media_sizes import DASHSCOPE_VIDEO, dashscope_image_size
 from qwen_server.providers.openai_errors import classify, classify_error_object
 
 TEXT2IMAGE = "/api/v1/services/aigc/text2image/image-synthesis"

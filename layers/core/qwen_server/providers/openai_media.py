@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 
 from qwen_server.core.errors import UpstreamBadRequest, UpstreamError
-from qwen_server.generation.base import ImageAsk, Produced, TaskState, VideoAsk
-from qwen_server.generation.fetch import download
-from qwen_server.generation.sizes import OPENAI_OF_RATIO
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import ClientRegistry
+from qwen_server.providers.media import ImageAsk, Produced, TaskState, VideoAsk
+from qwen_server.providers.media_download import download
+from qwen_server.providers.media_sizes import OPENAI_OF_RATIO
 from qwen_server.providers.openai_errors import classify
 
 

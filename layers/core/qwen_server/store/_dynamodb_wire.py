@@ -1,4 +1,5 @@
-"""DynamoDB wire helpers for `store.dynamodb`: attribute encodings, expiry conditions, the client, the table."""
+"""DynamoDB wire helpers for `store.dynamodb`: attribute encodings, the key/value item codec, expiry
+conditions, the client, the table."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from qwen_server.store._codec import encode_number
 
 Item = dict[str, Any]
 
@@ -47,6 +50,27 @@ def expires(item: Item) -> float | None:
 def alive(item: Item, now: float) -> bool:
     exp = expires(item)
     return exp is None or exp > now
+
+
+def kv_key(key: str) -> dict[str, Any]:
+    """A key/value entry's item key: `kv#<key>`, sort key `=`."""
+    return {"pk": {"S": f"kv#{key}"}, "sk": {"S": "="}}
+
+
+def kv_value(item: Item | None, now: float) -> bytes | None:
+    """The value an item holds at `now`: bytes as stored, a counter (`n`) in the shared number spelling."""
+    if item is None or not alive(item, now):
+        return None
+    if "v" in item:
+        return bytes(item["v"]["B"])
+    return encode_number(float(item["n"]["N"]))
+
+
+def kv_item(key: str, value: bytes, ttl: float | None, now: float) -> Item:
+    item: Item = {**kv_key(key), "v": {"B": value}}
+    if ttl is not None:
+        item.update(expiry(now + ttl))
+    return item
 
 
 _SESSION_LOCK = threading.Lock()

@@ -14,8 +14,7 @@ from starlette.responses import Response
 
 from qwen_server.app.auth import require_admin
 from qwen_server.app.http import JSONBytes, read_body
-from qwen_server.app.runtime import Runtime, get_runtime
-from qwen_server.config import get_settings
+from qwen_server.app.runtime import Runtime, runtime_of, settings_of
 from qwen_server.core.errors import InvalidRequest, NotFound
 from qwen_server.providers.base import Account
 
@@ -23,8 +22,8 @@ MAX_BODY = 64 * 1024
 
 
 async def _admin_runtime(request: Request) -> Runtime:
-    require_admin(request, get_settings().admin_keys())
-    return await get_runtime()
+    require_admin(request, settings_of(request).admin_keys())
+    return await runtime_of(request)
 
 
 def _account(runtime: Runtime, request: Request) -> Account:

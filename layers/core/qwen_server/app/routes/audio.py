@@ -20,7 +20,7 @@ from qwen_server.api.openai.errors import openai_error_body
 from qwen_server.app.access import admit, meter
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
 from qwen_server.app.http import JSONBytes, read_body, read_json
-from qwen_server.app.runtime import Runtime, get_runtime
+from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest
 from qwen_server.core.model import Event, TextDelta, Usage
@@ -41,7 +41,7 @@ FORM_OVERHEAD = 2 * 1024 * 1024  # room for the form's other fields and boundari
 async def create_speech(request: Request) -> Response:
     from qwen_server.audio import admission, catalog, codec, speech
 
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = speech.parse(await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.sse)
@@ -159,7 +159,7 @@ async def create_translation(request: Request) -> Response:
 async def _transcribe(request: Request, task: Task) -> Response:
     from qwen_server.audio import codec, transcribe
 
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     parsed = await _form(request, runtime, task)
     request.state.log.update(model=parsed.model, stream=parsed.stream)

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from qwen_server.app.auth import tenant_for
 from qwen_server.app.http import JSONBytes, read_json
-from qwen_server.app.runtime import Runtime, get_runtime
+from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.batches import records
 from qwen_server.batches.records import BatchRecord
 from qwen_server.batches.shapes import anthropic_batch, live_counts, openai_batch
@@ -25,7 +25,7 @@ def _not_found(batch_id: str) -> NotFound:
 
 
 async def _caller(request: Request) -> tuple[Runtime, str]:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     return runtime, tenant_for(request, runtime.settings.gateway_keys())
 
 
@@ -77,7 +77,7 @@ async def create_batch(request: Request) -> Response:
             "Invalid value for 'metadata': at most 16 string keys and string values.", param="metadata"
         )
     record = await create_openai(
-        runtime.store,
+        await runtime.files(),
         tenant,
         input_file_id=input_file_id,
         endpoint=endpoint,
@@ -146,7 +146,7 @@ async def create_message_batch(request: Request) -> Response:
     runtime, tenant = await _caller(request)
     body = await read_json(request, runtime.settings.max_request_bytes)  # the requests come inline
     requests = check_anthropic_requests(body.get("requests"))
-    record = await create_anthropic(runtime.store, tenant, requests, runtime.settings.batch_chunk_lines)
+    record = await create_anthropic(await runtime.files(), tenant, requests, runtime.settings.batch_chunk_lines)
     await kick()
     return JSONBytes(anthropic_batch(record, await _counts(runtime, record), _base_url(runtime, request)))
 
@@ -195,8 +195,6 @@ async def cancel_message_batch(request: Request) -> Response:
 
 
 async def delete_message_batch(request: Request) -> Response:
-    from qwen_server.blob.service import get_blobs
-
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "anthropic")
     if not record.ended:
@@ -205,21 +203,19 @@ async def delete_message_batch(request: Request) -> Response:
         )
     await runtime.store.delete(records.record_key(tenant, record.id))
     if record.results_key:
-        await (await get_blobs()).store.delete(record.results_key)
+        await (await runtime.blobs()).store.delete(record.results_key)
     return JSONBytes({"id": record.id, "type": "message_batch_deleted"})
 
 
 async def message_batch_results(request: Request) -> Response:
     from qwen_server.blob import BlobNotFound
     from qwen_server.blob.base import open_found
-    from qwen_server.blob.service import get_blobs
-
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "anthropic")
     if not record.ended or not record.results_key:
         raise InvalidRequest(f"Batch {record.id} has not ended yet: its results are not available.")
     try:
-        body = await open_found((await get_blobs()).store, record.results_key)
+        body = await open_found((await runtime.blobs()).store, record.results_key)
     except BlobNotFound:
         raise _not_found(record.id) from None
     return StreamingResponse(body, media_type="application/x-jsonl")
@@ -231,12 +227,13 @@ async def batches_tick(request: Request) -> Response:
     from qwen_server.app.auth import presented_key
     from qwen_server.batches.worker import tick
 
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     secret = runtime.settings.cron_secret
     if not secret:
         raise PermissionDenied("the batch tick is disabled: set CRON_SECRET", code="cron_disabled")
     sent = presented_key(request)
     if sent is None or not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), secret.encode()):
         raise AuthenticationFailed("the batch tick needs `Authorization: Bearer <CRON_SECRET>`")
-    done = await tick(runtime, seconds=runtime.settings.batch_tick_seconds)
+    work = await runtime.batches()
+    done = await tick(work, seconds=work.tick_seconds)
     return JSONBytes(done)

@@ -8,15 +8,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from qwen_server.app.runtime import runtime_of
 from qwen_server.blob import BlobNotFound
 from qwen_server.blob.base import open_found
 from qwen_server.blob.links import BadLink
-from qwen_server.blob.service import get_blobs
 from qwen_server.core.errors import NotFound
 
 
 async def get_blob(request: Request) -> Response:
-    blobs = await get_blobs()
+    blobs = await (await runtime_of(request)).blobs()
     try:
         target = blobs.target(request.path_params["token"])
     except BadLink as exc:

@@ -13,11 +13,12 @@ from qwen_server.api.openai.errors import openai_error_body
 from qwen_server.api.openai.functions import uses_functions
 from qwen_server.api.openai.mapping import ChunkWriter, collect, to_neutral
 from qwen_server.api.openai.schemas import ChatCompletionRequest
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json, validate
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Flush, Usage
@@ -29,7 +30,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def chat_completions(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = validate(ChatCompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)

@@ -12,16 +12,17 @@ from qwen_server.api.openai.completions import (
     prompt_text,
     to_neutral,
 )
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json, validate
+from qwen_server.app.http import JSONBytes, read_json
 from qwen_server.app.routes.chat import SSE_HEADERS, _sse
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 
 
 async def completions(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = validate(CompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)

@@ -11,23 +11,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server.app.http import JSONBytes
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import AuthenticationFailed, PermissionDenied
 from qwen_server.generation.schedule import INTERNAL_HEADER, INTERNAL_TOKEN
-from qwen_server.generation.service import get_media
 
 
 async def videos_tick(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     internal = request.headers.get(INTERNAL_HEADER, "")
     if internal and hmac.compare_digest(internal.encode("latin-1", "replace"), INTERNAL_TOKEN.encode()):
-        media = await get_media()
-        return JSONBytes(await media.videos.tick())
+        return JSONBytes(await (await runtime.media()).videos.tick())
     secret = runtime.settings.cron_secret
     if not secret:
         raise PermissionDenied("the cron route is disabled: set CRON_SECRET to use it", code="cron_disabled")
     sent = request.headers.get("authorization", "")
     if not hmac.compare_digest(sent.encode("latin-1", "replace"), f"Bearer {secret}".encode()):
         raise AuthenticationFailed("the cron route needs `Authorization: Bearer $CRON_SECRET`")
-    media = await get_media()
-    return JSONBytes(await media.videos.tick())
+    return JSONBytes(await (await runtime.media()).videos.tick())

@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, Response
 
 from qwen_server import __version__
 from qwen_server.app.http import JSONBytes
-from qwen_server.config import get_settings
+from qwen_server.app.runtime import settings_of
 from qwen_server.core.errors import NotFound
 
 _document: dict[str, object] | None = None
@@ -33,7 +33,7 @@ async def openapi(request: Request) -> Response:
 
 
 async def docs_page(request: Request) -> Response:
-    if not get_settings().api_docs:
+    if not settings_of(request).api_docs:
         raise NotFound("The API docs page is off; set API_DOCS=true to serve it", code="unknown_url")
     from fastapi.openapi.docs import get_swagger_ui_html
 

@@ -9,9 +9,9 @@ from starlette.responses import Response, StreamingResponse
 from qwen_server.app.auth import tenant_for
 from qwen_server.app.flavour import in_callers_shape, speaks_anthropic
 from qwen_server.app.http import JSONBytes
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import InvalidRequest, PayloadTooLarge
-from qwen_server.files import records, service
+from qwen_server.files import records
 from qwen_server.files.multipart import Upload, stream_upload
 from qwen_server.files.shapes import anthropic_file, int_param, openai_file, page_after
 
@@ -21,7 +21,7 @@ MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file part
 
 @in_callers_shape
 async def upload_file(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
     limit = runtime.settings.files_max_bytes
     declared = request.headers.get("content-length")
@@ -33,8 +33,8 @@ async def upload_file(request: Request) -> Response:
     anthropic = speaks_anthropic(request)
     api: records.Api = "anthropic" if anthropic else "openai"
     upload = Upload()
-    record = await service.store_upload(
-        runtime.store,
+    files = await runtime.files()
+    record = await files.upload(
         stream_upload(request, upload),
         tenant=tenant,
         api=api,
@@ -53,9 +53,7 @@ async def upload_file(request: Request) -> Response:
         else:
             record.purpose = "user_data"
     except InvalidRequest:
-        from qwen_server.blob.service import get_blobs
-
-        await (await get_blobs()).store.delete(record.blob_key)
+        await files.discard(record)
         raise
     record.filename = upload.filename or "upload"
     if upload.media_type and upload.media_type != "application/octet-stream":
@@ -64,7 +62,7 @@ async def upload_file(request: Request) -> Response:
         import mimetypes
 
         record.media_type = mimetypes.guess_type(record.filename)[0] or record.media_type
-    await records.save(runtime.store, record)
+    await files.save(record)
     request.state.log.update(file_bytes=record.size)
     return JSONBytes(anthropic_file(record) if anthropic else openai_file(record))
 
@@ -99,7 +97,7 @@ def _expires_at(fields: dict[str, str], created_at: int) -> int | None:
 
 @in_callers_shape
 async def list_files(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
     query = request.query_params
     if speaks_anthropic(request):
@@ -151,32 +149,32 @@ def _has_more(found: list[records.FileRecord], page: list[records.FileRecord], *
 
 @in_callers_shape
 async def get_file(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
-    record = await service.get_file(runtime.store, tenant, request.path_params["file_id"])
+    record = await (await runtime.files()).get(tenant, request.path_params["file_id"])
     return JSONBytes(anthropic_file(record) if speaks_anthropic(request) else openai_file(record))
 
 
 @in_callers_shape
 async def file_content(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
-    record = await service.get_file(runtime.store, tenant, request.path_params["file_id"])
+    record = await (await runtime.files()).get(tenant, request.path_params["file_id"])
     if speaks_anthropic(request) and not record.downloadable:
         raise InvalidRequest(
             f"File {record.id} is not downloadable: only files the gateway produced can be downloaded",
             code="file_not_downloadable",
         )
-    body = await service.open_content(record)
+    body = await (await runtime.files()).open_content(record)
     headers = {"content-length": str(record.size), "content-disposition": _attachment(record.filename)}
     return StreamingResponse(body, media_type=record.media_type, headers=headers)
 
 
 @in_callers_shape
 async def delete_file(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
-    record = await service.delete_file(runtime.store, tenant, request.path_params["file_id"])
+    record = await (await runtime.files()).delete(tenant, request.path_params["file_id"])
     if speaks_anthropic(request):
         return JSONBytes({"id": record.id, "type": "file_deleted"})
     return JSONBytes({"id": record.id, "object": "file", "deleted": True})

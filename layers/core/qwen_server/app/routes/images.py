@@ -6,30 +6,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server.api.openai.media_schemas import ImageEditRequest, ImageGenerationRequest
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit
 from qwen_server.app.disconnect import unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json, validate
+from qwen_server.app.http import JSONBytes, read_json
 from qwen_server.app.routes.media_input import read_fields
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation import catalog
-from qwen_server.generation.base import InputImage
 from qwen_server.generation.images import ImageOrder, make_images
-from qwen_server.generation.service import get_media
-from qwen_server.generation.sizes import ratio_of
+from qwen_server.generation.service import Media
+from qwen_server.providers.media import InputImage
+from qwen_server.providers.media_sizes import ratio_of
 
 
 async def generate_images(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = validate(ImageGenerationRequest, await read_json(request, runtime.settings.max_request_bytes))
-    return await _answer(request, tenant, body)
+    return await _answer(request, await runtime.media(), tenant, body)
 
 
 async def edit_images(request: Request) -> Response:
     """The multipart edit form: one or more `image` (the first is edited; the web edits one image per
     turn), `prompt`, and `mask`, which is accepted and ignored (no upstream here takes one)."""
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("image edits are sent as multipart/form-data with an `image` file")
@@ -38,11 +39,12 @@ async def edit_images(request: Request) -> Response:
     images = files.get("image") or []
     if not images:
         raise InvalidRequest("Missing required parameter: 'image'.", param="image")
-    return await _answer(request, tenant, body, source=images[0])
+    return await _answer(request, await runtime.media(), tenant, body, source=images[0])
 
 
 async def _answer(
     request: Request,
+    media: Media,
     tenant: str,
     body: ImageGenerationRequest | ImageEditRequest,
     source: InputImage | None = None,
@@ -58,7 +60,6 @@ async def _answer(
         response_format=body.response_format or "url",
         source=source,
     )
-    media = await get_media()
     return JSONBytes(
         await unless_client_leaves(request, make_images(media.runner, media.blobs, request, order))
     )

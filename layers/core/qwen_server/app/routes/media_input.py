@@ -12,8 +12,8 @@ from starlette.requests import Request
 
 from qwen_server.app.http import parse_json_object, read_body
 from qwen_server.core.errors import InvalidRequest
-from qwen_server.generation.base import InputImage
 from qwen_server.generation.images import sniff
+from qwen_server.providers.media import InputImage
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 MAX_FORM_FILES = 16

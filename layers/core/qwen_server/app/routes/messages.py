@@ -26,11 +26,12 @@ from qwen_server.api.anthropic.mapping import (
 from qwen_server.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from qwen_server.api.anthropic.stream import sse_message
 from qwen_server.api.anthropic.web_search import honour
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import ClientClosedRequest, DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json, validate
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import UpstreamError
 from qwen_server.core.modes import mode_from_name
 
@@ -38,7 +39,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def create_message(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = validate(MessagesRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
@@ -79,7 +80,7 @@ async def create_message(request: Request) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant_for(request, runtime.settings.gateway_keys())
     body = validate(CountTokensRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model)

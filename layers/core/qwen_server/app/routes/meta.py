@@ -8,7 +8,7 @@ from starlette.responses import Response
 from qwen_server import __version__
 from qwen_server.app.auth import require_operator
 from qwen_server.app.http import JSONBytes
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 
 
 async def health(request: Request) -> Response:
@@ -16,7 +16,7 @@ async def health(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     require_operator(request)
     return JSONBytes(
         {

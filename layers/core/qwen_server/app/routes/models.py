@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from qwen_server.app.auth import tenant_for
 from qwen_server.app.http import JSONBytes
-from qwen_server.app.runtime import Runtime, get_runtime
+from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.core.errors import NotFound
 
 
@@ -38,7 +38,7 @@ def _anthropic_shape(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant_for(request, runtime.settings.gateway_keys())
     entries = await _entries(runtime)
     if request.headers.get("anthropic-version"):
@@ -55,7 +55,7 @@ async def list_models(request: Request) -> Response:
 
 
 async def get_model(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant_for(request, runtime.settings.gateway_keys())
     model_id = request.path_params["model_id"]
     for entry in await _entries(runtime):

@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qwen_server.app.auth import require_operator
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 
 
 async def metrics(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     require_operator(request)
     from qwen_server.observability.prometheus import CONTENT_TYPE, render
 

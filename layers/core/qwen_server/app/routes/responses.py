@@ -19,11 +19,12 @@ from qwen_server.api.responses.events import ResponseEvent, ResponseEvents, new_
 from qwen_server.api.responses.mapping import normalize, to_neutral
 from qwen_server.api.responses.schemas import ResponsesRequest
 from qwen_server.api.responses.storage import ResponseStore, next_context
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
-from qwen_server.app.http import JSONBytes, read_json, validate
-from qwen_server.app.runtime import Runtime, get_runtime
+from qwen_server.app.http import JSONBytes, read_json
+from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound
 from qwen_server.core.model import Event, Flush
@@ -71,7 +72,7 @@ def _envelope(body: ResponsesRequest) -> dict[str, Any]:
 
 
 async def create_response(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     body = validate(ResponsesRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
@@ -171,7 +172,7 @@ async def _sse(
 
 
 async def _record(request: Request) -> tuple[Runtime, str, str, dict[str, Any]]:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = tenant_for(request, runtime.settings.gateway_keys())
     response_id = request.path_params["response_id"]
     record = await _storage(runtime).get(tenant, response_id)

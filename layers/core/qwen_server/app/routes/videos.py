@@ -9,27 +9,30 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from qwen_server.api.openai.media_schemas import VideoCreateRequest, VideoListQuery
+from qwen_server.api.validation import validate
 from qwen_server.app.access import admit
 from qwen_server.app.auth import tenant_for
-from qwen_server.app.http import JSONBytes, validate
+from qwen_server.app.http import JSONBytes
 from qwen_server.app.routes.media_input import read_fields
-from qwen_server.app.runtime import get_runtime
+from qwen_server.app.runtime import runtime_of
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.generation import catalog
-from qwen_server.generation.service import get_media
-from qwen_server.generation.sizes import OPENAI_OF_RATIO, ratio_of
+from qwen_server.generation.service import Media
 from qwen_server.generation.videos import VideoOrder
+from qwen_server.providers.media_sizes import OPENAI_OF_RATIO, ratio_of
 
 DEFAULT_SIZE = "720x1280"
 
 
-async def _tenant(request: Request) -> str:
-    runtime = await get_runtime()
-    return tenant_for(request, runtime.settings.gateway_keys())
+async def _caller(request: Request) -> tuple[Media, str]:
+    """The media services and the calling tenant (its key checked first)."""
+    runtime = await runtime_of(request)
+    tenant = tenant_for(request, runtime.settings.gateway_keys())
+    return await runtime.media(), tenant
 
 
 async def create_video(request: Request) -> Response:
-    runtime = await get_runtime()
+    runtime = await runtime_of(request)
     tenant = await admit(request, runtime)
     fields, files = await read_fields(request, runtime.settings.max_request_bytes)
     reference = fields.pop("input_reference", None)
@@ -51,22 +54,20 @@ async def create_video(request: Request) -> Response:
         seconds=body.seconds,
         source=sources[0] if sources else None,
     )
-    media = await get_media()
+    media = await runtime.media()
     job = await media.videos.create(order)
     return JSONBytes(job.public())
 
 
 async def get_video(request: Request) -> Response:
-    tenant = await _tenant(request)
-    media = await get_media()
+    media, tenant = await _caller(request)
     job = await media.videos.get(tenant, request.path_params["video_id"])
     return JSONBytes(job.public())
 
 
 async def list_videos(request: Request) -> Response:
-    tenant = await _tenant(request)
+    media, tenant = await _caller(request)
     query = validate(VideoListQuery, dict(request.query_params))
-    media = await get_media()
     page, more = await media.videos.page(tenant, after=query.after, limit=query.limit, order=query.order)
     data = [job.public() for job in page]
     return JSONBytes(
@@ -81,19 +82,17 @@ async def list_videos(request: Request) -> Response:
 
 
 async def delete_video(request: Request) -> Response:
-    tenant = await _tenant(request)
+    media, tenant = await _caller(request)
     video_id = request.path_params["video_id"]
-    media = await get_media()
     await media.videos.delete(tenant, video_id)
     return JSONBytes({"id": video_id, "object": "video.deleted", "deleted": True})
 
 
 async def video_content(request: Request) -> Response:
-    tenant = await _tenant(request)
+    media, tenant = await _caller(request)
     variant = request.query_params.get("variant", "video")
     if variant != "video":
         raise InvalidRequest(f"variant {variant!r} is not available; only `video` is", param="variant")
-    media = await get_media()
     size, chunks = await media.videos.content(tenant, request.path_params["video_id"])
 
     async def body() -> AsyncIterator[bytes]:

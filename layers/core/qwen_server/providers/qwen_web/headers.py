@@ -38,11 +38,15 @@ def build_headers(
     user_agent: str | None = None,
     anti_bot: dict[str, str] | None = None,
     cookies: dict[str, str] | None = None,
+    version: str | None = None,
 ) -> dict[str, str]:
     """The header set of one call. `cookies` (a browser session's and those the upstream set) go into the
-    `Cookie` header beside the token."""
+    `Cookie` header beside the token; `version`, when given, replaces the table's `version` header (a version
+    learned from the web app: `client_version`)."""
     spec = protocol.current()
     headers = spec.headers
+    if version is not None:
+        headers["version"] = version
     headers["User-Agent"] = user_agent or spec.user_agent
     headers["Origin"] = base_url
     headers["Referer"] = f"{base_url}/c/{chat_id}" if chat_id else f"{base_url}/"

@@ -1,4 +1,4 @@
-"""Image and video generation on web accounts (`generation.base.MediaProvider`), over the chat provider's
+"""Image and video generation on web accounts (`providers.media.MediaProvider`), over the chat provider's
 sign-in and calls: a fresh chat per turn with the media chat type, then the turn (`media_wire`).
 
 Source images (edits, image-to-video) go up first through the chat provider's upload flow (`attach_image`:
@@ -14,10 +14,10 @@ import orjson
 from qwen_server.core import cleanup
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamForbidden
 from qwen_server.core.sse import SSEParser
-from qwen_server.generation.base import ImageAsk, InputImage, Produced, TaskState, VideoAsk
-from qwen_server.generation.fetch import download
 from qwen_server.providers.base import Account
 from qwen_server.providers.http import drain
+from qwen_server.providers.media import ImageAsk, InputImage, Produced, TaskState, VideoAsk
+from qwen_server.providers.media_download import download
 from qwen_server.providers.qwen_web import media_wire, wire
 from qwen_server.providers.qwen_web.provider import QwenWebProvider
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamRateLimited
-from qwen_server.generation.base import TaskState
+from qwen_server.providers.media import TaskState
 from qwen_server.providers.qwen_web import wire
 
 TASK_STATUS_PATH = "/api/v2/task/status/{task_id}"

@@ -1,8 +1,9 @@
 """The web protocol's knobs as data: `protocol.json` beside this module, patched by `QWEN_PROTOCOL_OVERRIDES`.
 
 The web API is private and changes without notice. Paths, the header table (with the `version` header the
-write endpoints demand), the completion payload's fixed fields and the WAF / error signatures live in one data
-file, so a change upstream that renames a path or bumps a version is a configuration change:
+write endpoints demand), the completion payload's fixed fields, the WAF / error signatures and where the web
+app's own page names its current `version` (`version_discovery`) live in one data file, so a change upstream
+that renames a path or bumps a version is a configuration change:
 `QWEN_PROTOCOL_OVERRIDES` holds a JSON object (or the path of a JSON file) deep-merged over the file, where
 `null` removes a key, e.g. `{"headers": {"version": "0.2.91"}, "paths": {"completions": "/api/v3/chat"}}`.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +76,39 @@ def _check(data: dict[str, Any], source: str) -> None:
             raise ProtocolError(f"{source}: signatures.{name} must be a list of strings")
     if not isinstance(data.get("user_agent"), str):
         raise ProtocolError(f"{source}: `user_agent` must be a string")
+    if not isinstance(data.get("message", {}), dict):
+        raise ProtocolError(f"{source}: `message` must be an object")
+    if data.get("version_discovery") is not None:
+        _check_discovery(data["version_discovery"], source)
+
+
+def _check_discovery(found: Any, source: str) -> None:
+    """`version_discovery`: a page path, patterns that compile (each capturing the version), limits."""
+    key = f"{source}: version_discovery"
+    if not isinstance(found, dict):
+        raise ProtocolError(f"{key} must be an object (or null to turn discovery off)")
+    if not isinstance(found.get("page"), str) or not found["page"].startswith("/"):
+        raise ProtocolError(f"{key}.page must be a path starting with '/'")
+    patterns = found.get("version_patterns")
+    if not isinstance(patterns, list) or not patterns:
+        raise ProtocolError(f"{key}.version_patterns must be a non-empty list of regular expressions")
+    for name, pattern in [("script_src", found.get("script_src")), *(("version_patterns", p) for p in patterns)]:
+        try:
+            compiled = re.compile(pattern) if isinstance(pattern, str) else None
+        except re.error as exc:
+            raise ProtocolError(f"{key}.{name}: not a regular expression ({exc})") from None
+        if compiled is None or compiled.groups < 1:
+            raise ProtocolError(f"{key}.{name} must be a regular expression with one capturing group")
+    hosts = found.get("script_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ProtocolError(f"{key}.script_hosts must be a list of host names")
+    for name in ("max_scripts", "max_bytes", "ttl_seconds"):
+        value = found.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ProtocolError(f"{key}.{name} must be a positive whole number")
+    headers = found.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ProtocolError(f"{key}.headers must be an object of strings")
 
 
 @dataclass(frozen=True)
@@ -82,6 +117,7 @@ class Protocol:
 
     data: dict[str, Any]
     overridden: tuple[str, ...] = ()  # top-level sections an override touched (the doctor shows them)
+    version_pinned: bool = False  # an override set (or removed) `headers.version`: nothing learned replaces it
 
     def path(self, name: str, **params: str) -> str:
         """A path by name, with `{chat_id}`-style placeholders filled."""
@@ -99,11 +135,22 @@ class Protocol:
         return str(value) if value is not None else None
 
     @property
+    def version_source(self) -> str:
+        """Where the `version` header in force comes from (the clients' and the doctor's messages name it)."""
+        return f"set by {OVERRIDES_ENV}" if self.version_pinned else f"from {DATA_FILE.name}"
+
+    @property
+    def discovery(self) -> dict[str, Any] | None:
+        """Where the web app's page names its current version; None when an override turned discovery off."""
+        found = self.data.get("version_discovery")
+        return copy.deepcopy(found) if isinstance(found, dict) else None
+
+    @property
     def user_agent(self) -> str:
         return str(self.data["user_agent"])
 
     def section(self, name: str) -> dict[str, Any]:
-        return copy.deepcopy(self.data[name])
+        return copy.deepcopy(self.data.get(name) or {})
 
     @cached_property
     def _signatures(self) -> dict[str, tuple[str, ...]]:
@@ -129,7 +176,9 @@ def load(raw: str | None, source: str = OVERRIDES_ENV) -> Protocol:
     patch = parse_overrides(raw, source)
     data = merge(defaults(), patch)
     _check(data, source)
-    return Protocol(data, tuple(sorted(patch)))
+    headers = patch.get("headers")
+    pinned = isinstance(headers, dict) and "version" in headers
+    return Protocol(data, tuple(sorted(patch)), version_pinned=pinned)
 
 
 _current: Protocol | None = None
@@ -137,7 +186,7 @@ _current: Protocol | None = None
 
 def current() -> Protocol:
     """The protocol in force in this process: the data file patched by `QWEN_PROTOCOL_OVERRIDES`, read once.
-    Unusable overrides fall back to the data file here; `serve` refuses to start with them (config_check)."""
+    Unusable overrides fall back to the data file here; `serve` refuses to start with them (app.config_check)."""
     global _current
     if _current is None:
         try:

@@ -4,12 +4,17 @@ A 401 anywhere before the first event means the cached token is stale: sign in a
 second 401 (or a 403) is `UpstreamForbidden`, which may be about the model or the request: `verify` asks the
 auth endpoint whether the token itself is refused (`UpstreamAuthError`). A refused sign-in is
 `UpstreamAuthError` at once. Chats are deleted afterwards in the background.
+
+A refusal of the client `version` as too old (`outdated`) makes the provider read the version the web app
+sends today from its own page (`client_version`, `version_discovery`) and retry the call once with it, in a
+fresh chat; when nothing newer is found, or that is refused too, the client's error says what to set.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -19,6 +24,7 @@ from qwen_server.core.errors import (
     GatewayError,
     UpstreamAuthError,
     UpstreamBlocked,
+    UpstreamClientOutdated,
     UpstreamError,
     UpstreamForbidden,
 )
@@ -26,13 +32,15 @@ from qwen_server.core.model import FLUSH, ChatRequest, Event
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.providers.http import ClientRegistry, drain
-from qwen_server.providers.qwen_web import modes, protocol, waf, wire
+from qwen_server.providers.qwen_web import modes, outdated, protocol, waf, wire
 from qwen_server.providers.qwen_web.auth import TokenManager
+from qwen_server.providers.qwen_web.client_version import ClientVersions
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.jar import SessionJar
 from qwen_server.providers.qwen_web.phases import PhaseParser
 from qwen_server.providers.qwen_web.turn_media import prepare_turn
 from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
+from qwen_server.providers.qwen_web.version_discovery import discover
 from qwen_server.providers.transport import Streamed
 from qwen_server.store.base import Store
 
@@ -67,6 +75,11 @@ class QwenWebProvider:
         self._background: set[asyncio.Task[None]] = set()
         self._large_text_threshold = large_text_threshold
         self.uploads = WebUploader(self._call_json, clients, cache=UploadCache(store=store))  # also the upload step of other web flows
+        if store is None:
+            from qwen_server.store.memory import MemoryStore
+
+            store = MemoryStore()
+        self.versions = ClientVersions(store)  # the `version` header per origin, learned when refused
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
@@ -82,12 +95,38 @@ class QwenWebProvider:
             user_agent=account.user_agent or self._user_agent,
             anti_bot={**self._anti_bot, **dict(account.headers)},
             cookies=cookies,
+            version=self.versions.sending(account.base_url)[0],
         )
 
     async def _load_cookies(self, account: Account) -> None:
-        """Bring this instance's copy of the account's cookies up to date (a store read when it is stale)."""
+        """Bring this instance's copy of the account's cookies (and of its origin's learned client version) up
+        to date (a store read when stale)."""
         if self._jar is not None:
             await self._jar.cookies(account)
+        await self.versions.load(account.base_url)
+
+    async def _relearn(self, account: Account, sent: tuple[str | None, str], refused: UpstreamClientOutdated) -> str:
+        """The version to retry with after `refused`; raises the client's error when there is none."""
+        if refused.final:
+            raise refused
+        outcome = await self.versions.relearn(account.base_url, sent[0], lambda: self._discover(account))
+        if outcome.retry_with is None:
+            raise outdated.refusal_error(sent[0], sent[1], outcome.finding, upstream=refused.upstream) from None
+        return outcome.retry_with
+
+    async def _discover(self, account: Account) -> outdated.Finding:
+        """What the web app's own page at the account's base URL names as its version today."""
+        token = await self._tokens.token(account, self._clients.get(account.base_url))
+        return await discover(self._clients.get, account.base_url, self._headers(account, token))
+
+    def _still_refused(self, account: Account, refused: UpstreamClientOutdated) -> UpstreamClientOutdated:
+        """The client's error after a retry with the learned version was refused as well."""
+        if refused.final:
+            return refused
+        sent, source = self.versions.sending(account.base_url)
+        learned = self.versions.learned(account.base_url)
+        finding = outdated.Finding(learned.version, learned.where) if learned else None
+        return outdated.refusal_error(sent, source, finding, retried=True, upstream=refused.upstream)
 
     async def _absorb(self, account: Account, set_cookies: list[str]) -> None:
         if self._jar is not None and set_cookies:
@@ -96,7 +135,22 @@ class QwenWebProvider:
     async def _call_json(
         self, account: Account, method: str, path: str, body: dict[str, Any] | None = None
     ) -> Any:
-        """A JSON call with the one re-login the protocol allows after a 401."""
+        """A JSON call with the one re-login the protocol allows after a 401, retried once with a newer client
+        version after an old-client refusal."""
+        await self.versions.load(account.base_url)
+        sent = self.versions.sending(account.base_url)
+        try:
+            return await self._call_json_once(account, method, path, body)
+        except UpstreamClientOutdated as refused:
+            await self._relearn(account, sent, refused)
+        try:
+            return await self._call_json_once(account, method, path, body)
+        except UpstreamClientOutdated as refused:
+            raise self._still_refused(account, refused) from None
+
+    async def _call_json_once(
+        self, account: Account, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Any:
         client = self._clients.get(account.base_url)
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
@@ -175,6 +229,31 @@ class QwenWebProvider:
         return str(chat_id)
 
     async def stream(self, request: ChatRequest, account: Account) -> AsyncIterator[Event]:
+        """One turn; refused as too old before any event, once more in a fresh chat with the learned version."""
+        await self.versions.load(account.base_url)
+        sent = self.versions.sending(account.base_url)
+        started = False
+        try:
+            # aclosing: the turn's cleanup (response close, chat deletion) runs when our caller closes us
+            async with aclosing(self._turn(request, account)) as turn:
+                async for event in turn:
+                    started = True
+                    yield event
+            return
+        except UpstreamClientOutdated as refused:
+            if started:  # text was already passed on: nothing to retry
+                if refused.final:
+                    raise
+                raise outdated.refusal_error(*sent, None, upstream=refused.upstream) from None
+            await self._relearn(account, sent, refused)
+        try:
+            async with aclosing(self._turn(request, account)) as turn:
+                async for event in turn:
+                    yield event
+        except UpstreamClientOutdated as refused:
+            raise self._still_refused(account, refused) from None
+
+    async def _turn(self, request: ChatRequest, account: Account) -> AsyncGenerator[Event, None]:
         try:
             chat_id = await self._new_chat(account, request.model, modes.chat_type_of(request))
         except UpstreamBlocked:
@@ -206,6 +285,7 @@ class QwenWebProvider:
             files=files,
         )
         body = orjson.dumps(modes.apply_mode(fields, modes.chat_type_of(request)))
+        watching = not outdated.is_refusal(content)  # a prompt quoting the refusal may get it as its answer
         url = f"{account.base_url}{protocol.current().path('completions')}?chat_id={chat_id}"
         for attempt in (0, 1):
             token = await self._tokens.token(account, client)
@@ -226,23 +306,24 @@ class QwenWebProvider:
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
-                        refusal = _events_of(raw.decode("utf-8", errors="replace"), self._state(request))
+                        refusal = _events_of(raw.decode("utf-8", errors="replace"), self._state(request, watching))
                         if not refusal:
                             raise UpstreamError("qwen upstream answered without a stream")
                         for event in refusal:
                             yield event
                         return
                     raise wire.classify_response(response.status, raw, response.headers)
-                async for event in self._events(response, self._state(request)):
+                async for event in self._events(response, self._state(request, watching)):
                     yield event
                 return
             finally:
                 await cleanup.complete(response.close())  # even while the request is being cancelled
         raise UpstreamForbidden(f"account {account.name}: refused (HTTP 401) after a fresh sign-in")
 
-    def _state(self, request: ChatRequest) -> wire.StreamState:
+    def _state(self, request: ChatRequest, watching: bool) -> wire.StreamState:
         deep = modes.chat_type_of(request) == "deep_research"
-        return wire.StreamState(phases=PhaseParser(code_mode=self._code_mode, progress_as_thinking=deep))
+        phases = PhaseParser(code_mode=self._code_mode, progress_as_thinking=deep)
+        return wire.StreamState(phases=phases, watch=outdated.AnswerWatch(enabled=watching))
 
     async def _events(self, response: Streamed, state: wire.StreamState) -> AsyncIterator[Event]:
         parser = SSEParser()
@@ -262,6 +343,7 @@ class QwenWebProvider:
                 for event in _events_of(sse.data, state):
                     yield event
             if not state.answer_finished:
+                state.watch.finish()  # the refusal held back as the answer's start raises here
                 # a body that ended without the answer's `finished` (garbage from a proxy, a cut stream)
                 raise UpstreamError("qwen upstream's stream ended before its answer finished")
         await drain(chunks)

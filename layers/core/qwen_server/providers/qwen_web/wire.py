@@ -29,7 +29,8 @@ from qwen_server.core.errors import (
     UpstreamUnknownError,
 )
 from qwen_server.core.model import Event, Finish, ThinkingDelta, Usage
-from qwen_server.providers.qwen_web import protocol, waf
+from qwen_server.providers.qwen_web import outdated, protocol, waf
+from qwen_server.providers.qwen_web.outdated import AnswerWatch
 from qwen_server.providers.qwen_web.phases import PhaseParser
 
 # Read from `protocol.json` (patched by QWEN_PROTOCOL_OVERRIDES) when the process starts; the provider reads
@@ -79,6 +80,7 @@ def completion_body(
         feature_config["thinking_budget"] = thinking_budget
     fid, child = str(uuid.uuid4()), str(uuid.uuid4())
     message = {
+        **spec.section("message"),
         "fid": fid,
         "parentId": None,
         "childrenIds": [child],
@@ -119,6 +121,7 @@ class StreamState:
     chat_id: str | None = None
     phases_seen: list[str] = field(default_factory=list)
     phases: PhaseParser = field(default_factory=PhaseParser)  # search, summaries, code, progress
+    watch: AnswerWatch = field(default_factory=AnswerWatch)  # the old-client refusal posing as an answer
 
 
 def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
@@ -151,13 +154,16 @@ def parse_event(payload: dict[str, Any], state: StreamState) -> list[Event]:
             state.phases_seen.append(phase)
         tool = delta.get("role") == "function" or delta.get("name") == "web_search" or "function_call" in delta
         if phase in ANSWER_PHASES and not tool:
-            events += state.phases.answer(content) if content else []
+            passed = state.watch.feed(content) if content else ""
+            events += state.phases.answer(passed) if passed else []
         elif phase == "think" or (phase in THINKING_PHASES and content):
             events += [ThinkingDelta(content)] if content else []
         else:
             events += state.phases.other(phase, delta)  # web_search, thinking_summary, code, progress
         if delta.get("status") == "finished" and phase in ANSWER_PHASES:
             state.answer_finished = True
+            tail = state.watch.finish()
+            events += state.phases.answer(tail) if tail else []
             events += state.phases.finish()
     return events
 
@@ -172,7 +178,9 @@ def error_fields(payload: dict[str, Any]) -> tuple[str, str] | None:
         raw_data = payload.get("data")
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         code = str(data.get("code") or payload.get("code") or "")
-        details = str(data.get("details") or payload.get("msg") or payload.get("message") or "")
+        details = str(
+            data.get("details") or payload.get("details") or payload.get("msg") or payload.get("message") or ""
+        )
         return code, details
     return None
 
@@ -195,6 +203,8 @@ def classify_code(code: str, details: str, retry_after: float | None = None) -> 
     text = f"{code} {details}"
     lowered = text.lower()
     shown = f"qwen upstream: {code or 'error'}" + (f": {details[:200]}" if details else "")
+    if outdated.is_refusal(text):
+        return outdated.raw_refusal(code, details)
     blocked = waf.diagnose_text(text)
     if blocked is not None:
         return waf.blocked_error(blocked)
@@ -235,7 +245,9 @@ def classify_response(status: int, body: bytes, headers: dict[str, str]) -> Gate
     raw_nested = payload.get("data")
     nested: dict[str, Any] = raw_nested if isinstance(raw_nested, dict) else {}
     code = str(nested.get("code") or payload.get("code") or "")
-    details = str(nested.get("details") or detail or payload.get("msg") or "")
+    details = str(nested.get("details") or detail or payload.get("details") or payload.get("msg") or "")
+    if outdated.is_refusal(f"{code} {details}"):
+        return outdated.raw_refusal(code, details)
     if status == 429:
         return UpstreamRateLimited(
             f"qwen upstream rate limit: {details[:200] or 'HTTP 429'}", retry_after=retry_after

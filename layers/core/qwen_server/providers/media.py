@@ -1,4 +1,5 @@
-"""What every account kind's media flow takes and gives back, and the interface it implements."""
+"""What every account kind's media flow takes and gives back, and the interface it implements: the provider
+layer's side of image and video generation (`generation/` runs it; the providers implement it)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class InputImage:
 @dataclass(frozen=True, slots=True)
 class ImageAsk:
     prompt: str
-    ratio: str  # one of sizes.RATIOS
+    ratio: str  # one of media_sizes.RATIOS
     model: str  # the upstream model for this account's kind
     source: InputImage | None = None  # set: an edit of this image
 
