@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_gateway, start_recording_openai
+from tests.processes import Service, start_gateway, start_recording_openai
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -41,7 +41,7 @@ def gateway(upstream: Service) -> Iterator[Service]:
 
 
 def last_body(upstream: Service) -> dict[str, Any]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     assert received, "the upstream saw no request"
     body: dict[str, Any] = received[-1]
     return body

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from processes import REPO
+from tests.processes import REPO
 
 AI_SDK = REPO / ".venv-tools" / "ai-sdk" / "node_modules"
 AI_SDK_SCRIPT = Path(__file__).with_name("ai_sdk_client.mjs")

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, directive, emulator_accounts, start_emulator, start_gateway
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 MODEL = "claude-sonnet-4-6"
 SCHEMA = {
@@ -44,11 +44,11 @@ def script_queue(emulator: Service) -> Iterator[Push]:
         ).raise_for_status()
 
     yield push
-    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 def _pending(emulator: Service) -> int:
-    stats: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    stats: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()
     return int(stats["scripts_pending"])
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 CLAUDE = REPO / ".venv-tools" / "claude-code" / "node_modules" / ".bin" / "claude"
 pytestmark = pytest.mark.skipif(

@@ -24,12 +24,12 @@ import anthropic
 import httpx
 import openai
 import pytest
-from ai_sdk_support import ai_sdk, install_script, needs_ai_sdk
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from processes import Service, free_port, wait_http
+from tests.e2e.ai_sdk_support import ai_sdk, install_script, needs_ai_sdk
+from tests.processes import Service, free_port, wait_http
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -17,15 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from ai_sdk_support import ai_sdk as run_ai_sdk
-from ai_sdk_support import install_script, needs_ai_sdk
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
-from processes import (
+from tests.e2e.ai_sdk_support import ai_sdk as run_ai_sdk
+from tests.e2e.ai_sdk_support import install_script, needs_ai_sdk
+from tests.processes import (
     Service,
     directive,
     emulator_accounts,
@@ -57,7 +57,7 @@ def stack() -> Iterator[tuple[Service, Service]]:
 @pytest.fixture
 def emulator(stack: tuple[Service, Service]) -> Iterator[Service]:
     yield stack[0]
-    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 @pytest.fixture

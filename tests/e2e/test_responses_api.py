@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 
 def script(emulator: Service, *replies: dict[str, object]) -> None:
@@ -224,7 +224,7 @@ def test_json_schema_text_format(client: openai.OpenAI) -> None:
     ],
 )
 def test_bad_input_is_a_400_naming_the_param(gateway: Service, body: dict[str, object], param: str) -> None:
-    response = httpx.post(f"{gateway.url}/v1/responses", json=body, timeout=10)
+    response = httpx.post(f"{gateway.url}/v1/responses", json=body, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
 

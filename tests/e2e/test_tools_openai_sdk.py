@@ -10,7 +10,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 WEATHER = {
     "type": "function",
@@ -41,7 +41,7 @@ def script_queue(emulator: Service) -> Iterator[callable]:  # type: ignore[valid
         ).raise_for_status()
 
     yield push
-    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 def test_single_call_non_stream(client: openai.OpenAI) -> None:
@@ -220,7 +220,7 @@ def test_tool_choice_required_retries_once(client: openai.OpenAI, script_queue, 
     (tool_call,) = completion.choices[0].message.tool_calls or []
     assert json.loads(tool_call.function.arguments) == {"city": "Lima"}
     assert completion.choices[0].finish_reason == "tool_calls"
-    assert httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()["scripts_pending"] == 0
+    assert httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()["scripts_pending"] == 0
 
 
 def test_named_tool_choice_gives_an_honest_answer_after_the_retry(

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator_harness import WebClient
-
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.shared_data import load_json
+from tests.emulator.emulator_harness import WebClient
 
 COMPARED = frozenset({"thinking", "vision", "video", "audio", "document"})
 

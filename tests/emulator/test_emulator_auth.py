@@ -7,7 +7,8 @@ import time
 
 import httpx
 import orjson
-from emulator_harness import WebClient, email, password_hash
+
+from tests.emulator.emulator_harness import WebClient, email, password_hash
 
 
 def _payload(token: str) -> dict[str, object]:

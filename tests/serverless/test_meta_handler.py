@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, start_emulator
+from tests.serverless.serverless_support import (
     FAKE_AWS,
     REGION,
     body_json,
@@ -22,8 +24,6 @@ from serverless_support import (
     start_moto,
     stop,
 )
-
-from processes import Service, emulator_accounts, start_emulator
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from serverless_support import DRIVER, REPO, body_json, http_api_event, lambda_env, stop
 
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import DRIVER, REPO, body_json, http_api_event, lambda_env, stop
 
 TOOLS = REPO / ".venv-tools" / "bin"
 

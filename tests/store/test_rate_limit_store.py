@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Clock
 
 from qwen_server.app.ratelimit import WINDOW, LimitTable, RateLimiter
 from qwen_server.config import ConfigError
 from qwen_server.observability.usage import UsageLedger
 from qwen_server.store import Store
+from tests.fake_clock import FakeClock
 
 
 async def two(new_store: Callable[[], Store]) -> tuple[Store, Store]:
@@ -27,9 +27,9 @@ def table(rpm: int = 0, tpm: int = 0, raw: str | None = None) -> LimitTable:
 
 
 async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_window(
-    new_store: Callable[[], Store], clock: Clock
+    new_store: Callable[[], Store], clock: FakeClock
 ) -> None:
-    clock.offset = WINDOW - (clock() % WINDOW) + 1  # start just after a window turns
+    clock.advance(WINDOW - (clock() % WINDOW) + 1)  # start just after a window turns
     first, second = await two(new_store)
     a, b = RateLimiter(first, table(rpm=3), clock), RateLimiter(second, table(rpm=3), clock)
     verdicts = [await a.admit("t1"), await b.admit("t1"), await a.admit("t1"), await b.admit("t1")]
@@ -44,7 +44,7 @@ async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_wi
     )
     other = await a.admit("t2")
     assert other is not None and other.refused_by is None, "another tenant has its own count"
-    clock.offset += WINDOW
+    clock.advance(WINDOW)
     turned = await b.admit("t1")
     assert turned is not None and turned.refused_by is None and turned.requests_used == 1
     for s in (first, second):
@@ -52,9 +52,9 @@ async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_wi
 
 
 async def test_tokens_charged_at_one_instance_refuse_at_the_other(
-    new_store: Callable[[], Store], clock: Clock
+    new_store: Callable[[], Store], clock: FakeClock
 ) -> None:
-    clock.offset = WINDOW - (clock() % WINDOW) + 1
+    clock.advance(WINDOW - (clock() % WINDOW) + 1)
     first, second = await two(new_store)
     a, b = RateLimiter(first, table(tpm=100), clock), RateLimiter(second, table(tpm=100), clock)
     admitted = await a.admit("t1")

@@ -71,6 +71,7 @@ class UsageLedger:
         self._pending: dict[str, dict[str, int]] = defaultdict(_zero)
         self._ttls: dict[str, float] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # one flush at a time: see `flush`
 
     def add(
         self,
@@ -98,16 +99,19 @@ class UsageLedger:
         await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, defaultdict(_zero)
-        ttls, self._ttls = self._ttls, {}
-        for base, row in pending.items():
-            for field, amount in row.items():
-                if not amount:
-                    continue
-                try:
-                    await self.store.incr(f"{base}:{field}", amount, ttl=ttls[base])
-                except GatewayError as exc:
-                    log.warning("usage of %s not recorded: %s", base.rpartition(":")[2], exc.message)
+        """Add what was gathered to the store counters. A flush waits for one in flight, so whoever flushes
+        (a report) reads afterwards everything added before it, also what the background flush was writing."""
+        async with self._flushing:
+            pending, self._pending = self._pending, defaultdict(_zero)
+            ttls, self._ttls = self._ttls, {}
+            for base, row in pending.items():
+                for field, amount in row.items():
+                    if not amount:
+                        continue
+                    try:
+                        await self.store.incr(f"{base}:{field}", amount, ttl=ttls[base])
+                    except GatewayError as exc:
+                        log.warning("usage of %s not recorded: %s", base.rpartition(":")[2], exc.message)
 
     async def report(self) -> list[dict[str, object]]:
         """Rows of (day, tenant) with their totals, newest day first."""
