@@ -5,7 +5,6 @@ goes to the first member that serves its media and thinking (`media.capability.c
 from __future__ import annotations
 
 import pytest
-from test_models_directory import VLLM, FakeProvider, directory, web
 
 from qwen_server.core.catalog import ModelCatalog
 from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart
@@ -13,6 +12,7 @@ from qwen_server.media import capability
 from qwen_server.media.fetch import FetchPolicy
 from qwen_server.media.prepare import MODEL_CANDIDATES, prepare
 from qwen_server.providers.base import Account, ModelInfo
+from tests.unit.test_models_directory import VLLM, FakeProvider, directory, web
 
 TABLE = {
     "qwen3-coder-plus": frozenset({"document"}),
