@@ -35,8 +35,8 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from proc_stats import (  # noqa: E402
+sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
+from tests.proc_stats import (  # noqa: E402
     HealthWatch,
     MiB,
     bytes_read,
@@ -45,8 +45,7 @@ from proc_stats import (  # noqa: E402
     peak_rss,
     reset_peak,
 )
-
-from processes import Service, emulator_accounts, start_emulator, start_gateway  # noqa: E402
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway  # noqa: E402
 
 BEFORE = "e34d982"  # main before the resource bounds of issue 22 (items 5-7)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(56)

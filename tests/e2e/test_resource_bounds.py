@@ -16,9 +16,9 @@ import httpx
 import openai
 import orjson
 import pytest
-from proc_stats import HealthWatch, MiB, bytes_read, cpu_ticks, main_thread_ticks, peak_rss, reset_peak
 
-from processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.proc_stats import HealthWatch, MiB, bytes_read, cpu_ticks, main_thread_ticks, peak_rss, reset_peak
+from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 VISION = "qwen3-vl-plus"
 OPUS = "claude-opus-4-1"
