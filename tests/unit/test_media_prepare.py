@@ -4,7 +4,6 @@ anything is read, and a file named by many parts is read once. The file source h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import ChatRequest, MediaPart, Message, TextPart
 from qwen_server.media import limits
+from qwen_server.media.capability import ModelCapabilities
 from qwen_server.media.fetch import FetchPolicy
 from qwen_server.media.prepare import prepare
 from qwen_server.media.resolve import StoredFile
@@ -47,8 +47,8 @@ class CountingFiles:
         return StoredFile(size, None, None, read, head)
 
 
-async def no_table() -> Mapping[str, frozenset[str]]:
-    return {}
+async def no_table() -> ModelCapabilities:
+    return ModelCapabilities({})
 
 
 def request_with(parts: list[MediaPart]) -> ChatRequest:
