@@ -82,14 +82,14 @@ def hook_round_trips(backend: str, store: Store, counter: Counting) -> Callable[
         return lambda: client.meta.events.unregister("before-call.dynamodb", on_call)
     if backend == "sqlite":
         sqlite_store = cast(Any, store)
-        original_run = sqlite_store._run
+        original_either = sqlite_store._either
 
-        async def run(fn: Any) -> Any:
+        async def either(fn: Any, writes: bool) -> Any:  # one transaction, inline or on the worker thread
             counter.trips += 1
-            return await original_run(fn)
+            return await original_either(fn, writes)
 
-        sqlite_store._run = run
-        return lambda: setattr(sqlite_store, "_run", original_run)
+        sqlite_store._either = either
+        return lambda: setattr(sqlite_store, "_either", original_either)
     return lambda: None
 
 
