@@ -453,6 +453,17 @@ class SQLiteStore:
             lambda conn, now: conn.execute("DELETE FROM queue WHERE name = ? AND ticket = ?", (queue, ticket))
         )
 
+    async def queue_pop(self, queue: str) -> str | None:
+        def fn(conn: sqlite3.Connection, now: float) -> str | None:
+            conn.execute("DELETE FROM queue WHERE name = ? AND expires <= ?", (queue, now))
+            row = conn.execute("SELECT ticket FROM queue WHERE name = ? ORDER BY seq LIMIT 1", (queue,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM queue WHERE name = ? AND ticket = ?", (queue, row[0]))
+            return str(row[0])
+
+        return await self._tx(fn)
+
     async def queue_len(self, queue: str) -> int:
         def fn(conn: sqlite3.Connection, now: float) -> int:
             sql = "SELECT COUNT(*) FROM queue WHERE name = ? AND expires > ?"
