@@ -559,7 +559,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--duration", type=float, default=1800.0, help="simulated seconds (3 equal phases)")
     parser.add_argument("--rate", type=float, default=2.5, help="requests per second")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: one seed, 300 simulated seconds")
     args = parser.parse_args()
+    if args.tiny:
+        args.seeds, args.duration = 1, 300.0
     started = time.perf_counter()
     results: dict[str, list[list[PhaseStats]]] = {p: [] for p in POLICIES}
     for seed in range(args.seeds):

@@ -3,12 +3,14 @@ proxy, the gateway, and LiteLLM's proxy when installed; then the gateway at 1 an
 the Redis store's round trips per request.
 
     python bench/proxy_compare.py [--clients 32] [--requests 1500] [--latency-requests 300] [--chunks 20]
-        [--workers N] [--with-litellm] [--redis] [--redis-requests 200]
+        [--workers N] [--with-litellm] [--redis] [--redis-requests 200] [--baseline REF ...] [--tiny]
 
 Throughput: `clients` concurrent aiohttp callers share `requests` chat calls, non-stream and stream (every
 answer read to its end). Added latency: `latency-requests` sequential non-stream calls after a warm-up, p50 and
 p99 minus the direct path's. Everything runs on this machine, the load generator included, so every path
 shares the same cores: the figures compare paths, they are not capacity numbers for a dedicated host.
+The stores table puts memory, SQLite and (with `--redis`) Redis side by side at one worker, each `--baseline`
+git ref's gateway beside this tree's (bench/store_paths.py). `--tiny` is the smoke run `./dev test` makes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +31,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import litellm_proxy  # noqa: E402
+import store_paths  # noqa: E402
 from loadgen import DEFAULT_KEY, Latency, Throughput, latency, throughput  # noqa: E402
 
-from processes import Service, _spawn, free_port, start_gateway, wait_http  # noqa: E402
+from processes import Service, _spawn, free_port, wait_http  # noqa: E402
 
 
 @dataclass
@@ -52,18 +56,6 @@ def start_script(script: str, *args: str, health: str = "/health") -> Service:
         service.stop()
         raise
     return service
-
-
-def gateway(upstream: Service, workers: int, store_url: str) -> Service:
-    """The gateway with one `openai`-kind account on the fake upstream, capacity never the limit."""
-    account = {"kind": "openai", "base_url": f"{upstream.url}/v1", "api_key": "k", "max_concurrent": 4096}
-    env = {
-        "STORE_URL": store_url,
-        "SCHED_CHAT_CONCURRENT": "4096",
-        "SCHED_CHAT_QUEUE": "8192",
-        "UPSTREAM_FIRST_BYTE_TIMEOUT": "30",
-    }
-    return start_gateway(env, accounts=[account], workers=workers)
 
 
 def measure(name: str, base_url: str, args: argparse.Namespace, key: str = DEFAULT_KEY) -> Row:
@@ -126,11 +118,6 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
         rows.append(measure("pass-through proxy", proxy.url, args))
     finally:
         proxy.stop()
-    gw = gateway(upstream, 1, "memory://")
-    try:
-        rows.append(measure("gateway (1 worker, memory)", gw.url, args))
-    finally:
-        gw.stop()
     skipped = litellm_proxy.ensure_installed(args.with_litellm)
     started = litellm_proxy.start(f"{upstream.url}/v1") if skipped is None else skipped
     if isinstance(started, str):
@@ -147,17 +134,18 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
 def compare_workers(
     upstream: Service, args: argparse.Namespace, redis_url: str | None
 ) -> list[tuple[str, Throughput, Throughput]]:
-    """The same load on 1 and on N workers, per shared store (SQLite; Redis too when one is running)."""
+    """The same load on N workers, per shared store (SQLite; Redis too when one is running); one worker is in
+    the stores table."""
     stores = [("SQLite", "")] + ([("Redis", redis_url)] if redis_url else [])
     rows = []
     for store_name, store_url in stores:
-        for workers in sorted({1, args.workers}):
+        for workers in [args.workers] if args.workers > 1 else []:
             url_of_store = (
                 store_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db')}"
             )
             name = f"{workers} worker{'s' if workers > 1 else ''}, {store_name} store"
             print(f"  {name} ...", flush=True)
-            gw = gateway(upstream, workers, url_of_store)
+            gw = store_paths.gateway(upstream, url_of_store, workers)
             url = f"{gw.url}/v1/chat/completions"
             try:
                 non_stream = throughput(url, False, args.clients, args.requests)
@@ -165,6 +153,17 @@ def compare_workers(
             finally:
                 gw.stop()
     return rows
+
+
+def store_urls(redis_url: str | None) -> dict[str, str | Callable[[], str]]:
+    """memory, a fresh SQLite file per gateway, and Redis (a fresh key prefix per gateway) when running."""
+    urls: dict[str, str | Callable[[], str]] = {
+        "memory": "memory://",
+        "SQLite": lambda: f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db')}",
+    }
+    if redis_url:
+        urls["Redis"] = lambda: f"{redis_url}?prefix=bench{secrets.token_hex(3)}:"
+    return urls
 
 
 @contextmanager
@@ -192,7 +191,7 @@ def count_redis_round_trips(upstream: Service, args: argparse.Namespace) -> None
         return
     url, redis_process = start_redis()
     relay = redis_round_trips.CountingRelay("127.0.0.1", urlsplit(url).port or 6379)
-    gw = gateway(upstream, 1, redis_round_trips.relay_url(url, relay))
+    gw = store_paths.gateway(upstream, redis_round_trips.relay_url(url, relay))
     try:
         cost = redis_round_trips.count(url, relay, f"{gw.url}/v1/chat/completions", args.redis_requests)
     finally:
@@ -221,7 +220,13 @@ def main() -> None:
         "--redis", action="store_true", help="Redis rows in the workers table; store round trips per request"
     )
     parser.add_argument("--redis-requests", type=int, default=200)
+    parser.add_argument(
+        "--baseline", action="append", default=[], metavar="REF", help="a git ref whose gateway the stores table adds"
+    )
+    parser.add_argument("--tiny", action="store_true", help="smoke run: a few requests per cell, one worker")
     args = parser.parse_args()
+    if args.tiny:
+        args.clients, args.requests, args.latency_requests, args.workers, args.redis_requests = 4, 20, 5, 1, 5
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()};"
         f" Python {platform.python_version()}; load generator, proxies and upstream all on it"
@@ -230,9 +235,16 @@ def main() -> None:
     try:
         rows = compare_paths(upstream, args)
         with optional_redis(args.redis) as redis_url:
+            stores = store_paths.measure(
+                upstream, store_urls(redis_url), args.baseline, args.clients, args.requests, args.latency_requests
+            )
             workers = compare_workers(upstream, args, redis_url)
+        gw = next(s for s in stores if s.version == store_paths.THIS_TREE and s.store == "memory")
+        rows.insert(2, Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency))
         print_paths(rows, args)
-        print_workers(workers)
+        store_paths.print_table(stores, rows[0].latency, args.clients)
+        if workers:
+            print_workers(workers)
         if args.redis:
             count_redis_round_trips(upstream, args)
     finally:

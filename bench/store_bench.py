@@ -1,6 +1,6 @@
 """Store backends on the scheduler's hot path: round trips and added latency per request.
 
-python bench/store_bench.py [--n 400]
+python bench/store_bench.py [--n 400] [--tiny]
 
 Starts its own redis-server and moto server (tests/services.py), then per backend:
 - p50 of single store calls (get, set, incr),
@@ -179,7 +179,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 async def run(n: int, urls: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for backend, url in urls.items():
-        count = n if backend != "dynamodb" else max(50, n // 4)
+        count = n if backend != "dynamodb" else max(min(n, 50), n // 4)
         rows.append(await measure(backend, url, count))
         print(f"  measured {backend} ({count} requests)", flush=True)
     return rows
@@ -190,7 +190,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=400, help="requests per backend (DynamoDB: a quarter)")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 8 requests per backend")
     args = parser.parse_args()
+    if args.tiny:
+        args.n = 8
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
         if redis_binary() is not None:

@@ -1,0 +1,134 @@
+"""The gateway on each store with one worker, at c=32 and at c=1, optionally beside older versions of itself.
+
+Used by bench/proxy_compare.py (its "stores" table). A baseline is a git ref: its `layers/core` and `shared` are exported
+into a temporary folder and put first on the gateway's PYTHONPATH, so the same interpreter, dependencies, load
+generator and upstream serve both versions; rows are interleaved (store by store, every version in turn) so
+the machine's load hits them alike.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen import Latency, Throughput, latency, throughput
+
+from processes import Service, start_gateway
+
+REPO = Path(__file__).resolve().parents[1]
+THIS_TREE = "this tree"
+
+
+@dataclass
+class StoreRow:
+    version: str
+    store: str
+    non_stream: Throughput
+    stream: Throughput
+    latency: Latency
+
+
+@contextmanager
+def versions(refs: list[str]) -> Iterator[dict[str, dict[str, str]]]:
+    """{version name: extra gateway environment}: each ref's package first on PYTHONPATH, then this tree."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        found: dict[str, dict[str, str]] = {}
+        for ref in refs:
+            archive = subprocess.run(
+                ["git", "-C", str(REPO), "archive", ref, "layers/core", "shared"], capture_output=True, check=True
+            ).stdout
+            folder = Path(tmp, ref.replace("/", "_"))
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(folder, filter="data")
+            package = str(folder / "layers" / "core")
+            _check_import(package)
+            commit = subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            found[f"{ref} ({commit})"] = {"PYTHONPATH": package}
+        found[THIS_TREE] = {}
+        yield found
+
+
+def _check_import(package: str) -> None:
+    """The exported package, not the installed one, is what a gateway started with it imports."""
+    where = subprocess.run(
+        [sys.executable, "-c", "import qwen_server; print(qwen_server.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": package, "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
+    if not where.startswith(package):
+        raise SystemExit(f"a baseline imports {where}, not {package}")
+
+
+def gateway(upstream: Service, store_url: str, workers: int = 1, extra: dict[str, str] | None = None) -> Service:
+    """The gateway with one `openai`-kind account on the fake upstream, capacity never the limit."""
+    account = {"kind": "openai", "base_url": f"{upstream.url}/v1", "api_key": "k", "max_concurrent": 4096}
+    env = {
+        "STORE_URL": store_url,
+        "SCHED_CHAT_CONCURRENT": "4096",
+        "SCHED_CHAT_QUEUE": "8192",
+        "UPSTREAM_FIRST_BYTE_TIMEOUT": "30",
+        **(extra or {}),
+    }
+    return start_gateway(env, accounts=[account], workers=workers)
+
+
+def measure(
+    upstream: Service,
+    stores: dict[str, str | Callable[[], str]],
+    refs: list[str],
+    clients: int,
+    requests: int,
+    latency_requests: int,
+) -> list[StoreRow]:
+    """One worker per gateway, `memory://` first; the upstream account never limits concurrency."""
+    rows = []
+    with versions(refs) as found:
+        for store, url in stores.items():
+            for version, extra in found.items():
+                print(f"  {store}, {version} ...", flush=True)
+                gw = gateway(upstream, url() if callable(url) else url, extra=extra)
+                chat = f"{gw.url}/v1/chat/completions"
+                try:
+                    rows.append(
+                        StoreRow(
+                            version,
+                            store,
+                            throughput(chat, False, clients, requests),
+                            throughput(chat, True, clients, requests),
+                            latency(chat, latency_requests, warmup=min(50, latency_requests)),
+                        )
+                    )
+                finally:
+                    gw.stop()
+    return rows
+
+
+def print_table(rows: list[StoreRow], direct: Latency, clients: int) -> None:
+    """Throughput at c=`clients` and its ratio to the same version on memory; c=1 latency added over direct."""
+    memory = {row.version: row for row in rows if row.store == "memory"}
+    print(f"\nThe gateway by store, 1 worker: c={clients} throughput, c=1 added latency over direct")
+    header = (
+        f"{'version':24} {'store':8} {'non-stream req/s':>16} {'x memory':>8} {'stream req/s':>12} {'x memory':>8}"
+        f" {'added p50 / p99 ms':>18} {'errors':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in sorted(rows, key=lambda r: (list(memory).index(r.version), r.store != "memory")):
+        base = memory[row.version]
+        added = f"{row.latency.p50_ms - direct.p50_ms:.2f} / {row.latency.p99_ms - direct.p99_ms:.2f}"
+        print(
+            f"{row.version[:24]:24} {row.store:8} {row.non_stream.rps:16,.0f}"
+            f" {row.non_stream.rps / base.non_stream.rps:8.2f} {row.stream.rps:12,.0f}"
+            f" {row.stream.rps / base.stream.rps:8.2f} {added:>18} {row.non_stream.errors + row.stream.errors:6}"
+        )
