@@ -152,20 +152,28 @@ class Driver:
 
     The MemoryStore answers at once, but the pool may still hand a call to a task (it shields the store's
     lease grant, so a slot granted after its request left is given back): a plain `send(None)` would stop
-    there, an event loop runs it through. Simulated time is the injected clock; the loop's own timers (the
-    slot renewer) never fire within a call and are cancelled at the end."""
+    there, an event loop runs it through. Simulated time is the injected clock. The background tasks a call
+    leaves (the statistics flusher, the slot renewer) sleep in real seconds, so they would wake at moments the
+    simulation does not control and make runs differ: they are cancelled after every call, and the
+    simulation flushes by hand every `flush_seconds` of simulated time."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(coro)
+        result = self.loop.run_until_complete(coro)
+        self._cancel_background()
+        return result
+
+    def _cancel_background(self) -> None:
+        pending = asyncio.all_tasks(self.loop)
+        if pending:
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def close(self) -> None:
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._cancel_background()
         self.loop.close()
 
 
