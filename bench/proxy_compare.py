@@ -111,13 +111,30 @@ def print_workers(rows: list[tuple[str, Throughput, Throughput]]) -> None:
         print(f"{name:34} {non_stream.rps:16,.0f} {stream.rps:12,.0f} {non_stream.errors + stream.errors:6}")
 
 
-def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
-    rows = [measure("direct", upstream.url, args)]
+def compare_paths(
+    upstream: Service, args: argparse.Namespace, redis_url: str | None
+) -> tuple[list[Row], list[store_paths.StoreRow]]:
+    """Direct, the pass-through proxy and the gateway on each store (with any baselines), measured in the same
+    rounds; then LiteLLM when installed, alone (it is too slow to share rounds with)."""
     proxy = start_script("passthrough_proxy.py", "--upstream", upstream.url)
     try:
-        rows.append(measure("pass-through proxy", proxy.url, args))
+        stores, others = store_paths.measure(
+            upstream,
+            store_urls(redis_url),
+            args.baseline,
+            args.clients,
+            args.requests,
+            args.latency_requests,
+            rounds=args.rounds,
+            others={"direct": upstream.url, "pass-through proxy": proxy.url},
+        )
     finally:
         proxy.stop()
+    gw = next(s for s in stores if s.version == store_paths.THIS_TREE and s.store == "memory")
+    rows = [
+        *(Row(name, o.non_stream, o.stream, o.latency) for name, o in others.items()),
+        Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency),
+    ]
     skipped = litellm_proxy.ensure_installed(args.with_litellm)
     started = litellm_proxy.start(f"{upstream.url}/v1") if skipped is None else skipped
     if isinstance(started, str):
@@ -128,7 +145,7 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
             rows.append(measure("LiteLLM (1 worker)", started.url, args, litellm_proxy.MASTER_KEY))
         finally:
             started.stop()
-    return rows
+    return rows, stores
 
 
 def compare_workers(
@@ -223,24 +240,21 @@ def main() -> None:
     parser.add_argument(
         "--baseline", action="append", default=[], metavar="REF", help="a git ref whose gateway the stores table adds"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the paths and stores tables")
     parser.add_argument("--tiny", action="store_true", help="smoke run: a few requests per cell, one worker")
     args = parser.parse_args()
     if args.tiny:
         args.clients, args.requests, args.latency_requests, args.workers, args.redis_requests = 4, 20, 5, 1, 5
+        args.rounds = 1
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()};"
         f" Python {platform.python_version()}; load generator, proxies and upstream all on it"
     )
     upstream = start_script("fast_upstream.py", "--chunks", str(args.chunks))
     try:
-        rows = compare_paths(upstream, args)
         with optional_redis(args.redis) as redis_url:
-            stores = store_paths.measure(
-                upstream, store_urls(redis_url), args.baseline, args.clients, args.requests, args.latency_requests
-            )
+            rows, stores = compare_paths(upstream, args, redis_url)
             workers = compare_workers(upstream, args, redis_url)
-        gw = next(s for s in stores if s.version == store_paths.THIS_TREE and s.store == "memory")
-        rows.insert(2, Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency))
         print_paths(rows, args)
         store_paths.print_table(stores, rows[0].latency, args.clients)
         if workers:

@@ -2,13 +2,14 @@
 
 Used by bench/proxy_compare.py (its "stores" table). A baseline is a git ref: its `layers/core` and `shared` are exported
 into a temporary folder and put first on the gateway's PYTHONPATH, so the same interpreter, dependencies, load
-generator and upstream serve both versions; rows are interleaved (store by store, every version in turn) so
-the machine's load hits them alike.
+generator and upstream serve both versions. Every gateway runs at once and all are measured in rounds, together
+with the paths they are compared to (direct, the pass-through proxy), so the machine's load hits them alike.
 """
 
 from __future__ import annotations
 
 import io
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -42,7 +43,9 @@ def versions(refs: list[str]) -> Iterator[dict[str, dict[str, str]]]:
         found: dict[str, dict[str, str]] = {}
         for ref in refs:
             archive = subprocess.run(
-                ["git", "-C", str(REPO), "archive", ref, "layers/core", "shared"], capture_output=True, check=True
+                ["git", "-C", str(REPO), "archive", ref, "layers/core", "shared"],
+                capture_output=True,
+                check=True,
             ).stdout
             folder = Path(tmp, ref.replace("/", "_"))
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
@@ -50,7 +53,10 @@ def versions(refs: list[str]) -> Iterator[dict[str, dict[str, str]]]:
             package = str(folder / "layers" / "core")
             _check_import(package)
             commit = subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
+                ["git", "-C", str(REPO), "rev-parse", "--short", ref],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip()
             found[f"{ref} ({commit})"] = {"PYTHONPATH": package}
         found[THIS_TREE] = {}
@@ -70,7 +76,9 @@ def _check_import(package: str) -> None:
         raise SystemExit(f"a baseline imports {where}, not {package}")
 
 
-def gateway(upstream: Service, store_url: str, workers: int = 1, extra: dict[str, str] | None = None) -> Service:
+def gateway(
+    upstream: Service, store_url: str, workers: int = 1, extra: dict[str, str] | None = None
+) -> Service:
     """The gateway with one `openai`-kind account on the fake upstream, capacity never the limit."""
     account = {"kind": "openai", "base_url": f"{upstream.url}/v1", "api_key": "k", "max_concurrent": 4096}
     env = {
@@ -90,28 +98,54 @@ def measure(
     clients: int,
     requests: int,
     latency_requests: int,
-) -> list[StoreRow]:
-    """One worker per gateway, `memory://` first; the upstream account never limits concurrency."""
-    rows = []
+    rounds: int = 5,
+    others: dict[str, str] | None = None,
+) -> tuple[list[StoreRow], dict[str, StoreRow]]:
+    """Every (store, version) gateway at once, one worker each, then `rounds` rounds that measure each in turn
+    with a share of the requests: load from elsewhere on the machine comes and goes, and interleaving in rounds
+    lets it hit every row alike. A row's figures are the medians of its rounds. `others` (name: base URL) are
+    measured in the same rounds and come back apart, by name."""
+    cells: list[tuple[str, str, str]] = [(name, "", url) for name, url in (others or {}).items()]
+    started: list[Service] = []
     with versions(refs) as found:
-        for store, url in stores.items():
-            for version, extra in found.items():
-                print(f"  {store}, {version} ...", flush=True)
-                gw = gateway(upstream, url() if callable(url) else url, extra=extra)
-                chat = f"{gw.url}/v1/chat/completions"
-                try:
-                    rows.append(
-                        StoreRow(
-                            version,
-                            store,
-                            throughput(chat, False, clients, requests),
-                            throughput(chat, True, clients, requests),
-                            latency(chat, latency_requests, warmup=min(50, latency_requests)),
+        try:
+            for store, url in stores.items():
+                for version, extra in found.items():
+                    started.append(gateway(upstream, url() if callable(url) else url, extra=extra))
+                    cells.append((version, store, started[-1].url))
+            samples: list[list[tuple[Throughput, Throughput, Latency]]] = [[] for _ in cells]
+            per_round, sequential = max(clients, requests // rounds), max(5, latency_requests // rounds)
+            for n in range(rounds):
+                print(f"  round {n + 1} of {rounds} ...", flush=True)
+                for i, (_, _, base_url) in enumerate(cells):
+                    chat = f"{base_url}/v1/chat/completions"
+                    samples[i].append(
+                        (
+                            throughput(chat, False, clients, per_round),
+                            throughput(chat, True, clients, per_round),
+                            latency(chat, sequential, warmup=20 if n == 0 else 3),
                         )
                     )
-                finally:
-                    gw.stop()
-    return rows
+        finally:
+            for gw in started:
+                gw.stop()
+    rows = [
+        StoreRow(
+            version,
+            store,
+            _median_rate([s[0] for s in runs]),
+            _median_rate([s[1] for s in runs]),
+            Latency(
+                statistics.median(s[2].p50_ms for s in runs), statistics.median(s[2].p99_ms for s in runs)
+            ),
+        )
+        for (version, store, _), runs in zip(cells, samples, strict=True)
+    ]
+    return [row for row in rows if row.store], {row.version: row for row in rows if not row.store}
+
+
+def _median_rate(runs: list[Throughput]) -> Throughput:
+    return Throughput(statistics.median(r.rps for r in runs), sum(r.errors for r in runs))
 
 
 def print_table(rows: list[StoreRow], direct: Latency, clients: int) -> None:
