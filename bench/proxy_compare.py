@@ -43,6 +43,7 @@ class Row:
     non_stream: Throughput
     stream: Throughput
     latency: Latency
+    cpu_ms: tuple[float, float] | None = None
 
 
 def start_script(script: str, *args: str, health: str = "/health") -> Service:
@@ -77,8 +78,8 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
         f"stream = {args.chunks} chunks; c=1 latency over {args.latency_requests} sequential requests"
     )
     header = (
-        f"{'path':26} {'non-stream req/s':>16} {'stream req/s':>12} {'c=1 p50 ms':>10} {'p99 ms':>7}"
-        f" {'added p50 / p99 ms':>18} {'errors':>6}"
+        f"{'path':26} {'non-stream req/s':>16} {'stream req/s':>12} {'CPU ms/req':>11} {'c=1 p50 ms':>10}"
+        f" {'p99 ms':>7} {'added p50 / p99 ms':>18} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -89,7 +90,8 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
             else f"{row.latency.p50_ms - direct.latency.p50_ms:.2f} / {row.latency.p99_ms - direct.latency.p99_ms:.2f}"
         )
         print(
-            f"{row.name:26} {row.non_stream.rps:16,.0f} {row.stream.rps:12,.0f} {row.latency.p50_ms:10.2f}"
+            f"{row.name:26} {row.non_stream.rps:16,.0f} {row.stream.rps:12,.0f} {store_paths.cpu_text(row.cpu_ms):>11}"
+            f" {row.latency.p50_ms:10.2f}"
             f" {row.latency.p99_ms:7.2f} {added:>18} {row.non_stream.errors + row.stream.errors:6}"
         )
     gw = by_name["gateway (1 worker, memory)"]
@@ -100,6 +102,11 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
                 f"gateway / {other}: non-stream {gw.non_stream.rps / peer.non_stream.rps:.2f}x,"
                 f" stream {gw.stream.rps / peer.stream.rps:.2f}x"
             )
+            if gw.cpu_ms and peer.cpu_ms and min(gw.cpu_ms) > 0:
+                print(
+                    f"  by CPU per request ({other} / gateway): non-stream {peer.cpu_ms[0] / gw.cpu_ms[0]:.2f}x,"
+                    f" stream {peer.cpu_ms[1] / gw.cpu_ms[1]:.2f}x"
+                )
 
 
 def print_workers(rows: list[tuple[str, Throughput, Throughput]]) -> None:
@@ -126,14 +133,14 @@ def compare_paths(
             args.requests,
             args.latency_requests,
             rounds=args.rounds,
-            others={"direct": upstream.url, "pass-through proxy": proxy.url},
+            others={"direct": upstream, "pass-through proxy": proxy},
         )
     finally:
         proxy.stop()
     gw = next(s for s in stores if s.version == store_paths.THIS_TREE and s.store == "memory")
     rows = [
-        *(Row(name, o.non_stream, o.stream, o.latency) for name, o in others.items()),
-        Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency),
+        *(Row(name, o.non_stream, o.stream, o.latency, o.cpu_ms) for name, o in others.items()),
+        Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency, gw.cpu_ms),
     ]
     skipped = litellm_proxy.ensure_installed(args.with_litellm)
     started = litellm_proxy.start(f"{upstream.url}/v1") if skipped is None else skipped

@@ -9,6 +9,7 @@ with the paths they are compared to (direct, the pass-through proxy), so the mac
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,17 @@ class StoreRow:
     non_stream: Throughput
     stream: Throughput
     latency: Latency
+    cpu_ms: tuple[float, float] | None = None  # the process's own CPU per request: non-stream, stream
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a process has used (Linux /proc; None elsewhere). Unlike req/s on shared cores, what
+    a request costs in CPU does not move with the load other processes put on the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -99,32 +111,38 @@ def measure(
     requests: int,
     latency_requests: int,
     rounds: int = 5,
-    others: dict[str, str] | None = None,
+    others: dict[str, Service] | None = None,
 ) -> tuple[list[StoreRow], dict[str, StoreRow]]:
     """Every (store, version) gateway at once, one worker each, then `rounds` rounds that measure each in turn
     with a share of the requests: load from elsewhere on the machine comes and goes, and interleaving in rounds
-    lets it hit every row alike. A row's figures are the medians of its rounds. `others` (name: base URL) are
-    measured in the same rounds and come back apart, by name."""
-    cells: list[tuple[str, str, str]] = [(name, "", url) for name, url in (others or {}).items()]
+    lets it hit every row alike. A row's figures are the medians of its rounds, but its CPU per request is
+    the total over all of them. `others` (by name) are measured in the same rounds and come back apart."""
+    cells: list[tuple[str, str, Service]] = [(name, "", service) for name, service in (others or {}).items()]
     started: list[Service] = []
     with versions(refs) as found:
         try:
             for store, url in stores.items():
                 for version, extra in found.items():
                     started.append(gateway(upstream, url() if callable(url) else url, extra=extra))
-                    cells.append((version, store, started[-1].url))
+                    cells.append((version, store, started[-1]))
             samples: list[list[tuple[Throughput, Throughput, Latency]]] = [[] for _ in cells]
+            cpu = [[0.0, 0.0] for _ in cells]
             per_round, sequential = max(clients, requests // rounds), max(5, latency_requests // rounds)
             for n in range(rounds):
                 print(f"  round {n + 1} of {rounds} ...", flush=True)
-                for i, (_, _, base_url) in enumerate(cells):
-                    chat = f"{base_url}/v1/chat/completions"
+                for i, (_, _, service) in enumerate(cells):
+                    chat = f"{service.url}/v1/chat/completions"
+                    pid = service.process.pid
+                    before = cpu_seconds(pid)
+                    non_stream = throughput(chat, False, clients, per_round)
+                    middle = cpu_seconds(pid)
+                    stream = throughput(chat, True, clients, per_round)
+                    after = cpu_seconds(pid)
+                    if before is not None and middle is not None and after is not None:
+                        cpu[i][0] += middle - before
+                        cpu[i][1] += after - middle
                     samples[i].append(
-                        (
-                            throughput(chat, False, clients, per_round),
-                            throughput(chat, True, clients, per_round),
-                            latency(chat, sequential, warmup=20 if n == 0 else 3),
-                        )
+                        (non_stream, stream, latency(chat, sequential, warmup=20 if n == 0 else 3))
                     )
         finally:
             for gw in started:
@@ -138,8 +156,11 @@ def measure(
             Latency(
                 statistics.median(s[2].p50_ms for s in runs), statistics.median(s[2].p99_ms for s in runs)
             ),
+            (used[0] * 1000 / (per_round * rounds), used[1] * 1000 / (per_round * rounds))
+            if cpu_seconds(os.getpid()) is not None
+            else None,
         )
-        for (version, store, _), runs in zip(cells, samples, strict=True)
+        for (version, store, _), runs, used in zip(cells, samples, cpu, strict=True)
     ]
     return [row for row in rows if row.store], {row.version: row for row in rows if not row.store}
 
@@ -154,7 +175,7 @@ def print_table(rows: list[StoreRow], direct: Latency, clients: int) -> None:
     print(f"\nThe gateway by store, 1 worker: c={clients} throughput, c=1 added latency over direct")
     header = (
         f"{'version':24} {'store':8} {'non-stream req/s':>16} {'x memory':>8} {'stream req/s':>12} {'x memory':>8}"
-        f" {'added p50 / p99 ms':>18} {'errors':>6}"
+        f" {'CPU ms/req':>11} {'added p50 / p99 ms':>18} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -164,5 +185,12 @@ def print_table(rows: list[StoreRow], direct: Latency, clients: int) -> None:
         print(
             f"{row.version[:24]:24} {row.store:8} {row.non_stream.rps:16,.0f}"
             f" {row.non_stream.rps / base.non_stream.rps:8.2f} {row.stream.rps:12,.0f}"
-            f" {row.stream.rps / base.stream.rps:8.2f} {added:>18} {row.non_stream.errors + row.stream.errors:6}"
+            f" {row.stream.rps / base.stream.rps:8.2f} {cpu_text(row.cpu_ms):>11} {added:>18}"
+            f" {row.non_stream.errors + row.stream.errors:6}"
         )
+    print("CPU ms/req: the server process's own CPU per request, non-stream / stream (steadier than req/s when")
+    print("other work shares the cores)")
+
+
+def cpu_text(cpu_ms: tuple[float, float] | None) -> str:
+    return "-" if cpu_ms is None else f"{cpu_ms[0]:.2f} / {cpu_ms[1]:.2f}"
