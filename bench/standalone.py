@@ -81,7 +81,7 @@ def _serving_rss_mb(pid: int) -> float:
     return total
 
 
-def first_answer(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+def first_answer(command: list[str], env: dict[str, str], idle: bool = True) -> tuple[float, float]:
     """Seconds from spawn to the first answered chat, and the idle RSS (MB) a few seconds later."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="standalone-bench-") as folder:
@@ -108,6 +108,8 @@ def first_answer(command: list[str], env: dict[str, str]) -> tuple[float, float]
                     pass
                 time.sleep(0.05)
             seconds = time.perf_counter() - started
+            if not idle:  # the resident set is not wanted: no need to let it settle
+                return seconds, float("nan")
             time.sleep(IDLE_SECONDS)
             return seconds, _serving_rss_mb(process.pid)
         finally:
@@ -168,7 +170,7 @@ def main() -> None:
          _default_install_mb()),
     ]
     try:
-        firsts = [first_answer(command, env)[0] for _, command, env, _ in rows]  # the binary unpacks here
+        firsts = [first_answer(command, env, idle=False)[0] for _, command, env, _ in rows]  # the binary unpacks here
         unpacked_mb = _tree_mb(cache)
         samples: list[list[tuple[float, float]]] = [[] for _ in rows]
         for _ in range(0 if args.tiny else max(1, args.runs)):  # round-robin, so load from elsewhere hits both rows alike
