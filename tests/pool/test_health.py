@@ -90,8 +90,10 @@ def test_a_retry_after_paces_the_account_each_attempt_then_waiting_that_long() -
     assert fail(h, FailureKind.RATE_LIMITED, lapsed, retry_after=2.0).pace == 2.0
 
 
-def test_a_429_without_retry_after_and_other_failures_do_not_pace() -> None:
+def test_a_429_without_retry_after_a_long_one_and_other_failures_do_not_pace() -> None:
     assert not health.paced(fail(None, FailureKind.RATE_LIMITED, 0.0), 0.5)
+    quota = fail(None, FailureKind.RATE_LIMITED, 0.0, retry_after=CFG.max_pace + 1)  # a quota window
+    assert not health.paced(quota, CFG.max_pace + 1.5)
     assert not health.paced(fail(None, FailureKind.SERVER, 0.0), 0.5)
     assert health.on_pick(None, 0.0) is None
 

@@ -5,9 +5,10 @@ kind of failure (`classify`):
 
 - rate limited (429): cool down for the upstream's Retry-After when it sent one, else exponential backoff with
   full jitter, uniform(0, min(cap, base * 2**k)) for the k-th 429 in a row, so a pool of instances does not
-  come back in lock-step. A Retry-After also paces the account for `pace_window` seconds: its bucket is
-  empty and refills about one request per Retry-After (the longest seen while paced), so each attempt there
-  starts a cooldown of that long (`on_pick`) instead of the next attempt finding the bucket empty again;
+  come back in lock-step. A Retry-After of at most `max_pace` also paces the account until `pace_window`
+  seconds after it: its bucket is empty and refills about one request per Retry-After (the longest seen
+  while paced), so each attempt there starts a cooldown of that long (`on_pick`) instead of the next attempt
+  finding the bucket empty again (a longer Retry-After is a quota window, not a refill interval);
 - forbidden (a chat call's 401/403): a (model, account) or request problem, not yet the credential's: the
   health does not change (the arm takes the failure) and the pool checks the credential in the background;
 - auth refused (a sign-in or a credential check refused the credential itself): a short cooldown the first
@@ -81,6 +82,7 @@ class HealthConfig:
     backoff_cap: float = 60.0
     max_retry_after: float = 3600.0  # never trust an upstream for longer than this
     pace_window: float = 15.0  # seconds an account stays paced after its Retry-After ran out
+    max_pace: float = 60.0  # a longer Retry-After does not pace
     blocked_cooldown: float = 10.0  # WAF challenge: jittered in [half, full]
     auth_cooldown: float = 1.0  # then one probe decides: works again, or disabled
     auth_failures_to_disable: int = 2
@@ -215,8 +217,9 @@ def on_failure(
     if kind is FailureKind.RATE_LIMITED:
         if retry_after is not None and retry_after > 0:
             delay = min(retry_after, config.max_retry_after)
-            pace = max(delay, h.pace if paced(h, now) else 0.0)
-            h = replace(h, pace=pace, paced_until=now + delay + config.pace_window)
+            if delay <= config.max_pace:
+                pace = max(delay, h.pace if paced(h, now) else 0.0)
+                h = replace(h, pace=pace, paced_until=now + delay + config.pace_window)
         else:
             ceiling = min(config.backoff_cap, config.backoff_base * 2.0**h.consecutive_rate_limited)
             delay = rng.uniform(0.0, ceiling)
