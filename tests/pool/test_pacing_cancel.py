@@ -56,11 +56,10 @@ class StallingWrites:
 async def test_a_request_cancelled_while_its_pace_is_noted_gives_its_slot_back(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    url = {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path / 'state.db'}",
-        "redis": f"{request.getfixturevalue('redis_url') if backend == 'redis' else ''}?prefix=t{uuid.uuid4().hex[:8]}:",
-    }[backend]
+    if backend == "redis":
+        url = f"{request.getfixturevalue('redis_url')}?prefix=t{uuid.uuid4().hex[:8]}:"
+    else:
+        url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'state.db'}"
     store = StallingWrites(open_store(url))
     clock = FakeClock()
     pool = AccountPool(
