@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from qwen_server.core.errors import GatewayError
 from qwen_server.store import Store
@@ -25,7 +26,13 @@ log = logging.getLogger("qwen_server")
 
 
 def _day(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    return _day_of(int(now // 86400))
+
+
+@lru_cache(maxsize=4)
+def _day_of(day_number: int) -> str:
+    """The UTC date of a day since the epoch, formatted once per day rather than on every request."""
+    return datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
 
 
 class UsageLedger:
