@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
 
 from qwen_server.scheduler import ClassLimits, FairScheduler  # noqa: E402
 from qwen_server.store import Store, open_store  # noqa: E402
-from services import moto_service, redis_binary, redis_service  # noqa: E402
+from tests.services import moto_service, redis_binary, redis_service, redis_url_with  # noqa: E402
 
 
 class Counting:
@@ -197,7 +197,7 @@ def main() -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
         if redis_binary() is not None:
-            urls["redis"] = stack.enter_context(redis_service()) + f"?prefix=bench{uuid.uuid4().hex[:6]}:"
+            urls["redis"] = redis_url_with(stack.enter_context(redis_service()), prefix=f"bench{uuid.uuid4().hex[:6]}:")
         else:
             print("redis-server not installed: Redis skipped")
         endpoint = stack.enter_context(moto_service())

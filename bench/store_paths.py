@@ -22,7 +22,7 @@ from pathlib import Path
 
 from loadgen import Latency, Throughput, latency, throughput
 
-from processes import Service, start_gateway
+from tests.processes import Service, start_gateway
 
 REPO = Path(__file__).resolve().parents[1]
 THIS_TREE = "this tree"

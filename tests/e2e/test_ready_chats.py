@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 NEW = "POST /api/v2/chats/new"
 COMPLETE = "POST /api/v2/chat/completions"
@@ -137,11 +137,11 @@ def test_a_cold_instance_answers_in_a_chat_another_instance_made(
         url = f"sqlite:///{state_dir / 'shared.db'}"
         cold_url = url
     else:
-        from services import redis_binary
+        from tests.services import redis_binary, redis_url_with
 
         if redis_binary() is None:
             pytest.skip("redis-server is not installed")
-        url = cold_url = request.getfixturevalue("redis_url") + "?prefix=ready:"
+        url = cold_url = redis_url_with(request.getfixturevalue("redis_url"), prefix="ready:")
     first = start_gateway({"STORE_URL": url}, accounts=account(emulator))
     try:
         start = len(calls(emulator))
@@ -163,7 +163,7 @@ def test_a_cold_instance_answers_in_a_chat_another_instance_made(
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    from services import redis_service
+    from tests.services import redis_service
 
     with redis_service() as url:
         yield url

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from emulator_harness import WebClient, emulator_process
+from tests.emulator.emulator_harness import WebClient, emulator_process
 
 
 def test_every_api_call_is_logged_in_order_with_its_route(client: WebClient) -> None:

@@ -18,9 +18,9 @@ from qwen_server.pool.choice import Outcome
 from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.state import slots_key
 from qwen_server.store import Store, open_store
-from services import redis_binary, redis_service
-
-from .support import FakeClock, ListRegistry, account
+from tests.fake_clock import FakeClock
+from tests.pool.support import ListRegistry, account
+from tests.services import redis_binary, redis_service, redis_url_with
 
 MODEL = "qwen3-max"
 
@@ -57,7 +57,7 @@ async def test_a_request_cancelled_while_its_pace_is_noted_gives_its_slot_back(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if backend == "redis":
-        url = f"{request.getfixturevalue('redis_url')}?prefix=t{uuid.uuid4().hex[:8]}:"
+        url = redis_url_with(request.getfixturevalue("redis_url"), prefix=f"t{uuid.uuid4().hex[:8]}:")
     else:
         url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'state.db'}"
     store = StallingWrites(open_store(url))
