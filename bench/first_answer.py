@@ -154,12 +154,13 @@ def fast_upstream() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def measure(runs: int) -> list[tuple[Target, list[float]]]:
-    """Samples (seconds) per target; round-robin so load from anything else hits every row alike."""
-    listed = targets()
+def measure(runs: int, limit: int | None = None, warm_up: bool = True) -> list[tuple[Target, list[float]]]:
+    """Samples (seconds) per target (the first `limit` ones); round-robin so load from anything else hits every
+    row alike."""
+    listed = targets()[:limit]
     samples: list[list[float]] = [[] for _ in listed]
     with fast_upstream() as upstream:
-        for target in listed:
+        for target in listed if warm_up else []:
             sample(target, upstream, _free_port())  # warm-up: bytecode cache, upstream connections
         for _ in range(runs):
             for i, target in enumerate(listed):

@@ -1,6 +1,6 @@
 """Gateway vs direct-to-upstream: throughput and time to first token, stream and non-stream.
 
-    python bench/gateway_vs_direct.py [--clients 32] [--requests 600]
+    python bench/gateway_vs_direct.py [--clients 32] [--requests 600] [--tiny]
 
 (a) `openai` kind: clients → gateway → a minimal OpenAI-compatible server, vs clients → that server.
 (b) `qwen-web` kind: clients → gateway → emulator, vs clients speaking the web protocol to the emulator
@@ -146,7 +146,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 4 clients x 20 requests, c=1 x 5")
     args = parser.parse_args()
+    sequential = 100
+    if args.tiny:
+        args.clients, args.requests, sequential = 4, 20, 5
     fake = start_fake_openai()
     emulator = start_emulator(accounts=8)
     env = {"SCHED_CHAT_CONCURRENT": "256", "UPSTREAM_FIRST_BYTE_TIMEOUT": "30"}
@@ -163,7 +167,7 @@ def main() -> None:
         ]
         for kind, direct, via_gateway in cases:
             for stream in (True, False):
-                for clients, requests in ((1, 100), (args.clients, args.requests)):
+                for clients, requests in ((1, sequential), (args.clients, args.requests)):
                     d = asyncio.run(load(direct, clients, requests, stream))
                     g = asyncio.run(load(via_gateway, clients, requests, stream))
                     rows.append((kind, "stream" if stream else "non-stream", clients, d, g))

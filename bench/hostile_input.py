@@ -1,7 +1,7 @@
 """Hostile input against the gateway process, before and after its resource bounds: what each attack costs
 the server in memory, CPU and event-loop time.
 
-    python bench/hostile_input.py [--before REV] [--scale 1.0]
+    python bench/hostile_input.py [--before REV] [--scale 1.0] [--tiny]
 
 Each attack runs over real HTTP against `qwen-server serve` (the emulator its own process), once against the
 current tree and once against `--before` (a git revision, unpacked to a temporary folder and put first on
@@ -224,7 +224,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE, help="git revision to compare with, or 'none'")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every attack's size")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: this tree only, at 1/1000 of the sizes")
     args = parser.parse_args()
+    if args.tiny:
+        args.scale, args.before = 0.001, "none"
     emulator = start_emulator("--seed", "3", accounts=1)
     try:
         old = unpack(args.before) if args.before != "none" else None

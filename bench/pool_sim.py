@@ -29,6 +29,7 @@ faces the same traces.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import heapq
 import itertools
 import math
@@ -146,14 +147,34 @@ class Policy(Protocol):
     def request_done(self, now: float) -> None: ...
 
 
-def run_now(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Drive a coroutine that never really waits (MemoryStore) to its end, without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("the coroutine suspended: this simulation only runs store calls that return at once")
+class Driver:
+    """Runs the pool's coroutines to their end on one private event loop, between simulated events.
+
+    The MemoryStore answers at once, but the pool may still hand a call to a task (it shields the store's
+    lease grant, so a slot granted after its request left is given back): a plain `send(None)` would stop
+    there, an event loop runs it through. Simulated time is the injected clock. The background tasks a call
+    leaves (the statistics flusher, the slot renewer) sleep in real seconds, so they would wake at moments the
+    simulation does not control and make runs differ: they are cancelled after every call, and the
+    simulation flushes by hand every `flush_seconds` of simulated time."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        result = self.loop.run_until_complete(coro)
+        self._cancel_background()
+        return result
+
+    def _cancel_background(self) -> None:
+        pending = asyncio.all_tasks(self.loop)
+        if pending:
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+    def close(self) -> None:
+        self._cancel_background()
+        self.loop.close()
 
 
 class Clock:
@@ -171,6 +192,7 @@ class ThompsonPolicy:
 
     def __init__(self, clock: Clock, seed: int) -> None:
         self.clock = clock
+        self.driver = Driver()
         self.accounts = [
             Account(
                 id=str(i), kind="qwen-web", base_url="sim", name=s.name, token="x", max_concurrent=CONCURRENCY
@@ -191,7 +213,7 @@ class ThompsonPolicy:
 
     def choose(self, now: float, exclude: frozenset[int], rng: random.Random) -> tuple[int, Any] | None:
         try:
-            choice: Choice | None = run_now(
+            choice: Choice | None = self.driver.run(
                 self.current.choose(MODEL, exclude=frozenset(str(i) for i in exclude))
             )
         except (UpstreamRateLimited, UpstreamError):
@@ -202,17 +224,17 @@ class ThompsonPolicy:
 
     def record(self, now: float, handle: Any, outcome: Outcome) -> None:
         pool, choice = handle
-        run_now(pool.record(choice, outcome))
+        self.driver.run(pool.record(choice, outcome))
         # statistics reach the shared store every flush_seconds, as the pool's background task does
         if now - self.flushed.get(id(pool), 0.0) >= pool.config.flush_seconds:
             self.flushed[id(pool)] = now
-            run_now(pool.flush())
+            self.driver.run(pool.flush())
 
     def note_request(self, now: float) -> None:
         self.current.retries.begin()
 
     def allow_retry(self, now: float) -> bool:
-        return bool(run_now(self.current.allow_retry()))
+        return bool(self.driver.run(self.current.allow_retry()))
 
     def retry_done(self, now: float) -> None:
         self.current.retry_done()
@@ -525,9 +547,13 @@ def simulate(policy_name: str, seed: int, duration: float, rate: float) -> list[
         phase = 0 if t < phases[0] else 1 if t < phases[1] else 2
         req = Request(arrived=t, phase=phase, decider=arrivals.randrange(DECIDERS))
         at(t, lambda r=req: arrive(r))  # type: ignore[misc]
-    while events:
-        clock.now, _, action = heapq.heappop(events)
-        action()
+    try:
+        while events:
+            clock.now, _, action = heapq.heappop(events)
+            action()
+    finally:
+        if thompson is not None:
+            thompson.driver.close()
     return stats
 
 
@@ -541,7 +567,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--duration", type=float, default=1800.0, help="simulated seconds (3 equal phases)")
     parser.add_argument("--rate", type=float, default=2.5, help="requests per second")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: one seed, 300 simulated seconds")
     args = parser.parse_args()
+    if args.tiny:
+        args.seeds, args.duration = 1, 300.0
     started = time.perf_counter()
     results: dict[str, list[list[PhaseStats]]] = {p: [] for p in POLICIES}
     for seed in range(args.seeds):

@@ -3,12 +3,14 @@ proxy, the gateway, and LiteLLM's proxy when installed; then the gateway at 1 an
 the Redis store's round trips per request.
 
     python bench/proxy_compare.py [--clients 32] [--requests 1500] [--latency-requests 300] [--chunks 20]
-        [--workers N] [--with-litellm] [--redis] [--redis-requests 200]
+        [--workers N] [--with-litellm] [--redis] [--redis-requests 200] [--baseline REF ...] [--tiny]
 
 Throughput: `clients` concurrent aiohttp callers share `requests` chat calls, non-stream and stream (every
 answer read to its end). Added latency: `latency-requests` sequential non-stream calls after a warm-up, p50 and
 p99 minus the direct path's. Everything runs on this machine, the load generator included, so every path
 shares the same cores: the figures compare paths, they are not capacity numbers for a dedicated host.
+The stores table puts memory, SQLite and (with `--redis`) Redis side by side at one worker, each `--baseline`
+git ref's gateway beside this tree's (bench/store_paths.py). `--tiny` is the smoke run `./dev test` makes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +31,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the repository: `tests` is a package
 
 import litellm_proxy  # noqa: E402
+import store_paths  # noqa: E402
 from loadgen import DEFAULT_KEY, Latency, Throughput, latency, throughput  # noqa: E402
 
-from tests.processes import Service, _spawn, free_port, start_gateway, wait_http  # noqa: E402
+from tests.processes import Service, _spawn, free_port, wait_http  # noqa: E402
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Row:
     non_stream: Throughput
     stream: Throughput
     latency: Latency
+    cpu_ms: tuple[float, float] | None = None
 
 
 def start_script(script: str, *args: str, health: str = "/health") -> Service:
@@ -52,18 +57,6 @@ def start_script(script: str, *args: str, health: str = "/health") -> Service:
         service.stop()
         raise
     return service
-
-
-def gateway(upstream: Service, workers: int, store_url: str) -> Service:
-    """The gateway with one `openai`-kind account on the fake upstream, capacity never the limit."""
-    account = {"kind": "openai", "base_url": f"{upstream.url}/v1", "api_key": "k", "max_concurrent": 4096}
-    env = {
-        "STORE_URL": store_url,
-        "SCHED_CHAT_CONCURRENT": "4096",
-        "SCHED_CHAT_QUEUE": "8192",
-        "UPSTREAM_FIRST_BYTE_TIMEOUT": "30",
-    }
-    return start_gateway(env, accounts=[account], workers=workers)
 
 
 def measure(name: str, base_url: str, args: argparse.Namespace, key: str = DEFAULT_KEY) -> Row:
@@ -85,8 +78,8 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
         f"stream = {args.chunks} chunks; c=1 latency over {args.latency_requests} sequential requests"
     )
     header = (
-        f"{'path':26} {'non-stream req/s':>16} {'stream req/s':>12} {'c=1 p50 ms':>10} {'p99 ms':>7}"
-        f" {'added p50 / p99 ms':>18} {'errors':>6}"
+        f"{'path':26} {'non-stream req/s':>16} {'stream req/s':>12} {'CPU ms/req':>11} {'c=1 p50 ms':>10}"
+        f" {'p99 ms':>7} {'added p50 / p99 ms':>18} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -97,7 +90,8 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
             else f"{row.latency.p50_ms - direct.latency.p50_ms:.2f} / {row.latency.p99_ms - direct.latency.p99_ms:.2f}"
         )
         print(
-            f"{row.name:26} {row.non_stream.rps:16,.0f} {row.stream.rps:12,.0f} {row.latency.p50_ms:10.2f}"
+            f"{row.name:26} {row.non_stream.rps:16,.0f} {row.stream.rps:12,.0f} {store_paths.cpu_text(row.cpu_ms):>11}"
+            f" {row.latency.p50_ms:10.2f}"
             f" {row.latency.p99_ms:7.2f} {added:>18} {row.non_stream.errors + row.stream.errors:6}"
         )
     gw = by_name["gateway (1 worker, memory)"]
@@ -108,6 +102,11 @@ def print_paths(rows: list[Row], args: argparse.Namespace) -> None:
                 f"gateway / {other}: non-stream {gw.non_stream.rps / peer.non_stream.rps:.2f}x,"
                 f" stream {gw.stream.rps / peer.stream.rps:.2f}x"
             )
+            if gw.cpu_ms and peer.cpu_ms and min(gw.cpu_ms) > 0:
+                print(
+                    f"  by CPU per request ({other} / gateway): non-stream {peer.cpu_ms[0] / gw.cpu_ms[0]:.2f}x,"
+                    f" stream {peer.cpu_ms[1] / gw.cpu_ms[1]:.2f}x"
+                )
 
 
 def print_workers(rows: list[tuple[str, Throughput, Throughput]]) -> None:
@@ -119,18 +118,30 @@ def print_workers(rows: list[tuple[str, Throughput, Throughput]]) -> None:
         print(f"{name:34} {non_stream.rps:16,.0f} {stream.rps:12,.0f} {non_stream.errors + stream.errors:6}")
 
 
-def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
-    rows = [measure("direct", upstream.url, args)]
+def compare_paths(
+    upstream: Service, args: argparse.Namespace, redis_url: str | None
+) -> tuple[list[Row], list[store_paths.StoreRow]]:
+    """Direct, the pass-through proxy and the gateway on each store (with any baselines), measured in the same
+    rounds; then LiteLLM when installed, alone (it is too slow to share rounds with)."""
     proxy = start_script("passthrough_proxy.py", "--upstream", upstream.url)
     try:
-        rows.append(measure("pass-through proxy", proxy.url, args))
+        stores, others = store_paths.measure(
+            upstream,
+            store_urls(redis_url),
+            args.baseline,
+            args.clients,
+            args.requests,
+            args.latency_requests,
+            rounds=args.rounds,
+            others={"direct": upstream, "pass-through proxy": proxy},
+        )
     finally:
         proxy.stop()
-    gw = gateway(upstream, 1, "memory://")
-    try:
-        rows.append(measure("gateway (1 worker, memory)", gw.url, args))
-    finally:
-        gw.stop()
+    gw = next(s for s in stores if s.version == store_paths.THIS_TREE and s.store == "memory")
+    rows = [
+        *(Row(name, o.non_stream, o.stream, o.latency, o.cpu_ms) for name, o in others.items()),
+        Row("gateway (1 worker, memory)", gw.non_stream, gw.stream, gw.latency, gw.cpu_ms),
+    ]
     skipped = litellm_proxy.ensure_installed(args.with_litellm)
     started = litellm_proxy.start(f"{upstream.url}/v1") if skipped is None else skipped
     if isinstance(started, str):
@@ -141,23 +152,24 @@ def compare_paths(upstream: Service, args: argparse.Namespace) -> list[Row]:
             rows.append(measure("LiteLLM (1 worker)", started.url, args, litellm_proxy.MASTER_KEY))
         finally:
             started.stop()
-    return rows
+    return rows, stores
 
 
 def compare_workers(
     upstream: Service, args: argparse.Namespace, redis_url: str | None
 ) -> list[tuple[str, Throughput, Throughput]]:
-    """The same load on 1 and on N workers, per shared store (SQLite; Redis too when one is running)."""
+    """The same load on N workers, per shared store (SQLite; Redis too when one is running); one worker is in
+    the stores table."""
     stores = [("SQLite", "")] + ([("Redis", redis_url)] if redis_url else [])
     rows = []
     for store_name, store_url in stores:
-        for workers in sorted({1, args.workers}):
+        for workers in [args.workers] if args.workers > 1 else []:
             url_of_store = (
                 store_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db')}"
             )
             name = f"{workers} worker{'s' if workers > 1 else ''}, {store_name} store"
             print(f"  {name} ...", flush=True)
-            gw = gateway(upstream, workers, url_of_store)
+            gw = store_paths.gateway(upstream, url_of_store, workers)
             url = f"{gw.url}/v1/chat/completions"
             try:
                 non_stream = throughput(url, False, args.clients, args.requests)
@@ -165,6 +177,19 @@ def compare_workers(
             finally:
                 gw.stop()
     return rows
+
+
+def store_urls(redis_url: str | None) -> dict[str, str | Callable[[], str]]:
+    """memory, a fresh SQLite file per gateway, and Redis (a fresh key prefix per gateway) when running."""
+    urls: dict[str, str | Callable[[], str]] = {
+        "memory": "memory://",
+        "SQLite": lambda: f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-store-'), 'state.db')}",
+    }
+    if redis_url:
+        from tests.services import redis_url_with
+
+        urls["Redis"] = lambda: redis_url_with(redis_url, prefix=f"bench{secrets.token_hex(3)}:")
+    return urls
 
 
 @contextmanager
@@ -192,7 +217,7 @@ def count_redis_round_trips(upstream: Service, args: argparse.Namespace) -> None
         return
     url, redis_process = start_redis()
     relay = redis_round_trips.CountingRelay("127.0.0.1", urlsplit(url).port or 6379)
-    gw = gateway(upstream, 1, redis_round_trips.relay_url(url, relay))
+    gw = store_paths.gateway(upstream, redis_round_trips.relay_url(url, relay))
     try:
         cost = redis_round_trips.count(url, relay, f"{gw.url}/v1/chat/completions", args.redis_requests)
     finally:
@@ -221,18 +246,28 @@ def main() -> None:
         "--redis", action="store_true", help="Redis rows in the workers table; store round trips per request"
     )
     parser.add_argument("--redis-requests", type=int, default=200)
+    parser.add_argument(
+        "--baseline", action="append", default=[], metavar="REF", help="a git ref whose gateway the stores table adds"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the paths and stores tables")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: a few requests per cell, one worker")
     args = parser.parse_args()
+    if args.tiny:
+        args.clients, args.requests, args.latency_requests, args.workers, args.redis_requests = 4, 20, 5, 1, 5
+        args.rounds = 1
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()};"
         f" Python {platform.python_version()}; load generator, proxies and upstream all on it"
     )
     upstream = start_script("fast_upstream.py", "--chunks", str(args.chunks))
     try:
-        rows = compare_paths(upstream, args)
         with optional_redis(args.redis) as redis_url:
+            rows, stores = compare_paths(upstream, args, redis_url)
             workers = compare_workers(upstream, args, redis_url)
         print_paths(rows, args)
-        print_workers(workers)
+        store_paths.print_table(stores, rows[0].latency, args.clients)
+        if workers:
+            print_workers(workers)
         if args.redis:
             count_redis_round_trips(upstream, args)
     finally:

@@ -1,41 +1,76 @@
 """Run every benchmark in turn; each prints its own table.
 
-python bench/run_all.py [name ...]     (names: proxies, gateway, pool, store, cold_start, tokenizer, toolcalls,
-                                       standalone, hostile)
+python bench/run_all.py [--tiny] [name ...]     (names: the keys of BENCHES)
+
+`--tiny` runs each at a smoke size (`--tiny` is passed on): that it completes and prints its table is all it
+shows, its figures mean nothing and its targets are not enforced. tests/bench runs it that way, so a change that
+breaks a benchmark fails `./dev test`.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Bench:
+    script: str
+    table: str  # a line of its table's header: printed once the table is
+    arguments: tuple[str, ...] = field(default=())
+
+
 BENCHES = {
-    "proxies": "proxy_compare.py",
-    "gateway": "gateway_vs_direct.py",
-    "pool": "pool_sim.py",
-    "store": "store_bench.py",
-    "cold_start": "cold_start.py",
-    "tokenizer": "tokenizer_bench.py",
-    "toolcalls": "toolcall_parser.py",
-    "standalone": "standalone.py",  # skips itself, saying so, when dist/qwen-server is not built
-    "hostile": "hostile_input.py",  # resource bounds: this tree against the one before them
+    # proxies: LiteLLM side by side only when .venv-litellm exists (--with-litellm creates it); the Redis rows and
+    # the store round-trip count skip themselves, saying so, when redis-server is missing
+    "proxies": Bench("proxy_compare.py", "The gateway by store, 1 worker", ("--redis",)),
+    "web_first_token": Bench("web_first_token.py", "Time to first token, streamed"),
+    "gateway": Bench("gateway_vs_direct.py", "direct rps"),
+    "pool": Bench("pool_sim.py", "regret thompson / round-robin"),
+    "store": Bench("store_bench.py", "calls/admit"),
+    "cold_start": Bench("cold_start.py", "Time to first answer"),
+    "tokenizer": Bench("tokenizer_bench.py", "Mchar/s"),
+    "toolcalls": Bench("toolcall_parser.py", "per-char cost"),
+    # skips itself, saying so, when dist/qwen-server is not built
+    "standalone": Bench("standalone.py", "idle RSS MB"),
+    # resource bounds: this tree against the one before them
+    "hostile": Bench("hostile_input.py", "attack"),
 }
-ARGUMENTS = {"proxies": ["--redis"]}  # its store round-trip count skips itself when redis-server is missing
+# Servers, clients and parts the benchmarks above start or import: not benchmarks themselves.
+HELPERS = {
+    "aio_serve.py",
+    "fake_openai.py",
+    "fast_upstream.py",
+    "first_answer.py",
+    "litellm_proxy.py",
+    "loadgen.py",
+    "passthrough_proxy.py",
+    "redis_round_trips.py",
+    "run_all.py",
+    "store_paths.py",
+}
+
+
+def command(name: str, tiny: bool = False) -> list[str]:
+    bench = BENCHES[name]
+    return [sys.executable, str(HERE / bench.script), *bench.arguments, *(["--tiny"] if tiny else [])]
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or list(BENCHES)
+    args = sys.argv[1:]
+    tiny = "--tiny" in args
+    chosen = [a for a in args if a != "--tiny"] or list(BENCHES)
+    unknown = [name for name in chosen if name not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown benchmarks: {', '.join(unknown)} (known: {', '.join(BENCHES)})")
     failed = []
     for name in chosen:
-        script = HERE / BENCHES[name]
-        if not script.exists():
-            print(f"\n== {name}: {script.name} not present, skipped")
-            continue
-        print(f"\n== {name} ({script.name})", flush=True)
-        command = [sys.executable, str(script), *ARGUMENTS.get(name, [])]
-        if subprocess.run(command, check=False).returncode != 0:
+        print(f"\n== {name} ({BENCHES[name].script})", flush=True)
+        if subprocess.run(command(name, tiny), check=False).returncode != 0:
             failed.append(name)
     if failed:
         raise SystemExit(f"benchmarks failed: {', '.join(failed)}")

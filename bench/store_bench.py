@@ -1,6 +1,6 @@
 """Store backends on the scheduler's hot path: round trips and added latency per request.
 
-python bench/store_bench.py [--n 400]
+python bench/store_bench.py [--n 400] [--tiny]
 
 Starts its own redis-server and moto server (tests/services.py), then per backend:
 - p50 of single store calls (get, set, incr),
@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
 
 from qwen_server.scheduler import ClassLimits, FairScheduler  # noqa: E402
 from qwen_server.store import Store, open_store  # noqa: E402
-from tests.services import moto_service, redis_binary, redis_service  # noqa: E402
+from tests.services import moto_service, redis_binary, redis_service, redis_url_with  # noqa: E402
 
 
 class Counting:
@@ -82,14 +82,14 @@ def hook_round_trips(backend: str, store: Store, counter: Counting) -> Callable[
         return lambda: client.meta.events.unregister("before-call.dynamodb", on_call)
     if backend == "sqlite":
         sqlite_store = cast(Any, store)
-        original_run = sqlite_store._run
+        original_either = sqlite_store._either
 
-        async def run(fn: Any) -> Any:
+        async def either(fn: Any, writes: bool) -> Any:  # one transaction, inline or on the worker thread
             counter.trips += 1
-            return await original_run(fn)
+            return await original_either(fn, writes)
 
-        sqlite_store._run = run
-        return lambda: setattr(sqlite_store, "_run", original_run)
+        sqlite_store._either = either
+        return lambda: setattr(sqlite_store, "_either", original_either)
     return lambda: None
 
 
@@ -179,7 +179,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 async def run(n: int, urls: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for backend, url in urls.items():
-        count = n if backend != "dynamodb" else max(50, n // 4)
+        count = n if backend != "dynamodb" else max(min(n, 50), n // 4)
         rows.append(await measure(backend, url, count))
         print(f"  measured {backend} ({count} requests)", flush=True)
     return rows
@@ -190,11 +190,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=400, help="requests per backend (DynamoDB: a quarter)")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 8 requests per backend")
     args = parser.parse_args()
+    if args.tiny:
+        args.n = 8
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
         if redis_binary() is not None:
-            urls["redis"] = stack.enter_context(redis_service()) + f"?prefix=bench{uuid.uuid4().hex[:6]}:"
+            urls["redis"] = redis_url_with(stack.enter_context(redis_service()), prefix=f"bench{uuid.uuid4().hex[:6]}:")
         else:
             print("redis-server not installed: Redis skipped")
         endpoint = stack.enter_context(moto_service())

@@ -1,6 +1,6 @@
 """What Qwen's BPE vocabulary costs: loading it once, counting with it, and counting a stream as a whole.
 
-    python bench/tokenizer_bench.py [--runs 5]
+    python bench/tokenizer_bench.py [--runs 5] [--tiny]
 
 Loading is measured in fresh interpreters (it happens once per process, on the first count); counting in this
 one after a warm-up. The old characters-per-token rule is shown for comparison. Medians over the runs.
@@ -70,7 +70,10 @@ def _streamed(text: str, chunk: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="smoke run: one run")
     args = parser.parse_args()
+    if args.tiny:
+        args.runs = 1
 
     loads = [
         json.loads(subprocess.run([sys.executable, "-c", LOAD_PROBE], capture_output=True, check=True).stdout)

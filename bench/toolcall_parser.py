@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import time
 
 from qwen_server.core.toolcalls import ToolCallParser
@@ -30,10 +31,11 @@ def cost(size: int) -> float:
 
 
 def main() -> None:
+    tiny = "--tiny" in sys.argv[1:]  # the smoke run: small inputs, the same table
     cost(2_000)  # warm up
-    sizes = [20_000, 80_000, 320_000]
+    sizes = [2_000, 4_000, 8_000] if tiny else [20_000, 80_000, 320_000]
     base = None
-    print(f"{'input chars':>12} | {'time':>9} | {'chars/s':>11} | per-char cost vs 20k")
+    print(f"{'input chars':>12} | {'time':>9} | {'chars/s':>11} | per-char cost vs {sizes[0] // 1000}k")
     for size in sizes:
         took = min(cost(size) for _ in range(3))
         per_char = took / size

@@ -1,6 +1,7 @@
 """Every attempt's cleanup completes: whatever the provider raises, before or after its first event, and
 however the consumer goes away, including Starlette's way (an anyio cancel scope that re-delivers the
-cancellation at every await inside it). Run on SQLite and Redis, whose awaits are real."""
+cancellation at every await inside it). Run on Redis and on SQLite both ways: inline (its statements run on
+the event loop when the file is free) and on its worker thread, where every await is real."""
 
 from __future__ import annotations
 
@@ -59,10 +60,12 @@ class Scripted:
         return [ModelInfo("m")]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "sqlite-threaded", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
+    elif request.param == "sqlite-threaded":  # every statement on the worker thread: every await is real
+        url = f"sqlite:///{tmp_path / 'state.db'}?inline=0"
     else:
         from tests.services import redis_binary, redis_url_with
 

@@ -74,6 +74,30 @@ def test_a_cooldown_never_shortens_an_existing_one() -> None:
     assert h.cooldown_until == 60.0
 
 
+def test_a_retry_after_paces_the_account_each_attempt_then_waiting_that_long() -> None:
+    h = fail(None, FailureKind.RATE_LIMITED, 100.0, retry_after=6.0)
+    assert health.paced(h, 106.0) and h.pace == 6.0
+    picked = health.on_pick(h, 106.0)
+    assert picked is not None and picked.cooldown_until == 112.0 and picked.reason == "paced after a rate limit"
+    assert health.status(picked, 111.9).state == "cooldown" and health.available(picked, 112.0)
+    # a shorter Retry-After while paced (the bucket was nearly full again) keeps the longest pace seen
+    h = fail(picked, FailureKind.RATE_LIMITED, 112.5, retry_after=1.0)
+    assert h.pace == 6.0
+    # pacing lapses `pace_window` after the Retry-After ran out; an attempt then changes nothing
+    lapsed = 113.5 + CFG.pace_window
+    assert not health.paced(h, lapsed) and health.on_pick(h, lapsed) is h
+    # and the next rate limit starts from its own Retry-After
+    assert fail(h, FailureKind.RATE_LIMITED, lapsed, retry_after=2.0).pace == 2.0
+
+
+def test_a_429_without_retry_after_a_long_one_and_other_failures_do_not_pace() -> None:
+    assert not health.paced(fail(None, FailureKind.RATE_LIMITED, 0.0), 0.5)
+    quota = fail(None, FailureKind.RATE_LIMITED, 0.0, retry_after=CFG.max_pace + 1)  # a quota window
+    assert not health.paced(quota, CFG.max_pace + 1.5)
+    assert not health.paced(fail(None, FailureKind.SERVER, 0.0), 0.5)
+    assert health.on_pick(None, 0.0) is None
+
+
 def test_second_auth_failure_in_a_row_disables_with_the_reason() -> None:
     h = fail(None, FailureKind.AUTH, 0.0, message="401 token expired")
     assert health.status(h, 0.0).state == "cooldown"

@@ -181,6 +181,28 @@ async def test_retry_after_is_honoured() -> None:
     assert (await pool.choose(MODEL, exclude=frozenset({"b"}))).account.id == "a"
 
 
+async def test_a_rate_limited_account_is_paced_across_instances_until_the_pace_lapses() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    one, _, _ = make_pool("a", "b", clock=clock, store=store, seed=1)
+    two, _, _ = make_pool("a", "b", clock=clock, store=store, seed=2)
+    choice = await one.choose(MODEL, exclude=frozenset({"b"}))
+    await one.record(choice, fail(UpstreamRateLimited("429", retry_after=6), duration=0.05))
+    clock.advance(6.0)
+    first = await one.choose(MODEL, exclude=frozenset({"b"}))  # its bucket refilled one request's worth
+    assert first.account.id == "a"
+    clock.advance(1.01)  # past the other instance's staleness bound, within the pace
+    with pytest.raises(UpstreamRateLimited) as info:
+        await two.choose(MODEL, exclude=frozenset({"b"}))
+    assert "cooling down" in info.value.message
+    assert (await by_id(one))["a"]["reason"] == "paced after a rate limit"
+    clock.advance(5.0)
+    assert (await two.choose(MODEL, exclude=frozenset({"b"}))).account.id == "a"
+    clock.advance(6.0 + one.config.health.pace_window)  # pacing has lapsed: attempts follow each other again
+    back_to_back = [await one.choose(MODEL, exclude=frozenset({"b"})) for _ in range(2)]
+    assert [c.account.id for c in back_to_back] == ["a", "a"]
+
+
 async def test_disabled_after_second_consecutive_auth_failure() -> None:
     pool, clock, _ = make_pool("a", "b")
     only_a = frozenset({"b"})

@@ -236,6 +236,28 @@ async def test_queue_limit_holds_under_concurrent_pushes(store: Store, backend: 
     assert sorted(positions) == list(range(8))
 
 
+async def test_queue_pop_takes_the_oldest_live_ticket_once(
+    store: Store, new_store: Callable[[], Store], timeline: Timeline
+) -> None:
+    await store.queue_push("q", "lapses", SHORT, limit=10)
+    for i in range(6):
+        await store.queue_push("q", f"t{i}", LONG, limit=10)
+    await timeline.lapse(not_queued(store, "q", "lapses"))
+    assert await store.queue_pop("q") == "t0"  # the lapsed one is never answered
+    assert await store.queue_head("q", 2) == ["t1", "t2"]
+    other = new_store()  # another instance on the same store races this one for the rest
+    try:
+        taken = await asyncio.gather(*(s.queue_pop("q") for s in [store, other] * 4))
+        assert sorted(t for t in taken if t is not None) == ["t1", "t2", "t3", "t4", "t5"]
+        assert taken.count(None) == 3
+        assert await store.queue_pop("q") is None
+        assert await store.queue_pop("never-pushed") is None
+        assert await store.queue_len("q") == 0
+    finally:
+        if other is not store:
+            await other.close()
+
+
 # ---- leases gated by a queue ------------------------------------------------------------------------
 async def test_fifo_acquire_without_ticket_needs_an_empty_queue(store: Store, timeline: Timeline) -> None:
     assert await store.lease_acquire_fifo("g", "fast", 3, 30, "q")

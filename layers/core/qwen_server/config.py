@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         default=None, description="JSON (or a JSON file) patching providers/qwen_web/protocol.json"
     )
     delete_chats: bool = True
+    ready_chats: int = Field(
+        default=2, ge=0, description="web chats kept made ahead per account, model and chat type; 0: off"
+    )
+    ready_chat_seconds: float = Field(
+        default=300.0, gt=0, description="an unused ready chat is deleted upstream after this long"
+    )
 
     # media input
     large_text_threshold: int = Field(

@@ -255,6 +255,8 @@ def _providers(settings: Settings, clients: ClientRegistry, store: Store) -> dic
             large_text_threshold=settings.large_text_threshold,
             store=store,
             code_mode=settings.special_code_mode,
+            ready_chats=settings.ready_chats,
+            ready_chat_seconds=settings.ready_chat_seconds,
         ),
         "openai": compat,
         "dashscope": compat,

@@ -22,6 +22,7 @@ from qwen_server.emulator import (
 )
 from qwen_server.emulator.config import EmulatorConfig
 from qwen_server.emulator.front import UpstreamFront
+from qwen_server.emulator.network import NetworkMiddleware
 from qwen_server.emulator.state import EmulatorState
 from qwen_server.emulator.version_gate import VersionGate
 
@@ -67,6 +68,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         ],
         lifespan=_lifespan,
         middleware=[
+            Middleware(NetworkMiddleware, network=state.network),
             Middleware(UpstreamFront, overrides=config.protocol_overrides, waf=config.waf),
             Middleware(
                 VersionGate,

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop", type=_rate, default=0.0, metavar="RATE", help="close the connection mid-stream")
     p.add_argument("--hang", type=_rate, default=0.0, metavar="RATE", help="accept and never answer")
     p.add_argument("--retry-after", type=_seconds, default=30.0, metavar="S", help="Retry-After of 429s")
+    p.add_argument("--rtt", type=_seconds, default=0.0, metavar="S", help="emulated round trip of every call")
     p.add_argument("--account-knobs", type=_account_knobs, default={}, metavar="JSON")
     p.add_argument(
         "--signin-wall", type=int, default=None, metavar="N", help="WAF page past N sign-ins / 2 s"
@@ -139,6 +140,7 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
         image_quota=args.image_quota,
         video_quota=args.video_quota,
         video_seconds=args.video_seconds,
+        rtt=args.rtt,
     )
 
 

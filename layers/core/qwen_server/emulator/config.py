@@ -29,3 +29,4 @@ class EmulatorConfig:
     image_quota: int = 100  # images per account per day (t2i and image edits)
     video_quota: int = 20  # videos per account per day (t2v and i2v)
     video_seconds: float = 2.0  # how long a video task runs
+    rtt: float = 0.0  # seconds every API call waits before it is handled (network.py)

@@ -67,11 +67,14 @@ def _stats(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reset(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    """Zero the counters; with `{"all": true}` also drop queued scripts, knob changes and the sign-in wall."""
+    """Zero the counters and the log of calls; with `{"all": true}` also drop queued scripts, knob changes,
+    the round-trip time and the sign-in wall."""
     state.stats.reset()
+    state.network.clear()
     if body.get("all"):
         state.scripts.clear()
         state.knobs.restore()
+        state.network.rtt = state.config.rtt
         if state.wall is not None:
             state.wall.clear()
     return {"reset": True}
@@ -89,6 +92,19 @@ def _knobs(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
         account = _account(state, body.pop("account", None))
         state.knobs.update(None if account is None else account.index, parse_knob_fields(body))
     return _knobs_view(state)
+
+
+def _requests(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
+    return state.network.snapshot()
+
+
+def _rtt(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
+    if "seconds" in body:
+        seconds = body["seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 60:
+            raise _BadControl("'seconds' must be a number from 0 to 60")
+        state.network.rtt = float(seconds)
+    return {"seconds": state.network.rtt}
 
 
 def _expire(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +129,8 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/stats", _handler(_stats, state), methods=["GET"]),
         Route("/_emulator/reset", _handler(_reset, state), methods=["POST"]),
         Route("/_emulator/knobs", _handler(_knobs, state), methods=["GET", "POST"]),
+        Route("/_emulator/requests", _handler(_requests, state), methods=["GET"]),
+        Route("/_emulator/rtt", _handler(_rtt, state), methods=["GET", "POST"]),
         Route("/_emulator/expire-tokens", _handler(_expire, state), methods=["POST"]),
         Route("/_emulator/script", _handler(_script, state), methods=["POST"]),
     ]

@@ -15,6 +15,7 @@ from qwen_server.emulator.directives import Script
 from qwen_server.emulator.files import FileStore
 from qwen_server.emulator.knobs import KnobBook, parse_knob_fields
 from qwen_server.emulator.media_book import MediaBook
+from qwen_server.emulator.network import Network
 from qwen_server.emulator.script_queue import ScriptQueues
 from qwen_server.emulator.signin_wall import SigninWall
 from qwen_server.emulator.stats import Stats
@@ -47,6 +48,7 @@ class EmulatorState:
         self.files = FileStore(len(self.accounts.all))
         self.media = MediaBook(config.image_quota, config.video_quota, config.video_seconds)
         self.fired: dict[Script, int] = {}  # scripted errors with `times`: how often each has fired
+        self.network = Network(config.rtt)  # the emulated round-trip time, and the log of calls
 
     def script_error_due(self, script: Script) -> bool:
         """Whether a script's error (or mid-answer silence) happens on this completion: always, unless

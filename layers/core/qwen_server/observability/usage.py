@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from qwen_server.core.errors import GatewayError
@@ -56,7 +57,13 @@ WINDOWS = (
 
 
 def _day(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    return _day_of(int(now // 86400))
+
+
+@lru_cache(maxsize=4)
+def _day_of(day_number: int) -> str:
+    """The UTC date of a day since the epoch, formatted once per day rather than on every request."""
+    return datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def _zero() -> dict[str, int]:

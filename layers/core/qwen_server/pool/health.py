@@ -5,7 +5,10 @@ kind of failure (`classify`):
 
 - rate limited (429): cool down for the upstream's Retry-After when it sent one, else exponential backoff with
   full jitter, uniform(0, min(cap, base * 2**k)) for the k-th 429 in a row, so a pool of instances does not
-  come back in lock-step;
+  come back in lock-step. A Retry-After of at most `max_pace` also paces the account until `pace_window`
+  seconds after it: its bucket is empty and refills about one request per Retry-After (the longest seen
+  while paced), so each attempt there starts a cooldown of that long (`on_pick`) instead of the next attempt
+  finding the bucket empty again (a longer Retry-After is a quota window, not a refill interval);
 - forbidden (a chat call's 401/403): a (model, account) or request problem, not yet the credential's: the
   health does not change (the arm takes the failure) and the pool checks the credential in the background;
 - auth refused (a sign-in or a credential check refused the credential itself): a short cooldown the first
@@ -78,6 +81,8 @@ class HealthConfig:
     backoff_base: float = 1.0  # seconds, first 429 without Retry-After
     backoff_cap: float = 60.0
     max_retry_after: float = 3600.0  # never trust an upstream for longer than this
+    pace_window: float = 15.0  # seconds an account stays paced after its Retry-After ran out
+    max_pace: float = 60.0  # a longer Retry-After does not pace
     blocked_cooldown: float = 10.0  # WAF challenge: jittered in [half, full]
     auth_cooldown: float = 1.0  # then one probe decides: works again, or disabled
     auth_failures_to_disable: int = 2
@@ -99,6 +104,8 @@ class HealthState:
     disabled: str | None = None  # the reason, when disabled
     disabled_until: float | None = None  # when the disable lapses; None: until enabled by hand
     reason: str = ""  # why the current cooldown / ejection
+    pace: float = 0.0  # seconds between attempts while paced after a rate limit
+    paced_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +176,18 @@ def on_success(health: HealthState | None) -> HealthState | None:
     )
 
 
+def paced(health: HealthState | None, now: float) -> bool:
+    """A Retry-After said the account's bucket was empty less than `pace_window` ago."""
+    return health is not None and health.pace > 0 and now < health.paced_until
+
+
+def on_pick(health: HealthState | None, now: float) -> HealthState | None:
+    """An attempt starts on the account: while it is paced, the next one waits `pace` seconds."""
+    if health is None or not paced(health, now):
+        return health
+    return _cool(health, now + health.pace, "paced after a rate limit")
+
+
 def on_verified(health: HealthState | None, now: float) -> HealthState | None:
     """A credential check passed: the auth strikes (and a lapsed disable) go; other counters stay, since
     a good credential says nothing about 5xx or 429s. A disable still in force stays too: the check may
@@ -198,6 +217,9 @@ def on_failure(
     if kind is FailureKind.RATE_LIMITED:
         if retry_after is not None and retry_after > 0:
             delay = min(retry_after, config.max_retry_after)
+            if delay <= config.max_pace:
+                pace = max(delay, h.pace if paced(h, now) else 0.0)
+                h = replace(h, pace=pace, paced_until=now + delay + config.pace_window)
         else:
             ceiling = min(config.backoff_cap, config.backoff_base * 2.0**h.consecutive_rate_limited)
             delay = rng.uniform(0.0, ceiling)

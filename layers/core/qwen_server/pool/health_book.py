@@ -68,6 +68,10 @@ class HealthBook:
             except Exception:  # a view must never break recording
                 log.exception("a failure listener failed")
 
+    async def picked(self, account_id: str, now: float) -> None:
+        """An attempt starts on a paced account: the next one waits its pace (`health.on_pick`)."""
+        await self._change(account_id, lambda old: health.on_pick(old, now))
+
     async def verified(self, account_id: str, now: float) -> None:
         """The credential was accepted: the auth strikes are cleared (a lapsed disable is back for good)."""
         await self._change(account_id, lambda old: health.on_verified(old, now))

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar, cast
 
+from qwen_server.core import cleanup
 from qwen_server.core.errors import (
     GatewayError,
     NoAccounts,
@@ -161,6 +162,8 @@ class AccountPool:
         else:
             arms = {aid: self._decoded(values[arm_key(aid, model)], decode_arm) for aid in candidates}
             aid = next(iter(bandit.rank(arms, now, self.config.bandit, self._rng)))[0]
+        if health.paced(healths[aid], now):
+            return None  # taking it starts its pace: a write of its own, which choose makes
         account = candidates[aid]
         holder = self._holder()
         lease = Lease(slots_key(aid), holder, max(1, account.max_concurrent), self.config.lease_seconds)
@@ -215,7 +218,7 @@ class AccountPool:
             choice = await self._acquire(candidates[pinned_id], model, session_id)
             if choice is not None:  # busy: serve elsewhere this once, but keep the pin
                 self._behind.pin(session_id, pinned_id)
-                return choice
+                return await self._paced(choice, healths, now)
         probe = await self._probe(candidates, healths, model, session_id, now)
         if probe is not None:
             return probe
@@ -226,8 +229,23 @@ class AccountPool:
                 continue
             if session_id and pinned_id not in candidates:  # no pin, or the pinned account is unavailable
                 self._behind.pin(session_id, aid, renew=False)
-            return choice
+            return await self._paced(choice, healths, now)
         return None  # every available account is at its max_concurrent: the caller waits for a slot
+
+    async def _paced(self, choice: Choice, healths: dict[str, HealthState | None], now: float) -> Choice:
+        """`choice` once its attempt's start is noted: if a rate limit paces the account, its next attempt
+        waits (`health.on_pick`); with the store down the attempt goes ahead unpaced. Cancelled while noting
+        it, the slot is given back before the caller hears."""
+        aid = choice.account.id
+        if health.paced(healths[aid], now):
+            try:
+                await self._health.picked(aid, now)
+            except GatewayError as exc:
+                log.warning("pacing %s after a rate limit was not recorded: %s", choice.account.name, exc.message)
+            except BaseException:
+                await cleanup.complete(self.release(choice))
+                raise
+        return choice
 
     async def _probe(
         self,

@@ -165,6 +165,38 @@ class TicketQueues:
                     raise
         return live[:n]
 
+    def pop(self, queue: str) -> str | None:
+        """The oldest live ticket, deleted on condition that it is still there and live: when another caller
+        deleted it first, the next one is tried."""
+        while True:
+            now = self._t.clock()
+            items = self._t.c.query(
+                TableName=self._t.name,
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
+                FilterExpression="exp > :now",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"queue#{queue}"}, ":t": {"S": TICKETS}, ":now": when(now)
+                },
+            ).get("Items", [])
+            if not items:
+                return None
+            for item in items:
+                try:
+                    self._t.c.delete_item(
+                        TableName=self._t.name,
+                        Key=self._t.key(f"queue#{queue}", item["sk"]["S"]),
+                        ConditionExpression="attribute_exists(sk) AND exp > :now",
+                        ExpressionAttributeValues={":now": when(now)},
+                    )
+                except ClientError as exc:
+                    if code(exc) != "ConditionalCheckFailedException":
+                        raise
+                    continue  # taken by another caller (or expired meanwhile): the next one
+                ticket = str(item["ticket"]["S"])
+                self.sk_of.pop((queue, ticket), None)
+                return ticket
+
     def remove(self, queue: str, ticket: str, sk: str | None = None) -> None:
         sk = self.sk_of.pop((queue, ticket), None) or sk or self.find(queue, ticket)
         if sk is not None:

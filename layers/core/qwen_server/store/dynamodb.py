@@ -340,5 +340,8 @@ class DynamoDBStore:
     async def queue_remove(self, queue: str, ticket: str) -> None:
         await self._call(self._queues.remove, queue, ticket)
 
+    async def queue_pop(self, queue: str) -> str | None:
+        return await self._call(self._queues.pop, queue)
+
     async def queue_len(self, queue: str) -> int:
         return await self._call(self._queues.count, queue)

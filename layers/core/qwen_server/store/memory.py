@@ -204,6 +204,13 @@ class MemoryStore:
     async def queue_remove(self, queue: str, ticket: str) -> None:
         self._queues.get(queue, {}).pop(ticket, None)
 
+    async def queue_pop(self, queue: str) -> str | None:
+        tickets = self._live_queue(queue)
+        for ticket in tickets:
+            del tickets[ticket]
+            return ticket
+        return None
+
     async def queue_len(self, queue: str) -> int:
         return len(self._live_queue(queue))
 

@@ -146,6 +146,19 @@ return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 """
 )
 
+# KEYS: q, qx            -> the oldest live ticket, taken out, or false
+_QUEUE_POP = (
+    _PRELUDE
+    + """
+prune_queue(KEYS[1], KEYS[2])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0)
+if #first == 0 then return false end
+redis.call('ZREM', KEYS[1], first[1])
+redis.call('ZREM', KEYS[2], first[1])
+return first[1]
+"""
+)
+
 # KEYS: q, qx            ARGV: ticket, ttl
 _QUEUE_TOUCH = (
     _PRELUDE
@@ -216,13 +229,15 @@ class RedisStore:
         self._queue_push = reg(_QUEUE_PUSH)
         self._queue_position = reg(_QUEUE_POSITION)
         self._queue_head = reg(_QUEUE_HEAD)
+        self._queue_pop = reg(_QUEUE_POP)
         self._queue_touch = reg(_QUEUE_TOUCH)
         self._queue_len = reg(_QUEUE_LEN)
         self._cas = reg(_CAS)
         self._incr = reg(_INCR)
         self._scripts = [
             self._lease_acquire, self._lease_fifo, self._lease_pair, self._lease_renew, self._lease_holders, self._queue_push,
-            self._queue_position, self._queue_head, self._queue_touch, self._queue_len, self._cas, self._incr,
+            self._queue_position, self._queue_head, self._queue_pop, self._queue_touch, self._queue_len, self._cas,
+            self._incr,
         ]  # fmt: skip
 
     @classmethod
@@ -392,6 +407,10 @@ class RedisStore:
         pipe.zrem(order, ticket)
         pipe.zrem(expiry, ticket)
         await self._do(pipe.execute())
+
+    async def queue_pop(self, queue: str) -> str | None:
+        raw = await self._do(self._queue_pop(keys=self._queue(queue)))
+        return raw.decode() if raw else None
 
     async def queue_len(self, queue: str) -> int:
         return int(await self._do(self._queue_len(keys=self._queue(queue))))

@@ -1,5 +1,10 @@
 """The qwen-web provider: a fresh chat per request, one streaming completion, events parsed on the fly.
 
+The chat is taken from the ready chats made ahead of need (`ready_chats`), so an answer costs one upstream call
+before its first token; when none is ready, or the upstream refuses the one taken (deleted, or in use), one is
+made on the spot. Once the answer has started, the stock of its (account, model, chat type) is filled again in
+the background.
+
 A 401 anywhere before the first event means the cached token is stale: sign in again once and retry; a
 second 401 (or a 403) is `UpstreamForbidden`, which may be about the model or the request: `verify` asks the
 auth endpoint whether the token itself is refused (`UpstreamAuthError`). A refused sign-in is
@@ -38,6 +43,7 @@ from qwen_server.providers.qwen_web.client_version import ClientVersions
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.qwen_web.jar import SessionJar
 from qwen_server.providers.qwen_web.phases import PhaseParser
+from qwen_server.providers.qwen_web.ready_chats import ReadyChats
 from qwen_server.providers.qwen_web.turn_media import prepare_turn
 from qwen_server.providers.qwen_web.upload import UploadCache, WebUploader
 from qwen_server.providers.qwen_web.version_discovery import discover
@@ -63,6 +69,8 @@ class QwenWebProvider:
         large_text_threshold: int = 50_000,
         store: Store | None = None,
         code_mode: bool = False,
+        ready_chats: int = 0,
+        ready_chat_seconds: float = 300.0,
     ) -> None:
         self._clients = clients
         self._tokens = tokens
@@ -80,6 +88,9 @@ class QwenWebProvider:
 
             store = MemoryStore()
         self.versions = ClientVersions(store)  # the `version` header per origin, learned when refused
+        self.ready = ReadyChats(
+            store, self._new_chat, self._delete_chat, depth=ready_chats, max_age=ready_chat_seconds
+        )
 
     def _headers(
         self, account: Account, token: str, chat_id: str | None = None, stream: bool = False
@@ -254,22 +265,34 @@ class QwenWebProvider:
             raise self._still_refused(account, refused) from None
 
     async def _turn(self, request: ChatRequest, account: Account) -> AsyncGenerator[Event, None]:
+        model, chat_type = request.model, modes.chat_type_of(request)
+        chat_id = await self.ready.take(account, model, chat_type)
+        ready = chat_id is not None
+        started = False
         try:
-            chat_id = await self._new_chat(account, request.model, modes.chat_type_of(request))
-        except UpstreamBlocked:
-            self._blocked(account)
-            raise
-        try:
-            async for event in self._complete(request, account, chat_id):
-                yield event
+            while True:
+                if chat_id is None:
+                    chat_id = await self._new_chat(account, model, chat_type)
+                try:
+                    async for event in self._complete(request, account, chat_id, ready=ready):
+                        if not started:  # the answer is on its way: make the next one's chat meanwhile
+                            started = True
+                            self.ready.refill(account, model, chat_type)
+                        yield event
+                    return
+                except _ReadyChatRefused:
+                    chat_id, ready = None, False  # gone upstream, or in use: not ours to delete
         except UpstreamBlocked:
             self._blocked(account)
             raise
         finally:
-            if self._delete_chats:
+            if self._delete_chats and chat_id is not None:
                 self._spawn_delete(account, chat_id)
 
-    async def _complete(self, request: ChatRequest, account: Account, chat_id: str) -> AsyncIterator[Event]:
+    async def _complete(
+        self, request: ChatRequest, account: Account, chat_id: str, *, ready: bool = False
+    ) -> AsyncIterator[Event]:
+        """The completion in `chat_id`; a `ready` chat the upstream refuses raises `_ReadyChatRefused`."""
         client = self._clients.get(account.base_url)
         content, files = await prepare_turn(
             self.uploads, account, request, large_text_threshold=self._large_text_threshold
@@ -303,6 +326,8 @@ class QwenWebProvider:
                     blocked = waf.diagnose(response.status, response.headers, raw)
                     if blocked is not None:
                         raise waf.blocked_error(blocked)
+                    if ready and wire.chat_refused(raw):
+                        raise _ReadyChatRefused()
                     if response.status < 400:
                         # HTTP 200 with a JSON body where a stream was due: an error in disguise (raised
                         # by the parser), or a moderation refusal (a `content_filter` finish).
@@ -366,6 +391,10 @@ class QwenWebProvider:
             await self._call_json(account, "DELETE", protocol.current().path("chat", chat_id=chat_id))
         except GatewayError:
             return  # a leftover chat costs nothing but clutter; never fail a finished request over it
+
+
+class _ReadyChatRefused(Exception):
+    """The upstream refused a chat made ahead of need (deleted meanwhile, or in use): make a fresh one."""
 
 
 def _events_of(data: str, state: wire.StreamState) -> list[Event]:

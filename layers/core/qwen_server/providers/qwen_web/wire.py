@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from qwen_server.core.errors import (
     GatewayError,
     UpstreamBadRequest,
@@ -183,6 +185,20 @@ def error_fields(payload: dict[str, Any]) -> tuple[str, str] | None:
         )
         return code, details
     return None
+
+
+def chat_refused(body: bytes) -> bool:
+    """Whether an error answer says the chat itself is unusable: gone (`chat_gone`) or busy (`in_progress`)."""
+    try:
+        payload = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(payload, dict):
+        return False
+    fields = error_fields(payload) or ("", str(payload.get("detail") or ""))
+    text = " ".join(fields)
+    spec = protocol.current()
+    return bool(spec.matches("chat_gone", text) or spec.matches("in_progress", text))
 
 
 def content_filtered(code: str, details: str) -> bool:
