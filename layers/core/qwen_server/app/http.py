@@ -111,8 +111,27 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return body
 
 
+# What a web page may send anywhere without a CORS preflight (besides no type at all).
+BROWSER_SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+    refuse_browser_body(request)
     return parse_json_object(await read_body(request, max_bytes))
+
+
+def refuse_browser_body(request: Request) -> None:
+    """On a gateway without keys (`KeylessGuard` marks its requests `keyless`), a JSON route refuses the
+    content types a cross-site web page can send without a preflight: 415."""
+    if not request.scope.get("state", {}).get("keyless"):
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type in BROWSER_SIMPLE_TYPES:
+        raise InvalidRequest(
+            f"This route takes a JSON body (Content-Type: application/json), not {media_type}",
+            code="unsupported_content_type",
+            status=415,
+        )
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
