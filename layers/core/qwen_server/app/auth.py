@@ -63,15 +63,26 @@ def _refuse_anonymous_when_deployed(request: Request) -> None:
         )
 
 
-def require_operator(request: Request) -> None:
-    """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set, else the API's rule."""
+def require_operator(request: Request) -> bool:
+    """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set; with client keys but no
+    admin keys nobody may read them (a client key is not an operator's); a keyless gateway follows the API's
+    rule (fail closed when deployed). True when the caller is an operator, who may see account names: an
+    admin, or anyone on a keyless gateway nobody else can reach."""
+    from qwen_server.app.exposure import exposure
     from qwen_server.app.runtime import settings_of
 
     settings = settings_of(request)
     if settings.admin_keys():
         require_admin(request, settings.admin_keys())
-    else:
-        tenant_for(request, settings.gateway_keys())
+        return True
+    if settings.gateway_keys():
+        raise PermissionDenied(
+            "the operator views need an admin key, and a gateway key is not one: set ADMIN_API_KEYS "
+            "(comma-separated keys, separate from GATEWAY_API_KEYS) to read them",
+            code="admin_key_required",
+        )
+    tenant_for(request, frozenset())
+    return exposure(request.scope) is None
 
 
 def require_admin(request: Request, allowed: frozenset[str]) -> None:
