@@ -26,14 +26,20 @@ def _raw(key: str) -> bytes:
         return key.encode("utf-8")
 
 
+# Every caller of a gateway without GATEWAY_API_KEYS: whatever key they send (the README's `api_key="anything"`),
+# they share one tenant, and so each other's files, batches, stored responses, videos and rate limits.
+KEYLESS_TENANT = "anonymous"
+
+
 def tenant_id(key: str) -> str:
     """The tenant a key stands for: a short hash, so logs, limits and usage never show the key itself."""
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:
-    """The tenant id (a hash of the key); raises when keys are configured and none of them was sent, and
-    when none are configured on a deployed gateway (fail closed) unless ALLOW_ANONYMOUS is set."""
+    """The tenant id (a hash of the key; `KEYLESS_TENANT` without GATEWAY_API_KEYS, whatever key is sent: a
+    made-up key is not an identity); raises when keys are configured and none of them was sent, and when
+    none are configured on a deployed gateway (fail closed) unless ALLOW_ANONYMOUS is set."""
     key = presented_key(request)
     if allowed:
         if key is None or not any(hmac.compare_digest(_raw(key), k.encode("utf-8")) for k in allowed):
@@ -41,9 +47,10 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
                 "Invalid or missing API key: send one of GATEWAY_API_KEYS as `Authorization: Bearer <key>` "
                 "or `x-api-key`"
             )
+        tenant = tenant_id(key)
     else:
         _refuse_anonymous_when_deployed(request)
-    tenant = tenant_id(key) if key else "anonymous"
+        tenant = KEYLESS_TENANT
     fields = request.scope.get("state", {}).get("log")
     if isinstance(fields, dict):
         fields["tenant"] = tenant  # the access log's line for this request

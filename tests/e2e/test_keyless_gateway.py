@@ -1,7 +1,8 @@
-"""A gateway without GATEWAY_API_KEYS cannot be driven by a web page: requests naming a foreign `Host` (DNS
-rebinding), requests from a foreign `Origin` and `text/plain` bodies on JSON routes are refused in the API's
-shape and never reach an account, while the SDKs keep working; a request through a reverse proxy counts as
-exposed. Raw HTTP (httpx) and the SDKs against the gateway and the emulator as their own processes."""
+"""A gateway without GATEWAY_API_KEYS: it cannot be driven by a web page (requests naming a foreign `Host`, DNS
+rebinding, requests from a foreign `Origin` and `text/plain` bodies on JSON routes are refused in the API's
+shape and never reach an account) while the SDKs keep working; a request through a reverse proxy counts as
+exposed; every caller, whatever key they make up, is one shared tenant. Raw HTTP (httpx) and the SDKs against
+the gateway and the emulator as their own processes."""
 
 from __future__ import annotations
 
@@ -204,3 +205,21 @@ def test_with_gateway_keys_the_key_is_the_guard(emulator: Service) -> None:
         assert without.status_code == 401
     finally:
         keyed.stop()
+
+
+def test_keyless_callers_share_one_documented_tenant(keyless: Service) -> None:
+    """A made-up key is not an identity: two callers with different keys see the same files, as the README
+    says, and the access log names the one shared tenant instead of a hash of each key."""
+    ann = openai.OpenAI(base_url=f"{keyless.url}/v1", api_key="ann-made-this-up", max_retries=0)
+    bob = openai.OpenAI(base_url=f"{keyless.url}/v1", api_key="bob-too", max_retries=0)
+    uploaded = ann.files.create(file=("shared.jsonl", b'{"n": 1}\n'), purpose="batch")
+    assert uploaded.id in {f.id for f in bob.files.list()}
+    assert bob.files.content(uploaded.id).content == b'{"n": 1}\n'
+    nobody = httpx.get(f"{keyless.url}/v1/files/{uploaded.id}", timeout=10)  # no key at all: the same tenant
+    assert nobody.status_code == 200
+    tenants = {
+        json.loads(line).get("tenant")
+        for line in keyless.log().splitlines()
+        if line.startswith("{") and '"route": "/v1/files"' in line.replace('":"', '": "')
+    }
+    assert tenants == {"anonymous"}, tenants
