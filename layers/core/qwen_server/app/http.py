@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from qwen_server.core.ids import hex_id
+from qwen_server.core.numbers import whole_number
 from qwen_server.observability import request_log
 
 if TYPE_CHECKING:
@@ -95,10 +96,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     reading anything, else while it streams in, so a multi-gigabyte upload never sits in memory."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        size = whole_number(declared)
+        if size is None:
             raise InvalidRequest("The Content-Length header is not a number")
-        if int(declared) > max_bytes:
-            raise PayloadTooLarge(f"The request body is {int(declared)} bytes; the limit is {max_bytes}")
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The request body is {size} bytes; the limit is {max_bytes}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

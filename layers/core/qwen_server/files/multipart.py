@@ -7,7 +7,7 @@ blob store's size cap stops an oversize upload early. Small text fields (`purpos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -19,12 +19,15 @@ FIELD_LIMIT = 64 * 1024  # a form field other than the file (purpose, expires_af
 
 @dataclass
 class Upload:
-    """What the form held besides the file's bytes, filled in while they stream."""
+    """What the form held besides the file's bytes, filled in while they stream. `check` sees each field as
+    soon as it ends and may refuse it (raise): before or after the file part, the upload stops and its bytes
+    are never stored."""
 
     fields: dict[str, str] = field(default_factory=dict)
     file_seen: bool = False
     filename: str | None = None
     media_type: str | None = None
+    check: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -105,7 +108,10 @@ def stream_upload(request: Request, upload: Upload, file_field: str = "file") ->
 
     def on_part_end() -> None:
         if not part.in_file and part.name is not None:
-            upload.fields[part.name] = part.value.decode("utf-8", "replace")
+            value = part.value.decode("utf-8", "replace")
+            if upload.check is not None:
+                upload.check(part.name, value)
+            upload.fields[part.name] = value
         part.in_file = False
 
     parser = MultipartParser(

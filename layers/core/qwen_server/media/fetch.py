@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaKind
+from qwen_server.core.numbers import whole_number
 from qwen_server.media import addresses, limits
 
 if TYPE_CHECKING:
@@ -158,9 +159,9 @@ async def fetch(url: str, kind: MediaKind, param: str, policy: FetchPolicy | Non
                             param=param,
                             code="media_url_unreachable",
                         )
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit():
-                        limits.check_size(kind, int(declared), param)
+                    declared = whole_number(response.headers.get("content-length"))
+                    if declared is not None:
+                        limits.check_size(kind, declared, param)
                     body = bytearray()
                     async for chunk in response.content.iter_chunked(CHUNK):
                         body.extend(chunk)
