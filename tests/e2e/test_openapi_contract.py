@@ -67,6 +67,8 @@ def test_every_route_of_the_table_is_published_with_its_schemas(gateway: Service
     assert set(videos) == {"application/json", "multipart/form-data"}
     for path in ("/v1/images/edits", "/v1/audio/transcriptions", "/v1/audio/translations"):
         assert "multipart/form-data" in document["paths"][path]["post"]["requestBody"]["content"], path
+    links = document["paths"]["/v1/files"]["post"]["responses"]["200"]["links"]
+    assert {"operationId": "get_v1_files_{file_id}", "parameters": {"file_id": "$response.body#/id"}} in links.values()
     files_error = document["paths"]["/v1/files"]["get"]["responses"]["default"]["content"]["application/json"]
     assert len(files_error["schema"]["anyOf"]) == 2  # OpenAI's shape, or Anthropic's with anthropic-version
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from qwen_server.app.contract_inputs import ANSWERS, ANTHROPIC, BODIES, FORMS, PARAMS
+from qwen_server.app.contract_inputs import ANSWERS, ANTHROPIC, BODIES, FORMS, LINKS, PARAMS
 
 Auth = Literal["gateway", "admin", "operator", "none"]
 _M = "qwen_server.app.response_models"
@@ -104,9 +104,9 @@ CONTRACTS: dict[tuple[str, str], Contract] = {
         "Read the account list again", response=(f"{_M}:ReloadResult",), auth="admin"
     ),
     ("GET", "/v1/blobs/{token}"): Contract(
-        "The bytes behind a signed link (the token is the credential)",
+        "The bytes behind a signed link (the token is the credential), as the type they were stored with",
         auth="none",
-        content_type="application/octet-stream",
+        content_type="*/*",
     ),
     ("GET", "/admin/usage"): Contract(
         "Requests and tokens by tenant and day", response=(f"{_M}:Listing",), auth="admin"
@@ -168,7 +168,7 @@ def _error_shape(method: str, path: str) -> dict[str, Any]:
 
 def _operation(method: str, path: str, contract: Contract | None) -> dict[str, Any]:
     c = contract or Contract(f"{method} {path}")
-    op: dict[str, Any] = {"summary": c.summary, "operationId": f"{method.lower()}{path}".replace("/", "_")}
+    op: dict[str, Any] = {"summary": c.summary, "operationId": _operation_id(method, path)}
     params = [
         {
             "name": name,
@@ -203,6 +203,7 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
         "200": {
             "description": "Success" + (" (a stream when `stream` is true)" if c.streams else ""),
             "content": ok,
+            **({"links": _links(LINKS[(method, path)])} if (method, path) in LINKS else {}),
         },
         "default": {
             "description": "An error in the API's own shape",
@@ -237,6 +238,21 @@ def _request_body(method: str, path: str, c: Contract) -> dict[str, Any] | None:
         c.request is not None or (method, path) in BODIES or (method, path) in FORMS
     )
     return {"required": required, "content": content}
+
+
+def _operation_id(method: str, path: str) -> str:
+    return f"{method.lower()}{path}".replace("/", "_")
+
+
+def _links(targets: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """Each target's one path parameter is the `id` of the answer."""
+    return {
+        _operation_id(method, path).replace("{", "").replace("}", ""): {
+            "operationId": _operation_id(method, path),
+            "parameters": {_path_params(path)[0]: "$response.body#/id"},
+        }
+        for method, path in targets
+    }
 
 
 def _path_params(path: str) -> list[str]:

@@ -197,3 +197,30 @@ ANSWERS: dict[Route, tuple[str, ...]] = {
     ("POST", "/v1/audio/transcriptions"): ("text/plain", "text/vtt"),
     ("POST", "/v1/audio/translations"): ("text/plain", "text/vtt"),
 }
+
+# OpenAPI links: the `id` a creating route answers is the path parameter of the routes that read, change or
+# delete what it made (clients follow them; so does the contract test's stateful phase)
+LINKS: dict[Route, tuple[Route, ...]] = {
+    ("POST", "/v1/files"): (
+        ("GET", "/v1/files/{file_id}"),
+        ("GET", "/v1/files/{file_id}/content"),
+        ("DELETE", "/v1/files/{file_id}"),
+    ),
+    ("POST", "/v1/batches"): (("GET", "/v1/batches/{batch_id}"), ("POST", "/v1/batches/{batch_id}/cancel")),
+    ("POST", "/v1/messages/batches"): (
+        ("GET", "/v1/messages/batches/{batch_id}"),
+        ("GET", "/v1/messages/batches/{batch_id}/results"),
+        ("POST", "/v1/messages/batches/{batch_id}/cancel"),
+        ("DELETE", "/v1/messages/batches/{batch_id}"),
+    ),
+    ("POST", "/v1/videos"): (
+        ("GET", "/v1/videos/{video_id}"),
+        ("GET", "/v1/videos/{video_id}/content"),
+        ("DELETE", "/v1/videos/{video_id}"),
+    ),
+    ("POST", "/v1/responses"): (
+        ("GET", "/v1/responses/{response_id}"),
+        ("GET", "/v1/responses/{response_id}/input_items"),
+        ("DELETE", "/v1/responses/{response_id}"),
+    ),
+}
