@@ -123,6 +123,9 @@ def test_a_cross_site_text_plain_post_is_refused(keyless: Service, emulator: Ser
     assert form.status_code == 415
     null_origin = post(keyless, "/v1/chat/completions", CHAT, origin="null")  # a sandboxed frame, a file:
     assert null_origin.status_code == 403
+    for unparsable in ("http://[", "http://[::1"):  # not a URL at all: refused, not a 500
+        odd = post(keyless, "/v1/chat/completions", CHAT, origin=unparsable)
+        assert odd.status_code == 403 and odd.json()["error"]["code"] == "origin_not_allowed", odd.text
     upload = httpx.post(
         f"{keyless.url}/v1/files",
         files={"file": ("a.jsonl", b"{}\n")},

@@ -1,4 +1,4 @@
-"""The keyless gateway's Host and Origin rules (end to end in tests/e2e/test_keyless_browser_guard.py)."""
+"""The keyless gateway's Host and Origin rules (end to end in tests/e2e/test_keyless_gateway.py)."""
 
 from __future__ import annotations
 
@@ -48,3 +48,4 @@ def test_origins() -> None:
     assert not origin_allowed("https://evil.example", "127.0.0.1:1325", ["http://app.example"])
     assert not origin_allowed("null", "", [])
     assert not origin_allowed("null", "127.0.0.1:1325", [])
+    assert not origin_allowed("http://[", "127.0.0.1:1325", [])  # unparsable (was a 500)

@@ -64,7 +64,10 @@ def origin_allowed(origin: str, host_header: str, cors: list[str]) -> bool:
     """The gateway's own origin (a page it served itself), or one `CORS_ORIGINS` names."""
     if "*" in cors or origin.rstrip("/") in cors:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # `http://[`: no origin a browser sends, and nobody's
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and parts.netloc == host_header.strip().lower()
 
 
