@@ -286,6 +286,17 @@ def test_numeric_spellings_of_an_address_never_reach_it(
     assert counts(emulator) == before
 
 
+def test_a_redirect_to_a_numeric_spelling_is_refused(oai: openai.OpenAI, files: tuple[str, list[str]]) -> None:
+    """The first hop is the allowed file server; its redirect names the same server as one decimal number."""
+    base, hits = files
+    port = base.rpartition(":")[2]
+    seen = len(hits)
+    error = refusal(lambda: ask(oai, image(f"{base}/redirect?to=http://2130706433:{port}/cat.png")))
+    assert error.body["code"] == "media_url_refused"  # type: ignore[index]
+    assert "canonical" in error.body["message"]  # type: ignore[index]
+    assert hits[seen:] == ["/redirect"], hits[seen:]
+
+
 def test_a_name_that_resolves_to_loopback_is_refused(
     oai: openai.OpenAI, files: tuple[str, list[str]]
 ) -> None:
