@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 CHAT = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hello"}]}
 MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 32, "messages": [{"role": "user", "content": "hello"}]}
