@@ -338,3 +338,62 @@ def test_openai_files_upload_list_page_content_delete(gateway: Service) -> None:
         client.files.create(
             file=("x.txt", b"x"), purpose="batch", expires_after={"anchor": "created_at", "seconds": 5}
         )
+
+
+def _stored_blobs(gateway: Service) -> list[str]:
+    root = gateway.extra["cwd"] / "data" / "blobs"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, str]:
+    """A form whose parts come in the order given: (name, filename or None, value)."""
+    boundary = "gatewaytestboundary"
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_bad_input_is_a_4xx_in_the_callers_shape_and_leaves_no_blob_behind(gateway: Service) -> None:
+    """Unicode digits (`²` passes `str.isdigit()`, not `int()`) and refused form fields, wherever they come
+    in the form, are 400s; a refused upload stores nothing, listed or not."""
+    client = oai(gateway, "key-carol")
+    before, listed = _stored_blobs(gateway), [f.id for f in client.files.list()]
+    with pytest.raises(openai.BadRequestError) as superscript:
+        client.files.create(
+            file=("x.jsonl", b"{}\n"),
+            purpose="batch",
+            expires_after={"anchor": "created_at", "seconds": "²"},  # type: ignore[typeddict-item]
+        )
+    assert superscript.value.body["param"] == "expires_after.seconds"  # type: ignore[index]
+    headers = {"authorization": "Bearer key-carol"}
+    for parts in (
+        # the bad field after the file: the file's bytes were streaming already
+        (("file", "x.jsonl", b"{}\n" * 1000), ("purpose", None, b"batch"), ("expires_after[seconds]", None, "²".encode())),
+        (("file", "x.jsonl", b"{}\n"), ("purpose", None, b"nonsense")),
+        (("file", "x.jsonl", b"{}\n"),),  # no purpose at all: only the whole form can tell
+        (("purpose", None, b"batch"), ("expires_after[anchor]", None, b"created_at"), ("file", "x.jsonl", b"{}\n")),
+    ):
+        body, content_type = _multipart(*parts)
+        answer = httpx.post(
+            f"{gateway.url}/v1/files", content=body, headers={**headers, "content-type": content_type}, timeout=30
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert _stored_blobs(gateway) == before
+    assert [f.id for f in client.files.list()] == listed
+
+    for path in ("/v1/files", "/v1/batches"):
+        answer = httpx.get(f"{gateway.url}{path}?limit=%C2%B2", headers=headers, timeout=10)
+        assert answer.status_code == 400 and answer.json()["error"]["param"] == "limit", answer.text
+    for path in ("/v1/messages/batches", "/v1/files"):
+        answer = httpx.get(
+            f"{gateway.url}{path}?limit=%C2%B2",
+            headers={**headers, "anthropic-version": "2023-06-01", "anthropic-beta": "files-api-2025-04-14"},
+            timeout=10,
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "invalid_request_error"
+    blob = httpx.get(f"{gateway.url}/v1/blobs/abc.%C3%A9", timeout=10)  # no key needed
+    assert blob.status_code == 404 and blob.json()["error"]["code"] == "link_invalid"

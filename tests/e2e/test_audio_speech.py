@@ -103,6 +103,14 @@ def test_speed_shortens_the_speech(client: openai.OpenAI) -> None:
     assert decode(audio.content).duration == pytest.approx(SECONDS / 2, abs=0.03)
 
 
+def test_speech_shorter_than_the_tempo_window_still_comes_back(client: openai.OpenAI) -> None:
+    """One character at 3x: the tempo filter gives back nothing for so short a clip, which then comes back at
+    its own speed (it was a 500, found by the contract test's fuzzing)."""
+    audio = client.audio.speech.create(model="tts-1", voice="alloy", input="0", response_format="wav", speed=3.0)
+    decoded = decode(audio.content)
+    assert decoded.sample_rate == 24_000 and 0 < decoded.duration <= SECONDS_PER_CHAR + SLACK["wav"]
+
+
 def test_voices_reach_the_upstream_mapped(client: openai.OpenAI, upstream: Service) -> None:
     client.audio.speech.create(model="tts-1", voice="onyx", input="mapped voice", response_format="pcm")
     sent = [b for b in bodies(upstream) if "mapped voice" in orjson.dumps(b).decode()][-1]

@@ -223,3 +223,53 @@ def test_cors_preflight_and_exposed_headers(emulator: Service) -> None:
     finally:
         gateway.stop()
         plain.stop()
+
+
+def test_operator_views_need_an_admin_key_and_never_show_credentials_or_names(emulator: Service) -> None:
+    """Client keys without ADMIN_API_KEYS do not open the metrics; a base URL's user name and password are
+    never shown; account names taken from an e-mail address are shown to operators only."""
+    accounts = [
+        {"email": "jane.doe@corp.example", "password": "password0", "base_url": emulator.url},
+        {
+            "kind": "openai",
+            "base_url": "http://ops:hunter2@127.0.0.1:9/v1?token=t0ps3cret",
+            "api_key": "sk-x",
+        },
+    ]
+    keyed = start_gateway({"GATEWAY_API_KEYS": "client-key"}, accounts=accounts)
+    # keyless, with anonymous use allowed: a request through a proxy is a stranger's, a direct one the operator's
+    anonymous = start_gateway({"ALLOW_ANONYMOUS": "true"}, accounts=accounts)
+    try:
+        for path in ("/v1/metrics", "/metrics"):
+            refused = httpx.get(f"{keyed.url}{path}", headers={"x-api-key": "client-key"}, timeout=10)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "admin_key_required"
+            assert "ADMIN_API_KEYS" in refused.json()["error"]["message"]
+            assert httpx.get(f"{keyed.url}{path}", timeout=10).status_code == 403
+
+        operator = httpx.get(f"{anonymous.url}/v1/metrics", timeout=10)
+        assert operator.status_code == 200
+        rows = {row["kind"]: row for row in operator.json()["accounts"]}
+        assert rows["qwen-web"]["name"] == "jane.doe"
+        assert rows["openai"]["base_url"] == "http://127.0.0.1:9/v1"
+        stranger_headers = {"x-forwarded-for": "203.0.113.9"}
+        for path in ("/v1/metrics", "/metrics"):
+            for view in (
+                httpx.get(f"{anonymous.url}{path}", headers=stranger_headers, timeout=10),
+                operator if path == "/v1/metrics" else httpx.get(f"{anonymous.url}{path}", timeout=10),
+            ):
+                assert view.status_code == 200
+                assert "hunter2" not in view.text and "ops:" not in view.text and "t0ps3cret" not in view.text
+        for path in ("/v1/metrics", "/metrics"):
+            stranger = httpx.get(f"{anonymous.url}{path}", headers=stranger_headers, timeout=10)
+            assert "jane" not in stranger.text and "corp.example" not in stranger.text, path
+        labels = [
+            row["name"]
+            for row in httpx.get(f"{anonymous.url}/v1/metrics", headers=stranger_headers, timeout=10).json()[
+                "accounts"
+            ]
+        ]
+        assert len(labels) == 2 and all(label.startswith("account-") for label in labels)
+    finally:
+        keyed.stop()
+        anonymous.stop()

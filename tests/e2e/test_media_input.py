@@ -231,6 +231,72 @@ def test_private_and_non_http_urls_are_refused(oai: openai.OpenAI, emulator: Ser
     assert counts(emulator) == before
 
 
+NUMERIC_SPELLINGS = [
+    "127.1",  # 127.0.0.1, short form
+    "2130706433",  # 127.0.0.1 as one decimal number
+    "017700000001",  # 127.0.0.1 in octal
+    "0x7f000001",  # 127.0.0.1 in hex
+    "0x7f.1",
+    "0177.0.0.1",
+    "127.000.000.001",
+    "127.0.0.1.",
+    "2852039166",  # 169.254.169.254, the cloud metadata service
+]
+
+
+def test_numeric_spellings_of_an_address_never_reach_it(
+    oai: openai.OpenAI, claude: anthropic.Anthropic, emulator: Service
+) -> None:
+    """Image and file URLs whose host is an IPv4 address in a non-canonical spelling are refused before any
+    connection, even when the canonical form is on the fetcher's allowlist (this module's server is)."""
+    before = counts(emulator)
+    with media_server() as (base, hits):
+        port = base.rpartition(":")[2]
+        for host in NUMERIC_SPELLINGS:
+            url = f"http://{host}:{port}/cat.png"
+            error = refusal(lambda url=url: ask(oai, text("look"), image(url)))  # type: ignore[misc]
+            assert error.status_code == 400
+            assert error.body["code"] == "media_url_refused", (host, error.body)  # type: ignore[index]
+            assert error.body["param"] == "messages.0.content.1.image_url.url"  # type: ignore[index]
+            assert "canonical" in error.body["message"]  # type: ignore[index]
+            with pytest.raises(anthropic.BadRequestError) as caught:
+                claude.messages.create(
+                    model=VISION,
+                    max_tokens=64,
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "document", "source": {"type": "url", "url": f"{url}.pdf"}},
+                                {"type": "text", "text": "read it"},
+                            ],
+                        }
+                    ],
+                )
+            assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+            assert "canonical" in caught.value.body["error"]["message"]  # type: ignore[index]
+            answer = refusal(
+                lambda url=url: oai.responses.create(  # type: ignore[misc]
+                    model=VISION,
+                    input=[{"role": "user", "content": [{"type": "input_file", "file_url": f"{url}.pdf"}]}],
+                )
+            )
+            assert answer.body["code"] == "media_url_refused", answer.body  # type: ignore[index]
+        assert hits == [], hits
+    assert counts(emulator) == before
+
+
+def test_a_redirect_to_a_numeric_spelling_is_refused(oai: openai.OpenAI, files: tuple[str, list[str]]) -> None:
+    """The first hop is the allowed file server; its redirect names the same server as one decimal number."""
+    base, hits = files
+    port = base.rpartition(":")[2]
+    seen = len(hits)
+    error = refusal(lambda: ask(oai, image(f"{base}/redirect?to=http://2130706433:{port}/cat.png")))
+    assert error.body["code"] == "media_url_refused"  # type: ignore[index]
+    assert "canonical" in error.body["message"]  # type: ignore[index]
+    assert hits[seen:] == ["/redirect"], hits[seen:]
+
+
 def test_a_name_that_resolves_to_loopback_is_refused(
     oai: openai.OpenAI, files: tuple[str, list[str]]
 ) -> None:

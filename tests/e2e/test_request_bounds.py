@@ -38,7 +38,7 @@ def raw_request(gateway: Service, head: bytes, body: bytes = b"") -> bytes:
 def test_a_declared_size_over_the_limit_is_refused_before_reading(gateway: Service) -> None:
     # 5 GB announced, none sent: the answer cannot wait for the body
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: 5000000000\r\n\r\n"
     )
     answer = raw_request(gateway, head)
@@ -73,6 +73,6 @@ def test_a_body_within_the_limit_is_served(gateway: Service) -> None:
 
 
 def test_a_malformed_content_length_is_a_400(gateway: Service) -> None:
-    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: lots\r\n\r\n"
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: lots\r\n\r\n"
     answer = raw_request(gateway, head)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]

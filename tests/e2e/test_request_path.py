@@ -278,7 +278,7 @@ def test_a_client_that_stops_reading_is_cut_off(emulator: Service, store_url: st
         sock.connect(("127.0.0.1", gateway.port))
         try:
             sock.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )

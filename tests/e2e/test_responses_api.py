@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
-from tests.processes import Service, directive
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 
 def script(emulator: Service, *replies: dict[str, object]) -> None:
@@ -115,15 +116,29 @@ def test_store_false_is_not_kept(client: openai.OpenAI) -> None:
     assert caught.value.param == "previous_response_id"  # type: ignore[attr-defined]
 
 
-def test_responses_belong_to_their_tenant(gateway: Service) -> None:
-    mine = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="tenant-a", max_retries=0)
-    theirs = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="tenant-b", max_retries=0)
+@pytest.fixture(scope="module")
+def keyed(emulator: Service) -> Iterator[Service]:
+    """Tenants are gateway keys: a gateway without GATEWAY_API_KEYS has one shared tenant."""
+    service = start_gateway({"GATEWAY_API_KEYS": "tenant-a,tenant-b"}, accounts=emulator_accounts(emulator, 3))
+    yield service
+    service.stop()
+
+
+def test_responses_belong_to_their_tenant(keyed: Service) -> None:
+    mine = openai.OpenAI(base_url=f"{keyed.url}/v1", api_key="tenant-a", max_retries=0)
+    theirs = openai.OpenAI(base_url=f"{keyed.url}/v1", api_key="tenant-b", max_retries=0)
     created = mine.responses.create(model="qwen3-max", input="private")
     assert mine.responses.retrieve(created.id).id == created.id
     with pytest.raises(openai.NotFoundError):
         theirs.responses.retrieve(created.id)
     with pytest.raises(openai.NotFoundError):
         theirs.responses.delete(created.id)
+    # nor may another tenant resend one of its output items by reference
+    (made,) = [item for item in created.output if item.type == "message"]
+    question = {"role": "user", "content": "hello"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        theirs.responses.create(model="qwen3-max", input=[question, {"type": "item_reference", "id": made.id}])  # type: ignore[list-item]
+    assert caught.value.param == "input.1.id"  # type: ignore[attr-defined]
 
 
 WEATHER = {
@@ -180,10 +195,6 @@ def test_item_reference_resends_a_stored_output_item(client: openai.OpenAI, emul
     assert resolved.id == made.id and resolved.type == "function_call"
     assert resolved.name == "get_weather" and resolved.call_id == made.call_id
     assert json.loads(resolved.arguments) == {"city": "Lima"}
-    other = openai.OpenAI(base_url=str(client.base_url), api_key="another-tenant", max_retries=0)
-    with pytest.raises(openai.BadRequestError) as caught:
-        other.responses.create(model="qwen3-max", input=[question, {"type": "item_reference", "id": made.id}])
-    assert caught.value.param == "input.1.id"  # type: ignore[attr-defined]
 
 
 def test_function_call_streams_its_arguments(client: openai.OpenAI, emulator: Service) -> None:

@@ -31,7 +31,10 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
 
 @pytest.fixture
 def stored_gateway(emulator: Service, store_env: dict[str, str]) -> Iterator[Service]:
-    service = start_gateway(store_env, accounts=emulator_accounts(emulator, 2))
+    # two keys, two tenants (without GATEWAY_API_KEYS every caller would be the one shared tenant)
+    service = start_gateway(
+        {**store_env, "GATEWAY_API_KEYS": "tenant-a,tenant-b"}, accounts=emulator_accounts(emulator, 2)
+    )
     yield service
     service.stop()
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from tests.images.media_helpers import Recording, assert_no_upstream_urls, png_size
+from tests.images.media_helpers import KEYS, Recording, assert_no_upstream_urls, png_size
 from tests.processes import Service
 
 
@@ -50,6 +50,25 @@ def test_n_two_urls_are_signed_gateway_links_serving_png(alice: openai.OpenAI, g
         assert png_size(fetched.content) == (96, 54)
     tampered = urls[0][:-3] + ("AAA" if not urls[0].endswith("AAA") else "BBB")
     assert httpx.get(tampered).status_code == 404
+
+
+def test_a_link_carries_an_opaque_id_not_the_tenant(alice: openai.OpenAI, gateway: Service) -> None:
+    """A link in a public page must not let anyone guess the key offline: nothing in it derives from the key
+    or the blob's key (which names the tenant)."""
+    url = alice.images.generate(model="dall-e-3", prompt="a kite").data[0].url or ""
+    token = url.removeprefix(f"{gateway.url}/v1/blobs/")
+    found, _, signature = token.partition(".")
+    assert found and signature and "." not in signature
+    tenant = hashlib.sha256(KEYS[0].encode()).hexdigest()[:12]
+    for part in (found, signature):
+        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        assert tenant.encode() not in decoded and b"images/" not in decoded
+        assert tenant not in part
+    assert httpx.get(url).status_code == 200
+    for bad in ("abc.%C3%A9", "%C3%A9", found, f"{found}.", f".{signature}", "x" * 300):
+        answer = httpx.get(f"{gateway.url}/v1/blobs/{bad}")
+        assert answer.status_code == 404, (bad, answer.text)
+        assert answer.json()["error"]["code"] == "link_invalid"
 
 
 def test_edit_sends_the_image_and_returns_only_the_result(alice: openai.OpenAI, emulator: Service) -> None:

@@ -106,7 +106,11 @@ def test_deployed_shape_secrets_manager_and_dynamodb(emulator: Service) -> None:
         secret = boto3.client("secretsmanager", **aws).create_secret(
             Name="qwen/runtime",
             SecretString=json.dumps(
-                {"QWEN_ACCOUNTS": emulator_accounts(emulator, 2), "GATEWAY_API_KEYS": "key-one,key-two"}
+                {
+                    "QWEN_ACCOUNTS": emulator_accounts(emulator, 2),
+                    "GATEWAY_API_KEYS": "key-one,key-two",
+                    "ADMIN_API_KEYS": "admin-one",
+                }
             ),
         )
         dynamodb = boto3.client("dynamodb", **aws)
@@ -138,13 +142,15 @@ def test_deployed_shape_secrets_manager_and_dynamodb(emulator: Service) -> None:
                 http_api_event("GET", "/v1/models"),
                 http_api_event("GET", "/v1/models", headers=auth),
                 http_api_event("GET", "/v1/metrics", headers=auth),
+                http_api_event("GET", "/v1/metrics", headers={"authorization": "Bearer admin-one"}),
             ],
             env,
         )
     finally:
         stop(moto)
-    unauthorised, models, metrics = result["responses"]
+    unauthorised, models, as_client, metrics = result["responses"]
     assert assert_openai_error(unauthorised, 401)
+    assert assert_openai_error(as_client, 403)["code"] == "admin_key_required"
     assert "qwen3-max" in {m["id"] for m in body_json(models)["data"]}
     report = body_json(metrics)
     assert len(report["accounts"]) == 2, "accounts came from the secret"

@@ -18,6 +18,7 @@ import pytest
 from anthropic.types import ToolParam
 
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
+from qwen_server.app.auth import KEYLESS_TENANT
 from qwen_server.app.factory import build_app
 from qwen_server.app.runtime import RuntimeCell, build_runtime
 from qwen_server.config import Settings
@@ -176,7 +177,7 @@ async def test_the_route_maps_identity_model_and_thinking(
     assert request.model == "qwen3-coder-plus"  # the sonnet family in shared/models.json
     assert (request.thinking, request.thinking_budget) == (True, 2048)
     assert request.session_id == "u-7" and request.user == "u-7"
-    assert request.tenant.startswith("key-")
+    assert request.tenant == KEYLESS_TENANT  # no GATEWAY_API_KEYS here: a sent key is not an identity
     response = await http.post("/v1/messages", json=BODY, headers={"x-claude-code-session-id": "cc-1"})
     assert scripted.requests[-1].session_id == "cc-1"
 

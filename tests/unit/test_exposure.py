@@ -41,3 +41,11 @@ def test_platforms_and_binds_are_exposed(monkeypatch: pytest.MonkeyPatch) -> Non
     assert exposure(scope()) == "it runs on AWS Lambda"
     monkeypatch.setenv("VERCEL", "1")
     assert exposure(scope()) == "it runs on Vercel"
+
+
+def test_a_proxied_request_is_exposed() -> None:
+    """A reverse proxy on the same host connects from 127.0.0.1; its forwarding headers give it away."""
+    for name in (b"x-forwarded-for", b"forwarded", b"x-real-ip"):
+        proxied = {**scope(), "headers": [(name, b"203.0.113.9")]}
+        assert "reverse proxy" in str(exposure(proxied))
+    assert exposure({**scope(), "headers": [(b"user-agent", b"curl")]}) is None

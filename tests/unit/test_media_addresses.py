@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_server.media.addresses import refusal
+from qwen_server.media.addresses import host_refusal, refusal
 from qwen_server.media.fetch import FetchPolicy, FetchRefused, _check_url
 
 REFUSED = [
@@ -52,8 +52,42 @@ def test_the_reason_names_the_embedded_address() -> None:
 
 
 @pytest.mark.parametrize(
+    "host",
+    [
+        "127.1",
+        "2130706433",
+        "017700000001",
+        "0x7f000001",
+        "0X7F000001",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.000.000.001",
+        "127.0.0.1.",
+        "2852039166",
+        "example.123",
+        "a..b",
+        "-bad.example",
+        "under score.example",
+        "fe80::1%eth0",
+        "x" * 64 + ".example",
+    ],
+)
+def test_hosts_that_are_not_canonical_ips_or_dns_names(host: str) -> None:
+    assert host_refusal(host) is not None
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "8.8.8.8", "::1", "example.com", "example.com.", "cdn-1.example", "bücher.de", "0x.io"]
+)
+def test_canonical_ips_and_dns_names_are_hosts(host: str) -> None:
+    assert host_refusal(host) is None
+
+
+@pytest.mark.parametrize(
     "url",
     [
+        "http://2130706433/a.png",
+        "http://127.1/a.png",
         "file:///etc/passwd",
         "gopher://example.com/",
         "http://user:pw@example.com/a.png",

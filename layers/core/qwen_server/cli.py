@@ -13,20 +13,11 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+from qwen_server.core.sanitise import url_without_credentials
 from qwen_server.local_emulator import emulated_upstream, exit_on_sigterm
 from qwen_server.workers import LOG_FORMAT, default_workers, worker_count, worker_log_config
 
 DEFAULT_PORT = 1325
-
-
-def _without_credentials(url: str) -> str:
-    """The store URL for the log: no password, no query string."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def _check_store(url: str) -> None:
@@ -44,7 +35,7 @@ def _check_store(url: str) -> None:
         asyncio.run(ping())
     except Exception as exc:  # any failure here is a configuration error to report, not a crash
         raise SystemExit(
-            f"STORE_URL={_without_credentials(url)} cannot be used: {type(exc).__name__}: {exc}"
+            f"STORE_URL={url_without_credentials(url)} cannot be used: {type(exc).__name__}: {exc}"
         ) from None
 
 
@@ -111,7 +102,7 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
         raise SystemExit(f"configuration error: {exc}") from None
     if note:
         log.info("%s", note)
-    log.info("store: %s; worker processes: %d", _without_credentials(store_url), workers)
+    log.info("store: %s; worker processes: %d", url_without_credentials(store_url), workers)
     _check_store(store_url)
     log.info(
         "serving on http://%s:%d (OpenAI base_url http://%s:%d/v1)",

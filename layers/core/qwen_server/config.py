@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         default=None, description='JSON object: gateway key or tenant id -> {"rpm": n, "tpm": n}'
     )
     cors_origins: str | None = Field(default=None, description="comma-separated origins, or *")
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="without GATEWAY_API_KEYS: Host names accepted besides localhost and loopback (or *)",
+    )
     api_docs: bool = Field(default=False, description="serve the interactive API docs at /docs")
 
     special_code_mode: bool = False

@@ -27,6 +27,11 @@ def _raw(key: str) -> bytes:
         return key.encode("utf-8")
 
 
+# Every caller of a gateway without GATEWAY_API_KEYS: whatever key they send (the README's `api_key="anything"`),
+# they share one tenant, and so each other's files, batches, stored responses, videos and rate limits.
+KEYLESS_TENANT = "anonymous"
+
+
 @lru_cache(maxsize=256)
 def tenant_id(key: str) -> str:
     """The tenant a key stands for: a short hash, so logs, limits and usage never show the key itself.
@@ -35,8 +40,9 @@ def tenant_id(key: str) -> str:
 
 
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:
-    """The tenant id (a hash of the key); raises when keys are configured and none of them was sent, and
-    when none are configured on a deployed gateway (fail closed) unless ALLOW_ANONYMOUS is set."""
+    """The tenant id (a hash of the key; `KEYLESS_TENANT` without GATEWAY_API_KEYS, whatever key is sent: a
+    made-up key is not an identity); raises when keys are configured and none of them was sent, and when
+    none are configured on a deployed gateway (fail closed) unless ALLOW_ANONYMOUS is set."""
     key = presented_key(request)
     if allowed:
         if key is None or not any(hmac.compare_digest(_raw(key), k.encode("utf-8")) for k in allowed):
@@ -44,9 +50,10 @@ def tenant_for(request: Request, allowed: frozenset[str]) -> str:
                 "Invalid or missing API key: send one of GATEWAY_API_KEYS as `Authorization: Bearer <key>` "
                 "or `x-api-key`"
             )
+        tenant = tenant_id(key)
     else:
         _refuse_anonymous_when_deployed(request)
-    tenant = tenant_id(key) if key else "anonymous"
+        tenant = KEYLESS_TENANT
     fields = request.scope.get("state", {}).get("log")
     if isinstance(fields, dict):
         fields["tenant"] = tenant  # the access log's line for this request
@@ -66,15 +73,26 @@ def _refuse_anonymous_when_deployed(request: Request) -> None:
         )
 
 
-def require_operator(request: Request) -> None:
-    """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set, else the API's rule."""
+def require_operator(request: Request) -> bool:
+    """Operator views (/v1/metrics, /metrics): an admin key once ADMIN_API_KEYS is set; with client keys but no
+    admin keys nobody may read them (a client key is not an operator's); a keyless gateway follows the API's
+    rule (fail closed when deployed). True when the caller is an operator, who may see account names: an
+    admin, or anyone on a keyless gateway nobody else can reach."""
+    from qwen_server.app.exposure import exposure
     from qwen_server.app.runtime import settings_of
 
     settings = settings_of(request)
     if settings.admin_keys():
         require_admin(request, settings.admin_keys())
-    else:
-        tenant_for(request, settings.gateway_keys())
+        return True
+    if settings.gateway_keys():
+        raise PermissionDenied(
+            "the operator views need an admin key, and a gateway key is not one: set ADMIN_API_KEYS "
+            "(comma-separated keys, separate from GATEWAY_API_KEYS) to read them",
+            code="admin_key_required",
+        )
+    tenant_for(request, frozenset())
+    return exposure(request.scope) is None
 
 
 def require_admin(request: Request, allowed: frozenset[str]) -> None:

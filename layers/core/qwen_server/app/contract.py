@@ -4,7 +4,8 @@
 nothing is imported until the document is first asked for (no function pays for it on its cold start).
 Every route in the factory's table appears in the document; one without an entry here is described
 generically (any JSON body in, any JSON out, the API's error shape), so a new route needs only its table
-entry to be published, and an entry here to be described precisely.
+entry to be published, and an entry here to be described precisely. Query parameters, headers, multipart
+forms and hand-checked JSON bodies are in `contract_inputs`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+
+from qwen_server.app.contract_inputs import ANSWERS, ANTHROPIC, BODIES, FORMS, LINKS, PARAMS
 
 Auth = Literal["gateway", "admin", "operator", "none"]
 _M = "qwen_server.app.response_models"
@@ -30,7 +33,7 @@ class Contract:
     response: tuple[str, ...] = ()  # "module:Model" of a 200 JSON body; several: any of them
     streams: bool = False  # `stream: true` answers text/event-stream
     auth: Auth = "gateway"
-    content_type: str = "application/json"  # of the 200 answer
+    content_type: str = "application/json"  # of the 200 answer (`contract_inputs.ANSWERS`: others it may be)
     example: dict[str, Any] | None = None  # a request body that reaches the upstream
 
 
@@ -42,6 +45,7 @@ SSE_EVENT: dict[str, Any] = {
     "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
 }
 _HELLO = [{"role": "user", "content": "hello"}]
+_MEDIA = "qwen_server.api.openai.media_schemas"
 # Values a path parameter takes in a real call (documentation, and test generators start from them).
 PATH_EXAMPLES = {"model_id": "qwen3-max"}
 
@@ -100,12 +104,38 @@ CONTRACTS: dict[tuple[str, str], Contract] = {
         "Read the account list again", response=(f"{_M}:ReloadResult",), auth="admin"
     ),
     ("GET", "/v1/blobs/{token}"): Contract(
-        "The bytes behind a signed link (the token is the credential)",
+        "The bytes behind a signed link (the token is the credential), as the type they were stored with",
         auth="none",
-        content_type="application/octet-stream",
+        content_type="*/*",
     ),
     ("GET", "/admin/usage"): Contract(
         "Requests and tokens by tenant and day", response=(f"{_M}:Listing",), auth="admin"
+    ),
+    ("POST", "/v1/completions"): Contract(
+        "Create a text completion (OpenAI, legacy)",
+        "qwen_server.api.openai.completions:CompletionRequest",
+        streams=True,
+        example={"model": "qwen3-max", "prompt": "hello"},
+    ),
+    ("POST", "/v1/responses"): Contract(
+        "Create a response (OpenAI Responses API)",
+        "qwen_server.api.responses.schemas:ResponsesRequest",
+        streams=True,
+        example={"model": "qwen3-max", "input": "hello"},
+    ),
+    ("POST", "/v1/images/generations"): Contract("Generate images", f"{_MEDIA}:ImageGenerationRequest"),
+    ("POST", "/v1/videos"): Contract(
+        "Start a video (JSON, or multipart with an image)", f"{_MEDIA}:VideoCreateRequest"
+    ),
+    ("GET", "/v1/videos/{video_id}/content"): Contract("A finished video's MP4", content_type="video/mp4"),
+    ("POST", "/v1/audio/speech"): Contract("Text to speech", streams=True, content_type="audio/mpeg"),
+    ("POST", "/v1/audio/transcriptions"): Contract("Transcribe an upload", streams=True),
+    ("POST", "/v1/audio/translations"): Contract("Translate an upload into English", streams=True),
+    ("GET", "/v1/files/{file_id}/content"): Contract(
+        "A file's bytes, as the type it was uploaded with", content_type="*/*"
+    ),
+    ("GET", "/v1/messages/batches/{batch_id}/results"): Contract(
+        "A message batch's results, one JSON line each", content_type="application/x-jsonl"
     ),
     ("GET", "/admin/usage/recent"): Contract(
         "Requests, tokens and error answers by tenant over the last hour and day",
@@ -147,15 +177,18 @@ def _ref(target: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{target.partition(':')[2]}"}
 
 
-def _error_shape(path: str) -> dict[str, str]:
-    anthropic = path.startswith("/v1/messages")
-    return _ref(f"{_M}:AnthropicError" if anthropic else f"{_M}:OpenAIError")
+def _error_shape(method: str, path: str) -> dict[str, Any]:
+    """Anthropic's under /v1/messages; either where `anthropic-version` picks the shape; else OpenAI's."""
+    if path.startswith("/v1/messages"):
+        return _ref(f"{_M}:AnthropicError")
+    if ANTHROPIC in PARAMS.get((method, path), ()):
+        return {"anyOf": [_ref(f"{_M}:OpenAIError"), _ref(f"{_M}:AnthropicError")]}
+    return _ref(f"{_M}:OpenAIError")
 
 
 def _operation(method: str, path: str, contract: Contract | None) -> dict[str, Any]:
-    generic = contract is None
     c = contract or Contract(f"{method} {path}")
-    op: dict[str, Any] = {"summary": c.summary, "operationId": f"{method.lower()}{path}".replace("/", "_")}
+    op: dict[str, Any] = {"summary": c.summary, "operationId": _operation_id(method, path)}
     params = [
         {
             "name": name,
@@ -166,15 +199,12 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
         }
         for name in _path_params(path)
     ]
+    params += [{"name": p.name, "in": p.where, "schema": p.schema} for p in PARAMS.get((method, path), ())]
     if params:
         op["parameters"] = params
-    if c.request is not None:
-        media: dict[str, Any] = {"schema": _ref(c.request)}
-        if c.example is not None:
-            media["example"] = c.example
-        op["requestBody"] = {"required": c.auth != "admin", "content": {"application/json": media}}
-    elif generic and method in ("POST", "PUT", "PATCH"):
-        op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    request_body = _request_body(method, path, c)
+    if request_body is not None:
+        op["requestBody"] = request_body
     if c.content_type == "application/json":
         body: dict[str, Any] = (
             {"anyOf": [_ref(r) for r in c.response]}
@@ -186,16 +216,18 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
         ok: dict[str, Any] = {"application/json": {"schema": body}}
     else:
         ok = {c.content_type: {"schema": {"type": "string"}}}
+    ok.update({other: {"schema": {"type": "string"}} for other in ANSWERS.get((method, path), ())})
     if c.streams:
         ok["text/event-stream"] = {"schema": SSE_EVENT}
     op["responses"] = {
         "200": {
             "description": "Success" + (" (a stream when `stream` is true)" if c.streams else ""),
             "content": ok,
+            **({"links": _links(LINKS[(method, path)])} if (method, path) in LINKS else {}),
         },
         "default": {
             "description": "An error in the API's own shape",
-            "content": {"application/json": {"schema": _error_shape(path)}},
+            "content": {"application/json": {"schema": _error_shape(method, path)}},
         },
     }
     if c.auth in ("gateway", "operator"):
@@ -205,6 +237,42 @@ def _operation(method: str, path: str, contract: Contract | None) -> dict[str, A
     else:
         op["security"] = []
     return op
+
+
+def _request_body(method: str, path: str, c: Contract) -> dict[str, Any] | None:
+    """JSON (a model, a hand-written schema, or any object), a multipart form, or both (`/v1/videos`)."""
+    content: dict[str, Any] = {}
+    if c.request is not None:
+        content["application/json"] = {"schema": _ref(c.request)}
+        if c.example is not None:
+            content["application/json"]["example"] = c.example
+    elif (method, path) in BODIES:
+        content["application/json"] = {"schema": BODIES[(method, path)]}
+    elif (method, path) not in FORMS and method in ("POST", "PUT", "PATCH"):
+        content["application/json"] = {"schema": {"type": "object"}}
+    if (method, path) in FORMS:
+        content["multipart/form-data"] = {"schema": FORMS[(method, path)]}
+    if not content:
+        return None
+    required = c.auth != "admin" and (
+        c.request is not None or (method, path) in BODIES or (method, path) in FORMS
+    )
+    return {"required": required, "content": content}
+
+
+def _operation_id(method: str, path: str) -> str:
+    return f"{method.lower()}{path}".replace("/", "_")
+
+
+def _links(targets: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """Each target's one path parameter is the `id` of the answer."""
+    return {
+        _operation_id(method, path).replace("{", "").replace("}", ""): {
+            "operationId": _operation_id(method, path),
+            "parameters": {_path_params(path)[0]: "$response.body#/id"},
+        }
+        for method, path in targets
+    }
 
 
 def _path_params(path: str) -> list[str]:

@@ -1,9 +1,11 @@
 """Is this gateway reachable by strangers? Then it fails closed without gateway keys.
 
 Deployed means: on AWS Lambda, on Vercel, served by `qwen-server serve` bound to a non-loopback address
-(`serve` records its `--host` in `QWEN_SERVER_BIND_HOST`), or a connection that arrived on a non-loopback
-local address (gunicorn or Docker, which `serve` does not start). A loopback-only local server stays open,
-as before, so a developer needs no key.
+(`serve` records its `--host` in `QWEN_SERVER_BIND_HOST`), a connection that arrived on a non-loopback
+local address (gunicorn or Docker, which `serve` does not start), or a request a reverse proxy passed on: on
+the same host every proxied request comes from 127.0.0.1, so the forwarding headers (`X-Forwarded-For`,
+`Forwarded`, `X-Real-IP`) are what tells it apart. A loopback-only local server stays open, as before, so a
+developer needs no key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from functools import lru_cache
 from starlette.types import Scope
 
 BIND_HOST = "QWEN_SERVER_BIND_HOST"
+FORWARDING = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip"})
 
 
 def platform() -> str | None:
@@ -47,6 +50,8 @@ def exposure(scope: Scope) -> str | None:
     server = scope.get("server")
     if server and _public_ip(str(server[0])):
         return "the request arrived on a non-loopback address"
+    if any(name in FORWARDING for name, _ in scope.get("headers", ())):
+        return "the request came through a reverse proxy (it carries X-Forwarded-For or Forwarded)"
     return None
 
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qwen_server.core import offload
 from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from qwen_server.core.ids import hex_id
+from qwen_server.core.numbers import whole_number
 from qwen_server.observability import request_log
 
 if TYPE_CHECKING:
@@ -110,10 +111,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     reading anything, else while it streams in, so a multi-gigabyte upload never sits in memory."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        size = whole_number(declared)
+        if size is None:
             raise InvalidRequest("The Content-Length header is not a number")
-        if int(declared) > max_bytes:
-            raise PayloadTooLarge(f"The request body is {int(declared)} bytes; the limit is {max_bytes}")
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The request body is {size} bytes; the limit is {max_bytes}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -126,9 +128,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return body
 
 
+# What a web page may send anywhere without a CORS preflight (besides no type at all).
+BROWSER_SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     """The body as a JSON object; a long one parsed off the event loop (a megabyte of nested arrays takes
     a parser a quarter of a second)."""
+    refuse_browser_body(request)
     body = await read_body(request, max_bytes)
     if len(body) > OFF_LOOP_BODY:
         return await offload.run(functools.partial(parse_json_object, body))
@@ -140,10 +147,25 @@ async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
     off the event loop, where tens of thousands of content blocks would take it seconds."""
     from qwen_server.api.validation import validate
 
+    refuse_browser_body(request)
     body = await read_body(request, max_bytes)
     if len(body) > OFF_LOOP_BODY:
         return await offload.run(lambda: validate(model, parse_json_object(body)))
     return validate(model, parse_json_object(body))
+
+
+def refuse_browser_body(request: Request) -> None:
+    """On a gateway without keys (`KeylessGuard` marks its requests `keyless`), a JSON route refuses the
+    content types a cross-site web page can send without a preflight: 415."""
+    if not request.scope.get("state", {}).get("keyless"):
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type in BROWSER_SIMPLE_TYPES:
+        raise InvalidRequest(
+            f"This route takes a JSON body (Content-Type: application/json), not {media_type}",
+            code="unsupported_content_type",
+            status=415,
+        )
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Unguessable, expiring links to blobs: what `url` answers point at, usable in `<img src>` with no key header.
 
-A link token is `<payload>.<signature>`: the payload (base64url JSON) names the blob key, the content type to
-serve it with, an optional download filename and the expiry; the signature is HMAC-SHA256 over the payload.
-The secret is `BLOB_SIGNING_KEY`, or else one random secret kept in the shared store, so every instance of a
-deployment signs and checks alike and links survive restarts.
+A link token is `<id>.<signature>`: the id is random and opaque, so a public link tells nothing about the
+blob's key (which names its tenant, a hash of a gateway key: a link in a web page must not let anyone guess
+the key offline). The id names a record in the shared store (`blob:link:<id>`, kept until the link expires)
+holding the blob key, the content type to serve it with and an optional download filename. The signature,
+HMAC-SHA256 over the id, refuses a forged or mistyped token without a store read. The secret is
+`BLOB_SIGNING_KEY`, or else one random secret kept in the shared store, so every instance of a deployment
+signs and checks alike and links survive restarts.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import orjson
 from qwen_server.store.base import Store
 
 SECRET_KEY = "blob:signing-secret"
+LINK_PREFIX = "blob:link:"
 
 
 class BadLink(Exception):
@@ -38,30 +42,38 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _signature(secret: bytes, link_id: str) -> str:
+    return _b64(hmac.new(secret, link_id.encode(), hashlib.sha256).digest())
 
 
-def make_token(secret: bytes, target: LinkTarget) -> str:
-    payload = _b64(
-        orjson.dumps(
-            {"k": target.key, "t": target.content_type, "f": target.filename, "x": target.expires_at}
-        )
-    )
-    signature = _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
-    return f"{payload}.{signature}"
+def new_token(secret: bytes) -> tuple[str, str]:
+    """(link id, token) of a fresh link."""
+    link_id = secrets.token_urlsafe(18)
+    return link_id, f"{link_id}.{_signature(secret, link_id)}"
 
 
-def read_token(secret: bytes, token: str, now: float | None = None) -> LinkTarget:
-    payload, _, signature = token.partition(".")
-    expected = _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
-    if not signature or not hmac.compare_digest(signature, expected):
+def link_id(secret: bytes, token: str) -> str:
+    """The id a genuine token carries; anything else (forged, altered, not even ASCII) is a `BadLink`."""
+    if not token.isascii():
         raise BadLink("the link is not valid")
-    try:
-        fields = orjson.loads(_unb64(payload))
-        target = LinkTarget(str(fields["k"]), str(fields["t"]), fields.get("f"), int(fields["x"]))
-    except (ValueError, KeyError, TypeError):
-        raise BadLink("the link is not valid") from None
+    found, _, signature = token.partition(".")
+    if not found or not signature or not hmac.compare_digest(signature, _signature(secret, found)):
+        raise BadLink("the link is not valid")
+    return found
+
+
+async def save_link(store: Store, found: str, target: LinkTarget, now: float | None = None) -> None:
+    record = {"k": target.key, "t": target.content_type, "f": target.filename, "x": target.expires_at}
+    ttl = max(1.0, target.expires_at - (time.time() if now is None else now))
+    await store.set(LINK_PREFIX + found, orjson.dumps(record), ttl=ttl)
+
+
+async def load_link(store: Store, found: str, now: float | None = None) -> LinkTarget:
+    raw = await store.get(LINK_PREFIX + found)
+    if raw is None:
+        raise BadLink("the link has expired or was never made")
+    fields = orjson.loads(raw)
+    target = LinkTarget(str(fields["k"]), str(fields["t"]), fields.get("f"), int(fields["x"]))
     if target.expires_at < (time.time() if now is None else now):
         raise BadLink("the link has expired")
     return target

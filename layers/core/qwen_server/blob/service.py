@@ -1,5 +1,5 @@
-"""The blob store and its link signer, built by whoever composes the runtime from the settings and the shared
-state store (the signing secret lives there when `BLOB_SIGNING_KEY` is unset)."""
+"""The blob store and its links, built by whoever composes the runtime from the settings and the shared state
+store (which keeps each link's record, and the signing secret when `BLOB_SIGNING_KEY` is unset)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from qwen_server.blob import BlobStore, open_blob_store
-from qwen_server.blob.links import LinkTarget, make_token, read_token, signing_secret
+from qwen_server.blob.links import LinkTarget, link_id, load_link, new_token, save_link, signing_secret
 
 if TYPE_CHECKING:
     from qwen_server.config import Settings
@@ -25,8 +25,9 @@ class Blobs:
     secret: bytes
     link_seconds: float
     public_base_url: str | None
+    state: Store  # the shared state store: link records
 
-    def link(
+    async def link(
         self,
         request: Request | None,
         key: str,
@@ -34,15 +35,18 @@ class Blobs:
         filename: str | None = None,
         seconds: float | None = None,
     ) -> str:
-        """An absolute, signed, expiring URL serving the blob; `PUBLIC_BASE_URL` when set, else the request's
-        own origin (so it works behind the same host the client called)."""
-        expires = int(time.time() + (self.link_seconds if seconds is None else seconds))
-        token = make_token(self.secret, LinkTarget(key, content_type, filename, expires))
+        """An absolute, signed, expiring URL serving the blob, by an opaque id; `PUBLIC_BASE_URL` when set, else
+        the request's own origin (so it works behind the same host the client called)."""
+        now = time.time()
+        expires = int(now + (self.link_seconds if seconds is None else seconds))
+        found, token = new_token(self.secret)
+        await save_link(self.state, found, LinkTarget(key, content_type, filename, expires), now)
         base = self.public_base_url or (str(request.base_url) if request is not None else "")
         return f"{base.rstrip('/')}{LINK_PATH}{token}"
 
-    def target(self, token: str) -> LinkTarget:
-        return read_token(self.secret, token)
+    async def target(self, token: str) -> LinkTarget:
+        """What a link serves; `BadLink` when it is forged, expired or unknown."""
+        return await load_link(self.state, link_id(self.secret, token))
 
 
 async def open_blobs(settings: Settings, store: Store) -> Blobs:
@@ -52,4 +56,5 @@ async def open_blobs(settings: Settings, store: Store) -> Blobs:
         secret=await signing_secret(settings.blob_signing_key, store),
         link_seconds=settings.blob_link_seconds,
         public_base_url=settings.public_base_url,
+        state=store,
     )

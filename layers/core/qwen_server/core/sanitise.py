@@ -20,6 +20,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+
+def url_without_credentials(url: str) -> str:
+    """A configured URL as it may be shown (metrics, logs): no user name or password, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "[url]"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}{f':{port}' if port else ''}{parts.path}"
+
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I), "[url]"),
     (re.compile(r"(?i)\bbearer\s+\S+"), "Bearer [token]"),

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from qwen_server.core.numbers import whole_number
 from qwen_server.doctor.hints import hint
 from qwen_server.providers.qwen_web import outdated, waf
 
@@ -71,7 +72,8 @@ def check(status: int, headers: dict[str, str], body: bytes, *, write: bool = Fa
     payload = json_of(body)
     code, details = error_code(payload)
     shown = _shown(code, details)
-    real = int(actual) if actual and actual.isdigit() else status
+    shown_status = whole_number(actual)
+    real = status if shown_status is None else shown_status
     text = body[:200].decode("utf-8", errors="replace")
     if real >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
         kind = _kind(real, code, details, write)

@@ -12,7 +12,7 @@ declared a Content-Length (a 413).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -33,7 +33,9 @@ FORM_FIELD_BYTES = 128 * 1024  # one text field: a 32,000-character prompt in an
 
 @dataclass
 class Upload:
-    """What the form held besides the file's bytes, filled in while they stream."""
+    """What the form held besides the file's bytes, filled in while they stream. `check` sees each field as
+    soon as it ends and may refuse it (raise): before or after the file part, the upload stops and its bytes
+    are never stored."""
 
     fields: dict[str, str] = field(default_factory=dict)
     field_bytes: int = 0
@@ -41,6 +43,7 @@ class Upload:
     file_seen: bool = False
     filename: str | None = None
     media_type: str | None = None
+    check: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -141,7 +144,10 @@ def stream_upload(
 
     def on_part_end() -> None:
         if not part.in_file and part.name is not None:
-            upload.fields[part.name] = part.value.decode("utf-8", "replace")
+            value = part.value.decode("utf-8", "replace")
+            if upload.check is not None:
+                upload.check(part.name, value)
+            upload.fields[part.name] = value
         part.in_file = False
 
     parser = MultipartParser(

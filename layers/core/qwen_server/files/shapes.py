@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qwen_server.core.errors import InvalidRequest
+from qwen_server.core.numbers import whole_number
 from qwen_server.files.records import FileRecord
 
 
@@ -43,11 +44,12 @@ def anthropic_file(record: FileRecord) -> dict[str, Any]:
 def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
-    if not raw.strip().lstrip("-").isdigit() or not low <= int(raw) <= high:
+    value = whole_number(raw, signed=True)
+    if value is None or not low <= value <= high:
         raise InvalidRequest(
             f"Invalid value for '{name}': expected an integer from {low} to {high}.", param=name
         )
-    return int(raw)
+    return value
 
 
 def page_after(

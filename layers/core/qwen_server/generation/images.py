@@ -80,5 +80,5 @@ async def make_images(
         media_type, ext = sniff(image)
         key = f"images/{order.tenant}/{secrets.token_hex(12)}.{ext}"
         await blobs.store.put_bytes(key, image, media_type)
-        data.append({"url": blobs.link(request, key, media_type, f"image.{ext}"), "revised_prompt": None})
+        data.append({"url": await blobs.link(request, key, media_type, f"image.{ext}"), "revised_prompt": None})
     return {"created": int(time.time()), "data": data}

@@ -2,6 +2,8 @@
 
 - http and https only; no credentials in the URL; at most `MAX_REDIRECTS` redirects, each one checked again
   from the start (scheme, host, addresses).
+- The host must be a canonical IP literal or a valid DNS name (`addresses.host_refusal`): numeric spellings
+  such as `127.1` or `2130706433` never reach the HTTP library, which might read them as addresses.
 - The host name is resolved once per connection by `_GuardedResolver`, every address it resolves to is
   checked (`addresses.refusal`), and the connection goes to the checked address: a name that answers a public
   address to the check and a private one to the connect (DNS rebinding) cannot slip through. An IP literal in
@@ -24,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.core.model import MediaKind
+from qwen_server.core.numbers import whole_number
 from qwen_server.media import addresses, limits
 
 if TYPE_CHECKING:
@@ -112,6 +115,13 @@ def _check_url(url: str, policy: FetchPolicy, param: str) -> None:
     host = parts.hostname or ""
     if not host:
         raise FetchRefused("the URL has no host", param=param)
+    bad_host = addresses.host_refusal(host)
+    if bad_host is not None:
+        raise FetchRefused(
+            f"the URL's host {host[:100]!r} is {bad_host}; only DNS names and IP addresses in their "
+            "canonical form are fetched",
+            param=param,
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -149,9 +159,9 @@ async def fetch(url: str, kind: MediaKind, param: str, policy: FetchPolicy | Non
                             param=param,
                             code="media_url_unreachable",
                         )
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit():
-                        limits.check_size(kind, int(declared), param)
+                    declared = whole_number(response.headers.get("content-length"))
+                    if declared is not None:
+                        limits.check_size(kind, declared, param)
                     body = bytearray()
                     async for chunk in response.content.iter_chunked(CHUNK):
                         body.extend(chunk)

@@ -17,7 +17,7 @@ class Account:
 
     id: str
     kind: ProviderKind
-    base_url: str
+    base_url: str = field(repr=False)  # may carry credentials in its userinfo: `public()` shows it without
     name: str
     email: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
@@ -32,8 +32,11 @@ class Account:
     browser_login: bool = False  # may `qwen-server login` refresh the session when the WAF refuses it
 
     def public(self) -> dict[str, Any]:
-        """What may be shown in metrics: never a secret."""
-        return {"id": self.id, "name": self.name, "kind": self.kind, "base_url": self.base_url}
+        """What may be shown in metrics: never a secret (the base URL without its user name and password)."""
+        from qwen_server.core.sanitise import url_without_credentials
+
+        shown = url_without_credentials(self.base_url)
+        return {"id": self.id, "name": self.name, "kind": self.kind, "base_url": shown}
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from qwen_server.core.errors import (
     UpstreamRateLimited,
     UpstreamUnknownError,
 )
+from qwen_server.core.numbers import whole_number
 
 # An error object's `code` / `type` (lower-cased) -> the product's error, first match wins. A code that matches
 # nothing is `UpstreamUnknownError`: not retried, not held against the account.
@@ -75,7 +76,7 @@ def classify(status: int, raw: bytes, headers: Mapping[str, str]) -> GatewayErro
     retry_after = headers.get("retry-after")
     if status == 429:
         return UpstreamRateLimited(
-            shown, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None
+            shown, retry_after=whole_number(retry_after)
         )
     if status in (401, 403):
         return UpstreamForbidden(shown)

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qwen_server.core.numbers import whole_number
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -31,7 +33,8 @@ class ImageEditRequest(ImageGenerationRequest):
     @field_validator("n", mode="before")
     @classmethod
     def _form_int(cls, value: object) -> object:
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        number = whole_number(value) if isinstance(value, str) else None
+        return value if number is None else number
 
 
 class VideoCreateRequest(_Lenient):
@@ -43,7 +46,8 @@ class VideoCreateRequest(_Lenient):
     @field_validator("seconds", mode="before")
     @classmethod
     def _form_int(cls, value: object) -> object:
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        number = whole_number(value) if isinstance(value, str) else None
+        return value if number is None else number
 
 
 class VideoListQuery(_Lenient):

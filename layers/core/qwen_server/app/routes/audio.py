@@ -22,7 +22,7 @@ from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_
 from qwen_server.app.http import JSONBytes, read_body, read_json
 from qwen_server.app.runtime import Runtime, runtime_of
 from qwen_server.core import cleanup
-from qwen_server.core.errors import GatewayError, InvalidRequest
+from qwen_server.core.errors import GatewayError, InvalidRequest, UpstreamError
 from qwen_server.core.model import Event, TextDelta, Usage
 from qwen_server.core.tokens import estimate_tokens
 from qwen_server.files.multipart import FORM_FIELD_BYTES, MAX_FORM_FIELDS
@@ -63,7 +63,9 @@ async def create_speech(request: Request) -> Response:
         run,
         first_byte_timeout=runtime.settings.upstream_first_byte_timeout,
     )
-    first = await unless_client_leaves(request, anext(pcm))
+    first = await unless_client_leaves(request, anext(pcm, None))
+    if first is None:
+        raise UpstreamError("The upstream answered without any audio")
     encoder = codec.Encoder(body.response_format)
     if body.sse:
         return DeadlineStreamingResponse(
@@ -80,17 +82,25 @@ async def create_speech(request: Request) -> Response:
 
 
 async def _tempo(pieces: AsyncIterator[bytes], tempo: object) -> AsyncIterator[bytes]:
+    """The upstream's PCM at another speed. The filter gives back nothing for speech shorter than its window
+    (one character at 3x): such a clip is sent as it came, rather than no audio at all."""
     from qwen_server.audio.codec import Tempo
 
     assert isinstance(tempo, Tempo)
+    unchanged: list[bytes] | None = []  # what came in while nothing went out (a short clip; None after)
     try:
         async for piece in pieces:
             out = tempo.feed(piece)
+            if unchanged is not None:
+                unchanged.append(piece)
             if out:
+                unchanged = None
                 yield out
         tail = tempo.close()
         if tail:
             yield tail
+        elif unchanged:
+            yield b"".join(unchanged)
     finally:
         await cleanup.complete(pieces.aclose())  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from qwen_server.core.errors import NotFound
 async def get_blob(request: Request) -> Response:
     blobs = await (await runtime_of(request)).blobs()
     try:
-        target = blobs.target(request.path_params["token"])
+        target = await blobs.target(request.path_params["token"])
     except BadLink as exc:
         raise NotFound(str(exc), code="link_invalid") from None
     size = await blobs.store.size(target.key)

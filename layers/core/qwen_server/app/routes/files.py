@@ -10,7 +10,9 @@ from qwen_server.app.auth import tenant_for
 from qwen_server.app.flavour import in_callers_shape, speaks_anthropic
 from qwen_server.app.http import JSONBytes
 from qwen_server.app.runtime import runtime_of
+from qwen_server.core.cleanup import complete
 from qwen_server.core.errors import InvalidRequest, PayloadTooLarge
+from qwen_server.core.numbers import whole_number
 from qwen_server.files import multipart, records
 from qwen_server.files.multipart import Upload, stream_upload
 from qwen_server.files.shapes import anthropic_file, int_param, openai_file, page_after
@@ -24,15 +26,16 @@ async def upload_file(request: Request) -> Response:
     tenant = tenant_for(request, runtime.settings.gateway_keys())
     limit = runtime.settings.files_max_bytes
     max_body = limit + multipart.OVERHEAD  # the file, and at most this much form around it
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > max_body:
+    declared = whole_number(request.headers.get("content-length"))
+    if declared is not None and declared > max_body:
         raise PayloadTooLarge(
-            f"The upload is {int(declared)} bytes; files are limited to {limit} bytes (FILES_MAX_BYTES)",
+            f"The upload is {declared} bytes; files are limited to {limit} bytes (FILES_MAX_BYTES)",
             code="file_too_large",
         )
     anthropic = speaks_anthropic(request)
     api: records.Api = "anthropic" if anthropic else "openai"
-    upload = Upload()
+    # each field is checked as it arrives, so a bad one stops the upload before its bytes are stored
+    upload = Upload(check=None if anthropic else _check_field)
     files = await runtime.files()
     record = await files.upload(
         stream_upload(request, upload, max_body=max_body),
@@ -44,7 +47,7 @@ async def upload_file(request: Request) -> Response:
         media_type=None,
         save=False,
     )
-    try:
+    try:  # what only the whole form can tell; on any failure (or cancellation) the stored bytes go
         if not upload.file_seen:
             raise InvalidRequest("Missing required parameter: 'file'.", param="file")
         if not anthropic:
@@ -52,8 +55,8 @@ async def upload_file(request: Request) -> Response:
             record.expires_at = _expires_at(upload.fields, record.created_at)
         else:
             record.purpose = "user_data"
-    except InvalidRequest:
-        await files.discard(record)
+    except BaseException:
+        await complete(files.discard(record))
         raise
     record.filename = upload.filename or "upload"
     if upload.media_type and upload.media_type != "application/octet-stream":
@@ -67,15 +70,42 @@ async def upload_file(request: Request) -> Response:
     return JSONBytes(anthropic_file(record) if anthropic else openai_file(record))
 
 
+def _check_field(name: str, value: str) -> None:
+    """An OpenAI upload's fields, each on its own (`_expires_at` checks the pair)."""
+    if name == "purpose":
+        _purpose(value)
+    elif name == "expires_after[anchor]":
+        _anchor(value)
+    elif name == "expires_after[seconds]":
+        _seconds(value)
+
+
 def _purpose(value: str | None) -> str:
     if not value:
         raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
     if value not in PURPOSES:
         raise InvalidRequest(
-            f"Invalid value for 'purpose': {value!r}; expected one of {', '.join(sorted(PURPOSES))}.",
+            f"Invalid value for 'purpose': {value[:100]!r}; expected one of {', '.join(sorted(PURPOSES))}.",
             param="purpose",
         )
     return value
+
+
+def _anchor(value: str | None) -> None:
+    if value != "created_at":
+        raise InvalidRequest(
+            "Invalid value for 'expires_after.anchor': expected 'created_at'.", param="expires_after.anchor"
+        )
+
+
+def _seconds(value: str | None) -> int:
+    seconds = whole_number(value)
+    if seconds is None or not 3600 <= seconds <= 2592000:
+        raise InvalidRequest(
+            "Invalid value for 'expires_after.seconds': expected an integer from 3600 to 2592000.",
+            param="expires_after.seconds",
+        )
+    return seconds
 
 
 def _expires_at(fields: dict[str, str], created_at: int) -> int | None:
@@ -83,16 +113,8 @@ def _expires_at(fields: dict[str, str], created_at: int) -> int | None:
     seconds = fields.get("expires_after[seconds]")
     if anchor is None and seconds is None:
         return None
-    if anchor != "created_at":
-        raise InvalidRequest(
-            "Invalid value for 'expires_after.anchor': expected 'created_at'.", param="expires_after.anchor"
-        )
-    if seconds is None or not seconds.isdigit() or not 3600 <= int(seconds) <= 2592000:
-        raise InvalidRequest(
-            "Invalid value for 'expires_after.seconds': expected an integer from 3600 to 2592000.",
-            param="expires_after.seconds",
-        )
-    return created_at + int(seconds)
+    _anchor(anchor)
+    return created_at + _seconds(seconds)
 
 
 @in_callers_shape

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
-from qwen_server.app.http import parse_json_object, read_body
+from qwen_server.app.http import parse_json_object, read_body, refuse_browser_body
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.files.multipart import FORM_FIELD_BYTES, MAX_FORM_FIELDS
 from qwen_server.generation.images import sniff
@@ -42,6 +42,7 @@ async def read_fields(request: Request, max_bytes: int) -> tuple[dict[str, Any],
             else:
                 fields[key] = value
         return fields, files
+    refuse_browser_body(request)
     return parse_json_object(body), {}
 
 

@@ -17,13 +17,16 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     runtime = await runtime_of(request)
-    require_operator(request)
+    operator = require_operator(request)
+    from qwen_server.pool.report import without_names
+
+    accounts = await runtime.pool.snapshot()
     return JSONBytes(
         {
             **runtime.metrics.snapshot(),
-            "accounts_source": runtime.registry.source,
-            "accounts_error": runtime.registry.error,
-            "accounts": await runtime.pool.snapshot(),
+            "accounts_source": runtime.registry.source if operator else None,
+            "accounts_error": runtime.registry.error if operator else None,
+            "accounts": accounts if operator else without_names(accounts),
             "scheduler": await runtime.gateway.scheduler.snapshot(),
             "failover": runtime.gateway.failover_snapshot(),
         }

@@ -11,12 +11,14 @@ from qwen_server.app.runtime import runtime_of
 
 async def metrics(request: Request) -> Response:
     runtime = await runtime_of(request)
-    require_operator(request)
+    operator = require_operator(request)
     from qwen_server.observability.prometheus import CONTENT_TYPE, render
+    from qwen_server.pool.report import without_names
 
+    accounts = await runtime.pool.snapshot()
     body = render(
         runtime.metrics.snapshot(),
-        await runtime.pool.snapshot(),
+        accounts if operator else without_names(accounts),
         await runtime.gateway.scheduler.snapshot(),
     )
     return Response(body, media_type=CONTENT_TYPE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qwen_server.core.errors import GatewayError, UpstreamError, UpstreamRateLimited
+from qwen_server.core.numbers import whole_number
 from qwen_server.providers.media import TaskState
 from qwen_server.providers.qwen_web import wire
 
@@ -101,7 +102,8 @@ def task_id_of(payload: Any) -> str:
 def task_state(status: int, headers: dict[str, str], payload: Any) -> TaskState:
     """A task status answer: the header's status wins over the wire's."""
     actual = headers.get(ACTUAL_STATUS, "")
-    code = int(actual) if actual.isdigit() else status
+    header_status = whole_number(actual)
+    code = status if header_status is None else header_status
     if isinstance(payload, dict):
         error = media_error(payload)
         if error is not None and code < 400:
