@@ -175,7 +175,7 @@ def pinging_gateway(emulator: Service) -> Iterator[Service]:
 
 def test_a_long_deep_research_keeps_the_stream_alive(pinging_gateway: Service) -> None:
     """Research phases, then a silent stretch before the report: pings fill it, the grammar holds."""
-    prompt = "tidal power" + directive(silence=2.5)
+    prompt = "tidal power" + directive(silence=6)  # six ping intervals: two pings arrive however slow the machine
     response = post(
         pinging_gateway,
         model="qwen-deep-research",
