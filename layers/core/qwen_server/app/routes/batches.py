@@ -84,7 +84,7 @@ async def create_batch(request: Request) -> Response:
         metadata=metadata,
         chunk_lines=runtime.settings.batch_chunk_lines,
     )
-    if record.status == "in_progress":
+    if not record.ended:  # in progress, or cancelled while its lines were read: a worker takes it
         await kick()
     return JSONBytes(openai_batch(record, await _counts(runtime, record)))
 
