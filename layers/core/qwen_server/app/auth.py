@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from starlette.requests import Request
 
 from qwen_server.core.errors import AuthenticationFailed, PermissionDenied
+from qwen_server.core.tenants import tenant_id
 
 
 def presented_key(request: Request) -> str | None:
@@ -24,11 +24,6 @@ def _raw(key: str) -> bytes:
         return key.encode("latin-1")
     except UnicodeEncodeError:
         return key.encode("utf-8")
-
-
-def tenant_id(key: str) -> str:
-    """The tenant a key stands for: a short hash, so logs, limits and usage never show the key itself."""
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:
