@@ -319,6 +319,10 @@ class RuntimeCell:
     async def media(self) -> Media:
         return await (await self.get()).media()
 
+    async def blob_store(self) -> BlobStore:
+        """The blob store (the sweep of `serve` and `worker` asks for it on each pass)."""
+        return (await (await self.get()).blobs()).store
+
     async def _build(self) -> Runtime:
         from qwen_server.config import ConfigError
         from qwen_server.observability.logging import apply_debug

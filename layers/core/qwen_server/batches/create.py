@@ -90,10 +90,16 @@ async def _write_chunks(blob: BlobStore, record: BatchRecord, lines: AsyncIterat
         buffer.append(orjson.dumps(line))
         total += 1
         if len(buffer) == record.chunk_lines:
-            await blob.put_bytes(record.chunk_key(total // record.chunk_lines - 1), b"\n".join(buffer))
+            await blob.put_bytes(
+                record.chunk_key(total // record.chunk_lines - 1),
+                b"\n".join(buffer),
+                expires_at=record.retained_until,
+            )
             buffer.clear()
     if buffer:
-        await blob.put_bytes(record.chunk_key(total // record.chunk_lines), b"\n".join(buffer))
+        await blob.put_bytes(
+            record.chunk_key(total // record.chunk_lines), b"\n".join(buffer), expires_at=record.retained_until
+        )
     return total
 
 

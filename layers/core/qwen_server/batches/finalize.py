@@ -129,7 +129,9 @@ async def finalize(work: BatchServices, record: BatchRecord, ending: Ending, me:
         else:
             results_key = f"batches/{current.tenant}/{current.id}/results.jsonl"
             lines = (_anthropic_line(o) async for o in tally())
-            await (await work.files.blob()).put(results_key, lines, "application/binary")
+            await (await work.files.blob()).put(
+                results_key, lines, "application/binary", expires_at=current.retained_until
+            )
         log.info("batch %s %s: %s", current.id, ending, counts)
 
         def end(r: BatchRecord) -> bool:
@@ -193,5 +195,6 @@ async def _openai_file(
         purpose="batch_output",
         filename=f"{record.id}_{name}.jsonl",
         media_type="application/jsonl",
+        expires_at=int(record.retained_until),
     )
     return made.id

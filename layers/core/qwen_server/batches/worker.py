@@ -224,6 +224,11 @@ async def _one(work: BatchServices, record: BatchRecord, line: dict[str, Any]) -
         await work.store.incr(f"batch-count:{record.id}:{kind}", 1, ttl=records.RETAIN_SECONDS)
 
 
+async def sweep_blobs(work: BatchServices) -> int:
+    """Delete the expired blobs of a local blob store (a scheduled tick's last step; `blob.expiry`)."""
+    return await (await work.files.blob()).sweep(time.time())
+
+
 async def run_forever(stop: asyncio.Event, services: BatchSource, *, seconds: float = 30.0) -> None:
     """Ticks until `stop` is set, waking at once when a batch is created here (`wake_local`); `services` is
     asked on each pass, so a configuration or store error is logged and tried again."""

@@ -225,7 +225,7 @@ async def message_batch_results(request: Request) -> Response:
 async def batches_tick(request: Request) -> Response:
     """Vercel's cron (`Authorization: Bearer $CRON_SECRET`): one bounded pass of the batch worker."""
     from qwen_server.app.auth import presented_key
-    from qwen_server.batches.worker import tick
+    from qwen_server.batches.worker import sweep_blobs, tick
 
     runtime = await runtime_of(request)
     secret = runtime.settings.cron_secret
@@ -236,4 +236,5 @@ async def batches_tick(request: Request) -> Response:
         raise AuthenticationFailed("the batch tick needs `Authorization: Bearer <CRON_SECRET>`")
     work = await runtime.batches()
     done = await tick(work, seconds=work.tick_seconds)
+    await sweep_blobs(work)
     return JSONBytes(done)
