@@ -1,44 +1,106 @@
-"""Stored responses: one store key per response, owned by the tenant that created it.
+"""Stored responses: one record per response, owned by the tenant that created it.
 
-A record keeps the response object, this request's input items (for `GET …/input_items`) and the whole
-conversation up to and including its output (`context`), so `previous_response_id` continues it with one
-read. Records expire after `RESPONSES_TTL_SECONDS` (30 days). Another tenant's id reads as absent.
-Each output item is also kept under its own id, so a later input's `item_reference` finds it in one read.
+A record keeps the response object and this request's input items (for `GET …/input_items`): its own turn
+and nothing more. The response object names the response it continued (`previous_response_id`), so the
+conversation a follow-up continues is rebuilt by walking those ids back, one read per turn: a conversation of
+n turns stores n turns, not the n²/2 a copy of the whole context per record would. A record larger than
+`INLINE_BYTES` goes to the blob store (`responses/<tenant>/<id>.json`, expiring with the record) and the
+state store keeps only a reference to it: a DynamoDB item stops at 400 KB, and the upstream has answered by
+the time a record is saved, so it must not fail for its size.
+
+Records expire after `RESPONSES_TTL_SECONDS` (30 days) from when they were written, so a conversation
+continued over longer than that loses its oldest turns; deleting a response removes its turn from the
+conversations that continue it too. Another tenant's id reads as absent. Each output item is indexed under
+its own id (a reference to its response), so a later input's `item_reference` finds it.
+
+Records written before chaining by reference hold the whole conversation (`context`); a walk stops there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from qwen_server.core.errors import InvalidRequest
-from qwen_server.store.base import Store
+from qwen_server.core.errors import InvalidRequest, StoreUnavailable
+
+if TYPE_CHECKING:
+    from qwen_server.blob.base import BlobStore
+    from qwen_server.store.base import Store
 
 _KEY = "responses:{tenant}:{id}"
 _ITEM_KEY = "response_items:{tenant}:{id}"
+INLINE_BYTES = 64 * 1024  # larger records live in the blob store
+MAX_TURNS = 10_000  # a walk back stops here whatever the records say
+
+Record = dict[str, Any]
 
 
 class ResponseStore:
-    def __init__(self, store: Store, ttl: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ttl: float,
+        blobs: Callable[[], Awaitable[BlobStore]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._ttl = ttl
+        self._blobs = blobs  # opened only when a record is too large for the store
+        self._clock = clock
 
-    async def save(
-        self,
-        tenant: str,
-        response: dict[str, Any],
-        input_items: list[dict[str, Any]],
-        context: list[dict[str, Any]],
-    ) -> None:
-        record = {"response": response, "input": input_items, "context": context}
-        await self._store.set(
-            _KEY.format(tenant=tenant, id=response["id"]), orjson.dumps(record), ttl=self._ttl
-        )
+    async def save(self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
+        """Keep this turn: the response (which names the one it continues) and its input items."""
+        raw = orjson.dumps({"response": response, "input": input_items})
+        if len(raw) > INLINE_BYTES:
+            blob_key = f"responses/{tenant}/{response['id']}.json"
+            await self._blob_call(
+                lambda blobs: blobs.put_bytes(
+                    blob_key, raw, "application/json", expires_at=self._clock() + self._ttl
+                )
+            )
+            raw = orjson.dumps({"blob": blob_key})
+        await self._store.set(_KEY.format(tenant=tenant, id=response["id"]), raw, ttl=self._ttl)
+        pointer = orjson.dumps({"response": response["id"]})
         for item in response.get("output", []):
             if isinstance(item, dict) and isinstance(item.get("id"), str):
-                key = _ITEM_KEY.format(tenant=tenant, id=item["id"])
-                await self._store.set(key, orjson.dumps(item), ttl=self._ttl)
+                await self._store.set(_ITEM_KEY.format(tenant=tenant, id=item["id"]), pointer, ttl=self._ttl)
+
+    async def get(self, tenant: str, response_id: str) -> Record | None:
+        """The record (`response`, `input`), read from the blob store when it was kept there."""
+        raw = await self._store.get(_KEY.format(tenant=tenant, id=response_id))
+        if raw is None:
+            return None
+        record = orjson.loads(raw)
+        if not isinstance(record, dict):
+            return None
+        if "blob" in record:
+            from qwen_server.blob.base import BlobNotFound
+
+            try:
+                record = orjson.loads(await self._blob_call(lambda blobs: blobs.read(record["blob"])))
+            except BlobNotFound:
+                return None
+        return record if isinstance(record, dict) else None
+
+    async def conversation(self, tenant: str, response_id: str) -> list[dict[str, Any]] | None:
+        """Every item of the conversation up to and including `response_id`'s output, oldest first (what a
+        follow-up with `previous_response_id` continues); None when no such response is stored."""
+        current = await self.get(tenant, response_id)
+        if current is None:
+            return None
+        turns: list[list[dict[str, Any]]] = []
+        while current is not None and len(turns) < MAX_TURNS:
+            if "context" in current:  # written before chaining: it holds the whole conversation
+                turns.append(list(current["context"]))
+                break
+            response = current.get("response") or {}
+            turns.append([*(current.get("input") or []), *(response.get("output") or [])])
+            previous = response.get("previous_response_id")
+            current = await self.get(tenant, previous) if isinstance(previous, str) and previous else None
+        return [item for turn in reversed(turns) for item in turn]
 
     async def resolve_references(self, tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The input with each `item_reference` replaced by the stored item it names (400 when unknown)."""
@@ -47,35 +109,47 @@ class ResponseStore:
             return items
         keys = [_ITEM_KEY.format(tenant=tenant, id=items[i]["id"]) for i in wanted]
         resolved = list(items)
+        records: dict[str, Record | None] = {}
         for i, raw in zip(wanted, await self._store.get_many(keys), strict=True):
-            if raw is None:
+            found = orjson.loads(raw) if raw is not None else None
+            if isinstance(found, dict) and "response" in found and "type" not in found:  # a reference
+                owner = str(found["response"])
+                if owner not in records:
+                    records[owner] = await self.get(tenant, owner)
+                found = _output_item(records[owner], items[i]["id"])
+            if not isinstance(found, dict):
                 raise InvalidRequest(f"Item with id '{items[i]['id']}' not found.", param=f"input.{i}.id")
-            resolved[i] = orjson.loads(raw)
+            resolved[i] = found
         return resolved
-
-    async def get(self, tenant: str, response_id: str) -> dict[str, Any] | None:
-        raw = await self._store.get(_KEY.format(tenant=tenant, id=response_id))
-        if raw is None:
-            return None
-        record = orjson.loads(raw)
-        return record if isinstance(record, dict) else None
 
     async def delete(self, tenant: str, response_id: str) -> bool:
         key = _KEY.format(tenant=tenant, id=response_id)
         raw = await self._store.get(key)
         if raw is None:
             return False
-        record = orjson.loads(raw)
-        output = record.get("response", {}).get("output", []) if isinstance(record, dict) else []
+        stored = orjson.loads(raw)
+        record = await self.get(tenant, response_id)
+        output = (record or {}).get("response", {}).get("output", [])
         for item in output:
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 await self._store.delete(_ITEM_KEY.format(tenant=tenant, id=item["id"]))
         await self._store.delete(key)
+        if isinstance(stored, dict) and "blob" in stored:
+            await self._blob_call(lambda blobs: blobs.delete(stored["blob"]))
         return True
 
+    async def _blob_call(self, call: Callable[[BlobStore], Awaitable[Any]]) -> Any:
+        """A blob store operation, its failures as the store's (503) rather than an unexpected error."""
+        from qwen_server.blob.base import BlobError, BlobNotFound
 
-def next_context(
-    inherited: list[dict[str, Any]], input_items: list[dict[str, Any]], response: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The conversation a follow-up continues: what came before, this input, this output."""
-    return [*inherited, *input_items, *response.get("output", [])]
+        try:
+            return await call(await self._blobs())
+        except BlobNotFound:
+            raise
+        except BlobError as exc:
+            raise StoreUnavailable(f"the blob store holding large stored responses failed: {exc}") from None
+
+
+def _output_item(record: Record | None, item_id: str) -> dict[str, Any] | None:
+    output = (record or {}).get("response", {}).get("output", [])
+    return next((x for x in output if isinstance(x, dict) and x.get("id") == item_id), None)

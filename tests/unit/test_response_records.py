@@ -1,0 +1,66 @@
+"""Stored response records: one turn each, large ones in the blob store, conversations rebuilt by walking
+`previous_response_id` back; records written before chaining (a whole `context` each) still continue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from qwen_server.api.responses.storage import INLINE_BYTES, ResponseStore
+from qwen_server.blob.base import BlobStore
+from qwen_server.blob.local import LocalBlobStore
+from qwen_server.store.memory import MemoryStore
+
+
+def _message(role: str, text: str, item_id: str | None = None) -> dict[str, object]:
+    item: dict[str, object] = {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+    if item_id:
+        item["id"] = item_id
+    return item
+
+
+def _response(rid: str, previous: str | None, answer: str) -> dict[str, object]:
+    return {"id": rid, "previous_response_id": previous, "output": [_message("assistant", answer, f"msg_{rid}")]}
+
+
+def _records(tmp_path: Path) -> tuple[MemoryStore, ResponseStore, LocalBlobStore]:
+    store, blobs = MemoryStore(clock=lambda: 1000.0), LocalBlobStore(tmp_path)
+
+    async def open_blobs() -> BlobStore:
+        return blobs
+
+    return store, ResponseStore(store, 3600.0, open_blobs, clock=lambda: 1000.0), blobs
+
+
+async def test_a_conversation_is_rebuilt_turn_by_turn_with_large_turns_in_the_blob_store(tmp_path: Path) -> None:
+    store, records, blobs = _records(tmp_path)
+    big = "x" * (INLINE_BYTES + 1)
+    await records.save("t", _response("r1", None, "one"), [_message("user", big)])
+    await records.save("t", _response("r2", "r1", "two"), [_message("user", "second")])
+    assert await blobs.size("responses/t/r1.json") is not None  # too large for the store: a reference there
+    assert len(await store.get("responses:t:r1") or b"") < 100
+    assert await blobs.size("responses/t/r2.json") is None
+    texts = [item["content"][0]["text"] for item in await records.conversation("t", "r2") or []]
+    assert texts == [big, "one", "second", "two"]
+    assert await records.conversation("other", "r2") is None
+    [resolved] = await records.resolve_references("t", [{"type": "item_reference", "id": "msg_r1"}])
+    assert resolved["content"][0]["text"] == "one"
+
+    assert await records.delete("t", "r1")
+    assert await blobs.size("responses/t/r1.json") is None
+    texts = [item["content"][0]["text"] for item in await records.conversation("t", "r2") or []]
+    assert texts == ["second", "two"]  # the deleted turn is gone from the conversation continuing it
+
+
+async def test_a_record_holding_the_whole_context_ends_the_walk(tmp_path: Path) -> None:
+    store, records, _ = _records(tmp_path)
+    old = {
+        "response": _response("r1", "r0", "one"),
+        "input": [_message("user", "first")],
+        "context": [_message("user", "earlier"), _message("user", "first"), _message("assistant", "one")],
+    }
+    await store.set("responses:t:r1", orjson.dumps(old), ttl=3600)
+    await records.save("t", _response("r2", "r1", "two"), [_message("user", "second")])
+    texts = [item["content"][0]["text"] for item in await records.conversation("t", "r2") or []]
+    assert texts == ["earlier", "first", "one", "second", "two"]
