@@ -160,6 +160,13 @@ class Rotation:
         self._runs = by_tenant
         self.blocked: set[str] = set()  # tenants whose budget is spent for this pass
 
+    def add(self, run: BatchRun) -> None:
+        """A batch found after the pass began: its tenant joins the ring (next in line, if new)."""
+        if run.tenant not in self._runs:
+            self._runs[run.tenant] = collections.deque()
+            self._tenants.appendleft(run.tenant)
+        self._runs[run.tenant].append(run)
+
     def block(self, tenant: str) -> None:
         self.blocked.add(tenant)
 

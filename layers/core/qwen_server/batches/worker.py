@@ -3,6 +3,8 @@
 
 - Lines start round robin over the tenants with work, and over each tenant's batches (`batches.rotation`):
   a small batch is not stuck behind a large one, whoever's it is, and none is left to expire behind another.
+  A batch created while a pass runs joins that pass (at once when created in this process, which wakes the
+  loop; within `RESCAN_SECONDS` when created elsewhere).
 - A chunk is worked under a one-slot store lease, renewed while its lines run; when a worker dies the lease
   lapses within `BATCH_LEASE_SECONDS` and the next tick anywhere takes the chunk over.
 - Each line's result is written with `set_if_absent`, so a line run twice (its worker died after running it, or
@@ -22,6 +24,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qwen_server")
 IDLE_POLL = 1.0  # seconds between passes when nothing woke the worker
 YIELD_POLL = 0.2  # seconds between looks at the chat class while interactive traffic has it full
+RESCAN_SECONDS = 1.0  # how often a pass looks for batches created elsewhere since it began
 _wake: asyncio.Event | None = None
 _passes = itertools.count()  # where each pass begins in the ring of tenants
 
@@ -73,10 +77,16 @@ async def tick(
     deadline = time.monotonic() + seconds
     done = {"batches": 0, "lines": 0, "finalized": 0}
     endings: list[asyncio.Task[bool]] = []
-    runs: list[BatchRun] = []
-    try:
+    known: set[str] = set()
+
+    async def discover() -> list[BatchRun]:
+        """The in-progress batches not seen yet in this pass (those that end now get their ending)."""
+        found: list[BatchRun] = []
         for key in sorted(await work.store.scan(records.ACTIVE)):
             tenant, _, batch_id = key[len(records.ACTIVE) :].partition(":")
+            if batch_id in known:
+                continue
+            known.add(batch_id)
             record = await records.load(work.store, tenant, batch_id)
             if record is None or record.ended:
                 await work.store.delete(key)
@@ -88,9 +98,13 @@ async def tick(
             elif record.status == "in_progress":
                 run = BatchRun(work, record, me)
                 await run.start()
-                runs.append(run)
+                found.append(run)
+        return found
+
+    try:
+        runs = await discover()
         if runs:
-            done["lines"] = await _run_lines(work, runs, deadline, max_lines, endings)
+            done["lines"] = await _run_lines(work, runs, deadline, max_lines, endings, discover)
         done["finalized"] = sum(await asyncio.gather(*endings))
     finally:
         for task in endings:
@@ -117,10 +131,14 @@ async def _run_lines(
     deadline: float,
     max_lines: int | None,
     endings: list[asyncio.Task[bool]],
+    discover: Callable[[], Awaitable[list[BatchRun]]],
 ) -> int:
     """Start lines round robin, at most `line_concurrency` at once; a batch whose lines are all started and
-    ended is concluded at once (so a small batch ends in about its own time). The number of lines started."""
+    ended is concluded at once (so a small batch ends in about its own time). A batch created during the pass
+    joins it (at once when created in this process, else within `RESCAN_SECONDS`). The number of lines
+    started."""
     ring = Rotation(runs, next(_passes))
+    rescan_at = time.monotonic() + RESCAN_SECONDS
     width = max(1, work.line_concurrency)
     running: dict[asyncio.Task[None], tuple[BatchRun, OpenChunk]] = {}
     started = 0
@@ -144,6 +162,13 @@ async def _run_lines(
             if len(running) >= width:
                 await settle()
                 continue
+            if (_wake is not None and _wake.is_set()) or time.monotonic() >= rescan_at:
+                if _wake is not None:
+                    _wake.clear()
+                rescan_at = time.monotonic() + RESCAN_SECONDS
+                for joined in await discover():
+                    runs.append(joined)  # the same list the lease renewer walks
+                    ring.add(joined)
             if await interactive_busy(work):
                 await (settle(YIELD_POLL) if running else asyncio.sleep(YIELD_POLL))
                 continue
