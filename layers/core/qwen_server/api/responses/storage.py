@@ -1,25 +1,27 @@
 """Stored responses: one record per response, owned by the tenant that created it.
 
-A record keeps the response object and this request's input items (for `GET …/input_items`): its own turn
-and nothing more. The response object names the response it continued (`previous_response_id`), so the
-conversation a follow-up continues is rebuilt by walking those ids back, one read per turn: a conversation of
-n turns stores n turns, not the n²/2 a copy of the whole context per record would. A record larger than
-`INLINE_BYTES` goes to the blob store (`responses/<tenant>/<id>.json`, expiring with the record) and the
-state store keeps only a reference to it: a DynamoDB item stops at 400 KB, and the upstream has answered by
-the time a record is saved, so it must not fail for its size.
+A record keeps the response object, this request's input items (for `GET …/input_items`) and `chain`: the ids
+of the earlier turns of its conversation, oldest first. It holds its own turn and nothing more, so a
+conversation of n turns stores n turns, not the n²/2 a copy of the whole context per record would; a follow-up
+reads the turns it continues in one batch (`conversation`). A record larger than `INLINE_BYTES` goes to the
+blob store (`responses/<tenant>/<id>.json`, expiring with the record) and the state store keeps only a
+reference to it: a DynamoDB item stops at 400 KB, and the upstream has answered by the time a record is
+saved, so it must not fail for its size.
 
 Records expire after `RESPONSES_TTL_SECONDS` (30 days) from when they were written, so a conversation
-continued over longer than that loses its oldest turns; deleting a response removes its turn from the
-conversations that continue it too. Another tenant's id reads as absent. Each output item is indexed under
-its own id (a reference to its response), so a later input's `item_reference` finds it.
+continued over longer than that loses its oldest turns, and so does one past `MAX_TURNS`; deleting a response
+removes its turn from the conversations that continue it too. Another tenant's id reads as absent. Each output
+item is indexed under its own id (a reference to its response), so a later input's `item_reference` finds it.
 
-Records written before chaining by reference hold the whole conversation (`context`); a walk stops there.
+Records written before chaining by reference hold the whole conversation up to them (`context`) instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -33,9 +35,15 @@ if TYPE_CHECKING:
 _KEY = "responses:{tenant}:{id}"
 _ITEM_KEY = "response_items:{tenant}:{id}"
 INLINE_BYTES = 64 * 1024  # larger records live in the blob store
-MAX_TURNS = 10_000  # a walk back stops here whatever the records say
+MAX_TURNS = 1000  # a conversation continues its last this many turns
 
 Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    items: list[dict[str, Any]]
+    chain: list[str]  # the ids of its turns, oldest first
 
 
 class ResponseStore:
@@ -51,9 +59,11 @@ class ResponseStore:
         self._blobs = blobs  # opened only when a record is too large for the store
         self._clock = clock
 
-    async def save(self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
-        """Keep this turn: the response (which names the one it continues) and its input items."""
-        raw = orjson.dumps({"response": response, "input": input_items})
+    async def save(
+        self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]], chain: list[str]
+    ) -> None:
+        """Keep this turn: the response, its input items and the ids of the turns before it (`chain`)."""
+        raw = orjson.dumps({"response": response, "input": input_items, "chain": chain[-MAX_TURNS:]})
         if len(raw) > INLINE_BYTES:
             blob_key = f"responses/{tenant}/{response['id']}.json"
             await self._blob_call(
@@ -69,38 +79,31 @@ class ResponseStore:
                 await self._store.set(_ITEM_KEY.format(tenant=tenant, id=item["id"]), pointer, ttl=self._ttl)
 
     async def get(self, tenant: str, response_id: str) -> Record | None:
-        """The record (`response`, `input`), read from the blob store when it was kept there."""
-        raw = await self._store.get(_KEY.format(tenant=tenant, id=response_id))
-        if raw is None:
-            return None
-        record = orjson.loads(raw)
-        if not isinstance(record, dict):
-            return None
-        if "blob" in record:
-            from qwen_server.blob.base import BlobNotFound
+        """The record (`response`, `input`, `chain`), read from the blob store when it was kept there."""
+        [record] = await self._get_many(tenant, [response_id])
+        return record
 
-            try:
-                record = orjson.loads(await self._blob_call(lambda blobs: blobs.read(record["blob"])))
-            except BlobNotFound:
-                return None
-        return record if isinstance(record, dict) else None
-
-    async def conversation(self, tenant: str, response_id: str) -> list[dict[str, Any]] | None:
-        """Every item of the conversation up to and including `response_id`'s output, oldest first (what a
-        follow-up with `previous_response_id` continues); None when no such response is stored."""
-        current = await self.get(tenant, response_id)
-        if current is None:
+    async def conversation(self, tenant: str, response_id: str) -> Conversation | None:
+        """What a follow-up with `previous_response_id` continues: every item up to and including
+        `response_id`'s output, oldest first, and the chain of ids a follow-up record keeps; None when no such
+        response is stored."""
+        last = await self.get(tenant, response_id)
+        if last is None:
             return None
-        turns: list[list[dict[str, Any]]] = []
-        while current is not None and len(turns) < MAX_TURNS:
-            if "context" in current:  # written before chaining: it holds the whole conversation
-                turns.append(list(current["context"]))
-                break
-            response = current.get("response") or {}
-            turns.append([*(current.get("input") or []), *(response.get("output") or [])])
-            previous = response.get("previous_response_id")
-            current = await self.get(tenant, previous) if isinstance(previous, str) and previous else None
-        return [item for turn in reversed(turns) for item in turn]
+        earlier = last.get("chain")
+        chain = [*(x for x in earlier if isinstance(x, str)), response_id] if isinstance(earlier, list) else []
+        chain = chain or [response_id]
+        turns = [*await self._get_many(tenant, chain[:-1]), last]
+        whole = [i for i, turn in enumerate(turns) if turn is not None and "context" in turn]
+        items: list[dict[str, Any]] = []
+        for turn in turns[whole[-1] :] if whole else turns:
+            if turn is None:  # deleted, or expired
+                continue
+            if "context" in turn:  # written before chaining: it holds the conversation up to it
+                items += list(turn["context"])
+                continue
+            items += [*(turn.get("input") or []), *((turn.get("response") or {}).get("output") or [])]
+        return Conversation(items, chain)
 
     async def resolve_references(self, tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The input with each `item_reference` replaced by the stored item it names (400 when unknown)."""
@@ -137,6 +140,30 @@ class ResponseStore:
         if isinstance(stored, dict) and "blob" in stored:
             await self._blob_call(lambda blobs: blobs.delete(stored["blob"]))
         return True
+
+    async def _get_many(self, tenant: str, response_ids: list[str]) -> list[Record | None]:
+        """The records in one read of the state store, and the blob store's in parallel."""
+        if not response_ids:
+            return []
+        raws = await self._store.get_many([_KEY.format(tenant=tenant, id=rid) for rid in response_ids])
+        found: list[Record | None] = []
+        for raw in raws:
+            record = orjson.loads(raw) if raw is not None else None
+            found.append(record if isinstance(record, dict) else None)
+        kept = [i for i, record in enumerate(found) if record is not None and "blob" in record]
+        for i, record in zip(kept, await asyncio.gather(*(self._read_blob(found[i]) for i in kept)), strict=True):
+            found[i] = record
+        return found
+
+    async def _read_blob(self, reference: Record | None) -> Record | None:
+        from qwen_server.blob.base import BlobNotFound
+
+        key = str((reference or {}).get("blob"))
+        try:
+            record = orjson.loads(await self._blob_call(lambda blobs: blobs.read(key)))
+        except BlobNotFound:
+            return None
+        return record if isinstance(record, dict) else None
 
     async def _blob_call(self, call: Callable[[BlobStore], Awaitable[Any]]) -> Any:
         """A blob store operation, its failures as the store's (503) rather than an unexpected error."""

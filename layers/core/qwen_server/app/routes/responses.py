@@ -86,6 +86,7 @@ async def create_response(request: Request) -> Response:
     storage = _storage(runtime)
     items = await storage.resolve_references(tenant, normalize(body.input))
     inherited: list[dict[str, Any]] = []
+    chain: list[str] = []
     if body.previous_response_id:
         found = await storage.conversation(tenant, body.previous_response_id)
         if found is None:
@@ -94,7 +95,7 @@ async def create_response(request: Request) -> Response:
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
-        inherited = found
+        inherited, chain = found.items, found.chain
     neutral = to_neutral(body, [*inherited, *items], tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
     if alias_thinking is not None and body.reasoning is None:
@@ -106,7 +107,7 @@ async def create_response(request: Request) -> Response:
 
     async def save() -> None:
         if body.store is not False:
-            await storage.save(tenant, translator.response, items)
+            await storage.save(tenant, translator.response, items, chain)
 
     if not body.stream:
         await unless_client_leaves(request, _collect(first, events, translator))
