@@ -29,8 +29,15 @@ def _texts(conversation: Conversation | None) -> list[str]:
     return [item["content"][0]["text"] for item in conversation.items]
 
 
-def _records(tmp_path: Path) -> tuple[MemoryStore, ResponseStore, LocalBlobStore]:
-    store, blobs = MemoryStore(clock=lambda: 1000.0), LocalBlobStore(tmp_path)
+class BoundedStore(MemoryStore):
+    """The memory store with DynamoDB's bound on one value."""
+
+    max_value_bytes = 300 * 1024
+
+
+def _records(tmp_path: Path, bounded: bool = True) -> tuple[MemoryStore, ResponseStore, LocalBlobStore]:
+    store = BoundedStore(clock=lambda: 1000.0) if bounded else MemoryStore(clock=lambda: 1000.0)
+    blobs = LocalBlobStore(tmp_path)
 
     async def open_blobs() -> BlobStore:
         return blobs
@@ -56,6 +63,15 @@ async def test_a_conversation_is_rebuilt_turn_by_turn_with_large_turns_in_the_bl
     assert await records.delete("t", "r1")
     assert await blobs.size("responses/t/r1.json") is None
     assert _texts(await records.conversation("t", "r2")) == ["second", "two"]  # the deleted turn is gone from the conversation continuing it
+
+
+async def test_a_store_without_a_bound_keeps_large_records_itself(tmp_path: Path) -> None:
+    store, records, blobs = _records(tmp_path, bounded=False)
+    big = "x" * (INLINE_BYTES + 1)
+    await records.save("t", _response("r1", None, "one"), [_message("user", big)], [])
+    assert await blobs.size("responses/t/r1.json") is None
+    assert len(await store.get("responses:t:r1") or b"") > INLINE_BYTES
+    assert _texts(await records.conversation("t", "r1")) == [big, "one"]
 
 
 async def test_a_record_holding_the_whole_context_ends_the_walk(tmp_path: Path) -> None:

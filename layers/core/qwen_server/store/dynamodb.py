@@ -80,6 +80,8 @@ T = TypeVar("T")
 
 
 class DynamoDBStore:
+    max_value_bytes: int | None = 300 * 1024  # an item stops at 400 KB, keys and attributes included
+
     def __init__(
         self,
         table: str,

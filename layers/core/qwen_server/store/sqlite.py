@@ -50,6 +50,8 @@ _PREFIX_END = "\U0010ffff"  # sorts after every character a key can continue wit
 
 
 class SQLiteStore:
+    max_value_bytes: int | None = None
+
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, timeout: float = 2.0):
         self.path = Path(path)
         self._clock = clock

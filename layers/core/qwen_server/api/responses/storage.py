@@ -3,10 +3,10 @@
 A record keeps the response object, this request's input items (for `GET …/input_items`) and `chain`: the ids
 of the earlier turns of its conversation, oldest first. It holds its own turn and nothing more, so a
 conversation of n turns stores n turns, not the n²/2 a copy of the whole context per record would; a follow-up
-reads the turns it continues in one batch (`conversation`). A record larger than `INLINE_BYTES` goes to the
-blob store (`responses/<tenant>/<id>.json`, expiring with the record) and the state store keeps only a
-reference to it: a DynamoDB item stops at 400 KB, and the upstream has answered by the time a record is
-saved, so it must not fail for its size.
+reads the turns it continues in one batch (`conversation`). On a store that bounds its values (DynamoDB: an
+item stops at 400 KB) a record larger than `INLINE_BYTES` goes to the blob store (`responses/<tenant>/<id>.json`,
+expiring with the record) and the state store keeps only a reference to it: the upstream has answered by the
+time a record is saved, so it must not fail for its size. Other stores keep every record themselves.
 
 Records expire after `RESPONSES_TTL_SECONDS` (30 days) from when they were written, so a conversation
 continued over longer than that loses its oldest turns, and so does one past `MAX_TURNS`; deleting a response
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 _KEY = "responses:{tenant}:{id}"
 _ITEM_KEY = "response_items:{tenant}:{id}"
-INLINE_BYTES = 64 * 1024  # larger records live in the blob store
+INLINE_BYTES = 64 * 1024  # larger records live in the blob store, on a store that bounds its values
 MAX_TURNS = 1000  # a conversation continues its last this many turns
 
 Record = dict[str, Any]
@@ -64,7 +64,8 @@ class ResponseStore:
     ) -> None:
         """Keep this turn: the response, its input items and the ids of the turns before it (`chain`)."""
         raw = orjson.dumps({"response": response, "input": input_items, "chain": chain[-MAX_TURNS:]})
-        if len(raw) > INLINE_BYTES:
+        bound = self._store.max_value_bytes
+        if bound is not None and len(raw) > min(INLINE_BYTES, bound):
             blob_key = f"responses/{tenant}/{response['id']}.json"
             await self._blob_call(
                 lambda blobs: blobs.put_bytes(
