@@ -1,7 +1,7 @@
 """Batches of several tenants on the gateway process (its own batch worker, SQLite and Redis, the emulator a
 process), through the openai SDK: a small batch of one tenant finishes while another tenant's large batch is
 still running (it joins the worker's pass in progress and gets every other line), and batch lines count against
-`RATE_LIMITS` / `RATE_LIMIT_RPM` and show in `/admin/usage`.
+`RATE_LIMIT_RPM` and show in `/admin/usage`.
 
 Nothing here decides a result by a duration: each step waits (bounded) for a state, and the order of events is
 what is asserted.
@@ -30,9 +30,10 @@ def gateway(
     request: pytest.FixtureRequest, emulator: Service, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     env = {
-        "GATEWAY_API_KEYS": "key-a,key-b,tight",
+        "GATEWAY_API_KEYS": "alpha,beta,tight",
         "ADMIN_API_KEYS": "admin-key",
-        "RATE_LIMITS": json.dumps({"tight": {"rpm": 2}}),
+        "RATE_LIMIT_RPM": "2",  # for `tight`; the other two keys have the limit lifted
+        "RATE_LIMITS": json.dumps({"alpha": {"rpm": 0}, "beta": {"rpm": 0}}),
         "SCHED_BATCH_CONCURRENT": "1",
         "BATCH_CHUNK_LINES": "10",
     }
@@ -65,7 +66,7 @@ def _submit(client: openai.OpenAI, prefix: str, n: int) -> str:
 
 
 def test_a_small_batch_finishes_while_a_large_one_of_another_tenant_runs(gateway: Service) -> None:
-    a, b = _client(gateway, "key-a"), _client(gateway, "key-b")
+    a, b = _client(gateway, "alpha"), _client(gateway, "beta")
     large = _submit(a, "a", 300)
     wait_for(lambda: a.batches.retrieve(large), lambda x: bool(x.request_counts and x.request_counts.completed))
     small = _submit(b, "b", 2)  # the worker is in the middle of the large batch's pass now
@@ -104,7 +105,7 @@ def _usage(gateway: Service) -> dict[str, dict[str, int]]:
 
 
 def test_batch_lines_count_against_the_rate_limit_and_in_usage(gateway: Service, inside_one_window: None) -> None:
-    tight, other = _client(gateway, "tight"), _client(gateway, "key-b")
+    tight, other = _client(gateway, "tight"), _client(gateway, "beta")
     before = _usage(gateway)
     held = _submit(tight, "t", 4)
     free = _submit(other, "f", 3)  # queued after it, and not held up by it
@@ -122,9 +123,9 @@ def test_batch_lines_count_against_the_rate_limit_and_in_usage(gateway: Service,
         was = before.get(tenant_id(key), {"requests": 0, "input_tokens": 0, "output_tokens": 0})
         return {field: now.get(tenant_id(key), {}).get(field, 0) - was[field] for field in was}
 
-    after = wait_for(lambda: _usage(gateway), lambda now: grew(now, "key-b")["requests"] == 3)
+    after = wait_for(lambda: _usage(gateway), lambda now: grew(now, "beta")["requests"] == 3)
     assert grew(after, "tight")["requests"] == 2
-    assert grew(after, "tight")["output_tokens"] > 0 and grew(after, "key-b")["input_tokens"] > 0
+    assert grew(after, "tight")["output_tokens"] > 0 and grew(after, "beta")["input_tokens"] > 0
     tight.batches.cancel(held)
     ended = wait_for(lambda: tight.batches.retrieve(held), lambda x: x.status == "cancelled")
     assert ended.request_counts and ended.request_counts.completed == 2
