@@ -1,7 +1,7 @@
 """Batches of several tenants on the gateway process (its own batch worker, SQLite and Redis, the emulator a
 process), through the openai SDK: a small batch of one tenant finishes while another tenant's large batch is
 still running (it joins the worker's pass in progress and gets every other line), and batch lines count against
-`RATE_LIMIT_RPM` and show in `/admin/usage`.
+`RATE_LIMIT_RPM` and show in `/admin/usage`; a cancel that comes while a batch is `validating` wins.
 
 Nothing here decides a result by a duration: each step waits (bounded) for a state, and the order of events is
 what is asserted.
@@ -10,13 +10,17 @@ what is asserted.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from helpers import chat_line, jsonl, wait_for
+from openai.types import Batch
 
 from processes import Service, emulator_accounts, start_gateway
 from qwen_server.core.tenants import tenant_id
@@ -129,3 +133,33 @@ def test_batch_lines_count_against_the_rate_limit_and_in_usage(gateway: Service,
     tight.batches.cancel(held)
     ended = wait_for(lambda: tight.batches.retrieve(held), lambda x: x.status == "cancelled")
     assert ended.request_counts and ended.request_counts.completed == 2
+
+
+def test_a_cancel_while_the_batch_is_validating_wins(gateway: Service) -> None:
+    """The input file's bytes are replaced by a named pipe, so validation waits until the test writes them: the
+    cancel comes while the batch is `validating`, and the end of validation must not overwrite it."""
+    client = _client(gateway, "alpha")
+    content = jsonl([chat_line(f"v{i}", "validate me") for i in range(3)])
+    source = client.files.create(file=("v.jsonl", content), purpose="batch")
+    [blob] = (Path(gateway.extra["cwd"]) / "data" / "blobs" / "files").glob(f"*/{source.id}")
+    blob.unlink()
+    os.mkfifo(blob)
+    created: list[Batch] = []
+    creating = threading.Thread(
+        target=lambda: created.append(
+            client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h")
+        )
+    )
+    creating.start()
+    try:
+        [validating] = wait_for(
+            lambda: [b for b in client.batches.list() if b.input_file_id == source.id],
+            lambda found: bool(found) and found[0].status == "validating",
+        )
+        assert client.batches.cancel(validating.id).status == "cancelling"
+    finally:  # validation reads the lines now (a daemon thread: the test never hangs on a pipe nobody reads)
+        threading.Thread(target=blob.write_bytes, args=(content,), daemon=True).start()
+        creating.join(60)
+    assert [b.status for b in created] == ["cancelling"]  # not in_progress: the cancel stands
+    ended = wait_for(lambda: client.batches.retrieve(validating.id), lambda b: b.status == "cancelled")
+    assert ended.request_counts and ended.request_counts.completed == 0 and ended.request_counts.total == 3
