@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from processes import Service, emulator_accounts
 from qwen_server.app.ratelimit import BatchBudget, LimitTable, RateLimiter
 from qwen_server.app.routes.batches import _start_cancel
 from qwen_server.app.runtime import Runtime, build_runtime
@@ -30,7 +29,8 @@ from qwen_server.config import Settings
 from qwen_server.core.tenants import tenant_id
 from qwen_server.files.service import Files
 from qwen_server.observability.usage import UsageLedger
-from services import redis_binary, redis_service
+from tests.processes import Service, emulator_accounts
+from tests.services import redis_binary, redis_service
 
 PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "fair"}]}
 

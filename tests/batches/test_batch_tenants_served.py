@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from helpers import chat_line, jsonl, wait_for
 from openai.types import Batch
 
-from processes import Service, emulator_accounts, start_gateway
 from qwen_server.core.tenants import tenant_id
-from services import redis_binary, redis_service
+from tests.batches.helpers import chat_line, jsonl, wait_for
+from tests.processes import Service, emulator_accounts, start_gateway
+from tests.services import redis_binary, redis_service
 
 ADMIN = {"authorization": "Bearer admin-key"}
 

@@ -15,10 +15,10 @@ import anthropic
 import httpx
 import openai
 import pytest
-from helpers import chat_line, jsonl, wait_for
 
-from processes import Service, emulator_accounts, start_gateway
-from services import moto_env, moto_service
+from tests.batches.helpers import chat_line, jsonl, wait_for
+from tests.processes import Service, emulator_accounts, start_gateway
+from tests.services import moto_env, moto_service
 
 ADMIN = {"authorization": "Bearer admin-key"}
 

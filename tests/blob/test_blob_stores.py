@@ -14,7 +14,7 @@ import pytest
 from qwen_server.blob import BlobNotFound, BlobStore, BlobTooLarge, open_blob_store
 from qwen_server.blob import s3 as s3_backend
 from qwen_server.blob.base import open_found
-from services import moto_env, moto_service
+from tests.services import moto_env, moto_service
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,8 @@ import boto3
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_gateway
-from services import moto_env, moto_service
+from tests.processes import Service, emulator_accounts, start_gateway
+from tests.services import moto_env, moto_service
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 
