@@ -111,10 +111,14 @@ run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True, request_handler
 """
 
 
-def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
-    """Start a moto server (requests serialised, see above) on a free port; returns (endpoint_url, process)."""
+def start_moto(recording: Path | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a moto server (requests serialised, see above) on a free port; returns (endpoint_url, process).
+    With `recording`, moto's recorder writes the requests it is sent there once a test starts it
+    (`POST /moto-api/recorder/start-recording`): one JSON line each, headers included."""
     port = free_port()
     env = {**os.environ, **MOTO_ENV, "MOTO_PORT": str(port)}
+    if recording is not None:
+        env["MOTO_RECORDER_FILEPATH"] = str(recording)
     proc = subprocess.Popen(
         [sys.executable, "-c", _MOTO_SERIAL, "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
@@ -161,11 +165,11 @@ def redis_service() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def moto_service() -> Iterator[str]:
+def moto_service(recording: Path | None = None) -> Iterator[str]:
     """A moto server for the block, with fake AWS credentials in os.environ (restored afterwards)."""
     saved = {k: os.environ.get(k) for k in MOTO_ENV}
     os.environ.update(MOTO_ENV)
-    endpoint, proc = start_moto()
+    endpoint, proc = start_moto(recording)
     try:
         yield endpoint
     finally:

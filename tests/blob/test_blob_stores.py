@@ -100,3 +100,66 @@ async def test_open_found_says_absent_before_the_first_chunk(blobs: BlobStore) -
     data = os.urandom(3000)
     await blobs.put_bytes("some", data)
     assert b"".join([c async for c in await open_found(blobs, "some", chunk_size=1000)]) == data
+
+
+DAY = 86400.0
+
+
+async def test_local_blobs_are_swept_when_their_expiry_passes(tmp_path: Path) -> None:
+    """The sweep is given the time (no clock is read): each blob goes once its expiry is behind `now`; a blob
+    written without one, or whose expiry was removed, stays."""
+    blobs = open_blob_store(None, tmp_path)
+    now = 1_800_000_000.0
+    await blobs.put_bytes("images/t/a.png", b"image", "image/png", expires_at=now + 3600)
+    await blobs.put("batches/t/b/chunk-0.jsonl", chunks_of(b"z" * 10, 3), expires_at=now + 5 * DAY)
+    await blobs.put_bytes("files/t/kept", b"kept")
+    await blobs.put_bytes("files/t/late", b"late")
+    await blobs.set_expiry("files/t/late", now + 40 * DAY)  # its `expires_after` came with the form
+    await blobs.put_bytes("files/t/renewed", b"r", expires_at=now + 60)
+    await blobs.put_bytes("files/t/renewed", b"r2")  # rewritten without an expiry: kept
+    await blobs.put_bytes("files/t/gone", b"g", expires_at=now + 60)
+    await blobs.delete("files/t/gone")  # deleted first: its mark goes with it
+
+    assert await blobs.sweep(now) == 0
+    assert await blobs.sweep(now + 3601) == 1
+    assert await blobs.size("images/t/a.png") is None and await blobs.read("files/t/late") == b"late"
+    assert await blobs.sweep(now + 41 * DAY) == 2
+    for key in ("batches/t/b/chunk-0.jsonl", "files/t/late"):
+        assert await blobs.size(key) is None
+    assert await blobs.read("files/t/kept") == b"kept" and await blobs.read("files/t/renewed") == b"r2"
+    assert await blobs.sweep(now + 3650 * DAY) == 0
+    with pytest.raises(ValueError):  # the marks are not blobs
+        await blobs.put_bytes(".expiry/files/t/kept", b"0")
+
+
+async def test_s3_blobs_carry_the_lifecycle_tag_of_their_expiry(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 reclaims by the bucket's lifecycle rules: each blob is tagged with the first step covering its life,
+    in one request (small and multipart writes alike); one without an expiry has no tag."""
+    for name, value in moto_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(s3_backend, "PART_BYTES", 5 * 1024 * 1024)
+    bucket = f"b{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    now = 1_800_000_000.0
+    blobs = s3_backend.S3BlobStore(bucket, "p", endpoint_url=moto_endpoint, clock=lambda: now)
+    await blobs.put_bytes("images/t/a.png", b"image", expires_at=now + 3600)
+    await blobs.put("batches/big", chunks_of(os.urandom(6 * 1024 * 1024), 1 << 20), expires_at=now + 5 * DAY)
+    await blobs.put_bytes("responses/t/r", b"{}", expires_at=now + 30 * DAY)
+    await blobs.put_bytes("files/t/kept", b"kept")
+    await blobs.put_bytes("files/t/late", b"late")
+    await blobs.set_expiry("files/t/late", now + 40 * DAY)
+    await blobs.put_bytes("files/t/ages", b"x", expires_at=now + 4000 * DAY)  # past the last step: kept
+
+    def tags(key: str) -> dict[str, str]:
+        reply = boto3.client("s3", endpoint_url=moto_endpoint).get_object_tagging(Bucket=bucket, Key=f"p/{key}")
+        return {t["Key"]: t["Value"] for t in reply["TagSet"]}
+
+    assert tags("images/t/a.png") == {"qwen-expiry": "1d"}
+    assert tags("batches/big") == {"qwen-expiry": "7d"}
+    assert tags("responses/t/r") == {"qwen-expiry": "30d"}
+    assert tags("files/t/late") == {"qwen-expiry": "60d"}
+    assert tags("files/t/kept") == {} and tags("files/t/ages") == {}
+    assert await blobs.sweep(now + 3650 * DAY) == 0  # S3 runs the rules itself
+    assert await blobs.read("images/t/a.png") == b"image"

@@ -173,6 +173,22 @@ def test_template_batches_worker_runs_every_minute_and_may_kick_itself() -> None
     assert "S3CrudPolicy" in json.dumps(aws_functions()["files"]["Policies"])
 
 
+def test_every_blob_expiry_step_has_its_lifecycle_rule_and_writers_may_tag() -> None:
+    from qwen_server.blob.expiry import LADDER_DAYS, TAG, tag_value
+
+    rules = template()["Resources"]["BlobBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    tagged = {
+        (rule["TagFilters"][0]["Key"], rule["TagFilters"][0]["Value"]): rule["ExpirationInDays"]
+        for rule in rules
+        if rule.get("TagFilters") and rule["Status"] == "Enabled"
+    }
+    assert tagged == {(TAG, tag_value(days)): days for days in LADDER_DAYS}
+    writers = {group for group, props in aws_functions().items() if "S3CrudPolicy" in json.dumps(props["Policies"])}
+    assert {"chat", "files", "batches", "images"} <= writers
+    for group in writers:
+        assert "s3:PutObjectTagging" in json.dumps(aws_functions()[group]["Policies"]), group
+
+
 def test_vercel_patterns_agree_with_vercels_own_compiler() -> None:
     """Cross-check `vercel_pattern` with @vercel/routing-utils when it is installed (see infra/DEPLOY.md)."""
     modules = os.environ.get("VERCEL_ROUTING_UTILS", str(REPO / ".venv-tools" / "vercel-routing"))
@@ -321,8 +337,12 @@ def test_template_store_table_and_secrets() -> None:
     assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
         ("pk", "S"),
         ("sk", "S"),
+        ("lst", "S"),
     }
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    from qwen_server.store._dynamodb_wire import index_definition
+
+    assert table["GlobalSecondaryIndexes"] == [index_definition()]  # the index the store creates locally
     env = doc["Globals"]["Function"]["Environment"]["Variables"]
     assert env["STORE_URL"] == {"Sub": "dynamodb://${StateTable}?region=${AWS::Region}"}
     assert env["QWEN_SECRETS_ID"] == {"Ref": "RuntimeSecret"}

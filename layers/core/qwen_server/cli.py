@@ -151,13 +151,20 @@ def worker(argv: list[str]) -> None:
 async def _work_until_stopped() -> None:
     from qwen_server.app.runtime import RuntimeCell
     from qwen_server.batches.worker import run_forever
+    from qwen_server.blob.expiry import sweep_forever
+    from qwen_server.config import get_settings
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.getLogger("qwen_server").info("batch worker started")
-    await run_forever(stop, RuntimeCell().batches)
+    cell = RuntimeCell()
+    sweeper = asyncio.create_task(sweep_forever(get_settings().blob_sweep_seconds, cell.blob_store))
+    try:
+        await run_forever(stop, cell.batches)
+    finally:
+        sweeper.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:

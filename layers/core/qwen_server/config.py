@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible endpoint instead of AWS")
     blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
     blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
+    blob_sweep_seconds: float = Field(
+        default=600.0, gt=0, description="how often `serve` and `worker` delete expired local (file://) blobs"
+    )
     public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
 
     # scheduler (names kept from the original server)

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from qwen_server.app.auth import tenant_for, tenant_id
+from qwen_server.app.auth import tenant_for
 from qwen_server.app.http import is_anthropic
-from qwen_server.core.errors import Misconfigured
 from qwen_server.core.model import Event, Usage
 
 if TYPE_CHECKING:  # the limiter, its store and the settings load with the first request, not at import
@@ -20,22 +19,7 @@ if TYPE_CHECKING:  # the limiter, its store and the settings load with the first
 
 
 def _services(runtime: Runtime) -> tuple[RateLimiter, UsageLedger]:
-    from qwen_server.app.ratelimit import LimitTable, RateLimiter
-    from qwen_server.config import ConfigError
-    from qwen_server.observability.usage import UsageLedger
-
-    if runtime.limiter is None:
-        settings = runtime.settings
-        try:
-            table = LimitTable(
-                settings.rate_limit_rpm, settings.rate_limit_tpm, settings.rate_limits, tenant_id
-            )
-        except ConfigError as exc:
-            raise Misconfigured(f"The gateway is misconfigured: {exc}") from None
-        runtime.limiter = RateLimiter(runtime.store, table)
-    if runtime.usage is None:
-        runtime.usage = UsageLedger(runtime.store)
-    return runtime.limiter, runtime.usage
+    return runtime.limits()
 
 
 def usage_ledger(runtime: Runtime) -> UsageLedger:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from functools import lru_cache
 
 from starlette.requests import Request
 
 from qwen_server.core.errors import AuthenticationFailed, PermissionDenied
+from qwen_server.core.tenants import tenant_id
 
 
 def presented_key(request: Request) -> str | None:
@@ -30,13 +29,6 @@ def _raw(key: str) -> bytes:
 # Every caller of a gateway without GATEWAY_API_KEYS: whatever key they send (the README's `api_key="anything"`),
 # they share one tenant, and so each other's files, batches, stored responses, videos and rate limits.
 KEYLESS_TENANT = "anonymous"
-
-
-@lru_cache(maxsize=256)
-def tenant_id(key: str) -> str:
-    """The tenant a key stands for: a short hash, so logs, limits and usage never show the key itself.
-    Remembered per key: the same few keys come with every request."""
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:

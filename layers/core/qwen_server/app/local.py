@@ -1,7 +1,7 @@
 """The local all-in-one app: every function group's routes in one process, and the background workers beside
-them: the batch worker (unless `BATCH_WORKER=false`, e.g. when `qwen-server worker` processes run it instead)
-and the video worker, which advances and expires video jobs nobody is polling. On AWS and Vercel the same
-passes run on a schedule instead."""
+them: the batch worker (unless `BATCH_WORKER=false`, e.g. when `qwen-server worker` processes run it instead),
+the video worker, which advances and expires video jobs nobody is polling, and the blob sweep, which deletes
+expired local blobs every `BLOB_SWEEP_SECONDS`. On AWS and Vercel the same passes run on a schedule instead."""
 
 from __future__ import annotations
 
@@ -27,10 +27,14 @@ async def _with_workers(app: FastAPI) -> AsyncIterator[None]:
     except ConfigError:
         yield  # `serve` has already refused a bad configuration; gunicorn answers 503s instead
         return
+    from qwen_server.blob.expiry import sweep_forever
     from qwen_server.generation.ticker import run_worker
 
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_worker(settings.video_tick_seconds, runtime.media))]
+    tasks = [
+        asyncio.create_task(run_worker(settings.video_tick_seconds, runtime.media)),
+        asyncio.create_task(sweep_forever(settings.blob_sweep_seconds, runtime.blob_store)),
+    ]
     if settings.batch_worker:
         from qwen_server.batches.worker import run_forever
 

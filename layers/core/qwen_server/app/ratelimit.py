@@ -23,6 +23,7 @@ import orjson
 from qwen_server.config import ConfigError
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Usage
+from qwen_server.observability.usage import UsageLedger
 from qwen_server.store import Store
 
 WINDOW = 60.0
@@ -173,6 +174,26 @@ class RateLimiter:
         reset = (math.floor(now / WINDOW) + 1) * WINDOW - now
         return Verdict(limits, int(requests), int(tokens), reset, now)
 
+    async def take(self, tenant: str) -> bool:
+        """Count one request only if the tenant's window has room for it (True), else count nothing (False):
+        how a batch line waits for budget without using it up by asking."""
+        limits = self.table.for_tenant(tenant)
+        if not limits.any:
+            return True
+        requests_key, tokens_key = self._keys(tenant, self._clock())
+        if limits.tpm:
+            raw = await self.store.get(tokens_key)
+            if raw and float(raw) >= limits.tpm:
+                return False
+        if limits.rpm:
+            raw = await self.store.get(requests_key)
+            if raw and float(raw) >= limits.rpm:
+                return False
+            if await self.store.incr(requests_key, 1, ttl=_TTL) > limits.rpm:  # someone took the last one
+                await self.store.incr(requests_key, -1, ttl=_TTL)
+                return False
+        return True
+
     def charge(self, tenant: str, tokens: int) -> None:
         """Add an answer's tokens to the tenant's window, in the background (the client is not kept)."""
         if tokens <= 0 or not self.table.for_tenant(tenant).tpm:
@@ -193,6 +214,30 @@ class RateLimiter:
     async def settle(self) -> None:
         while self._charges:
             await asyncio.gather(*list(self._charges), return_exceptions=True)
+
+
+class BatchBudget:
+    """Batch lines as their tenant's requests (`batches.services.LineBudget`): each counts against
+    `RATE_LIMIT_RPM` / `TPM` in the same windows as live traffic, waiting while the window is full, and shows
+    in `/admin/usage`."""
+
+    def __init__(self, limiter: RateLimiter, usage: UsageLedger) -> None:
+        self.limiter = limiter
+        self.usage = usage
+
+    async def admit(self, tenant: str) -> bool:
+        if not await self.limiter.take(tenant):
+            return False
+        self.usage.add(tenant, requests=1)
+        return True
+
+    def spent(self, tenant: str, input_tokens: int, output_tokens: int) -> None:
+        self.usage.add(tenant, input_tokens=input_tokens, output_tokens=output_tokens)
+        self.limiter.charge(tenant, input_tokens + output_tokens)
+
+    async def settle(self) -> None:
+        await self.limiter.settle()
+        await self.usage.flush()
 
 
 async def metered(events: AsyncIterator[Event], on_usage: Callable[[Usage], None]) -> AsyncIterator[Event]:

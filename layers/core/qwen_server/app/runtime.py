@@ -95,7 +95,7 @@ class Runtime:
         self.clients = clients
         self.metrics = metrics
         self.upstream_errors = upstream_errors  # the admin page's recent errors
-        self.limiter: RateLimiter | None = None  # built by app.access on first use
+        self.limiter: RateLimiter | None = None  # built by `limits()` on first use
         self.usage: UsageLedger | None = None
         self._blobs = blobs
         self._files = files
@@ -128,11 +128,34 @@ class Runtime:
             keep_seconds=settings.video_keep_seconds,
         )
 
+    def limits(self) -> tuple[RateLimiter, UsageLedger]:
+        """The tenants' rate limiter and usage ledger, built on first use: live requests and batch lines
+        count against the same windows and rows. A malformed `RATE_LIMITS` is a 503 naming it."""
+        from qwen_server.app.ratelimit import LimitTable, RateLimiter
+        from qwen_server.config import ConfigError
+        from qwen_server.core.tenants import tenant_id
+        from qwen_server.observability.usage import UsageLedger
+
+        if self.limiter is None:
+            settings = self.settings
+            try:
+                table = LimitTable(
+                    settings.rate_limit_rpm, settings.rate_limit_tpm, settings.rate_limits, tenant_id
+                )
+            except ConfigError as exc:
+                raise Misconfigured(f"The gateway is misconfigured: {exc}") from None
+            self.limiter = RateLimiter(self.store, table)
+        if self.usage is None:
+            self.usage = UsageLedger(self.store)
+        return self.limiter, self.usage
+
     async def _open_batches(self) -> BatchServices:
+        from qwen_server.app.ratelimit import BatchBudget
         from qwen_server.batches.services import BatchServices
 
         settings = self.settings
         return BatchServices(
+            budget=BatchBudget(*self.limits()),
             gateway=self.gateway,
             clients=self.clients,
             files=await self.files(),
@@ -305,6 +328,10 @@ class RuntimeCell:
 
     async def media(self) -> Media:
         return await (await self.get()).media()
+
+    async def blob_store(self) -> BlobStore:
+        """The blob store (the sweep of `serve` and `worker` asks for it on each pass)."""
+        return (await (await self.get()).blobs()).store
 
     async def _build(self) -> Runtime:
         from qwen_server.config import ConfigError

@@ -124,10 +124,16 @@ async def _write_chunks(blob: BlobStore, record: BatchRecord, lines: AsyncIterat
         buffer.append(line)
         total += 1
         if len(buffer) == record.chunk_lines:
-            await blob.put_bytes(record.chunk_key(total // record.chunk_lines - 1), b"\n".join(buffer))
+            await blob.put_bytes(
+                record.chunk_key(total // record.chunk_lines - 1),
+                b"\n".join(buffer),
+                expires_at=record.retained_until,
+            )
             buffer.clear()
     if buffer:
-        await blob.put_bytes(record.chunk_key(total // record.chunk_lines), b"\n".join(buffer))
+        await blob.put_bytes(
+            record.chunk_key(total // record.chunk_lines), b"\n".join(buffer), expires_at=record.retained_until
+        )
     return total
 
 
@@ -200,6 +206,10 @@ async def create_openai(
 
 
 def _fail(record: BatchRecord, entry: dict[str, Any]) -> bool:
+    if record.status == "cancelling":  # a cancel that came while the lines were read wins: nothing ran
+        record.status = "cancelled"
+        record.cancelled_at = records.now()
+        return True
     record.status = "failed"
     record.failed_at = records.now()
     record.errors = [entry]
@@ -207,11 +217,16 @@ def _fail(record: BatchRecord, entry: dict[str, Any]) -> bool:
 
 
 async def _start(store: Store, record: BatchRecord, total: int) -> BatchRecord:
+    """validating -> in_progress, and the batch joins the workers' list. A cancel that came while the lines
+    were read (validating -> cancelling) wins: the batch stays cancelling, and the workers end it as
+    cancelled, every line with its `canceled` result, as any batch cancelled before its lines ran."""
+
     def start(r: BatchRecord) -> bool:
         r.total = total
         r.chunks = -(-total // r.chunk_lines)
-        r.status = "in_progress"
-        r.in_progress_at = records.now()
+        if r.status == "validating":
+            r.status = "in_progress"
+            r.in_progress_at = records.now()
         return True
 
     started = await records.update(store, record.tenant, record.id, start)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from qwen_server.batches import records
+from qwen_server.batches.lines import outcome_tokens
 from qwen_server.batches.records import BatchRecord
 from qwen_server.core.ids import hex_id
 
@@ -80,11 +81,10 @@ def _anthropic_line(outcome: dict[str, Any]) -> bytes:
 
 
 def _add_usage(total: dict[str, int], outcome: dict[str, Any]) -> None:
-    usage = outcome.get("body", {}).get("usage") if outcome.get("ok") else None
-    if not isinstance(usage, dict):
+    body = outcome.get("body")
+    if not outcome.get("ok") or not isinstance(body, dict) or not isinstance(body.get("usage"), dict):
         return
-    prompt = int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
-    completion = int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0)
+    prompt, completion = outcome_tokens(outcome)
     total["input_tokens"] = total.get("input_tokens", 0) + prompt
     total["output_tokens"] = total.get("output_tokens", 0) + completion
     total["total_tokens"] = total.get("total_tokens", 0) + prompt + completion
@@ -129,7 +129,9 @@ async def finalize(work: BatchServices, record: BatchRecord, ending: Ending, me:
         else:
             results_key = f"batches/{current.tenant}/{current.id}/results.jsonl"
             lines = (_anthropic_line(o) async for o in tally())
-            await (await work.files.blob()).put(results_key, lines, "application/binary")
+            await (await work.files.blob()).put(
+                results_key, lines, "application/binary", expires_at=current.retained_until
+            )
         log.info("batch %s %s: %s", current.id, ending, counts)
 
         def end(r: BatchRecord) -> bool:
@@ -193,5 +195,6 @@ async def _openai_file(
         purpose="batch_output",
         filename=f"{record.id}_{name}.jsonl",
         media_type="application/jsonl",
+        expires_at=int(record.retained_until),
     )
     return made.id

@@ -1,4 +1,5 @@
-"""The scheduled worker entry on Lambda: one pass of the batch worker within BATCH_TICK_SECONDS."""
+"""The scheduled worker entry on Lambda: one pass of the batch worker within BATCH_TICK_SECONDS, then a sweep
+of expired blobs (nothing to do on S3, whose lifecycle rules reclaim them)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ def run_tick(services: BatchSource) -> dict[str, Any]:
     runtime, whose clients and locks are bound to that loop)."""
 
     async def once() -> dict[str, int]:
-        from qwen_server.batches.worker import tick
+        from qwen_server.batches.worker import sweep_blobs, tick
 
         work = await services()
-        return await tick(work, seconds=work.tick_seconds)
+        done = await tick(work, seconds=work.tick_seconds)
+        await sweep_blobs(work)
+        return done
 
     try:
         loop = asyncio.get_event_loop()

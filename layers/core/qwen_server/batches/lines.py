@@ -95,6 +95,18 @@ async def run_line(work: BatchServices, api: str, endpoint: str, tenant: str, li
         return _failed(api, error, custom_id, request_id)
 
 
+def outcome_tokens(outcome: Outcome) -> tuple[int, int]:
+    """(input, output) tokens a line's answer reports: OpenAI's `prompt_tokens` / `completion_tokens`,
+    Anthropic's `input_tokens` / `output_tokens`; (0, 0) for an error or an answer without usage."""
+    body = outcome.get("body") if outcome.get("ok") else None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return 0, 0
+    prompt = int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
+    completion = int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0)
+    return prompt, completion
+
+
 def _failed(api: str, exc: GatewayError, custom_id: Any, request_id: str) -> Outcome:
     if api == "openai":
         from qwen_server.api.openai.errors import openai_error_body

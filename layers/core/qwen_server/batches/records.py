@@ -10,6 +10,8 @@
 | lease `batch-final:<id>` (one slot) | the worker gathering the results |
 
 Lines are kept as chunk blobs (`batches/<tenant>/<id>/chunk-<n>.jsonl`) in the blob store, one request per line.
+The chunks, output and error files and results expire with the record (`RETAIN_SECONDS` after creation);
+the finalizer deletes the chunks at once.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ class BatchRecord:
     @property
     def ended(self) -> bool:
         return self.status in ENDED
+
+    @property
+    def retained_until(self) -> float:
+        """When the record, and everything the batch wrote (chunks, outputs, results), is reclaimed."""
+        return self.created_at + RETAIN_SECONDS
 
     def chunk_key(self, chunk: int) -> str:
         return f"batches/{self.tenant}/{self.id}/chunk-{chunk}.jsonl"

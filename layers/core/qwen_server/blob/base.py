@@ -3,7 +3,8 @@ images and videos), addressed by key.
 
 Writes stream from an async iterator with a bounded buffer and stop at a size limit, so an upload never sits
 whole in memory and an oversize one fails early. Reads stream too. Keys are made by the gateway (never taken
-from a client), e.g. `files/<tenant>/<id>`.
+from a client), e.g. `files/<tenant>/<id>`. A blob written with `expires_at` is reclaimed after it
+(`blob.expiry`: S3 lifecycle rules, or `sweep` for local files).
 """
 
 from __future__ import annotations
@@ -43,13 +44,28 @@ class BlobStore(Protocol):
         chunks: AsyncIterable[bytes],
         content_type: str = "application/octet-stream",
         limit: int | None = None,
+        expires_at: float | None = None,
     ) -> BlobInfo:
-        """Store the chunks under `key` (replacing any blob there); `BlobTooLarge` past `limit` bytes."""
+        """Store the chunks under `key` (replacing any blob there); `BlobTooLarge` past `limit` bytes.
+        `expires_at` (epoch seconds): reclaim the blob after it; None keeps it until deleted."""
         ...
 
     async def put_bytes(
-        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        expires_at: float | None = None,
     ) -> BlobInfo: ...
+
+    async def set_expiry(self, key: str, expires_at: float | None) -> None:
+        """Change when a stored blob is reclaimed (a file whose `expires_after` came after its bytes)."""
+        ...
+
+    async def sweep(self, now: float) -> int:
+        """Delete the blobs whose expiry is before `now`; how many. S3 leaves this to the bucket's lifecycle
+        rules and answers 0."""
+        ...
 
     def open(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         """The blob's bytes in chunks; `BlobNotFound` on the first `__anext__` when absent."""

@@ -2,10 +2,15 @@
 
 A write goes to a temporary file beside its target and is renamed into place, so a reader never sees half a
 blob and a failed write leaves nothing. File I/O runs in a worker thread so the event loop never blocks on disk.
+
+A blob's expiry is a small file `.expiry/<key>` holding epoch seconds, written before the blob (a crash in
+between leaves a mark for nothing, never a blob that is not reclaimed); `sweep` walks `.expiry/` and deletes
+what is due. Blobs without a mark (uploads without `expires_after`) are kept until deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -17,6 +22,9 @@ import anyio
 
 from qwen_server.blob.base import BlobInfo, BlobNotFound, BlobTooLarge, one_chunk
 
+EXPIRY_DIR = ".expiry"
+_PART = ".part-"
+
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
@@ -24,9 +32,48 @@ class LocalBlobStore:
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()) or not key or key.endswith("/"):
+        if (
+            not path.is_relative_to(self.root.resolve())
+            or not key
+            or key.endswith("/")
+            or key.split("/", 1)[0] == EXPIRY_DIR
+        ):
             raise ValueError("blob keys are relative paths inside the store")
         return path
+
+    def _mark(self, key: str, expires_at: float | None) -> None:
+        """Write (or, with None, remove) the blob's expiry mark, atomically."""
+        marker = self.root / EXPIRY_DIR / key
+        if expires_at is None:
+            marker.unlink(missing_ok=True)
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=_PART)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{expires_at:.3f}")
+        os.replace(tmp, marker)
+
+    async def set_expiry(self, key: str, expires_at: float | None) -> None:
+        self._path(key)
+        await anyio.to_thread.run_sync(self._mark, key, expires_at)
+
+    async def sweep(self, now: float) -> int:
+        return await anyio.to_thread.run_sync(self._sweep, now)
+
+    def _sweep(self, now: float) -> int:
+        base = self.root / EXPIRY_DIR
+        removed = 0
+        for folder, _, names in os.walk(base):
+            for name in names:
+                marker = Path(folder) / name
+                if name.startswith(_PART) or _due(marker) > now:
+                    continue
+                key = marker.relative_to(base).as_posix()
+                with contextlib.suppress(ValueError):
+                    self._path(key).unlink(missing_ok=True)
+                marker.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     async def put(
         self,
@@ -34,8 +81,10 @@ class LocalBlobStore:
         chunks: AsyncIterable[bytes],
         content_type: str = "application/octet-stream",
         limit: int | None = None,
+        expires_at: float | None = None,
     ) -> BlobInfo:
         path = self._path(key)
+        await anyio.to_thread.run_sync(self._mark, key, expires_at)
         await anyio.to_thread.run_sync(lambda: path.parent.mkdir(parents=True, exist_ok=True))
         fd, tmp = await anyio.to_thread.run_sync(lambda: tempfile.mkstemp(dir=path.parent, prefix=".part-"))
         digest, size = hashlib.sha256(), 0
@@ -57,9 +106,13 @@ class LocalBlobStore:
         return BlobInfo(size, digest.hexdigest())
 
     async def put_bytes(
-        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        expires_at: float | None = None,
     ) -> BlobInfo:
-        return await self.put(key, one_chunk(data), content_type)
+        return await self.put(key, one_chunk(data), content_type, expires_at=expires_at)
 
     async def open(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         path = self._path(key)
@@ -89,3 +142,12 @@ class LocalBlobStore:
     async def delete(self, key: str) -> None:
         path = self._path(key)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+        await anyio.to_thread.run_sync(self._mark, key, None)
+
+
+def _due(marker: Path) -> float:
+    """When the mark says its blob expires (never, for a mark that is unreadable or gone)."""
+    try:
+        return float(marker.read_text())
+    except (OSError, ValueError):
+        return float("inf")

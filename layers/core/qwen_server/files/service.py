@@ -68,7 +68,9 @@ class Files:
             downloadable=api == "openai",
         )
         try:
-            info = await blob.put(record.blob_key, chunks, record.media_type, limit=limit)
+            info = await blob.put(
+                record.blob_key, chunks, record.media_type, limit=limit, expires_at=record.expires_at
+            )
         except BlobTooLarge:
             raise PayloadTooLarge(
                 f"The file is larger than the limit of {limit} bytes (FILES_MAX_BYTES)", code="file_too_large"
@@ -79,6 +81,10 @@ class Files:
         return record
 
     async def save(self, record: FileRecord) -> None:
+        """Write the metadata of an upload completed after its bytes (its form's fields came later): an
+        `expires_after` among them is given to the blob as well, so the bytes go when the record does."""
+        if record.expires_at is not None:
+            await (await self.blob()).set_expiry(record.blob_key, record.expires_at)
         await records.save(self.store, record)
 
     async def discard(self, record: FileRecord) -> None:
@@ -94,8 +100,10 @@ class Files:
         purpose: str,
         filename: str,
         media_type: str,
+        expires_at: int | None = None,
     ) -> FileRecord:
-        """A file the gateway produced (a batch's output or errors), streamed in: downloadable on both APIs."""
+        """A file the gateway produced (a batch's output or errors), streamed in: downloadable on both APIs,
+        kept until `expires_at` when given."""
         blob = await self.blob()
         now = time.time()
         record = FileRecord(
@@ -108,9 +116,10 @@ class Files:
             media_type=media_type,
             created_at=int(now),
             created_precise=now,
+            expires_at=expires_at,
             downloadable=True,
         )
-        record.size = (await blob.put(record.blob_key, chunks, media_type)).size
+        record.size = (await blob.put(record.blob_key, chunks, media_type, expires_at=expires_at)).size
         await records.save(self.store, record)
         return record
 

@@ -79,6 +79,6 @@ async def make_images(
             continue
         media_type, ext = sniff(image)
         key = f"images/{order.tenant}/{secrets.token_hex(12)}.{ext}"
-        await blobs.store.put_bytes(key, image, media_type)
+        await blobs.store.put_bytes(key, image, media_type, expires_at=time.time() + blobs.link_seconds)
         data.append({"url": await blobs.link(request, key, media_type, f"image.{ext}"), "revised_prompt": None})
     return {"created": int(time.time()), "data": data}

@@ -163,7 +163,7 @@ class Videos:
             log.info("video %s: reading the result failed: %s", job.id, exc.message)
             return
         job.blob_key = f"videos/{job.tenant}/{job.id}.mp4"
-        await self.blobs.store.put_bytes(job.blob_key, data, "video/mp4")
+        await self.blobs.store.put_bytes(job.blob_key, data, "video/mp4", expires_at=now + self.keep_seconds)
         job.status, job.progress = "completed", 100
         job.completed_at = int(now)
         job.expires_at = int(now + self.keep_seconds)

@@ -19,6 +19,29 @@ LIVE = "(attribute_not_exists(exp) OR exp > :now)"
 GONE = "(attribute_not_exists(pk) OR exp <= :now)"
 SET_EXPIRY = "SET exp = :exp, expires_at = :ttl"
 TICKETS = "t#"
+INDEX = "listing"  # the sparse index listings query (see `_dynamodb_listing`)
+ATTR = "lst"
+# the key families read by `scan`: batches (records, the workers' active list), files, video jobs, usage
+# counters, the pool's per-account statistics
+LISTED = ("batch:", "batches-active:", "files:", "video:job:", "usage:", "pool:arm:")
+
+
+def family(key: str) -> str | None:
+    """The listed family `key` (or a prefix) belongs to, or None."""
+    found = [f for f in LISTED if key.startswith(f)]
+    return max(found, key=len) if found else None
+
+
+def index_definition() -> dict[str, Any]:
+    """The listing index as `create_table` declares it (template.yaml declares the same)."""
+    return {
+        "IndexName": INDEX,
+        "KeySchema": [
+            {"AttributeName": ATTR, "KeyType": "HASH"},
+            {"AttributeName": "pk", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
 
 
 def num(x: float) -> dict[str, str]:
@@ -68,6 +91,9 @@ def kv_value(item: Item | None, now: float) -> bytes | None:
 
 def kv_item(key: str, value: bytes, ttl: float | None, now: float) -> Item:
     item: Item = {**kv_key(key), "v": {"B": value}}
+    listed = family(key)
+    if listed is not None:
+        item[ATTR] = {"S": listed}
     if ttl is not None:
         item.update(expiry(now + ttl))
     return item
@@ -90,8 +116,10 @@ def ticket_sk(seq: int) -> str:
     return f"{TICKETS}{seq:020d}"
 
 
-def create_table(client: Any, table: str) -> None:
-    """Create the single table (on-demand billing) and turn TTL on; tolerant of a concurrent creator."""
+def create_table(client: Any, table: str) -> bool:
+    """Create the single table (on-demand billing, with the listing index) and turn TTL on; tolerant of a
+    concurrent creator. True when this call created it."""
+    created = True
     try:
         client.create_table(
             TableName=table,
@@ -102,12 +130,15 @@ def create_table(client: Any, table: str) -> None:
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": ATTR, "AttributeType": "S"},
             ],
+            GlobalSecondaryIndexes=[index_definition()],
             BillingMode="PAY_PER_REQUEST",
         )
     except ClientError as exc:
         if code(exc) != "ResourceInUseException":  # another process created it first
             raise
+        created = False
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
     try:
         client.update_time_to_live(
@@ -116,3 +147,4 @@ def create_table(client: Any, table: str) -> None:
     except ClientError as exc:
         if code(exc) != "ValidationException":  # TTL already enabled
             raise
+    return created

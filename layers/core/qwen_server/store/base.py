@@ -33,6 +33,10 @@ PAIR_TAKEN, FIRST_REFUSED, SECOND_REFUSED = 0, 1, 2
 
 @runtime_checkable
 class Store(Protocol):
+    max_value_bytes: int | None
+    """The largest value the backend keeps under one key (DynamoDB: an item stops at 400 KB), None when only
+    memory bounds it; a caller with larger values keeps them elsewhere (the blob store)."""
+
     async def ping(self) -> None:
         """Check the backend is reachable and ready (tables exist, ...); raises `StoreError` naming STORE_URL."""
         ...

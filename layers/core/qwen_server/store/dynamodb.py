@@ -11,12 +11,14 @@ epoch seconds only, while short leases and tests need sub-second expiry.
 DynamoDB deletes expired items up to two days late, so every read and every condition compares
 `exp` with this instance's clock itself (NTP-synced hosts: skew is milliseconds).
 
-| item          | pk              | sk                  | attributes                            |
-|---------------|-----------------|---------------------|---------------------------------------|
-| kv value      | `kv#<key>`      | `=`                 | `v` (B) or `n` (N, counters), ttl     |
-| lease slot    | `lease#<group>` | `slot#00000`..      | `holder` (S), ttl                     |
-| queue counter | `queue#<name>`  | `#seq`              | `n` (N), the last sequence handed out |
-| ticket        | `queue#<name>`  | `t#<seq, 20 digits>`| `ticket` (S), ttl                     |
+| item          | pk              | sk                  | attributes                                   |
+|---------------|-----------------|---------------------|----------------------------------------------|
+| kv value      | `kv#<key>`      | `=`                 | `v` (B) or `n` (N, counters), ttl; `lst`     |
+| lease slot    | `lease#<group>` | `slot#00000`..      | `holder` (S), ttl                            |
+| queue counter | `queue#<name>`  | `#seq`              | `n` (N), the last sequence handed out        |
+| ticket        | `queue#<name>`  | `t#<seq, 20 digits>`| `ticket` (S), ttl                            |
+
+`lst` (S) is set on the items of listed key families only: the hash key of the `listing` index.
 
 Leases (`_dynamodb_leases.py`): one item per slot index, claimed by a conditional put.
 `lease_acquire_fifo(ticket=...)` claims the slot and deletes the ticket in one TransactWriteItems. With
@@ -32,7 +34,9 @@ The alternative, bumping the counter by compare-and-set in one transaction with 
 a burst of pushes every loser retries and the order of service becomes the order of lucky retries, not of
 arrival (measured: a burst ticket starved for seconds); ADD keeps arrival order.
 
-`scan(prefix)` is a table Scan with a filter: meant for small listings, not for the request path.
+`scan(prefix)` reads the families listings use (batches, files, video jobs, usage, pool statistics) through a
+sparse index and a consistent batch read, never a table Scan (`_dynamodb_listing.py`); any other prefix is a
+filtered Scan, meant for tests and operators, not for the request path.
 """
 
 from __future__ import annotations
@@ -49,9 +53,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from qwen_server.core.errors import StoreUnavailable
 from qwen_server.store._codec import decode_number, encode_number
 from qwen_server.store._dynamodb_leases import SlotLeases
+from qwen_server.store._dynamodb_listing import Listings
 from qwen_server.store._dynamodb_queues import TicketQueues
 from qwen_server.store._dynamodb_table import Table
 from qwen_server.store._dynamodb_wire import (
+    ATTR,
     GONE,
     LIVE,
     SET_EXPIRY,
@@ -61,6 +67,7 @@ from qwen_server.store._dynamodb_wire import (
     create_table,
     expiry,
     expiry_values,
+    family,
     kv_item,
     kv_key,
     kv_value,
@@ -73,6 +80,8 @@ T = TypeVar("T")
 
 
 class DynamoDBStore:
+    max_value_bytes: int | None = 300 * 1024  # an item stops at 400 KB, keys and attributes included
+
     def __init__(
         self,
         table: str,
@@ -90,6 +99,7 @@ class DynamoDBStore:
         self._t = Table(table, region=region, endpoint_url=endpoint_url, timeout=timeout, clock=clock)
         self._queues = TicketQueues(self._t)
         self._leases = SlotLeases(self._t, self._queues)
+        self._listings = Listings(self._t)
 
     @classmethod
     def from_url(cls, url: str) -> DynamoDBStore:
@@ -127,6 +137,8 @@ class DynamoDBStore:
         def check() -> None:
             try:
                 self._c.describe_table(TableName=self.table)
+                if self._create:
+                    self._listings.add_index()
                 return
             except ClientError as exc:
                 if code(exc) != "ResourceNotFoundException":
@@ -134,9 +146,11 @@ class DynamoDBStore:
             if not self._create:
                 raise StoreError(
                     f"STORE_URL names DynamoDB table {self.table!r}, which does not exist; create it (pk S hash,"
-                    " sk S range, TTL attribute expires_at) or add ?create=1 to STORE_URL"
+                    " sk S range, TTL attribute expires_at, index `listing` on lst S + pk S: see template.yaml)"
+                    " or add ?create=1 to STORE_URL"
                 )
-            create_table(self._c, self.table)
+            if create_table(self._c, self.table):
+                self._listings.mark_indexed()
 
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, check)
@@ -215,13 +229,18 @@ class DynamoDBStore:
         await self._call(lambda: self._c.delete_item(TableName=self.table, Key=kv_key(key)))
 
     def _incr(self, key: str, amount: float, ttl: float | None) -> float:
+        listed = family(key)
         for _ in range(8):
             now = self._clock()
             values: dict[str, Any] = {":a": num(amount), ":now": when(now)}
-            expression = "ADD n :a"
+            sets = []
             if ttl is not None:
-                expression += " " + SET_EXPIRY
+                sets.append(SET_EXPIRY.removeprefix("SET "))
                 values.update(expiry_values(now + ttl))
+            if listed is not None:  # a counter listings read (usage): in the listing index
+                sets.append(f"{ATTR} = :lst")
+                values[":lst"] = {"S": listed}
+            expression = "ADD n :a" + (" SET " + ", ".join(sets) if sets else "")
             try:
                 reply = self._c.update_item(
                     TableName=self.table,
@@ -242,6 +261,8 @@ class DynamoDBStore:
             live = alive(item, now)
             start = decode_number(bytes(item["v"]["B"])) if live and "v" in item else 0.0
             new: Item = {**kv_key(key), "n": num(start + amount)}
+            if listed is not None:
+                new[ATTR] = {"S": listed}
             if ttl is not None:
                 new.update(expiry(now + ttl))
             elif live and "exp" in item:
@@ -258,23 +279,11 @@ class DynamoDBStore:
         return await self._call(self._incr, key, amount, ttl)
 
     def _scan(self, prefix: str) -> dict[str, bytes]:
-        args: dict[str, Any] = {
-            "TableName": self.table,
-            "ConsistentRead": True,
-            "FilterExpression": f"begins_with(pk, :p) AND {LIVE}",
-            "ExpressionAttributeValues": {":p": {"S": f"kv#{prefix}"}, ":now": when(self._clock())},
-        }
-        out: dict[str, bytes] = {}
-        now = self._clock()
-        while True:
-            page = self._c.scan(**args)
-            for item in page.get("Items", []):
-                value = kv_value(item, now)
-                if value is not None:
-                    out[item["pk"]["S"][3:]] = value
-            if "LastEvaluatedKey" not in page:
-                return out
-            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        keys = self._listings.keys(prefix)
+        if keys is None:
+            return self._listings.scan(prefix)
+        values = self._get_many(keys)
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
 
     async def scan(self, prefix: str) -> dict[str, bytes]:
         return await self._call(self._scan, prefix)

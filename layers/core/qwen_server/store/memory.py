@@ -16,6 +16,8 @@ from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Le
 
 
 class MemoryStore:
+    max_value_bytes: int | None = None
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._kv: dict[str, tuple[bytes, float | None]] = {}

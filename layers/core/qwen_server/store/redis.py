@@ -214,6 +214,8 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisStore:
+    max_value_bytes: int | None = None
+
     def __init__(
         self, client: aioredis.Redis, *, prefix: str = "qs:", url_for_errors: str = "redis://"
     ) -> None:

@@ -58,6 +58,8 @@ _PREFIX_END = "\U0010ffff"  # sorts after every character a key can continue wit
 
 
 class SQLiteStore:
+    max_value_bytes: int | None = None
+
     def __init__(
         self,
         path: str | Path,

@@ -85,7 +85,7 @@ async def create_batch(request: Request) -> Response:
         chunk_lines=runtime.settings.batch_chunk_lines,
         max_line_bytes=runtime.settings.max_request_bytes,
     )
-    if record.status == "in_progress":
+    if not record.ended:  # in progress, or cancelled while its lines were read: a worker takes it
         await kick()
     return JSONBytes(openai_batch(record, await _counts(runtime, record)))
 
@@ -226,7 +226,7 @@ async def message_batch_results(request: Request) -> Response:
 async def batches_tick(request: Request) -> Response:
     """Vercel's cron (`Authorization: Bearer $CRON_SECRET`): one bounded pass of the batch worker."""
     from qwen_server.app.auth import presented_key
-    from qwen_server.batches.worker import tick
+    from qwen_server.batches.worker import sweep_blobs, tick
 
     runtime = await runtime_of(request)
     secret = runtime.settings.cron_secret
@@ -237,4 +237,5 @@ async def batches_tick(request: Request) -> Response:
         raise AuthenticationFailed("the batch tick needs `Authorization: Bearer <CRON_SECRET>`")
     work = await runtime.batches()
     done = await tick(work, seconds=work.tick_seconds)
+    await sweep_blobs(work)
     return JSONBytes(done)

@@ -1,15 +1,16 @@
 """POST /v1/responses, GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (OpenAI).
 
 The Responses API is one more mapping over the gateway's neutral stream (`api/responses/`); stored
-responses live in the state store, per tenant. Failures before the first event are HTTP errors in OpenAI's
-shape; after it, a streamed response ends with `response.failed`.
+responses live in the state store, per tenant, one turn each (large ones in the blob store: `storage`).
+Failures before the first event are HTTP errors in OpenAI's shape; after it, a streamed response ends
+with `response.failed`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -18,7 +19,7 @@ from starlette.responses import Response
 from qwen_server.api.responses.events import ResponseEvent, ResponseEvents, new_response_id
 from qwen_server.api.responses.mapping import normalize, to_neutral
 from qwen_server.api.responses.schemas import ResponsesRequest
-from qwen_server.api.responses.storage import ResponseStore, next_context
+from qwen_server.api.responses.storage import ResponseStore
 from qwen_server.app.access import admit, meter
 from qwen_server.app.auth import session_id, tenant_for
 from qwen_server.app.disconnect import DeadlineStreamingResponse, unless_client_leaves
@@ -29,13 +30,19 @@ from qwen_server.core.errors import GatewayError, InvalidRequest, NotFound
 from qwen_server.core.model import Event, Flush
 from qwen_server.core.modes import mode_from_name
 
+if TYPE_CHECKING:
+    from qwen_server.blob.base import BlobStore
+
 log = logging.getLogger("qwen_server")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _storage(runtime: Runtime) -> ResponseStore:
-    return ResponseStore(runtime.store, runtime.settings.responses_ttl_seconds)
+    async def blobs() -> BlobStore:  # opened only for a record too large for the state store
+        return (await runtime.blobs()).store
+
+    return ResponseStore(runtime.store, runtime.settings.responses_ttl_seconds, blobs)
 
 
 def _envelope(body: ResponsesRequest) -> dict[str, Any]:
@@ -78,15 +85,16 @@ async def create_response(request: Request) -> Response:
     storage = _storage(runtime)
     items = await storage.resolve_references(tenant, normalize(body.input))
     inherited: list[dict[str, Any]] = []
+    chain: list[str] = []
     if body.previous_response_id:
-        record = await storage.get(tenant, body.previous_response_id)
-        if record is None:
+        found = await storage.conversation(tenant, body.previous_response_id)
+        if found is None:
             raise InvalidRequest(
                 f"Previous response with id '{body.previous_response_id}' not found.",
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
-        inherited = list(record.get("context") or [])
+        inherited, chain = found.items, found.chain
     neutral = to_neutral(body, [*inherited, *items], tenant=tenant, session_id=session_id(request, body.user))
     neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model, neutral)
     if alias_thinking is not None and body.reasoning is None:
@@ -98,8 +106,7 @@ async def create_response(request: Request) -> Response:
 
     async def save() -> None:
         if body.store is not False:
-            response = translator.response
-            await storage.save(tenant, response, items, next_context(inherited, items, response))
+            await storage.save(tenant, translator.response, items, chain)
 
     if not body.stream:
         await unless_client_leaves(request, _collect(first, events, translator))
