@@ -189,6 +189,7 @@ async def test_a_cancel_while_validating_wins(runtime: Runtime) -> None:
             endpoint="/v1/chat/completions",
             metadata=None,
             chunk_lines=2,
+            max_line_bytes=runtime.settings.max_request_bytes,
         )
     )
     await asyncio.wait_for(gated.reading.wait(), 30)
