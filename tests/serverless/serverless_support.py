@@ -146,12 +146,27 @@ def rest_api_event(
     resource: str | None = None,
     *,
     stage: str = "prod",
-    body: str | None = None,
+    body: str | bytes | None = None,
     headers: dict[str, str] | None = None,
+    binary: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway REST API proxy event (payload 1.0): `path` is the public path without the stage,
-    which only `requestContext.path` carries; `resource` is the matched resource template."""
-    sent = {"host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    """An API Gateway REST API proxy event (payload 1.0) as API Gateway sends it: `path` is the public path
+    without the stage, which only `requestContext.path` carries; `resource` is the matched resource template;
+    headers come twice (`headers`, `multiValueHeaders`); a body of a type listed in `BinaryMediaTypes`
+    (`binary=True`) arrives base64-encoded."""
+    sent = {
+        "host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "x-forwarded-proto": "https",
+        "x-forwarded-port": "443",
+        **(headers or {}),
+    }
+    raw: str | None
+    if body is None:
+        raw = None
+    elif binary:
+        raw = base64.b64encode(body if isinstance(body, bytes) else body.encode()).decode()
+    else:
+        raw = body if isinstance(body, str) else body.decode()
     return {
         "resource": resource or path,
         "path": path,
@@ -172,8 +187,8 @@ def rest_api_event(
             "domainName": sent["host"],
             "apiId": "abc123",
         },
-        "body": body,
-        "isBase64Encoded": False,
+        "body": raw,
+        "isBase64Encoded": binary and body is not None,
     }
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from qwen_server.blob import BlobStore, open_blob_store
 from qwen_server.blob.links import LinkTarget, make_token, read_token, signing_secret
+from qwen_server.core.origin import public_base
 
 if TYPE_CHECKING:
     from qwen_server.config import Settings
@@ -35,11 +36,14 @@ class Blobs:
         seconds: float | None = None,
     ) -> str:
         """An absolute, signed, expiring URL serving the blob; `PUBLIC_BASE_URL` when set, else the request's
-        own origin (so it works behind the same host the client called)."""
+        own origin and stage (so it works behind the same host and API stage the client called)."""
         expires = int(time.time() + (self.link_seconds if seconds is None else seconds))
         token = make_token(self.secret, LinkTarget(key, content_type, filename, expires))
-        base = self.public_base_url or (str(request.base_url) if request is not None else "")
-        return f"{base.rstrip('/')}{LINK_PATH}{token}"
+        if request is None:
+            base = (self.public_base_url or "").rstrip("/")
+        else:
+            base = public_base(request.scope, str(request.base_url), self.public_base_url)
+        return f"{base}{LINK_PATH}{token}"
 
     def target(self, token: str) -> LinkTarget:
         return read_token(self.secret, token)

@@ -17,6 +17,7 @@ from qwen_server.batches import records
 from qwen_server.batches.records import BatchRecord
 from qwen_server.batches.shapes import anthropic_batch, live_counts, openai_batch
 from qwen_server.core.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
+from qwen_server.core.origin import public_base
 from qwen_server.files.shapes import int_param, page_after
 
 
@@ -47,7 +48,7 @@ async def _counts(runtime: Runtime, record: BatchRecord) -> dict[str, int]:
 
 
 def _base_url(runtime: Runtime, request: Request) -> str:
-    return runtime.settings.public_base_url or str(request.base_url)
+    return public_base(request.scope, str(request.base_url), runtime.settings.public_base_url)
 
 
 # ---- OpenAI --------------------------------------------------------------------------------------------
