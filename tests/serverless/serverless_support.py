@@ -294,3 +294,47 @@ def stop(process: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class VercelHost:
+    """tests/serverless/vercel_host.py as its own process: every Vercel function of vercel.json behind a
+    stand-in for Vercel's router, with `env` as the functions' environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix="vercel-host-", suffix=".log")[1])
+        self.workdir = Path(tempfile.mkdtemp(prefix="vercel-task-"))  # the project folder (/var/task)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve().parent / "vercel_host.py"), str(self.port)],
+                cwd=self.workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                stop(self.process)
+                raise RuntimeError(self.log.read_text(errors="replace"))
+            try:
+                httpx.get(f"{self.url}/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> str:
+        stop(self.process)
+        return self.output()
+
+
+def vercel_env(**extra: str) -> dict[str, str]:
+    """What Vercel sets in a function that our code looks at (no store unless `extra` names one)."""
+    return clean_env(VERCEL="1", VERCEL_ENV="production", VERCEL_URL="qwen-test.vercel.app", **extra)

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
     blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
     public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
+    vercel: bool = Field(default=False, description="set to 1 by Vercel in its functions")
 
     # scheduler (names kept from the original server)
     sched_chat_concurrent: int = 50
