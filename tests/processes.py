@@ -132,6 +132,23 @@ def start_fake_openai(*args: str) -> Service:
     return service
 
 
+def start_vercel_blob(token: str) -> Service:
+    """tests/vercel_blob_server.py as a process: a stand-in for Vercel Blob's REST API (its URL + /api/blob)."""
+    port = free_port()
+    process, log_path = _spawn(
+        [sys.executable, str(REPO / "tests" / "vercel_blob_server.py"), "--port", str(port), "--token", token],
+        dict(os.environ),
+        "vercel-blob",
+    )
+    service = Service(process, port, log_path)
+    try:
+        wait_http(f"{service.url}/_stats", process)
+    except RuntimeError:
+        service.stop()
+        raise RuntimeError(service.log()) from None
+    return service
+
+
 def emulator_accounts(emulator: Service, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [
         {
@@ -151,9 +168,10 @@ def start_gateway(
     accounts: list[dict[str, Any]] | None = None,
     cwd: Path | None = None,
     workers: int = 1,
+    port: int | None = None,
 ) -> Service:
-    """`qwen-server serve` on a free port; one worker process unless `workers` says otherwise."""
-    port = free_port()
+    """`qwen-server serve` on a free port (or `port`); one worker process unless `workers` says otherwise."""
+    port = port or free_port()
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))
     }

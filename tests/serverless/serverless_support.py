@@ -300,8 +300,8 @@ class VercelHost:
     """tests/serverless/vercel_host.py as its own process: every Vercel function of vercel.json behind a
     stand-in for Vercel's router, with `env` as the functions' environment."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log = Path(tempfile.mkstemp(prefix="vercel-host-", suffix=".log")[1])
         self.workdir = Path(tempfile.mkdtemp(prefix="vercel-task-"))  # the project folder (/var/task)
         with self.log.open("wb") as out:

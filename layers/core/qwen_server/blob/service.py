@@ -52,7 +52,13 @@ class Blobs:
 async def open_blobs(settings: Settings, store: Store) -> Blobs:
     """The blob store `BLOB_URL` names, signing links with `BLOB_SIGNING_KEY` or the store's shared secret."""
     return Blobs(
-        store=open_blob_store(settings.blob_url, settings.data_dir, settings.s3_endpoint_url),
+        store=open_blob_store(
+            settings.blob_url,
+            settings.data_dir,
+            settings.s3_endpoint_url,
+            vercel_token=settings.blob_read_write_token,
+            vercel_api_url=settings.vercel_blob_api_url,
+        ),
         secret=await signing_secret(settings.blob_signing_key, store),
         link_seconds=settings.blob_link_seconds,
         public_base_url=settings.public_base_url,
