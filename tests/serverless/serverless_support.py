@@ -304,19 +304,20 @@ class VercelHost:
         self.port = port or free_port()
         self.log = Path(tempfile.mkstemp(prefix="vercel-host-", suffix=".log")[1])
         self.workdir = Path(tempfile.mkdtemp(prefix="vercel-task-"))  # the project folder (/var/task)
-        with self.log.open("wb") as out:
+        self.errors = self.log.with_suffix(".stderr")  # Vercel shows stdout as info, stderr as errors
+        with self.log.open("wb") as out, self.errors.open("wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve().parent / "vercel_host.py"), str(self.port)],
                 cwd=self.workdir,
                 env=env,
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=err,
             )
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 stop(self.process)
-                raise RuntimeError(self.log.read_text(errors="replace"))
+                raise RuntimeError(self.output())
             try:
                 httpx.get(f"{self.url}/health", timeout=1)
                 return
@@ -328,7 +329,8 @@ class VercelHost:
         return f"http://127.0.0.1:{self.port}"
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        """stdout, then stderr."""
+        return self.log.read_text(errors="replace") + self.errors.read_text(errors="replace")
 
     def stop(self) -> str:
         stop(self.process)

@@ -35,11 +35,15 @@ class Deployment:
         self.log = log
 
     def access(self) -> list[dict[str, object]]:
-        found = []
+        """The access-log lines: JSON under `serve`, `METHOD ROUTE STATUS ...` on Vercel."""
+        found: list[dict[str, object]] = []
         for line in self.log.read_text(errors="replace").splitlines():
             if line.startswith("{") and '"route"' in line:
                 doc = json.loads(line)
                 found.append(doc.get("message") if isinstance(doc.get("message"), dict) else doc)
+            elif line.startswith(("GET /", "POST /")):
+                method, route, status = line.split()[:3]
+                found.append({"method": method, "route": route, "status": int(status)})
         return found
 
 
