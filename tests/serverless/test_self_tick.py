@@ -1,5 +1,5 @@
 """Without a frequent scheduler (Vercel Hobby: crons at most daily) batches and videos still complete: the
-deployment calls its own tick routes (SELF_BASE_URL here, https://$VERCEL_URL on Vercel) with CRON_SECRET.
+deployment calls its own tick routes (SELF_BASE_URL here; on Vercel its production domain) with CRON_SECRET.
 Driven by the openai and anthropic SDKs against `serve` with no background worker, and against every Vercel
 function behind a stand-in for Vercel's router with a Redis store. Progress is watched through list calls,
 which never advance anything, so only the self-triggered ticks can have done the work."""
@@ -16,6 +16,7 @@ import pytest
 from serverless_support import VercelHost, vercel_env
 
 from processes import Service, emulator_accounts, free_port, start_emulator, start_gateway
+from qwen_server.config import Settings
 from services import redis_service
 
 SECRET = "cron-secret-xyz"
@@ -151,3 +152,35 @@ def test_the_tick_routes_refuse_without_the_secret(deployment: Deployment) -> No
         assert wrong.status_code == 401, wrong.text
         cron = httpx.get(f"{deployment.url}{path}", headers={"authorization": f"Bearer {SECRET}"}, timeout=60)
         assert cron.status_code == 200 and cron.json()["skipped" if "videos" in path else "batches"] == 0
+
+
+def _settings(**env: str) -> Settings:
+    return Settings(_env_file=None, cron_secret=SECRET, **env)  # type: ignore[arg-type]
+
+
+def test_a_production_deployment_calls_its_public_production_domain() -> None:
+    """Vercel's Deployment Protection (on by default, Hobby included) answers 401 on generated deployment URLs
+    such as $VERCEL_URL; the production domain stays public, so production calls itself there."""
+    from qwen_server.app.self_tick import BYPASS_HEADER, self_base, self_headers
+
+    production = _settings(
+        vercel="1", vercel_env="production", vercel_url="proj-abc123-team.vercel.app",
+        vercel_project_production_url="proj.vercel.app",
+    )
+    assert self_base(production) == "https://proj.vercel.app"
+    assert self_headers(production) == {
+        "authorization": f"Bearer {SECRET}", "x-qwen-self-tick": "1"
+    }
+    preview = _settings(
+        vercel="1", vercel_env="preview", vercel_url="proj-git-x-team.vercel.app",
+        vercel_project_production_url="proj.vercel.app", vercel_automation_bypass_secret="bypass-1",
+    )
+    assert self_base(preview) == "https://proj-git-x-team.vercel.app"
+    assert self_headers(preview)[BYPASS_HEADER] == "bypass-1"
+    chosen = _settings(
+        vercel="1", vercel_env="production", vercel_project_production_url="proj.vercel.app",
+        self_base_url="https://api.example.com/", vercel_automation_bypass_secret="bypass-1",
+    )
+    assert self_base(chosen) == "https://api.example.com"
+    assert BYPASS_HEADER not in self_headers(chosen), "the bypass secret goes to Vercel only"
+    assert self_base(_settings(vercel_url="proj.vercel.app")) is None  # not on Vercel

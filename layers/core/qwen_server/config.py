@@ -100,9 +100,13 @@ class Settings(BaseSettings):
     video_tick_seconds: float = Field(default=15.0, gt=0, description="`serve`'s video worker runs this often")
     cron_secret: str | None = Field(default=None, description="bearer secret of the cron routes (Vercel)")
     self_base_url: str | None = Field(
-        default=None, description="where the deployment calls its own tick routes; default https://$VERCEL_URL"
+        default=None, description="where the deployment calls its own tick routes; default: its Vercel domain"
     )
-    vercel_url: str | None = Field(default=None, description="set by Vercel: this deployment's host name")
+    # set by Vercel (system environment variables); the self-calls are addressed and let through with them
+    vercel_env: str | None = Field(default=None, description="production, preview or development")
+    vercel_url: str | None = Field(default=None, description="this deployment's generated host name")
+    vercel_project_production_url: str | None = Field(default=None, description="the production domain")
+    vercel_automation_bypass_secret: str | None = Field(default=None, description="Deployment Protection bypass")
 
     # exposure, limits and operations (README: Security, Operations)
     allow_anonymous: bool = Field(

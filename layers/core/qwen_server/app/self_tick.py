@@ -1,8 +1,11 @@
 """Batches and videos progress without a frequent scheduler: the function calls its own tick routes.
 
 Vercel's Hobby plan runs crons at most once a day, so a batch or a video cannot wait for the next one. Instead,
-creating one, and a tick that leaves work behind, send a request to the deployment's own tick route
-(`https://$VERCEL_URL`, or `SELF_BASE_URL`), authenticated with `CRON_SECRET`. That request is sent after the
+creating one, and a tick that leaves work behind, send a request to the deployment's own tick route,
+authenticated with `CRON_SECRET`. Where: `SELF_BASE_URL` when set; on a production deployment, the project's
+production domain (`VERCEL_PROJECT_PRODUCTION_URL`), because Deployment Protection, on by default, answers 401
+on generated deployment URLs such as `$VERCEL_URL` and leaves only the production domain public; elsewhere
+(previews) `https://$VERCEL_URL`, with Vercel's automation bypass secret when the project has one. That request is sent after the
 response, through the `vercel` SDK's `wait_until` inside a Vercel invocation (the platform keeps it alive for
 it, within `maxDuration`), or as a background task elsewhere. A tick route called this way answers 202 at once
 and does its pass after the response in the same way, so no invocation waits on another.
@@ -33,18 +36,35 @@ log = logging.getLogger("qwen_server")
 Kind = Literal["batches", "videos"]
 PATHS: dict[Kind, str] = {"batches": "/internal/batches/tick", "videos": "/internal/cron/videos"}
 SELF_HEADER = "x-qwen-self-tick"  # a self-triggered call: answer 202 and work after the response
+BYPASS_HEADER = "x-vercel-protection-bypass"  # Vercel's "Protection Bypass for Automation"
 GATE_SECONDS = 10.0  # at most one gated self-call per kind this often
 SEND_SECONDS = 10.0  # connecting and reading the 202; the pass itself runs in the called invocation
 _running: set[asyncio.Task[Any]] = set()
 
 
+def _https(host: str) -> str:
+    return f"https://{host.removeprefix('https://').rstrip('/')}"
+
+
 def self_base(settings: Settings) -> str | None:
-    """Where the deployment reaches itself: `SELF_BASE_URL`, else `https://$VERCEL_URL` on Vercel."""
+    """Where the deployment reaches itself: `SELF_BASE_URL`; on Vercel its production domain in production,
+    else its own generated URL."""
     if settings.self_base_url:
         return settings.self_base_url.rstrip("/")
-    if settings.vercel and settings.vercel_url:
-        return f"https://{settings.vercel_url.removeprefix('https://').rstrip('/')}"
-    return None
+    if not settings.vercel:
+        return None
+    if settings.vercel_env == "production" and settings.vercel_project_production_url:
+        return _https(settings.vercel_project_production_url)
+    return _https(settings.vercel_url) if settings.vercel_url else None
+
+
+def self_headers(settings: Settings) -> dict[str, str]:
+    """What a self-call sends: the cron secret, the self-call mark, and on Vercel the protection bypass (only
+    to a Vercel address, never to an operator's `SELF_BASE_URL`)."""
+    headers = {"authorization": f"Bearer {settings.cron_secret}", SELF_HEADER: "1"}
+    if settings.vercel and not settings.self_base_url and settings.vercel_automation_bypass_secret:
+        headers[BYPASS_HEADER] = settings.vercel_automation_bypass_secret
+    return headers
 
 
 def enabled(settings: Settings) -> bool:
@@ -81,14 +101,14 @@ async def nudge(runtime: Runtime, kind: Kind, *, gated: bool = True) -> bool:
         return False
     if gated and not await runtime.store.set_if_absent(f"self-tick:{kind}", b"1", ttl=GATE_SECONDS):
         return False
-    after_response(_call(f"{base}{PATHS[kind]}", settings.cron_secret))
+    after_response(_call(f"{base}{PATHS[kind]}", self_headers(settings)))
     return True
 
 
-async def _call(url: str, secret: str) -> None:
+async def _call(url: str, headers: dict[str, str]) -> None:
     try:
         async with httpx.AsyncClient(timeout=SEND_SECONDS) as client:
-            response = await client.get(url, headers={"authorization": f"Bearer {secret}", SELF_HEADER: "1"})
+            response = await client.get(url, headers=headers)
         if response.status_code >= 300:
             log.warning("self tick %s answered %d", url, response.status_code)
     except httpx.HTTPError as exc:  # the next create, status read or cron starts a chain again
