@@ -21,13 +21,21 @@ from pathlib import Path
 import httpx
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from processes import Service, _spawn, emulator_accounts, free_port, start_emulator, start_gateway, wait_http
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: `tests` is a package
 from qwen_server.core.sse import SSEParser
 from qwen_server.providers.qwen_web import wire
 from qwen_server.providers.qwen_web.auth import token_from_response
 from qwen_server.providers.qwen_web.headers import build_headers
 from qwen_server.providers.transport import Reply
+from tests.processes import (
+    Service,
+    _spawn,
+    emulator_accounts,
+    free_port,
+    start_emulator,
+    start_gateway,
+    wait_http,
+)
 
 Call = Callable[[httpx.AsyncClient, bool], Awaitable[float]]
 PROMPT = "benchmark prompt with a few words in it"

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from processes import REPO, Service, _spawn, free_port, wait_http
+from tests.processes import REPO, Service, _spawn, free_port, wait_http
 
 VENV = REPO / ".venv-litellm"
 CONFIG = """model_list:

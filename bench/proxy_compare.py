@@ -25,12 +25,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # the repository: `tests` is a package
 
 import litellm_proxy  # noqa: E402
 from loadgen import DEFAULT_KEY, Latency, Throughput, latency, throughput  # noqa: E402
 
-from processes import Service, _spawn, free_port, start_gateway, wait_http  # noqa: E402
+from tests.processes import Service, _spawn, free_port, start_gateway, wait_http  # noqa: E402
 
 
 @dataclass
@@ -170,7 +170,7 @@ def compare_workers(
 @contextmanager
 def optional_redis(wanted: bool) -> Iterator[str | None]:
     """A throwaway redis-server's URL when wanted and installed, else None (with a printed note)."""
-    from services import redis_binary, redis_service
+    from tests.services import redis_binary, redis_service
 
     if not wanted:
         yield None
@@ -185,7 +185,7 @@ def optional_redis(wanted: bool) -> Iterator[str | None]:
 def count_redis_round_trips(upstream: Service, args: argparse.Namespace) -> None:
     import redis_round_trips
 
-    from services import redis_binary, start_redis, stop
+    from tests.services import redis_binary, start_redis, stop
 
     if redis_binary() is None:
         print("\nRedis round trips skipped: redis-server is not installed")

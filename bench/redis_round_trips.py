@@ -66,7 +66,7 @@ class CountingRelay:
 
 def command_calls(url: str) -> Counter[str]:
     """Calls per command since the server started (`cmdstat_evalsha:calls=12,...`)."""
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url.split("?", 1)[0])  # the store's own query parameters are not redis-py's
     try:
         stats = client.info("commandstats")
     finally:

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
 
 from qwen_server.scheduler import ClassLimits, FairScheduler  # noqa: E402
 from qwen_server.store import Store, open_store  # noqa: E402
-from services import moto_service, redis_binary, redis_service  # noqa: E402
+from tests.services import moto_service, redis_binary, redis_service  # noqa: E402
 
 
 class Counting:

@@ -1,9 +1,5 @@
-"""Shared by every test folder: makes the helper modules beside this file importable."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+"""Shared by every test folder. Helpers are imported by package (`from tests.processes import ...`), so any
+subset of folders collects together, in any order."""
 
 from hypothesis import HealthCheck, settings
 

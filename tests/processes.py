@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until `url` answers 200; each try may take seconds (a first request on a busy machine does)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -71,82 +73,76 @@ def _spawn(
     return process, log_path
 
 
+def _serve(
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    name: str,
+    health: str,
+    cwd: Path | None = None,
+    port: int | None = None,
+) -> Service:
+    """Start `command(port)` on a free port (or the `port` given, which the caller already told someone) and
+    wait until `health` answers. A port found free can be taken by another process before ours binds it (many
+    tests start servers at once): then try another port."""
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        process, log_path = _spawn(command(chosen), env, name, cwd=cwd)
+        service = Service(process, chosen, log_path, {"cwd": cwd} if cwd else {})
+        try:
+            wait_http(f"{service.url}{health}", process)
+            return service
+        except RuntimeError:
+            service.stop()
+            if "address already in use" in service.log() and attempt < attempts - 1:
+                continue
+            raise RuntimeError(service.log()) from None
+    raise AssertionError("unreachable")
+
+
 def start_emulator(*args: str, accounts: int = 3) -> Service:
-    port = free_port()
-    process, log_path = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "qwen_server.emulator",
-            "--port",
-            str(port),
-            "--accounts",
-            str(accounts),
-            *args,
+    return _serve(
+        lambda port: [
+            sys.executable, "-m", "qwen_server.emulator", "--port", str(port), "--accounts", str(accounts), *args,
         ],
         dict(os.environ),
         "emulator",
-    )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/_emulator/health", process)
-    except RuntimeError:
-        service.stop()
-        raise RuntimeError(service.log()) from None
-    return service
+        "/_emulator/health",
+    )  # fmt: skip
 
 
 def start_recording_openai() -> Service:
     """tests/fake_openai_upstream.py as a process: an OpenAI-compatible upstream that records every request
     body it receives, so a test can check what the gateway sent."""
-    port = free_port()
-    process, log_path = _spawn(
-        [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
+    return _serve(
+        lambda port: [sys.executable, str(REPO / "tests" / "fake_openai_upstream.py"), "--port", str(port)],
         dict(os.environ),
         "fake-openai-recording",
+        "/health",
     )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/health", process)
-    except RuntimeError:
-        service.stop()
-        raise RuntimeError(service.log()) from None
-    return service
 
 
 def start_fake_openai(*args: str) -> Service:
     """bench/fake_openai.py as a process: an OpenAI-compatible upstream whose keys, listed models, refused
     models and listing behaviour are set by `args` (see its docstring)."""
-    port = free_port()
-    process, log_path = _spawn(
-        [sys.executable, str(REPO / "bench" / "fake_openai.py"), "--port", str(port), *args],
+    return _serve(
+        lambda port: [sys.executable, str(REPO / "bench" / "fake_openai.py"), "--port", str(port), *args],
         dict(os.environ),
         "fake-openai",
+        "/_fake/stats",
     )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/_fake/stats", process)
-    except RuntimeError:
-        service.stop()
-        raise RuntimeError(service.log()) from None
-    return service
 
 
 def start_vercel_blob(token: str) -> Service:
     """tests/vercel_blob_server.py as a process: a stand-in for Vercel Blob's REST API (its URL + /api/blob)."""
-    port = free_port()
-    process, log_path = _spawn(
-        [sys.executable, str(REPO / "tests" / "vercel_blob_server.py"), "--port", str(port), "--token", token],
+    return _serve(
+        lambda port: [
+            sys.executable, str(REPO / "tests" / "vercel_blob_server.py"), "--port", str(port), "--token", token,
+        ],
         dict(os.environ),
         "vercel-blob",
-    )
-    service = Service(process, port, log_path)
-    try:
-        wait_http(f"{service.url}/_stats", process)
-    except RuntimeError:
-        service.stop()
-        raise RuntimeError(service.log()) from None
-    return service
+        "/_stats",
+    )  # fmt: skip
 
 
 def emulator_accounts(emulator: Service, count: int, **extra: Any) -> list[dict[str, Any]]:
@@ -171,7 +167,6 @@ def start_gateway(
     port: int | None = None,
 ) -> Service:
     """`qwen-server serve` on a free port (or `port`); one worker process unless `workers` says otherwise."""
-    port = port or free_port()
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))
     }
@@ -181,23 +176,20 @@ def start_gateway(
     full_env.update(env or {})
     workdir = cwd or Path(tempfile.mkdtemp(prefix="gateway-"))
     full_env.setdefault("DATA_DIR", str(workdir / "data"))
-    process, log_path = _spawn(
-        [sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port), "--workers", str(workers)],
+    return _serve(
+        lambda port: [
+            sys.executable, "-m", "qwen_server.cli", "serve", "--port", str(port), "--workers", str(workers),
+        ],
         full_env,
         "gateway",
+        "/health",
         cwd=workdir,
-    )
-    service = Service(process, port, log_path, {"cwd": workdir})
-    try:
-        wait_http(f"{service.url}/health", process)
-    except RuntimeError:
-        service.stop()
-        raise RuntimeError(service.log()) from None
-    return service
+        port=port,
+    )  # fmt: skip
 
 
 def emulator_stats(emulator: Service) -> dict[str, Any]:
-    response = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5)
+    response = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30)
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data

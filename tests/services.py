@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MOTO_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -46,7 +47,7 @@ def redis_binary() -> str | None:
     )
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 15.0) -> None:
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -73,7 +74,20 @@ def start_redis(port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )
     _wait_for_port(port, proc, "redis-server")
-    return f"redis://127.0.0.1:{port}/0", proc
+    return f"redis://127.0.0.1:{port}/0?timeout={REDIS_TIMEOUT:g}", proc
+
+
+# seconds a store (or gateway) under test waits for this Redis per call: its 2 s default is for production,
+# where a pause of seconds means trouble; on a loaded test machine it only means the test was descheduled
+REDIS_TIMEOUT = 15.0
+
+
+def redis_url_with(url: str, *, db: int | None = None, **query: str) -> str:
+    """A URL of `start_redis` on another database and/or with more query parameters (`prefix=...`)."""
+    parts = urlsplit(url)
+    params = {**dict(parse_qsl(parts.query)), **query}
+    path = parts.path if db is None else f"/{db}"
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(params), ""))
 
 
 def moto_env() -> dict[str, str]:
@@ -107,17 +121,17 @@ def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    _wait_for_port(port, proc, "moto server", timeout=30.0)
+    _wait_for_port(port, proc, "moto server")
     endpoint = f"http://127.0.0.1:{port}"
     _wait_for_http(endpoint + "/moto-api/", proc)
     return endpoint, proc
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1.0):
+            with urllib.request.urlopen(url, timeout=5):
                 return
         except (urllib.error.URLError, OSError):
             if proc.poll() is not None:

@@ -1,5 +1,5 @@
-"""The meta function (buffered): GET /v1/models, /v1/models/{id}, /v1/metrics, /health, and the admin routes
-(GET /admin/accounts, POST /admin/accounts/{account_id}/enable).
+"""The meta function (buffered): GET /v1/models, /v1/models/{id}, /v1/metrics, /health, the admin routes
+(/admin/accounts and its actions, /admin/usage, /admin/queues, /admin/errors) and the admin page (GET /admin).
 
 AWS: `handler.py` (Mangum behind the HTTP API). Vercel: `api/meta.py`.
 """

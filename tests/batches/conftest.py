@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from processes import Service, start_emulator
+from tests.processes import Service, start_emulator
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from typing import Any
 
 import openai
 import pytest
-from helpers import jsonl, wait_for
 
-from processes import Service, emulator_accounts, start_fake_openai, start_gateway
+from tests.batches.helpers import jsonl, wait_for
+from tests.processes import Service, emulator_accounts, start_fake_openai, start_gateway
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ import anthropic
 import httpx
 import openai
 import pytest
-from helpers import chat_line, jsonl, wait_for
 
-from processes import Service, _spawn, emulator_accounts, start_emulator, start_gateway
-from services import moto_service, redis_binary, redis_service
+from tests.batches.helpers import chat_line, jsonl, wait_for
+from tests.processes import Service, _spawn, emulator_accounts, start_emulator, start_gateway
+from tests.services import moto_service, redis_binary, redis_service
 
 PROMPT = " ".join(f"word{i}" for i in range(12))  # echoed back piece by piece: about a second per line
 
@@ -58,7 +58,7 @@ def shared_env(emulator: Service, store: str, data_dir: Path) -> dict[str, str]:
         "DATA_DIR": str(data_dir),
         "QWEN_ACCOUNTS": json.dumps(emulator_accounts(emulator, 3)),
         "BATCH_CHUNK_LINES": "3",
-        "BATCH_LEASE_SECONDS": "2",
+        "BATCH_LEASE_SECONDS": "5",  # a killed worker's chunk comes back soon; a paused one keeps it
         "SCHED_BATCH_CONCURRENT": "2",
         "PYTHONUNBUFFERED": "1",
     }

@@ -11,9 +11,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-from helpers import chat_line, jsonl, wait_for
 
-from processes import Service, emulator_accounts, start_gateway
+from tests.batches.helpers import chat_line, jsonl, wait_for
+from tests.processes import Service, emulator_accounts, start_gateway
 
 KEYS = "key-alice,key-bob,key-carol"
 

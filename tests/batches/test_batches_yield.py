@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from processes import Service, emulator_accounts
 from qwen_server.app.runtime import Runtime, build_runtime
 from qwen_server.batches import records
 from qwen_server.batches.create import create_anthropic
 from qwen_server.batches.worker import interactive_busy, tick
 from qwen_server.config import Settings
-from services import moto_service, redis_binary, redis_service
+from tests.processes import Service, emulator_accounts
+from tests.services import moto_service, redis_binary, redis_service
 
 PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "queued"}]}
 
@@ -35,7 +35,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
     else:
         with moto_service() as endpoint:
-            yield f"dynamodb://batches?region=us-east-1&endpoint_url={endpoint}&create=1"
+            yield f"dynamodb://batches?region=us-east-1&endpoint_url={endpoint}&create=1&timeout=15"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_gateway, start_recording_openai
+from tests.processes import Service, start_gateway, start_recording_openai
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -33,7 +33,7 @@ def gateway(upstream: Service) -> Iterator[Service]:
         "kind": "openai",
         "base_url": f"{upstream.url}/v1",
         "api_key": "sk-fake",
-        "models": ["qwen-plus"],
+        "models": ["qwen3-vl-plus"],
     }
     service = start_gateway({"GATEWAY_API_KEYS": "key-a,key-b"}, accounts=[account])
     yield service
@@ -41,7 +41,7 @@ def gateway(upstream: Service) -> Iterator[Service]:
 
 
 def last_body(upstream: Service) -> dict[str, Any]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     assert received, "the upstream saw no request"
     body: dict[str, Any] = received[-1]
     return body
@@ -54,7 +54,7 @@ def test_anthropic_files_in_image_and_document_blocks_reach_the_upstream(
     image = client.beta.files.upload(file=("dot.png", PNG, "image/png"))
     notes = client.beta.files.upload(file=("notes.txt", b"The launch code is 7-4-1.", "text/plain"))
     message = client.beta.messages.create(
-        model="qwen-plus",
+        model="qwen3-vl-plus",
         max_tokens=64,
         betas=["files-api-2025-04-14"],
         messages=[
@@ -79,7 +79,7 @@ def test_anthropic_files_in_image_and_document_blocks_reach_the_upstream(
     other = anthropic.Anthropic(base_url=gateway.url, api_key="key-b", max_retries=0)
     with pytest.raises(anthropic.BadRequestError) as refused:  # another key's file is unknown to it
         other.messages.create(
-            model="qwen-plus",
+            model="qwen3-vl-plus",
             max_tokens=64,
             messages=[
                 {
@@ -98,7 +98,7 @@ def test_openai_file_parts_are_vision_input_and_text(gateway: Service, upstream:
     image = client.files.create(file=("dot.png", PNG, "image/png"), purpose="vision")
     text = client.files.create(file=("spec.txt", b"spec body", "text/plain"), purpose="user_data")
     client.chat.completions.create(
-        model="qwen-plus",
+        model="qwen3-vl-plus",
         messages=[
             {
                 "role": "user",
@@ -117,7 +117,7 @@ def test_openai_file_parts_are_vision_input_and_text(gateway: Service, upstream:
     other = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-b", max_retries=0)
     with pytest.raises(openai.BadRequestError) as refused:  # another key's file is unknown to it
         other.chat.completions.create(
-            model="qwen-plus",
+            model="qwen3-vl-plus",
             messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": image.id}}]}],
         )
     assert refused.value.body["code"] == "file_not_found"  # type: ignore[index]

@@ -13,13 +13,13 @@ import boto3
 import httpx
 import pytest
 
-from processes import Service, start_vercel_blob
 from qwen_server.blob import BlobError, BlobNotFound, BlobStore, BlobTooLarge, open_blob_store
 from qwen_server.blob import s3 as s3_backend
 from qwen_server.blob import vercel as vercel_backend
 from qwen_server.blob.base import open_found
 from qwen_server.core.errors import Misconfigured
-from services import moto_env, moto_service
+from tests.processes import Service, start_vercel_blob
+from tests.services import moto_env, moto_service
 
 pytestmark = pytest.mark.anyio
 

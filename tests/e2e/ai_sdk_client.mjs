@@ -3,10 +3,10 @@
 // Prints one JSON object with what the SDK returned; exits non-zero when the SDK throws.
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
+import { generateObject, generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
 
 const [caseName, baseURL, prompt] = process.argv.slice(2);
-const MODEL = "qwen3-max";
+const MODEL = process.env.AI_SDK_MODEL ?? "qwen3-max";
 
 const openai = createOpenAI({ baseURL: `${baseURL}/v1`, apiKey: "sk-any" });
 const anthropic = createAnthropic({ baseURL: `${baseURL}/v1`, apiKey: "sk-any" });
@@ -65,6 +65,27 @@ async function tools(kind) {
   };
 }
 
+/** Structured output: the SDK sends the schema and validates the object it gets back (it throws if invalid). */
+async function object(kind) {
+  const result = await generateObject({
+    model: model(kind),
+    prompt,
+    maxRetries: 0,
+    schema: jsonSchema({
+      type: "object",
+      properties: {
+        name: { type: "string" },
+        age: { type: "integer" },
+        city: { type: "string" },
+        hobbies: { type: "array", items: { type: "string" } },
+      },
+      required: ["name", "age", "city", "hobbies"],
+      additionalProperties: false,
+    }),
+  });
+  return { object: result.object, finishReason: result.finishReason };
+}
+
 const CASES = {
   "responses-generate": () => generate("responses"),
   "responses-stream": () => stream("responses"),
@@ -75,6 +96,9 @@ const CASES = {
   "anthropic-generate": () => generate("anthropic"),
   "anthropic-stream": () => stream("anthropic"),
   "anthropic-tools": () => tools("anthropic"),
+  "responses-object": () => object("responses"),
+  "chat-object": () => object("chat"),
+  "anthropic-object": () => object("anthropic"),
 };
 
 const run = CASES[caseName];

@@ -10,9 +10,9 @@ from typing import Any
 import av
 import httpx
 
-from processes import Service, start_fake_openai
 from qwen_server.audio.codec import Encoder
 from qwen_server.emulator.media import speech_pcm
+from tests.processes import Service, start_fake_openai
 
 FAKE_MODELS = ("qwen3-max", "qwen3-asr-flash", "qwen3-tts-flash", "text-embedding-v4")
 
@@ -26,14 +26,14 @@ def account(kind: str, upstream: Service, name: str) -> dict[str, Any]:
 
 
 def bodies(upstream: Service) -> list[dict[str, Any]]:
-    response = httpx.get(f"{upstream.url}/_fake/bodies", timeout=5)
+    response = httpx.get(f"{upstream.url}/_fake/bodies", timeout=30)
     response.raise_for_status()
     data: list[dict[str, Any]] = response.json()
     return data
 
 
 def stats(upstream: Service) -> dict[str, int]:
-    data: dict[str, int] = httpx.get(f"{upstream.url}/_fake/stats", timeout=5).json()
+    data: dict[str, int] = httpx.get(f"{upstream.url}/_fake/stats", timeout=30).json()
     return data
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from anthropic_grammar import check_stream
 
-from processes import Service, directive, emulator_accounts, start_gateway
+from tests.anthropic_grammar import check_stream
+from tests.processes import Service, directive, emulator_accounts, start_gateway
+from tests.waiting import eventually
 
 MODEL = "claude-opus-4-1"
 
@@ -187,12 +186,21 @@ def one_slot_gateway(emulator: Service) -> Iterator[Service]:
     service.stop()
 
 
+def chat_in_flight(gateway: Service) -> int:
+    return int(httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["scheduler"]["chat"]["in_flight"])
+
+
 def test_a_full_queue_is_529_overloaded_with_retry_after(one_slot_gateway: Service) -> None:
-    slow = request(stream=True, messages=[{"role": "user", "content": directive(reply="slow", silence=3)}])
-    holder = threading.Thread(target=post, args=(one_slot_gateway, slow))
-    holder.start()
-    try:
-        time.sleep(0.8)  # the slow request holds the only slot
+    # an answer that falls silent for a minute half-way holds the only slot until this test leaves it
+    held_open = directive(reply="held open for a while", silence_mid=60)
+    slow = request(stream=True, messages=[{"role": "user", "content": held_open}])
+    headers = {"anthropic-version": "2023-06-01"}
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream("POST", f"{one_slot_gateway.url}/v1/messages", json=slow, headers=headers) as held,
+    ):
+        assert held.status_code == 200
+        eventually(lambda: chat_in_flight(one_slot_gateway) == 1, what="the slow answer holds the slot")
         for body in (request(), request(stream=True)):
             response = post(one_slot_gateway, body)
             error_of(response, 529, "overloaded_error")
@@ -201,8 +209,7 @@ def test_a_full_queue_is_529_overloaded_with_retry_after(one_slot_gateway: Servi
         with pytest.raises(anthropic.APIStatusError) as info:
             client.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "x"}])
         assert info.value.status_code == 529
-    finally:
-        holder.join()
+    eventually(lambda: chat_in_flight(one_slot_gateway) == 0, what="the abandoned answer gives its slot back")
 
 
 def test_error_body_carries_the_request_id_like_anthropic(gateway: Service) -> None:

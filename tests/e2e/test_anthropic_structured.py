@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 MODEL = "claude-sonnet-4-6"
 SCHEMA = {
@@ -44,11 +44,11 @@ def script_queue(emulator: Service) -> Iterator[Push]:
         ).raise_for_status()
 
     yield push
-    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 def _pending(emulator: Service) -> int:
-    stats: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    stats: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()
     return int(stats["scripts_pending"])
 
 
@@ -132,3 +132,18 @@ def test_an_unknown_format_type_is_refused(client: anthropic.Anthropic) -> None:
             extra_body={"output_format": {"type": "xml", "schema": {}}},
         )
     assert "output_format" in str(info.value.body)
+
+
+def test_json_broken_twice_is_an_error(client: anthropic.Anthropic, script_queue: Push) -> None:
+    script_queue({"reply": "Basel, I think."}, {"reply": '{"city": "Basel"}'})
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client.messages.parse(
+            model=MODEL,
+            max_tokens=256,
+            output_format=City,
+            messages=[{"role": "user", "content": "Third Swiss city?"}],
+        )
+    assert caught.value.status_code == 502
+    body = caught.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "api_error"
+    assert "population" in body["error"]["message"], "the error says what was wrong"

@@ -14,9 +14,9 @@ import anthropic
 import httpx
 import pytest
 from anthropic.types import MessageParam, ToolParam
-from anthropic_grammar import CheckedStream, check_stream
 
-from processes import Service, directive, emulator_accounts, start_gateway
+from tests.anthropic_grammar import CheckedStream, check_stream
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 MODEL = "claude-opus-4-1"
 WEATHER: ToolParam = {

@@ -9,9 +9,9 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from anthropic_grammar import check_stream
 
-from processes import Service, directive, emulator_accounts, start_gateway
+from tests.anthropic_grammar import check_stream
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 SEARCH: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search"}
 

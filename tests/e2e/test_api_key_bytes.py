@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_gateway
+from tests.processes import Service, emulator_accounts, start_gateway
 
 CHAT = b'{"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]}'
 MESSAGES = b'{"model": "claude-sonnet-4", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}'

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import openai
 import orjson
 import pytest
-from audio_support import account, bodies, decode, start_audio_upstream
 
-from processes import Service, start_gateway
 from qwen_server.emulator.media import SECONDS_PER_CHAR
+from tests.e2e.audio_support import account, bodies, decode, start_audio_upstream
+from tests.processes import Service, start_gateway
 
 TEXT = "Hello from the gateway, spoken."
 SECONDS = len(TEXT) * SECONDS_PER_CHAR

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from audio_support import account, start_audio_upstream, wav_of
 
-from processes import Service, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.e2e.audio_support import account, start_audio_upstream, wav_of
+from tests.processes import Service, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def media_in_flight(gateway: Service) -> int:
-    scheduler = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["scheduler"]
+    scheduler = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["scheduler"]
     return int(scheduler["media"]["in_flight"])
 
 

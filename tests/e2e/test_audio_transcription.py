@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from audio_support import account, bodies, encoded, start_audio_upstream, wav_of
 
-from processes import Service, start_gateway
 from qwen_server.emulator.media import SECONDS_PER_CHAR, transcript_of, translation_of
+from tests.e2e.audio_support import account, bodies, encoded, start_audio_upstream, wav_of
+from tests.processes import Service, start_gateway
 
 SPOKEN = "the quick brown fox"
 CLIP = wav_of(SPOKEN)

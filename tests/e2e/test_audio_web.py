@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import openai
 import orjson
 import pytest
-from audio_support import decode, wav_of
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
 from qwen_server.emulator.media import SECONDS_PER_CHAR, speech_pcm, transcript_of, translation_of
+from tests.e2e.audio_support import decode, wav_of
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 TEXT = "Spoken by a web account."
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import openai
 import pytest
-from audio_support import account, decode, encoded, start_audio_upstream, wav_of
 
-from processes import Service, start_gateway
 from qwen_server.emulator.media import SECONDS_PER_CHAR, transcript_of
+from tests.e2e.audio_support import account, decode, encoded, start_audio_upstream, wav_of
+from tests.processes import Service, start_gateway
 
 TEXT = "speech made without ffmpeg"
 SECONDS = len(TEXT) * SECONDS_PER_CHAR

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
@@ -69,7 +69,7 @@ def test_login_captures_a_session_that_passes_the_waf(walled: Service, tmp_path:
     assert {"token", "acw_sc__v2"} <= cookies.keys(), "the page script's cookie and the session token"
     assert saved["password"] == "password0" and saved["max_concurrent"] == 2, "other fields are kept"
     assert cookies["token"] not in result.stdout and "password0" not in result.stdout
-    assert httpx.get(f"{walled.url}/_emulator/waf", timeout=5).json()["challenged"] >= 1
+    assert httpx.get(f"{walled.url}/_emulator/waf", timeout=30).json()["challenged"] >= 1
     gateway = start_gateway({"QWEN_ACCOUNTS_FILE": str(accounts_file)})
     try:
         assert ask(gateway, "signed in by a browser") == "signed in by a browser"

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 
 def test_non_stream_echoes_the_last_user_message(client: openai.OpenAI) -> None:
@@ -180,7 +180,7 @@ def test_every_response_has_a_request_id(gateway: Service) -> None:
         ("GET", "/nope"),
         ("POST", "/v1/chat/completions"),
     ]:
-        response = httpx.request(method, gateway.url + path, content=b"{}", timeout=10)
+        response = httpx.request(method, gateway.url + path, content=b"{}", timeout=30)
         assert response.headers.get("x-request-id", "").startswith("req_"), (method, path)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 CLAUDE = REPO / ".venv-tools" / "claude-code" / "node_modules" / ".bin" / "claude"
 pytestmark = pytest.mark.skipif(
@@ -122,3 +122,24 @@ def test_claude_code_web_search_tool(stack: tuple[Service, Service], tmp_path: P
     assert "Rust 1.99 shipped in November. It adds async closures." in searched[0]["results"]
     assert emulator_stats(emulator)["completions"] - before == 3, "the turn, the search, the answer"
     assert emulator_stats(emulator)["scripts_pending"] == 0
+
+
+def test_claude_code_reads_a_file_unscripted(stack: tuple[Service, Service], tmp_path: Path) -> None:
+    """No script: the emulator sees Claude Code's tools, calls Read on the file the prompt names (an absolute
+    path, as Read demands, from the working directory Claude Code states), then reports what it read."""
+    emulator, gateway = stack
+    (tmp_path / "notes.txt").write_text("the secret number is 4172\n")
+    before = emulator_stats(emulator)["completions"]
+    events = run_claude_events(gateway, tmp_path, "what is in notes.txt?")
+    result = events[-1]
+    assert result["is_error"] is False and result["num_turns"] == 2
+    uses = [
+        block
+        for event in events
+        if event.get("type") == "assistant"
+        for block in event["message"]["content"]
+        if block.get("type") == "tool_use"
+    ]
+    assert [(u["name"], u["input"]) for u in uses] == [("Read", {"file_path": str(tmp_path / "notes.txt")})]
+    assert result["result"] == "`notes.txt` contains: the secret number is 4172"
+    assert emulator_stats(emulator)["completions"] - before == 2

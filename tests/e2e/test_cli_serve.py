@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from processes import free_port, wait_http
+from tests.processes import free_port, wait_http
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -83,14 +83,14 @@ def test_serve_emulate_stops_its_emulator_when_stopped(sig: signal.Signals) -> N
             model="qwen3-max", messages=[{"role": "user", "content": "ping"}]
         )
         assert reply.choices[0].message.content == "ping"
-        metrics = httpx.get(f"http://127.0.0.1:{port}/v1/metrics", timeout=10).json()
+        metrics = httpx.get(f"http://127.0.0.1:{port}/v1/metrics", timeout=30).json()
         emulator_port = urlsplit(metrics["accounts"][0]["base_url"]).port
         assert emulator_port is not None and not _port_is_free(emulator_port)
         (emulator_pid,) = _children(serve.pid)
 
         serve.send_signal(sig)
         assert serve.wait(timeout=15) != 0 or sig == signal.SIGINT
-        assert _gone(emulator_pid, timeout=10), "the emulator outlived the server"
+        assert _gone(emulator_pid, timeout=30), "the emulator outlived the server"
         assert _port_is_free(emulator_port), "the emulator's port is still held"
         assert _port_is_free(port)
     finally:

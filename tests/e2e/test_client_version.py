@@ -20,8 +20,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 REFUSAL = "你正在使用较早版本"
 _versions = itertools.count(1)

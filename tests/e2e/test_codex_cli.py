@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import REPO, Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 CODEX = REPO / ".venv-tools" / "codex" / "node_modules" / ".bin" / "codex"
 pytestmark = pytest.mark.skipif(
@@ -115,3 +115,22 @@ def test_codex_runs_a_shell_command_the_model_called(stack: tuple[Service, Servi
     assert messages(events)[-1] == "The file says the number is 4172."
     assert emulator_stats(emulator)["completions"] - before == 2, "one turn for the call, one for the answer"
     assert emulator_stats(emulator)["scripts_pending"] == 0
+
+
+def test_codex_reads_a_file_unscripted(stack: tuple[Service, Service], tmp_path: Path) -> None:
+    """No script: the emulator sees Codex's shell tool, proposes the read-only `cat` of the file the prompt
+    names, then reports what it printed."""
+    emulator, gateway = stack
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("the secret number is 4172\n")
+    before = emulator_stats(emulator)["completions"]
+    events = run_codex(gateway, tmp_path, "what is in notes.txt?", "--dangerously-bypass-approvals-and-sandbox")
+    commands = [
+        e["item"]
+        for e in events
+        if e.get("type") == "item.completed" and e["item"].get("type") == "command_execution"
+    ]
+    assert [c["command"] for c in commands] == ["/bin/bash -lc 'cat notes.txt'"]
+    assert commands[0]["exit_code"] == 0
+    assert messages(events)[-1] == "`cat notes.txt` printed: the secret number is 4172"
+    assert emulator_stats(emulator)["completions"] - before == 2

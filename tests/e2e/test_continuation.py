@@ -19,8 +19,15 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import (
+    Service,
+    directive,
+    emulator_accounts,
+    emulator_stats,
+    start_emulator,
+    start_gateway,
+)
+from tests.services import redis_binary, start_redis, stop
 
 ANSWER = (
     "The quick brown fox jumps over the lazy dog while seven wizards quietly judge the boxing match, "
@@ -29,7 +36,7 @@ ANSWER = (
 BREAKS = [
     pytest.param({"error": "drop"}, id="dropped-connection"),
     pytest.param({"error": "in_stream"}, id="in-stream-error"),
-    pytest.param({"silence_mid": 3}, id="idle-timeout"),
+    pytest.param({"silence_mid": 6}, id="idle-timeout"),
 ]
 
 
@@ -37,7 +44,8 @@ BREAKS = [
 def services() -> Iterator[tuple[Service, Service]]:
     emulator = start_emulator("--seed", "11", accounts=3)
     gateway = start_gateway(
-        {"UPSTREAM_IDLE_TIMEOUT": "1"}, accounts=emulator_accounts(emulator, 3, max_concurrent=8)
+        # 3 s: a busy machine's pauses between pieces stay well below it, the scripted 6 s silence does not
+        {"UPSTREAM_IDLE_TIMEOUT": "3"}, accounts=emulator_accounts(emulator, 3, max_concurrent=8)
     )
     yield emulator, gateway
     gateway.stop()
@@ -53,7 +61,7 @@ def _unique(answer: str = ANSWER) -> str:
 
 
 def _failover(gateway: Service) -> dict[str, int]:
-    data: dict[str, int] = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["failover"]
+    data: dict[str, int] = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["failover"]
     return data
 
 
@@ -174,12 +182,13 @@ def test_continuations_are_bounded_and_the_break_then_reaches_the_client(
 
 
 def test_a_tool_result_cannot_open_a_user_turn_of_its_own(services: tuple[Service, Service]) -> None:
-    """The emulator answers the last user turn it finds; a forged one inside a tool result is not a turn."""
+    """The emulator (told to echo) answers the last user turn it finds; a forged one inside a tool result is
+    not a turn."""
     _, gateway = services
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
     question = f"Weather in Paris? {uuid.uuid4().hex[:6]}"
     messages: Any = [
-        {"role": "user", "content": question},
+        {"role": "user", "content": question + " " + directive(echo=True)},
         {
             "role": "assistant",
             "content": None,
@@ -206,7 +215,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
         url, redis = start_redis()
     emulator = start_emulator(accounts=3)
     gateway = start_gateway(
-        {"STORE_URL": url, "UPSTREAM_IDLE_TIMEOUT": "1"},
+        {"STORE_URL": url, "UPSTREAM_IDLE_TIMEOUT": "3"},
         accounts=emulator_accounts(emulator, 3, max_concurrent=4),
     )
     try:
@@ -218,7 +227,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
 
             async def one(i: int) -> None:
                 answer = _unique()
-                fault: dict[str, Any] = [{"error": "drop"}, {"error": "in_stream"}, {"silence_mid": 2}][i % 3]
+                fault: dict[str, Any] = [{"error": "drop"}, {"error": "in_stream"}, {"silence_mid": 6}][i % 3]
                 messages: Any = [{"role": "user", "content": _prompt(answer, **fault)}]
                 if i % 5 == 4:  # the client walks away while the answer is being continued
                     stream = await oa.chat.completions.create(
@@ -245,7 +254,7 @@ def test_continued_answers_leave_no_slot_held(store: str, tmp_path: Any) -> None
         assert asyncio.run(load()) == []
         deadline = time.monotonic() + 30
         while True:  # cleanup runs in the background after each response: wait for it to settle
-            data = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()
+            data = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()
             held = [a["in_flight"] for a in data["accounts"]] + [data["scheduler"]["chat"]["in_flight"]]
             failover = data["failover"]
             idle = failover["requests_in_flight"] == 0 and failover["retries_in_flight"] == 0

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from processes import REPO, free_port
+from tests.processes import REPO, free_port
 
 DOCKERFILE = REPO / "Dockerfile"
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_fake_openai
+from tests.processes import Service, emulator_accounts, start_emulator, start_fake_openai
 
 VERSION_BUMP = json.dumps({"headers": {"version": "0.3.0"}})
 PATH_MOVE = json.dumps({"paths": {"completions": "/api/v3/chat/completions"}, "headers": {"version": "0.3.0"}})
@@ -47,7 +47,7 @@ def emulator() -> Iterator[Service]:
 
 
 def set_waf(emulator: Service, mode: str) -> None:
-    httpx.post(f"{emulator.url}/_emulator/waf", json={"mode": mode}, timeout=5).raise_for_status()
+    httpx.post(f"{emulator.url}/_emulator/waf", json={"mode": mode}, timeout=30).raise_for_status()
 
 
 def test_healthy_upstream_passes_with_a_table(emulator: Service, tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_a_moved_path_is_diagnosed(tmp_path: Path) -> None:
 
 
 def test_unreachable_upstream_and_bad_overrides(tmp_path: Path) -> None:
-    from processes import free_port
+    from tests.processes import free_port
 
     dead = [{"email": "a@b.c", "password": "pw-secret", "base_url": f"http://127.0.0.1:{free_port()}", "name": "dead"}]
     result = doctor(dead, "--json", cwd=tmp_path)
@@ -223,7 +223,7 @@ def test_media_flows_pass_on_a_healthy_upstream(tmp_path: Path) -> None:
         accounts = emulator_accounts(fast, 1)
         table = doctor(accounts, "--media", "t2i,t2v,tts", cwd=tmp_path)
         as_json = doctor(accounts, "--media", "t2i,t2v,tts", "--json", cwd=tmp_path)
-        used = httpx.get(f"{fast.url}/_emulator/media", timeout=5).json()
+        used = httpx.get(f"{fast.url}/_emulator/media", timeout=30).json()
     finally:
         fast.stop()
     assert table.returncode == 0, table.stdout + table.stderr
@@ -292,9 +292,9 @@ def test_a_refused_task_status_reads_the_actual_status_header(tmp_path: Path) ->
                 *("--media", "t2v", "--skip", "upload", "--json", "--timeout", "20"),
                 cwd=tmp_path,
             )
-            while httpx.get(f"{slow.url}/_emulator/media", timeout=5).json()["tasks"] == 0:
+            while httpx.get(f"{slow.url}/_emulator/media", timeout=30).json()["tasks"] == 0:
                 assert not running.done(), running.result().stdout
-            httpx.post(f"{slow.url}/_emulator/expire-tokens", json={}, timeout=5).raise_for_status()
+            httpx.post(f"{slow.url}/_emulator/expire-tokens", json={}, timeout=30).raise_for_status()
             result = running.result()
     finally:
         slow.stop()

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from audio_support import account, bodies, start_audio_upstream, stats
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
 from qwen_server.emulator.media import embedding_of
+from tests.e2e.audio_support import account, bodies, start_audio_upstream, stats
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_speech_and_embeddings_admit_into_their_own_classes(
 ) -> None:
     """SCHED_MEDIA_CONCURRENT=1 with no queue: while one speech stream holds the media slot, a second speech
     is refused with queue_full, and embeddings (aux) still go through."""
-    metrics = httpx.get(f"{dashscope.url}/v1/metrics", timeout=10).json()["scheduler"]
+    metrics = httpx.get(f"{dashscope.url}/v1/metrics", timeout=30).json()["scheduler"]
     aux_before, media_before = metrics["aux"]["admitted"], metrics["media"]["admitted"]
     assert metrics["media"]["limit"] == 1
     with client.audio.speech.with_streaming_response.create(
@@ -156,7 +156,7 @@ def test_speech_and_embeddings_admit_into_their_own_classes(
         error = caught.value.body
         assert isinstance(error, dict) and error["code"] == "queue_full"
         assert client.embeddings.create(model="text-embedding-v4", input="still served").data
-    metrics = httpx.get(f"{dashscope.url}/v1/metrics", timeout=10).json()["scheduler"]
+    metrics = httpx.get(f"{dashscope.url}/v1/metrics", timeout=30).json()["scheduler"]
     assert metrics["aux"]["admitted"] == aux_before + 1
     assert metrics["media"]["admitted"] == media_before + 1
 

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 def _post(gateway: Service, body: bytes | str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -77,8 +77,8 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
 
 
 def test_unknown_path_and_method(gateway: Service) -> None:
-    _assert_openai_error(httpx.get(f"{gateway.url}/v1/nothing-here", timeout=10), 404)
-    _assert_openai_error(httpx.get(f"{gateway.url}/v1/chat/completions", timeout=10), 405)
+    _assert_openai_error(httpx.get(f"{gateway.url}/v1/nothing-here", timeout=30), 404)
+    _assert_openai_error(httpx.get(f"{gateway.url}/v1/chat/completions", timeout=30), 405)
 
 
 def test_oversized_body_is_413() -> None:
@@ -116,7 +116,7 @@ def test_upstream_failure_is_502_after_trying_every_account(failing_upstream: Se
         error = _assert_openai_error(response, 502)
         assert error["type"] == "upstream_error"
         assert response.headers.get("x-should-retry") == "false"
-        stats = httpx.get(f"{failing_upstream.url}/_emulator/stats", timeout=5).json()
+        stats = httpx.get(f"{failing_upstream.url}/_emulator/stats", timeout=30).json()
         tried = [email for email, s in stats["accounts"].items() if s["completions"] > 0]
         assert len(tried) == 2, "the gateway fails over to the second account before giving up"
     finally:
@@ -154,8 +154,8 @@ def test_gateway_keys_are_enforced(emulator: Service) -> None:
         error = _assert_openai_error(_post(gateway, body), 401)
         assert error["type"] == "authentication_error"
         _assert_openai_error(_post(gateway, body, {"authorization": "Bearer wrong"}), 401)
-        _assert_openai_error(httpx.get(f"{gateway.url}/v1/models", timeout=10), 401)
-        assert httpx.get(f"{gateway.url}/health", timeout=10).status_code == 200
+        _assert_openai_error(httpx.get(f"{gateway.url}/v1/models", timeout=30), 401)
+        assert httpx.get(f"{gateway.url}/health", timeout=30).status_code == 200
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k-two", max_retries=0)
         reply = client.chat.completions.create(
             model="qwen3-max", messages=[{"role": "user", "content": "secret door"}]

@@ -14,7 +14,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.waiting import eventually
 
 ASK = [{"role": "user", "content": "hello there"}]
 
@@ -58,9 +59,9 @@ def test_a_gateway_bound_to_a_public_address_without_keys_refuses_every_api_rout
         with pytest.raises(anthropic.AuthenticationError):
             claude.messages.count_tokens(model="claude-sonnet-4-5", messages=ASK)  # type: ignore[arg-type]
         for path in ("/v1/metrics", "/metrics"):
-            assert httpx.get(f"{gateway.url}{path}", timeout=10).status_code == 401, path
-        assert httpx.get(f"{gateway.url}/health", timeout=10).status_code == 200
-        assert httpx.head(f"{gateway.url}/health", timeout=10).status_code == 200
+            assert httpx.get(f"{gateway.url}{path}", timeout=30).status_code == 401, path
+        assert httpx.get(f"{gateway.url}/health", timeout=30).status_code == 200
+        assert httpx.head(f"{gateway.url}/health", timeout=30).status_code == 200
     finally:
         gateway.stop()
 
@@ -100,11 +101,11 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
     admin = {"authorization": "Bearer root"}
     try:
         # operator views need the admin key once ADMIN_API_KEYS is set
-        as_client = httpx.get(f"{gateway.url}/v1/metrics", headers={"x-api-key": "key-alpha"}, timeout=10)
+        as_client = httpx.get(f"{gateway.url}/v1/metrics", headers={"x-api-key": "key-alpha"}, timeout=30)
         assert as_client.status_code == 403 and as_client.json()["error"]["type"] == "permission_error"
-        assert httpx.get(f"{gateway.url}/v1/metrics", headers=admin, timeout=10).status_code == 200
+        assert httpx.get(f"{gateway.url}/v1/metrics", headers=admin, timeout=30).status_code == 200
 
-        rows = httpx.get(f"{gateway.url}/admin/accounts", headers=admin, timeout=10).json()["data"]
+        rows = httpx.get(f"{gateway.url}/admin/accounts", headers=admin, timeout=30).json()["data"]
         ids = {row["name"]: row["id"] for row in rows}
         assert {row["state"] for row in rows} == {"ok"} and all("reason" in row for row in rows)
 
@@ -136,11 +137,13 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
             assert events.get_final_text()
 
         # the access log names tenant, account, model and tokens; the disabled account served nobody
-        served = [
-            line
-            for line in access_lines(gateway)
-            if line["route"] in ("/v1/chat/completions", "/v1/messages")
-        ]
+        def served_lines() -> list[dict[str, Any]]:
+            routes = ("/v1/chat/completions", "/v1/messages")
+            return [line for line in access_lines(gateway) if line["route"] in routes]
+
+        # a stream's line is written once the server has finished it, which may be after the client has
+        eventually(lambda: len(served_lines()) >= 10, what="an access log line per answered request")
+        served = served_lines()
         assert len(served) == 10
         assert sorted(line["stream"] for line in served).count(True) == 2
         assert {line["tenant"] for line in served} == {tenant("key-alpha"), tenant("key-beta")}
@@ -151,34 +154,34 @@ def test_admin_api_accounts_usage_and_operator_views(emulator: Service, tmp_path
         )
         assert "key-alpha" not in gateway.log() and "key-beta" not in gateway.log()
 
-        on = httpx.post(f"{gateway.url}/admin/accounts/{ids['emu0']}/enable", headers=admin, timeout=10)
+        on = httpx.post(f"{gateway.url}/admin/accounts/{ids['emu0']}/enable", headers=admin, timeout=30)
         assert on.json()["state"] == "ok"
-        probe = httpx.post(f"{gateway.url}/admin/accounts/{ids['emu0']}/probe", headers=admin, timeout=10)
+        probe = httpx.post(f"{gateway.url}/admin/accounts/{ids['emu0']}/probe", headers=admin, timeout=30)
         assert probe.status_code == 200 and probe.json()["verified"] is True
 
-        usage = httpx.get(f"{gateway.url}/admin/usage", headers=admin, timeout=10).json()["data"]
+        usage = httpx.get(f"{gateway.url}/admin/usage", headers=admin, timeout=30).json()["data"]
         by_tenant = {row["tenant"]: row for row in usage}
         assert by_tenant[tenant("key-alpha")]["requests"] == 7
         assert by_tenant[tenant("key-beta")]["requests"] == 3
         assert by_tenant[tenant("key-alpha")]["output_tokens"] > 0
 
         (tmp_path / "qwen_accounts.json").write_text(json.dumps(accounts[:2]))
-        reloaded = httpx.post(f"{gateway.url}/admin/accounts/reload", headers=admin, timeout=10)
+        reloaded = httpx.post(f"{gateway.url}/admin/accounts/reload", headers=admin, timeout=30)
         assert reloaded.status_code == 200 and reloaded.json()["accounts"] == 2
         names = {
             row["name"]
-            for row in httpx.get(f"{gateway.url}/admin/accounts", headers=admin, timeout=10).json()["data"]
+            for row in httpx.get(f"{gateway.url}/admin/accounts", headers=admin, timeout=30).json()["data"]
         }
         assert names == {"emu0", "emu1"}
 
         for path in ("/admin/usage", "/admin/accounts/reload"):
             method = httpx.get if path.endswith("usage") else httpx.post
             assert (
-                method(f"{gateway.url}{path}", headers={"x-api-key": "key-alpha"}, timeout=10).status_code
+                method(f"{gateway.url}{path}", headers={"x-api-key": "key-alpha"}, timeout=30).status_code
                 == 403
             )
 
-        text = httpx.get(f"{gateway.url}/metrics", headers=admin, timeout=10)
+        text = httpx.get(f"{gateway.url}/metrics", headers=admin, timeout=30)
         assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
         assert 'qwen_gateway_requests_total{route="/v1/chat/completions",status="200"} 7.0' in text.text
         assert 'qwen_gateway_account_state{account="emu0",state="ok"} 1.0' in text.text
@@ -195,7 +198,7 @@ def test_cors_preflight_and_exposed_headers(emulator: Service) -> None:
         "access-control-request-headers": "authorization, content-type, x-api-key",
     }
     try:
-        answer = httpx.options(f"{gateway.url}/v1/chat/completions", headers=preflight, timeout=10)
+        answer = httpx.options(f"{gateway.url}/v1/chat/completions", headers=preflight, timeout=30)
         assert answer.status_code == 200
         assert answer.headers["access-control-allow-origin"] == "https://app.example"
         assert "POST" in answer.headers["access-control-allow-methods"]
@@ -215,7 +218,7 @@ def test_cors_preflight_and_exposed_headers(emulator: Service) -> None:
         assert call.status_code == 200
         assert call.headers["access-control-allow-origin"] == "https://app.example"
         assert "x-request-id" in call.headers["access-control-expose-headers"]
-        closed = httpx.options(f"{plain.url}/v1/chat/completions", headers=preflight, timeout=10)
+        closed = httpx.options(f"{plain.url}/v1/chat/completions", headers=preflight, timeout=30)
         assert "access-control-allow-origin" not in closed.headers
     finally:
         gateway.stop()

@@ -19,8 +19,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 FAULTS: list[dict[str, float]] = [
     {"fail_500": 1.0},
@@ -92,7 +92,7 @@ def test_thirty_percent_failing_accounts_cost_no_client_errors() -> None:
     try:
         errors: list[str] = []
         asyncio.run(_load(gateway, REQUESTS, errors))
-        failover = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["failover"]
+        failover = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["failover"]
         assert errors == [], failover
         assert failover["continuations"] > 0  # the dropped and broken streams were continued
         assert failover["requests_in_flight"] == 0 and failover["retries_in_flight"] == 0
@@ -135,7 +135,7 @@ def test_accounts_failing_a_third_of_the_time_in_every_way_cost_no_client_errors
         while not kinds <= set(emulator_stats(emulator)["errors"]) and sent < 5 * REQUESTS:
             asyncio.run(_load(gateway, REQUESTS // 2, errors))
             sent += REQUESTS // 2
-        failover = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["failover"]
+        failover = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["failover"]
         assert errors == [], failover
         drawn = emulator_stats(emulator)["errors"]
         assert kinds <= set(drawn), drawn

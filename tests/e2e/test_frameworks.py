@@ -11,8 +11,6 @@ The AI SDK tests need Node and `./dev test`'s install of the SDK into `.venv-too
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,9 @@ from langchain_openai import ChatOpenAI
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
-from processes import (
-    REPO,
+from tests.e2e.ai_sdk_support import ai_sdk as run_ai_sdk
+from tests.e2e.ai_sdk_support import install_script, needs_ai_sdk
+from tests.processes import (
     Service,
     directive,
     emulator_accounts,
@@ -36,8 +35,6 @@ from processes import (
 )
 
 MODEL = "qwen3-max"
-AI_SDK = REPO / ".venv-tools" / "ai-sdk" / "node_modules"
-AI_SDK_SCRIPT = Path(__file__).with_name("ai_sdk_client.mjs")
 WEATHER = {
     "type": "function",
     "function": {
@@ -60,7 +57,7 @@ def stack() -> Iterator[tuple[Service, Service]]:
 @pytest.fixture
 def emulator(stack: tuple[Service, Service]) -> Iterator[Service]:
     yield stack[0]
-    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{stack[0].url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 @pytest.fixture
@@ -241,35 +238,13 @@ def test_llamaindex_chat_model(gateway: Service) -> None:
 
 # --- Vercel AI SDK -------------------------------------------------------------------------------------------
 
-needs_ai_sdk = pytest.mark.skipif(
-    not (AI_SDK / "ai").is_dir()
-    or not (AI_SDK / "@ai-sdk" / "anthropic").is_dir()
-    or shutil.which("node") is None,
-    reason="the Vercel AI SDK is not installed in .venv-tools/ai-sdk (./dev test installs it with npm)",
-)
-
-
 @pytest.fixture(scope="module")
 def ai_sdk_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The script beside a `node_modules` link: ES modules resolve packages from the script's own folder."""
-    folder = tmp_path_factory.mktemp("ai-sdk")
-    (folder / "node_modules").symlink_to(AI_SDK, target_is_directory=True)
-    return Path(shutil.copy(AI_SDK_SCRIPT, folder / AI_SDK_SCRIPT.name))
+    return install_script(tmp_path_factory.mktemp("ai-sdk"))
 
 
 def ai_sdk(script_path: Path, gateway: Service, case: str, prompt: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(script_path), case, gateway.url, prompt],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_ai_sdk(script_path, gateway.url, case, prompt)
 
 
 @needs_ai_sdk

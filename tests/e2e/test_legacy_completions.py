@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service
+from tests.processes import Service
 
 
 def test_non_stream_completion(client: openai.OpenAI) -> None:
@@ -51,6 +51,6 @@ def test_echo_and_max_tokens(client: openai.OpenAI) -> None:
     ],
 )
 def test_unsupported_shapes_are_a_400(gateway: Service, body: dict[str, object], param: str) -> None:
-    response = httpx.post(f"{gateway.url}/v1/completions", json={"model": "qwen3-max", **body}, timeout=10)
+    response = httpx.post(f"{gateway.url}/v1/completions", json={"model": "qwen3-max", **body}, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param

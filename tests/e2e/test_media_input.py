@@ -15,11 +15,11 @@ import anthropic
 import httpx
 import openai
 import pytest
-from media_server import PDF, PNG, media_server
 
-from processes import Service, directive, emulator_accounts, start_emulator, start_gateway
+from tests.media_server import PDF, PNG, media_server
+from tests.processes import Service, directive, emulator_accounts, start_emulator, start_gateway
 
-VISION = "qwen3-vl-plus"  # the emulator lists it with vision, audio, video and documents
+VISION = "qwen3.7-plus"  # the emulator lists it with vision, audio, video and documents
 TEXT_ONLY = "qwen3-max"  # the emulator lists it with documents only
 WAV = b"RIFF" + (36 + 800).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + bytes(804)
 
@@ -64,7 +64,7 @@ def claude(gateway: Service) -> anthropic.Anthropic:
 
 
 def uploads(emulator: Service) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/files", timeout=5).json()
+    body: dict[str, Any] = httpx.get(f"{emulator.url}/_emulator/files", timeout=30).json()
     return body
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from media_server import PDF, PNG, media_server
 
-from processes import Service, start_gateway, start_recording_openai
+from tests.media_server import PDF, PNG, media_server
+from tests.processes import Service, start_gateway, start_recording_openai
 
 OMNI = "qwen3-omni-flash"  # the catalogue marks it for images, audio, video and documents
 WAV = b"RIFF" + (36 + 800).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + bytes(804)
@@ -63,7 +63,7 @@ def client(upstream: Service, kind: str, files: str) -> Iterator[openai.OpenAI]:
 
 
 def last_content(upstream: Service) -> list[dict[str, Any]]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     content: list[dict[str, Any]] = received[-1]["messages"][-1]["content"]
     return content
 

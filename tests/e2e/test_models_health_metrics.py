@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 
-from processes import Service
+from tests.processes import Service
 
 
 def test_models_list_has_upstream_models_and_aliases(client: openai.OpenAI) -> None:
@@ -27,11 +27,11 @@ def test_models_in_anthropic_shape(gateway: Service) -> None:
 
 
 def test_health_is_cheap_and_calls_no_upstream(gateway: Service, emulator: Service) -> None:
-    before = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    before = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()
     for _ in range(5):
-        response = httpx.get(f"{gateway.url}/health", timeout=5)
+        response = httpx.get(f"{gateway.url}/health", timeout=30)
         assert response.status_code == 200 and response.json()["status"] == "ok"
-    after = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    after = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()
     assert sum(a["completions"] + a["signins"] for a in after["accounts"].values()) == sum(
         a["completions"] + a["signins"] for a in before["accounts"].values()
     )
@@ -39,7 +39,7 @@ def test_health_is_cheap_and_calls_no_upstream(gateway: Service, emulator: Servi
 
 def test_metrics_report_routes_accounts_and_scheduler(client: openai.OpenAI, gateway: Service) -> None:
     client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "metric me"}])
-    metrics = httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()
+    metrics = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()
     chat = metrics["routes"]["/v1/chat/completions"]
     assert chat["requests"] >= 1 and chat["by_status"].get("200", 0) >= 1
     assert chat["latency_p95_ms"] >= chat["latency_p50_ms"] > 0

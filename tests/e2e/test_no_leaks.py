@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, directive, start_emulator, start_fake_openai, start_gateway
+from tests.processes import Service, directive, start_emulator, start_fake_openai, start_gateway
 
 GOOD_KEY = "sk-leaktest-GOODKEY-" + uuid.uuid4().hex
 WRONG_KEY = "sk-leaktest-WRONGKEY-" + uuid.uuid4().hex

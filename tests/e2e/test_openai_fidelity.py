@@ -8,7 +8,7 @@ import json
 import httpx
 import openai
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 WEATHER_FUNCTION = {
     "name": "get_weather",

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
 from qwen_server.app.contract import openapi_document
 from qwen_server.app.factory import ALWAYS, ROUTES
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
@@ -32,7 +32,7 @@ def gateway() -> Iterator[Service]:
 
 
 def test_every_route_of_the_table_is_published_with_its_schemas(gateway: Service) -> None:
-    document = httpx.get(f"{gateway.url}/openapi.json", timeout=10).json()
+    document = httpx.get(f"{gateway.url}/openapi.json", timeout=30).json()
     assert document["openapi"].startswith("3.1")
     published = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
     table = [*ALWAYS, *(route for group in ROUTES.values() for route in group)]
@@ -61,11 +61,11 @@ def test_a_route_without_declared_models_still_appears() -> None:
 
 
 def test_the_docs_page_is_a_setting(gateway: Service) -> None:
-    page = httpx.get(f"{gateway.url}/docs", timeout=10)
+    page = httpx.get(f"{gateway.url}/docs", timeout=30)
     assert page.status_code == 200 and "swagger" in page.text.lower() and "/openapi.json" in page.text
     plain = start_gateway(accounts=[])
     try:
-        off = httpx.get(f"{plain.url}/docs", timeout=10)
+        off = httpx.get(f"{plain.url}/docs", timeout=30)
         assert off.status_code == 404 and "API_DOCS" in off.json()["error"]["message"]
     finally:
         plain.stop()

@@ -8,7 +8,7 @@ import json
 import httpx
 import openai
 
-from processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.processes import emulator_accounts, emulator_stats, start_emulator, start_gateway
 
 HEALTHY = {"user0@emulator.local", "user4@emulator.local"}
 
@@ -66,7 +66,7 @@ def test_traffic_moves_to_healthy_accounts_without_client_errors() -> None:
         assert healthy_share >= 0.9, spent
 
         accounts_view = {
-            a["name"]: a for a in httpx.get(f"{gateway.url}/v1/metrics", timeout=10).json()["accounts"]
+            a["name"]: a for a in httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()["accounts"]
         }
         locked = accounts_view["locked-out"]
         # a refused sign-in cools the account down, then one probe decides: a second refusal disables it.

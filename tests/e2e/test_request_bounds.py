@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 LIMIT = 4096
 
@@ -24,7 +24,7 @@ def gateway() -> Iterator[Service]:
 
 
 def raw_request(gateway: Service, head: bytes, body: bytes = b"") -> bytes:
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
         sock.sendall(head + body)
         received = b""
         while b"\r\n\r\n" not in received or not received.endswith(b"}"):
@@ -54,10 +54,10 @@ def test_a_chunked_body_is_cut_at_the_limit(gateway: Service) -> None:
             yield b"x" * 1024
         yield b'"}]}'
 
-    response = httpx.post(f"{gateway.url}/v1/chat/completions", content=body(), timeout=10)
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", content=body(), timeout=30)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
-    anthropic = httpx.post(f"{gateway.url}/v1/messages", content=body(), timeout=10)
+    anthropic = httpx.post(f"{gateway.url}/v1/messages", content=body(), timeout=30)
     assert anthropic.status_code == 413
     assert anthropic.json()["error"]["type"] == "request_too_large"
 

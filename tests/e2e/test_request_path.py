@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
@@ -21,8 +21,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 STORES = [
     "sqlite",
@@ -61,16 +61,16 @@ def gateway_for(emulator: Service, store_url: str, max_concurrent: int, **env: s
 
 
 def script(emulator: Service, *replies: dict[str, Any]) -> None:
-    response = httpx.post(f"{emulator.url}/_emulator/script", json={"replies": list(replies)}, timeout=5)
+    response = httpx.post(f"{emulator.url}/_emulator/script", json={"replies": list(replies)}, timeout=30)
     response.raise_for_status()
 
 
 def metrics(gateway: Service) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{gateway.url}/v1/metrics", timeout=5).json()
+    data: dict[str, Any] = httpx.get(f"{gateway.url}/v1/metrics", timeout=30).json()
     return data
 
 
-def eventually(check: Callable[[], bool], within: float = 10.0) -> bool:
+def eventually(check: Callable[[], bool], within: float = 30.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if check():
@@ -92,27 +92,25 @@ def all_free(gateway: Service, emulator: Service) -> bool:
 LONG = {"chunks": [f"part {i} " for i in range(300)]}
 
 
-def hold_the_account(gateway: Service) -> threading.Thread:
-    """A request (scripted to be slow) in a thread, returned once it holds the account's one slot."""
-    holder = threading.Thread(
-        target=httpx.post,
-        args=(f"{gateway.url}/v1/chat/completions",),
-        kwargs={
-            "json": {"model": "qwen3-max", "messages": [{"role": "user", "content": "x"}]},
-            "timeout": 20,
-        },
-    )
-    holder.start()
-    assert eventually(lambda: metrics(gateway)["accounts"][0]["in_flight"] == 1)
-    return holder
+HELD = {"chunks": ["held ", "open"], "silence_mid": 60}  # script it for the request `holding_the_account` makes
+
+
+@contextmanager
+def holding_the_account(gateway: Service) -> Iterator[None]:
+    """A streamed request that holds the account's one slot until the block ends (its answer, scripted `HELD`,
+    falls silent half-way), so whatever the block does happens while the slot is taken, however slow."""
+    body = {"model": "qwen3-max", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    with httpx.Client(timeout=60) as http, http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body):
+        assert eventually(lambda: metrics(gateway)["accounts"][0]["in_flight"] == 1)
+        yield
 
 
 def test_aborted_streams_never_leak_a_slot(emulator: Service, store_url: str) -> None:
     """Esc in Claude Code, Stop in a chat UI: six aborts in a row on an account with one slot."""
     gateway = gateway_for(emulator, store_url, max_concurrent=1)
     try:
-        oai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0, timeout=20)
-        claude = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0, timeout=20)
+        oai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0, timeout=60)
+        claude = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0, timeout=60)
         for round_ in range(3):
             script(emulator, LONG)
             stream = oai.chat.completions.create(
@@ -167,21 +165,20 @@ def test_back_pressure_queues_instead_of_refusing(emulator: Service, store_url: 
 def test_a_wait_that_times_out_is_a_local_overload(emulator: Service, store_url: str) -> None:
     gateway = gateway_for(emulator, store_url, max_concurrent=1, SCHED_CHAT_TIMEOUT="1")
     try:
-        script(emulator, {"reply": "slow", "silence": 4})
-        holder = hold_the_account(gateway)
-        oai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
-        with pytest.raises(openai.RateLimitError) as caught:
-            oai.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "y"}])
-        assert caught.value.code == "queue_timeout"
-        assert "account slot" in caught.value.message
-        assert int(caught.value.response.headers["retry-after"]) >= 1
-        claude = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
-        with pytest.raises(anthropic.APIStatusError) as overloaded:
-            claude.messages.create(
-                model="qwen3-max", max_tokens=10, messages=[{"role": "user", "content": "z"}]
-            )
-        assert overloaded.value.status_code == 529
-        holder.join()
+        script(emulator, HELD)
+        with holding_the_account(gateway):
+            oai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+            with pytest.raises(openai.RateLimitError) as caught:
+                oai.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "y"}])
+            assert caught.value.code == "queue_timeout"
+            assert "account slot" in caught.value.message
+            assert int(caught.value.response.headers["retry-after"]) >= 1
+            claude = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+            with pytest.raises(anthropic.APIStatusError) as overloaded:
+                claude.messages.create(
+                    model="qwen3-max", max_tokens=10, messages=[{"role": "user", "content": "z"}]
+                )
+            assert overloaded.value.status_code == 529
         assert emulator_stats(emulator)["completions"] == 1  # the refused ones never reached the upstream
     finally:
         gateway.stop()
@@ -193,8 +190,7 @@ def test_a_client_that_leaves_the_queue_never_reaches_the_upstream(
 ) -> None:
     gateway = gateway_for(emulator, store_url, max_concurrent=1, SCHED_CHAT_TIMEOUT="30")
     try:
-        script(emulator, {"reply": "first", "silence": 3})
-        holder = hold_the_account(gateway)
+        script(emulator, HELD)
         path, body = (
             (
                 "/v1/chat/completions",
@@ -211,11 +207,11 @@ def test_a_client_that_leaves_the_queue_never_reaches_the_upstream(
                 },
             )
         )
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{gateway.url}{path}", json=body, timeout=httpx.Timeout(5, read=0.7))
-        # the client hung up while queued: the ticket leaves the queue at once, not when a slot frees
-        assert eventually(lambda: metrics(gateway)["scheduler"]["chat"]["queued"] == 0, within=2)
-        holder.join()
+        with holding_the_account(gateway):
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{gateway.url}{path}", json=body, timeout=httpx.Timeout(5, read=0.7))
+            # the client hung up while queued: the ticket leaves the queue while the slot is still taken
+            assert eventually(lambda: metrics(gateway)["scheduler"]["chat"]["queued"] == 0)
         assert eventually(lambda: all_free(gateway, emulator))
         assert emulator_stats(emulator)["completions"] == 1, "the departed request reached the upstream"
         after = httpx.post(
@@ -233,22 +229,31 @@ def test_a_stalled_stream_keeps_its_slot_past_the_lease(emulator: Service, store
     """Slots are renewed on a timer: an upstream silent for longer than the lease cannot let a second
     request onto an account with one slot."""
     gateway = gateway_for(
-        emulator, store_url, max_concurrent=1, ACCOUNT_LEASE_SECONDS="1", SCHED_CHAT_TIMEOUT="30"
+        emulator, store_url, max_concurrent=1, ACCOUNT_LEASE_SECONDS="2", SCHED_CHAT_TIMEOUT="60"
     )
     try:
-        script(emulator, {"chunks": ["before ", "the ", "stall ", "and ", "after"], "silence_mid": 3.5})
+        script(emulator, {"chunks": ["before ", "the ", "stall ", "and ", "after"], "silence_mid": 5})
 
         async def run() -> list[str]:
-            client = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0, timeout=30)
+            client = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0, timeout=60)
+            streaming = asyncio.Event()
 
             async def stalled() -> str:
                 stream = await client.chat.completions.create(
                     model="qwen3-max", messages=[{"role": "user", "content": "x"}], stream=True
                 )
-                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+                pieces = []
+                async for chunk in stream:
+                    if chunk.choices:
+                        pieces.append(chunk.choices[0].delta.content or "")
+                        streaming.set()
+                return "".join(pieces)
 
             async def second() -> str:
-                await asyncio.sleep(1.0)  # well inside the stall, after the first lease would have lapsed
+                await streaming.wait()
+                # at least the lease's 2 s later: the first lease would have lapsed without its renewals (if
+                # the machine is so slow that the stall is over by then, the order below still holds)
+                await asyncio.sleep(2.5)
                 reply = await client.chat.completions.create(
                     model="qwen3-max", messages=[{"role": "user", "content": "second"}]
                 )
@@ -265,7 +270,7 @@ def test_a_stalled_stream_keeps_its_slot_past_the_lease(emulator: Service, store
 def test_a_client_that_stops_reading_is_cut_off(emulator: Service, store_url: str) -> None:
     gateway = gateway_for(emulator, store_url, max_concurrent=1, STREAM_WRITE_TIMEOUT="1.5")
     try:
-        httpx.post(f"{emulator.url}/_emulator/knobs", json={"token_latency": 0}, timeout=5).raise_for_status()
+        httpx.post(f"{emulator.url}/_emulator/knobs", json={"token_latency": 0}, timeout=30).raise_for_status()
         script(emulator, {"chunks": ["x" * 16384] * 1500})  # ~24 MB: more than any socket buffers hold
         body = b'{"model": "qwen3-max", "stream": true, "messages": [{"role": "user", "content": "big"}]}'
         sock = socket.socket()

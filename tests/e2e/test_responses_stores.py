@@ -9,8 +9,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_gateway
-from services import moto_env, moto_service, redis_binary, redis_service
+from tests.processes import Service, emulator_accounts, start_gateway
+from tests.services import moto_env, moto_service, redis_binary, redis_service
 
 
 @pytest.fixture(params=["sqlite", "redis", "dynamodb"])
@@ -25,7 +25,7 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
     else:
         with moto_service() as endpoint:
             table = f"t{uuid.uuid4().hex[:10]}"
-            url = f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}&create=1"
+            url = f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}&create=1&timeout=15"
             yield {"STORE_URL": url, **moto_env()}
 
 

@@ -24,7 +24,7 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, emulator_stats, start_emulator, start_gateway
+from tests.services import redis_binary, redis_url_with, start_redis, stop
 
 pytestmark = pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
 
@@ -34,7 +34,7 @@ def test_two_gateways_never_exceed_the_shared_cap(redis_url: str, slow_emulator:
     accounts = emulator_accounts(slow_emulator, 6, max_concurrent=10)
     gateways = [start_gateway(env, accounts=accounts) for _ in range(2)]
     try:
-        httpx.post(f"{slow_emulator.url}/_emulator/reset", json={}, timeout=5).raise_for_status()
+        httpx.post(f"{slow_emulator.url}/_emulator/reset", json={}, timeout=30).raise_for_status()
 
         async def run() -> list[str]:
             clients = [
@@ -55,7 +55,7 @@ def test_two_gateways_never_exceed_the_shared_cap(redis_url: str, slow_emulator:
         assert stats["completions"] == 40
         assert stats["max_in_flight"] <= 4, stats["max_in_flight"]
         assert stats["max_in_flight"] >= 3, "the cap is shared, not serialised"
-        metrics = httpx.get(f"{gateways[0].url}/v1/metrics", timeout=5).json()["scheduler"]["chat"]
+        metrics = httpx.get(f"{gateways[0].url}/v1/metrics", timeout=30).json()["scheduler"]["chat"]
         assert metrics["limit"] == 4 and metrics["admitted"] >= 1
     finally:
         for gateway in gateways:
@@ -64,7 +64,7 @@ def test_two_gateways_never_exceed_the_shared_cap(redis_url: str, slow_emulator:
 
 def test_queue_overflow_is_429_with_retry_after(redis_url: str, slow_emulator: Service) -> None:
     env = {
-        "STORE_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "STORE_URL": redis_url_with(redis_url, db=1),
         "SCHED_CHAT_CONCURRENT": "1",
         "SCHED_CHAT_QUEUE": "2",
     }

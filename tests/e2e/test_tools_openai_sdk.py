@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
-from processes import Service, directive
+from tests.processes import Service, directive
 
 WEATHER = {
     "type": "function",
@@ -40,7 +41,7 @@ def script_queue(emulator: Service) -> Iterator[callable]:  # type: ignore[valid
         ).raise_for_status()
 
     yield push
-    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=5).raise_for_status()
+    httpx.post(f"{emulator.url}/_emulator/reset", json={"all": True}, timeout=30).raise_for_status()
 
 
 def test_single_call_non_stream(client: openai.OpenAI) -> None:
@@ -219,7 +220,7 @@ def test_tool_choice_required_retries_once(client: openai.OpenAI, script_queue, 
     (tool_call,) = completion.choices[0].message.tool_calls or []
     assert json.loads(tool_call.function.arguments) == {"city": "Lima"}
     assert completion.choices[0].finish_reason == "tool_calls"
-    assert httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()["scripts_pending"] == 0
+    assert httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()["scripts_pending"] == 0
 
 
 def test_named_tool_choice_gives_an_honest_answer_after_the_retry(
@@ -277,3 +278,42 @@ def test_tool_choice_naming_an_unknown_tool_is_400(client: openai.OpenAI) -> Non
             messages=[{"role": "user", "content": "x"}],
         )
     assert "tool_choice" in str(info.value.body)
+
+
+class Count(BaseModel):
+    n: int
+
+
+def test_a_json_schema_broken_twice_is_an_error_not_an_answer(
+    gateway: Service, script_queue, emulator: Service  # type: ignore[no-untyped-def]
+) -> None:
+    """`parse` raises instead of parsing an invalid body, and the SDK's own retries stay off (the gateway
+    says `x-should-retry: false`): the first answer and the repair answer are all that was asked for."""
+    patient = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=2)
+    script_queue({"reply": '{"n": "seven"}'}, {"reply": "Seven, I think."}, {"reply": '{"n": 7}'})
+    with pytest.raises(openai.APIStatusError) as caught:
+        patient.chat.completions.parse(
+            model="qwen3-max", response_format=Count, messages=[{"role": "user", "content": "count to seven"}]
+        )
+    assert caught.value.status_code == 502
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "invalid_model_output"
+    assert "not the JSON" in body["message"]
+    stats = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+    assert stats["scripts_pending"] == 1, "two answers were asked for, not a third"
+
+
+def test_a_streamed_json_schema_broken_twice_fails_before_the_first_byte(
+    client: openai.OpenAI, script_queue  # type: ignore[no-untyped-def]
+) -> None:
+    script_queue({"reply": "no"}, {"reply": "still no"})
+    schema = Count.model_json_schema()
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="qwen3-max",
+            stream=True,
+            response_format={"type": "json_schema", "json_schema": {"name": "count", "schema": schema}},
+            messages=[{"role": "user", "content": "count"}],
+        )
+    assert caught.value.status_code == 502

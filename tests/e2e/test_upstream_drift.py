@@ -20,8 +20,8 @@ import httpx
 import openai
 import pytest
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
-from services import redis_binary, start_redis, stop
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.services import redis_binary, start_redis, stop
 
 DRIFT = json.dumps(
     {
@@ -39,7 +39,7 @@ def ask(gateway: Service, text: str = "hello there") -> str:
 
 
 def accounts_view(gateway: Service) -> dict[str, dict[str, Any]]:
-    response = httpx.get(f"{gateway.url}/v1/metrics", timeout=10)
+    response = httpx.get(f"{gateway.url}/v1/metrics", timeout=30)
     response.raise_for_status()
     return {a["name"]: a for a in response.json()["accounts"]}
 
@@ -55,9 +55,9 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def waf_state(emulator: Service, mode: str | None = None) -> dict[str, Any]:
     if mode is None:
-        response = httpx.get(f"{emulator.url}/_emulator/waf", timeout=5)
+        response = httpx.get(f"{emulator.url}/_emulator/waf", timeout=30)
     else:
-        response = httpx.post(f"{emulator.url}/_emulator/waf", json={"mode": mode}, timeout=5)
+        response = httpx.post(f"{emulator.url}/_emulator/waf", json={"mode": mode}, timeout=30)
     response.raise_for_status()
     state: dict[str, Any] = response.json()
     return state
@@ -77,7 +77,7 @@ def sign_in(emulator: Service, index: int, cookies: dict[str, str] | None = None
 
 def solve_challenge(emulator: Service) -> str:
     """What the challenge page's script computes (a browser runs it; this test reads the page)."""
-    page = httpx.get(f"{emulator.url}/api/models", timeout=5).text
+    page = httpx.get(f"{emulator.url}/api/models", timeout=30).text
     arg1 = re.search(r"var arg1 = '([0-9a-f]+)'", page)
     key = re.search(r"var key = '([0-9a-f]+)'", page)
     assert arg1 and key, page
@@ -174,7 +174,7 @@ def test_a_cookie_string_account_works_end_to_end() -> None:
         )
         try:
             assert ask(gateway, "from a cookie") == "from a cookie"
-            stats = httpx.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
+            stats = httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()
             assert "sign" not in json.dumps(stats.get("errors", {})), "no sign-in was needed"
         finally:
             gateway.stop()

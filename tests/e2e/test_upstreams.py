@@ -9,7 +9,7 @@ import sys
 import httpx
 import openai
 
-from processes import (
+from tests.processes import (
     REPO,
     Service,
     emulator_accounts,
@@ -124,5 +124,5 @@ def test_serve_emulate_needs_no_credentials(tmp_path: os.PathLike[str]) -> None:
         assert "EMULATED UPSTREAM" in output
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
     assert REPO.exists()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from processes import Service, directive, emulator_accounts, start_gateway
+from tests.processes import Service, directive, emulator_accounts, start_gateway
 
 
 def check_annotations(content: str, annotations: list[dict[str, object]]) -> None:

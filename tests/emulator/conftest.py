@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from emulator_harness import WebClient, emulator_process
+
+from tests.emulator.emulator_harness import WebClient, emulator_process
 
 
 @pytest.fixture(scope="session")

@@ -38,13 +38,13 @@ def emulator_process(*args: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 log.seek(0)
                 raise RuntimeError(f"emulator exited: {log.read().decode(errors='replace')}")
             try:
-                if httpx.get(f"{base}/_emulator/health", timeout=0.5, verify=False).status_code == 200:
+                if httpx.get(f"{base}/_emulator/health", timeout=5, verify=False).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -7,7 +7,8 @@ import time
 
 import httpx
 import orjson
-from emulator_harness import WebClient, email, password_hash
+
+from tests.emulator.emulator_harness import WebClient, email, password_hash
 
 
 def _payload(token: str) -> dict[str, object]:
@@ -76,6 +77,7 @@ def test_models_list_the_documented_ids_with_meta(client: WebClient) -> None:
         "qwen3-vl-plus",
         "qwq-32b",
         "qwen3.7-plus",
+        "qwen3-omni-flash",
     }
     for model in data:
         meta = model["info"]["meta"]

@@ -6,7 +6,8 @@ import threading
 import time
 
 import orjson
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
 def test_stream_has_created_then_answer_deltas_then_finished(client: WebClient) -> None:
@@ -94,7 +95,7 @@ def test_a_chat_runs_one_completion_at_a_time(client: WebClient) -> None:
     first: list[str] = []
     runner = threading.Thread(
         target=lambda: first.append(
-            client.complete('go [[emulator:{"silence": 0.6}]]', chat_id=chat).answer()
+            client.complete('go [[emulator:{"silence": 3}]]', chat_id=chat).answer()
         )
     )
     runner.start()

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_harness import WebClient, completion_body, emulator_process
+
+from tests.emulator.emulator_harness import WebClient, completion_body, emulator_process
 
 OUTDATED_ZH = "你正在使用较早版本，为了获得更好的对话体验，请升级至最新版。"  # noqa: RUF001 (the upstream's punctuation)
 

@@ -8,7 +8,8 @@ from collections import Counter
 import httpx
 import orjson
 import pytest
-from emulator_harness import WebClient, email, emulator_process
+
+from tests.emulator.emulator_harness import WebClient, email, emulator_process
 
 
 def test_fail_500_and_429_knobs_apply_to_the_named_account_only(client: WebClient, emu: str) -> None:
@@ -59,7 +60,8 @@ def test_latency_knobs_pace_the_stream(client: WebClient) -> None:
     reply = client.complete("a b c d e")
     elapsed = time.monotonic() - start
     assert reply.answer() == "a b c d e"
-    assert 0.5 <= elapsed < 2.0  # 0.3 + 4 x 0.05
+    assert elapsed >= 0.5  # 0.3 + 4 x 0.05 at least...
+    assert elapsed < 10, "...and not stuck (a loose bound: the machine may be busy)"
 
 
 def test_rates_mix_outcomes_reproducibly_with_a_seed(client: WebClient) -> None:

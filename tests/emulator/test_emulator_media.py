@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 
 import orjson
-from emulator_harness import WebClient
 
 from qwen_server.emulator.media import speech_pcm
+from tests.emulator.emulator_harness import WebClient
 
 
 def _frames(text: str) -> list[dict[str, object]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import orjson
-from emulator_harness import WebClient
 
 from qwen_server.emulator.directives import script_from_dict
 from qwen_server.emulator.replies import CONTINUE_MARKER, plan_reply
+from tests.emulator.emulator_harness import WebClient
 
 
 def _directive(**script: object) -> str:

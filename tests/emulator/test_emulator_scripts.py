@@ -7,7 +7,8 @@ import time
 import httpx
 import orjson
 import pytest
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
 def _directive(**script: object) -> str:
@@ -38,7 +39,7 @@ def test_silence_delays_the_first_answer_piece(client: WebClient) -> None:
         "POST",
         "/api/v2/chat/completions",
         params={"chat_id": (chat := client.new_chat())},
-        json=completion_body(chat, _directive(reply="late words", silence=0.4)),
+        json=completion_body(chat, _directive(reply="late words", silence=2)),
         headers={**client.auth, **VERSION},
     ) as response:
         lines = response.iter_lines()
@@ -46,7 +47,7 @@ def test_silence_delays_the_first_answer_piece(client: WebClient) -> None:
         created_at = time.monotonic() - start
         first_piece = next(line for line in lines if '"typing"' in line)
         piece_at = time.monotonic() - start
-    assert created_at < 0.3 and piece_at >= 0.4
+    assert created_at < 2 <= piece_at  # "created" at once, the first piece only after the silence
     assert '"content":"late"' in first_piece
 
 
@@ -116,7 +117,7 @@ def test_scripted_hang_never_answers_and_stops_counting_when_abandoned(client: W
     client.http.timeout = httpx.Timeout(0.4)
     with pytest.raises(httpx.ReadTimeout):
         client.complete(_directive(error="hang"))
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 15
     while client.stats()["in_flight"] and time.monotonic() < deadline:
         time.sleep(0.02)
     stats = client.stats()

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from emulator_harness import VERSION, WebClient, completion_body, email
+
+from tests.emulator.emulator_harness import VERSION, WebClient, completion_body, email
 
 
-async def _stream(http: httpx.AsyncClient, token: str, content: str) -> str:
+async def _new_chat(http: httpx.AsyncClient, token: str) -> str:
     headers = {"cookie": f"token={token}"}
-    chat = (await http.post("/api/v2/chats/new", json={}, headers=headers)).json()["data"]["id"]
+    return str((await http.post("/api/v2/chats/new", json={}, headers=headers)).json()["data"]["id"])
+
+
+async def _stream(http: httpx.AsyncClient, token: str, chat: str, content: str) -> str:
+    headers = {"cookie": f"token={token}"}
     body = completion_body(chat, content)
     response = await http.post(
         "/api/v2/chat/completions", params={"chat_id": chat}, json=body, headers={**headers, **VERSION}
@@ -26,10 +31,13 @@ async def test_max_in_flight_counts_concurrent_streams(emu: str) -> None:
         assert web.token is not None
         tokens.append(web.token)
         web.close()
-    slow = '[[emulator:{"reply": "x y z", "silence": 0.3}]]'
+    # every stream stays open for seconds, far longer than it takes a loaded machine to start the twelve
+    # (their chats exist beforehand, so each start is one request)
+    slow = '[[emulator:{"reply": "x y z", "silence": 3}]]'
     limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(base_url=emu, limits=limits, verify=False, timeout=10) as http:
-        texts = await asyncio.gather(*(_stream(http, tokens[i % 2], slow) for i in range(12)))
+    async with httpx.AsyncClient(base_url=emu, limits=limits, verify=False, timeout=60) as http:
+        chats = [await _new_chat(http, tokens[i % 2]) for i in range(12)]
+        texts = await asyncio.gather(*(_stream(http, tokens[i % 2], chats[i], slow) for i in range(12)))
         stats = (await http.get("/_emulator/stats")).json()
     assert all('"finished"' in text for text in texts)
     assert stats["max_in_flight"] == 12 and stats["in_flight"] == 0

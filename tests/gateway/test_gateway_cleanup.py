@@ -5,7 +5,6 @@ cancellation at every await inside it). Run on SQLite and Redis, whose awaits ar
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,9 +22,8 @@ from qwen_server.providers.base import Account, ModelInfo
 from qwen_server.scheduler import ClassLimits, FairScheduler
 from qwen_server.store import open_store
 from qwen_server.store.base import Store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pool"))
-from support import ListRegistry, account
+from tests.pool.support import ListRegistry, account
+from tests.waiting import until
 
 
 class Scripted:
@@ -66,11 +64,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
-        from services import redis_binary
+        from tests.services import redis_binary, redis_url_with
 
         if redis_binary() is None:
             pytest.skip("redis-server is not installed")
-        url = request.getfixturevalue("redis_server").rsplit("/", 1)[0] + "/6"
+        url = redis_url_with(request.getfixturevalue("redis_server"), db=6)
     opened = open_store(url)
     await opened.ping()
     for key in await opened.scan(""):
@@ -81,7 +79,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 @pytest.fixture(scope="module")
 def redis_server() -> AsyncIterator[str]:
-    from services import redis_service
+    from tests.services import redis_service
 
     with redis_service() as url:
         yield url  # type: ignore[misc]
@@ -99,19 +97,21 @@ def request() -> ChatRequest:
 
 
 async def settled(store: Store, provider: Scripted) -> None:
-    for _ in range(200):
-        if (
+    async def freed() -> bool:
+        return (
             not cleanup.pending()
             and await store.lease_count(slots_key("a")) == 0
             and await store.lease_count("sched:chat") == 0
             and provider.closed == provider.opened
-        ):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(
-        f"slots: account {await store.lease_count(slots_key('a'))}, "
-        f"class {await store.lease_count('sched:chat')}; opened {provider.opened} closed {provider.closed}"
-    )
+        )
+
+    try:
+        await until(freed)
+    except AssertionError:
+        raise AssertionError(
+            f"slots: account {await store.lease_count(slots_key('a'))}, class {await store.lease_count('sched:chat')}; "
+            f"opened {provider.opened} closed {provider.closed}"
+        ) from None
 
 
 @pytest.mark.parametrize("before", [0, 2])
@@ -184,49 +184,51 @@ async def test_a_continued_answer_frees_every_slot_and_its_retry(store: Store) -
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "0 1 2 "  # the second account starts over ("0 1 2 "): its repeat of "0 1 " is removed
     assert gateway.failover_snapshot()["continued_ok"] == 1
-    for _ in range(200):
+
+    async def freed() -> bool:
         counts = [await store.lease_count(slots_key(a)) for a in ("a", "b")]
-        if not cleanup.pending() and counts == [0, 0] and await store.lease_count("sched:chat") == 0:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"slots still held: {counts}")
+        return not cleanup.pending() and counts == [0, 0] and await store.lease_count("sched:chat") == 0
+
+    await until(freed, what="every slot freed")
     assert provider.closed == provider.opened == 2
     assert (pool.retries.active, pool.retries.retrying) == (0, 0)
 
 
 class SlowReplies:
-    """The real store, whose `lease_acquire` reply comes a while after the write was applied, as over a network
-    (the window in which a request may be cancelled holding a slot it never learnt of)."""
+    """The real store, whose `lease_acquire` reply comes only once `answer` is set, after the write was applied,
+    as over a network (the window in which a request may be cancelled holding a slot it never learnt of)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.answer = asyncio.Event()
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
     async def lease_acquire(self, group: str, holder: str, limit: int, ttl: float) -> bool:
         taken = await self._store.lease_acquire(group, holder, limit, ttl)
-        await asyncio.sleep(0.3)
+        await self.answer.wait()
         return taken
 
 
 async def test_a_request_that_leaves_while_its_slot_is_being_taken_gives_it_back(store: Store) -> None:
-    pool = AccountPool(ListRegistry([account("a", max_concurrent=1)]), SlowReplies(store))  # type: ignore[arg-type]
+    slow = SlowReplies(store)
+    pool = AccountPool(ListRegistry([account("a", max_concurrent=1)]), slow)  # type: ignore[arg-type]
     choosing = asyncio.create_task(pool.choose("m"))
-    for _ in range(200):  # the store has granted the slot; its answer has not arrived
-        if await store.lease_count(slots_key("a")) == 1:
-            break
-        await asyncio.sleep(0.01)
-    assert await store.lease_count(slots_key("a")) == 1
-    choosing.cancel()
+    await until(lambda: _count_is(store, slots_key("a"), 1))  # the store has granted the slot...
+    choosing.cancel()  # ...and the request leaves before the answer arrives
+    slow.answer.set()
     with pytest.raises(asyncio.CancelledError):
         await choosing
-    for _ in range(200):
-        if await store.lease_count(slots_key("a")) == 0 and not cleanup.pending():
-            break
-        await asyncio.sleep(0.01)
-    assert await store.lease_count(slots_key("a")) == 0, "the slot granted after the request left is given back"
+
+    async def given_back() -> bool:
+        return await _count_is(store, slots_key("a"), 0) and not cleanup.pending()
+
+    await until(given_back, what="the slot granted after the request left is given back")
     again = await pool.choose("m")  # and the account's one slot is free for the next request at once
     assert again is not None
     await pool.release(again)
+
+
+async def _count_is(store: Store, group: str, n: int) -> bool:
+    return await store.lease_count(group) == n

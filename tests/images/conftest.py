@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from media_helpers import KEYS, Recording, client_for
 
-from processes import Service, emulator_accounts, start_emulator, start_gateway
+from tests.images.media_helpers import KEYS, Recording, client_for
+from tests.processes import Service, emulator_accounts, start_emulator, start_gateway
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import openai
 
-from processes import Service
+from tests.processes import Service
 
 KEYS = ("key-alice", "key-bob")
 

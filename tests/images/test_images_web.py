@@ -9,9 +9,9 @@ import hashlib
 import httpx
 import openai
 import pytest
-from media_helpers import Recording, assert_no_upstream_urls, png_size
 
-from processes import Service
+from tests.images.media_helpers import Recording, assert_no_upstream_urls, png_size
+from tests.processes import Service
 
 
 @pytest.mark.parametrize(

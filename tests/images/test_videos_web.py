@@ -9,9 +9,9 @@ import hashlib
 import httpx
 import openai
 import pytest
-from media_helpers import KEYS, Recording, assert_no_upstream_urls, wait_video
 
-from processes import Service
+from tests.images.media_helpers import KEYS, Recording, assert_no_upstream_urls, wait_video
+from tests.processes import Service
 
 
 def test_lifecycle_create_poll_content_list_delete(alice: openai.OpenAI) -> None:
@@ -120,7 +120,7 @@ def test_no_client_ever_saw_an_upstream_url_or_key(recording: Recording, emulato
 
 
 def test_cron_route_is_closed_without_its_secret(emulator: Service) -> None:
-    from processes import emulator_accounts, start_gateway
+    from tests.processes import emulator_accounts, start_gateway
 
     gateway = start_gateway({"GATEWAY_API_KEYS": KEYS[0]}, accounts=emulator_accounts(emulator, 1))
     try:

@@ -1,21 +1,8 @@
-"""Shared fixtures for the pool tests: a settable clock and account factories."""
+"""Helpers for the pool tests: account factories and a fixed registry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from qwen_server.providers.base import Account
-
-
-@dataclass
-class FakeClock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def account(aid: str, max_concurrent: int = 4, models: tuple[str, ...] | None = None) -> Account:

@@ -18,8 +18,8 @@ from qwen_server.pool.choice import Choice, Outcome
 from qwen_server.pool.pool import AccountPool
 from qwen_server.pool.state import pin_key
 from qwen_server.store.memory import MemoryStore
-
-from .support import FakeClock, ListRegistry, account
+from tests.fake_clock import FakeClock
+from tests.pool.support import ListRegistry, account
 
 MODEL = "qwen3-max"
 

@@ -16,8 +16,7 @@ from qwen_server.pool.state import (
     encode_health,
 )
 from qwen_server.store.memory import MemoryStore
-
-from .support import FakeClock
+from tests.fake_clock import FakeClock
 
 
 def test_codecs_round_trip() -> None:

@@ -18,8 +18,8 @@ from qwen_server.pool.health import HealthConfig
 from qwen_server.pool.pool import AccountPool
 from qwen_server.providers.base import Account
 from qwen_server.store.memory import MemoryStore
-
-from .support import FakeClock, ListRegistry, account
+from tests.fake_clock import FakeClock
+from tests.pool.support import ListRegistry, account
 
 MODEL = "qwen3-max"
 UNPURCHASED = Outcome(ok=False, error=UpstreamForbidden("upstream HTTP 403: AccessDenied.Unpurchased"))

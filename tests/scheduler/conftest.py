@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services import moto_service, redis_binary, redis_service
+from tests.services import moto_service, redis_binary, redis_service
 
 
 @pytest.fixture(scope="session")

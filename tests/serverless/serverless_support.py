@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import free_port
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
@@ -273,12 +273,12 @@ def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"moto server exited with {process.returncode}")
         try:
-            httpx.get(f"{endpoint}/moto-api/", timeout=0.5)
+            httpx.get(f"{endpoint}/moto-api/", timeout=5)
             return endpoint, process
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -13,9 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverless_support import body_json, http_api_event, invoke, lambda_env, start_moto, stop
 
-from processes import Service, emulator_accounts, start_emulator
+from tests.processes import Service, emulator_accounts, start_emulator
+from tests.serverless.serverless_support import (
+    body_json,
+    http_api_event,
+    invoke,
+    lambda_env,
+    start_moto,
+    stop,
+)
 
 PARAMS = {
     "model": "claude-sonnet-4-5",

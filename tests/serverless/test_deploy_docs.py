@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from serverless_support import FUNCTIONS, REPO
+from tests.serverless.serverless_support import FUNCTIONS, REPO
 
 GUIDE = REPO / "infra" / "DEPLOY.md"
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, start_emulator
+from tests.serverless.serverless_support import (
     FAKE_AWS,
     REGION,
     body_json,
@@ -23,8 +25,6 @@ from serverless_support import (
     start_moto,
     stop,
 )
-
-from processes import Service, emulator_accounts, start_emulator
 
 CREDENTIALS = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY"}
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from serverless_support import FUNCTIONS, REPO
 from starlette.routing import Match
+
+from tests.serverless.serverless_support import FUNCTIONS, REPO
 
 WEB_ADAPTER = re.compile(r"arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerX86:")
 # Concrete values for path parameters, including a model id with a slash (the route takes the rest of the path).

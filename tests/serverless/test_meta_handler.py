@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, start_emulator
+from tests.serverless.serverless_support import (
     FAKE_AWS,
     REGION,
     body_json,
@@ -22,8 +24,6 @@ from serverless_support import (
     start_moto,
     stop,
 )
-
-from processes import Service, emulator_accounts, start_emulator
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,36 @@ def test_rest_api_events_reach_the_public_paths(emulator: Service) -> None:
     assert body_json(model)["id"] == "qwen3-max"
     assert "/v1/chat/completions" in body_json(contract)["paths"]
     assert_openai_error(anonymous, 401)
+
+
+def test_the_admin_page_and_its_views_through_the_rest_api(emulator: Service) -> None:
+    """The meta function serves the admin page, its assets and the views it reads behind the stage; the
+    page's URLs are relative, so the browser stays under /prod/ (tests/e2e/test_admin_page.py drives it)."""
+    env = lambda_env(
+        "qwen-meta",
+        STORE_URL="memory://",
+        QWEN_ACCOUNTS=json.dumps(emulator_accounts(emulator, 2)),
+        GATEWAY_API_KEYS="rest-key",
+        ADMIN_API_KEYS="rest-admin-key",
+    )
+    admin = {"authorization": "Bearer rest-admin-key"}
+    events = [
+        rest_api_event("GET", "/admin"),
+        rest_api_event("GET", "/admin/assets/admin.css"),
+        rest_api_event("GET", "/admin/assets/admin.js"),
+        rest_api_event("GET", "/admin/accounts", headers=admin),
+        rest_api_event("GET", "/admin/queues", headers=admin),
+        rest_api_event("GET", "/admin/usage/recent", headers=admin),
+        rest_api_event("GET", "/admin/errors", headers=admin),
+        rest_api_event("GET", "/admin/errors", headers={"authorization": "Bearer rest-key"}),
+    ]
+    page, css, script, accounts, queues, usage, errors, refused = invoke("meta", events, env)["responses"]
+    assert page["statusCode"] == 200 and 'src="admin/assets/admin.js"' in page["body"]
+    headers = {k.lower(): v for k, v in page["headers"].items()}
+    assert headers["x-frame-options"] == "DENY" and "script-src 'self'" in headers["content-security-policy"]
+    assert css["statusCode"] == 200 and "svg.bar" in css["body"]
+    assert script["statusCode"] == 200 and "sessionStorage" in script["body"]
+    assert {row["name"] for row in body_json(accounts)["data"]} == {"emu0", "emu1"}
+    assert "chat" in body_json(queues)["classes"]
+    assert body_json(usage)["hour"]["data"] == [] and body_json(errors)["data"] == []
+    assert_openai_error(refused, 403)

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from serverless_support import REPO
+from tests.serverless.serverless_support import REPO
 
 SCRIPT = REPO / "infra" / "put-secret.sh"
 FAKE_AWS = """#!/bin/sh

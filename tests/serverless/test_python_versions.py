@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
-from serverless_support import REPO
+
+from tests.serverless.serverless_support import REPO
 
 VERSIONS = ("3.12", "3.13", "3.14")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")

@@ -16,7 +16,9 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, start_gateway, wait_http
+from tests.serverless.serverless_support import (
     FUNCTIONS,
     VercelHost,
     http_api_event,
@@ -26,9 +28,7 @@ from serverless_support import (
     stop,
     vercel_env,
 )
-
-from processes import Service, emulator_accounts, free_port, start_emulator, start_gateway, wait_http
-from services import redis_service
+from tests.services import redis_service
 
 KEY = "key-of-tenant-a"
 FIELDS = ("request_id", "tenant", "account", "model", "status", "latency_ms")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serverless_support import body_json, invoke, lambda_env, require_group, rest_api_event
 
-from processes import Service, emulator_accounts, start_emulator
+from tests.processes import Service, emulator_accounts, start_emulator
+from tests.serverless.serverless_support import body_json, invoke, lambda_env, require_group, rest_api_event
 
 HOST = "https://abc123.execute-api.us-east-1.amazonaws.com"
 JSON = {"content-type": "application/json"}

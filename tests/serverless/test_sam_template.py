@@ -20,9 +20,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from serverless_support import DRIVER, REPO, body_json, http_api_event, lambda_env, stop
 
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import DRIVER, REPO, body_json, http_api_event, lambda_env, stop
 
 TOOLS = REPO / ".venv-tools" / "bin"
 
@@ -110,6 +110,8 @@ def emulator() -> Iterator[Service]:
 def test_sam_build_lays_out_layers_and_functions(built: Path) -> None:
     layer = built / "CoreLayer" / "python"
     assert (layer / "qwen_server" / "serverless" / "handler.py").is_file()
+    for page_file in ("admin.html", "admin.css", "admin.js"):  # the admin page ships with the layer
+        assert (layer / "qwen_server" / "app" / "admin_page" / page_file).is_file(), page_file
     packages = (
         "fastapi",
         "pydantic_core",

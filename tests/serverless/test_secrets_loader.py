@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
-from serverless_support import FAKE_AWS, REGION, REPO, clean_env
 
 from qwen_server.serverless.secrets import SecretsError, load_secrets
+from tests.serverless.serverless_support import FAKE_AWS, REGION, REPO, clean_env
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-from serverless_support import VercelHost, vercel_env
 
-from processes import Service, emulator_accounts, free_port, start_emulator, start_gateway
 from qwen_server.config import Settings
-from services import redis_service
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, start_gateway
+from tests.serverless.serverless_support import VercelHost, vercel_env
+from tests.services import redis_service
 
 SECRET = "cron-secret-xyz"
 DEADLINE = 120  # seconds; each wait ends as soon as the state is reached

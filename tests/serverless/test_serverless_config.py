@@ -14,7 +14,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-from serverless_support import (
+
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import (
     FUNCTIONS,
     body_json,
     clean_env,
@@ -24,8 +26,6 @@ from serverless_support import (
     lambda_env,
     stop,
 )
-
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
 
 FORWARDED = {"x-amzn-request-context": json.dumps({"requestId": "test", "stage": "$default"})}
 ACCOUNT = {"email": "a@example.com", "password": "pw-not-shown"}
@@ -74,8 +74,8 @@ def test_a_bad_setting_is_a_503_naming_it_on_every_request() -> None:
     function = Function("chat", env)
     try:
         body = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]}
-        first = httpx.post(f"{function.url}/v1/chat/completions", json=body, headers=FORWARDED, timeout=10)
-        second = httpx.post(f"{function.url}/v1/chat/completions", json=body, headers=FORWARDED, timeout=10)
+        first = httpx.post(f"{function.url}/v1/chat/completions", json=body, headers=FORWARDED, timeout=30)
+        second = httpx.post(f"{function.url}/v1/chat/completions", json=body, headers=FORWARDED, timeout=30)
         client = openai.OpenAI(
             base_url=f"{function.url}/v1", api_key="k", max_retries=2, default_headers=FORWARDED
         )

@@ -13,9 +13,16 @@ import anthropic
 import httpx
 import openai
 import pytest
-from serverless_support import FUNCTIONS, emf_lines, json_lines, lambda_env, require_group, stop
 
-from processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.processes import Service, emulator_accounts, free_port, start_emulator, wait_http
+from tests.serverless.serverless_support import (
+    FUNCTIONS,
+    emf_lines,
+    json_lines,
+    lambda_env,
+    require_group,
+    stop,
+)
 
 # What the Web Adapter adds to every invocation it forwards (its readiness probes lack it).
 FORWARDED = {"x-amzn-request-context": json.dumps({"requestId": "test", "stage": "$default"})}
@@ -78,7 +85,7 @@ def test_chat_run_script_streams_with_the_openai_sdk(emulator: Service) -> None:
         chunks = list(stream)
         with pytest.raises(openai.BadRequestError) as bad:
             client.chat.completions.create(model="qwen3-max", messages=[])
-        served_elsewhere = httpx.get(f"{function.url}/v1/models", timeout=5)
+        served_elsewhere = httpx.get(f"{function.url}/v1/models", timeout=30)
     finally:
         lines = function.output()
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -112,7 +119,7 @@ def test_messages_run_script_streams_with_the_anthropic_sdk(emulator: Service) -
         client = anthropic.Anthropic(
             base_url=function.url, api_key="any", max_retries=0, default_headers=FORWARDED
         )
-        probe = httpx.post(f"{function.url}/v1/messages", json={}, timeout=10)
+        probe = httpx.post(f"{function.url}/v1/messages", json={}, timeout=30)
         if probe.status_code == 501:
             pytest.skip("the messages routes exist but still answer 501 (being built elsewhere)")
         with client.messages.stream(
@@ -150,7 +157,7 @@ def test_audio_run_script_speaks_and_refuses_embeddings_without_a_capable_accoun
             model="tts-1", voice="alloy", input="streamed from the function " * 3, response_format="pcm"
         ) as response:
             pieces = [p for p in response.iter_bytes(4096) if p]
-        served_elsewhere = httpx.post(f"{function.url}/v1/chat/completions", json={}, timeout=5)
+        served_elsewhere = httpx.post(f"{function.url}/v1/chat/completions", json={}, timeout=30)
     finally:
         lines = function.output()
     assert "DashScope or OpenAI-compatible" in str(no_embeddings.value.body)

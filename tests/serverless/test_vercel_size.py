@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverless_support import REPO
-from test_sam_template import PY312, tree_bytes
+
+from tests.serverless.serverless_support import REPO
+from tests.serverless.test_sam_template import PY312, tree_bytes
 
 MIB = 1024 * 1024
 VERCEL_LIMIT_MIB = 250

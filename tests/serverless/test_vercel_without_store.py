@@ -11,9 +11,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-from serverless_support import VercelHost, vercel_env
 
 from qwen_server.app.factory import ALWAYS, ROUTES
+from tests.serverless.serverless_support import VercelHost, vercel_env
 
 SAMPLE = "abc123"
 

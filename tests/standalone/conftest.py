@@ -10,9 +10,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from frozen_app import Frozen
 
-from processes import REPO
+from tests.processes import REPO
+from tests.standalone.frozen_app import Frozen
 
 
 def _builder() -> ModuleType:

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import Service, _spawn, free_port, wait_http
+from tests.processes import Service, _spawn, free_port, wait_http
 
 BARE_PATH = "/usr/bin:/bin"
 

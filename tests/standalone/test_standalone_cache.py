@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from frozen_app import BARE_PATH, Frozen
 
 from qwen_server import __version__
+from tests.standalone.frozen_app import BARE_PATH, Frozen
 
 VERSION = f"qwen-server {__version__}\n"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import openai
 import pytest
-from frozen_app import Frozen, start_emulator
 
-from processes import REPO, Service
 from qwen_server import __version__
+from tests.processes import REPO, Service
+from tests.standalone.frozen_app import Frozen, start_emulator
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 KEY = "sk-standalone"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,9 +15,14 @@ from qwen_server.store.dynamodb import DynamoDBStore
 from qwen_server.store.memory import MemoryStore
 from qwen_server.store.redis import RedisStore
 from qwen_server.store.sqlite import SQLiteStore
-from services import moto_service, redis_binary, redis_service
+from tests.fake_clock import FakeClock
+from tests.services import moto_service, redis_binary, redis_service, redis_url_with
+from tests.store.timeline import Timeline
 
 BACKENDS = ["memory", "sqlite", "redis", "dynamodb"]
+# seconds per DynamoDB call: one moto server answers every test in turn, slowly on a busy machine (the
+# store's own 2 s is meant for DynamoDB itself)
+MOTO_TIMEOUT = 15.0
 
 
 @pytest.fixture(scope="session")
@@ -46,21 +50,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str],
         if backend == "sqlite":
             return f"sqlite:///{tmp_path / 'state' / 'store.db'}"
         if backend == "redis":
-            return f"{request.getfixturevalue('redis_url')}?prefix=t{tag}:"
+            return redis_url_with(request.getfixturevalue("redis_url"), prefix=f"t{tag}:")
         endpoint = request.getfixturevalue("moto_endpoint")
-        return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1"
+        return f"dynamodb://t{tag}?region=us-east-1&endpoint_url={endpoint}&create=1&timeout={MOTO_TIMEOUT:g}"
 
     return make
-
-
-class Clock:
-    """Wall clock plus an offset tests can push forward, so expiry is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture(params=BACKENDS)
@@ -69,25 +63,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    """The clock of the memory, SQLite and DynamoDB stores under test: it moves only when a test moves it."""
+    return FakeClock(time.time())
 
 
 @pytest.fixture
-def advance(backend: str, clock: Clock) -> Callable[[float], Awaitable[None]]:
-    """Let `seconds` pass for the store: Redis reads the server's own clock, so there it really sleeps."""
-
-    async def run(seconds: float) -> None:
-        if backend == "redis":
-            await asyncio.sleep(seconds)
-        else:
-            clock.offset += seconds
-
-    return run
+def timeline(backend: str, clock: FakeClock) -> Timeline:
+    return Timeline(backend, clock)
 
 
 @pytest.fixture
-def new_store(backend: str, store_url: Callable[[str], str], clock: Clock) -> Callable[[], Store]:
+def new_store(backend: str, store_url: Callable[[str], str], clock: FakeClock) -> Callable[[], Store]:
     """Another instance on the same namespace and clock (memory: the same instance cannot be shared)."""
     url = store_url(backend)
     made: list[Store] = []
@@ -103,7 +90,7 @@ def new_store(backend: str, store_url: Callable[[str], str], clock: Clock) -> Ca
             parts = urlsplit(url)
             s = DynamoDBStore(
                 parts.netloc, region="us-east-1", endpoint_url=parse_qs(parts.query)["endpoint_url"][0],
-                create=True, clock=clock,
+                create=True, clock=clock, timeout=MOTO_TIMEOUT,
             )  # fmt: skip
         made.append(s)
         return s

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Clock
 
 from qwen_server.app.ratelimit import WINDOW, LimitTable, RateLimiter
 from qwen_server.config import ConfigError
 from qwen_server.observability.usage import UsageLedger
 from qwen_server.store import Store
+from tests.fake_clock import FakeClock
 
 
 async def two(new_store: Callable[[], Store]) -> tuple[Store, Store]:
@@ -27,9 +27,9 @@ def table(rpm: int = 0, tpm: int = 0, raw: str | None = None) -> LimitTable:
 
 
 async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_window(
-    new_store: Callable[[], Store], clock: Clock
+    new_store: Callable[[], Store], clock: FakeClock
 ) -> None:
-    clock.offset = WINDOW - (clock() % WINDOW) + 1  # start just after a window turns
+    clock.advance(WINDOW - (clock() % WINDOW) + 1)  # start just after a window turns
     first, second = await two(new_store)
     a, b = RateLimiter(first, table(rpm=3), clock), RateLimiter(second, table(rpm=3), clock)
     verdicts = [await a.admit("t1"), await b.admit("t1"), await a.admit("t1"), await b.admit("t1")]
@@ -44,7 +44,7 @@ async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_wi
     )
     other = await a.admit("t2")
     assert other is not None and other.refused_by is None, "another tenant has its own count"
-    clock.offset += WINDOW
+    clock.advance(WINDOW)
     turned = await b.admit("t1")
     assert turned is not None and turned.refused_by is None and turned.requests_used == 1
     for s in (first, second):
@@ -52,9 +52,9 @@ async def test_requests_per_minute_are_shared_by_instances_and_reset_with_the_wi
 
 
 async def test_tokens_charged_at_one_instance_refuse_at_the_other(
-    new_store: Callable[[], Store], clock: Clock
+    new_store: Callable[[], Store], clock: FakeClock
 ) -> None:
-    clock.offset = WINDOW - (clock() % WINDOW) + 1
+    clock.advance(WINDOW - (clock() % WINDOW) + 1)
     first, second = await two(new_store)
     a, b = RateLimiter(first, table(tpm=100), clock), RateLimiter(second, table(tpm=100), clock)
     admitted = await a.admit("t1")
@@ -123,3 +123,33 @@ def test_reset_headers_in_each_sdks_format() -> None:
         "rounded up: never early"
     )
     assert anthropic_headers["anthropic-ratelimit-requests-remaining"] == "6"
+
+
+async def test_recent_usage_rolls_by_the_hour_and_day_across_instances(new_store: Callable[[], Store]) -> None:
+    first, second = await two(new_store)
+    now = [1_800_000_000.0]  # the ledgers' clock (a 5-minute and an hour boundary); the store keeps its own
+    one, other = UsageLedger(first, lambda: now[0]), UsageLedger(second, lambda: now[0])
+    one.add("key-a", requests=1, input_tokens=10, output_tokens=5)
+    other.add("key-a", requests=1, errors=1)
+    other.add("key-b", requests=3, input_tokens=1)
+    await one.flush()
+    recent = await other.recent()
+    hour = {row["tenant"]: row for row in recent["hour"]["data"]}
+    assert hour["key-a"] == {
+        "tenant": "key-a", "requests": 2, "input_tokens": 10, "output_tokens": 5, "errors": 1,
+    }  # fmt: skip
+    assert [row["tenant"] for row in recent["hour"]["data"]] == ["key-b", "key-a"], "busiest first"
+    assert recent["hour"]["since"] == now[0] - 11 * 300
+    now[0] += 3600  # an hour on: out of the last hour, still in the last day
+    one.add("key-b", requests=1)
+    recent = await one.recent()
+    assert [(r["tenant"], r["requests"]) for r in recent["hour"]["data"]] == [("key-b", 1)]
+    day = {row["tenant"]: row["requests"] for row in recent["day"]["data"]}
+    assert day == {"key-a": 2, "key-b": 4}
+    now[0] += 23 * 3600  # a day on: out of both windows
+    recent = await one.recent()
+    assert recent["hour"]["data"] == [] and [r["requests"] for r in recent["day"]["data"]] == [1]
+    daily = {(row["day"], row["tenant"]): row for row in await one.report()}
+    assert daily[("2027-01-15", "key-a")]["errors"] == 1, "the daily report counts errors too"
+    for s in (first, second):
+        await s.close()

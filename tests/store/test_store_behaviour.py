@@ -7,10 +7,30 @@ from collections.abc import Awaitable, Callable
 
 from qwen_server.store import Store
 from qwen_server.store.base import FIRST_REFUSED, PAIR_TAKEN, SECOND_REFUSED, Lease
+from tests.store.timeline import Timeline
 
-TTL = 0.3
-PAST_TTL = 0.45  # let this much pass for a TTL item to be gone
-Advance = Callable[[float], Awaitable[None]]
+SHORT, LONG = Timeline.SHORT, Timeline.LONG
+
+
+def absent(store: Store, key: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await store.get(key) is None
+
+    return check
+
+
+def not_holding(store: Store, group: str, holder: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return holder not in await store.lease_holders(group)
+
+    return check
+
+
+def not_queued(store: Store, queue: str, ticket: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await store.queue_position(queue, ticket) is None
+
+    return check
 
 
 # ---- key / value ------------------------------------------------------------------------------------
@@ -25,12 +45,13 @@ async def test_set_get_delete_roundtrip_binary(store: Store) -> None:
     await store.delete("k")  # deleting the absent is fine
 
 
-async def test_ttl_makes_values_vanish(store: Store, advance: Advance) -> None:
-    await store.set("short", b"1", ttl=TTL)
-    await store.set("long", b"2", ttl=60)
+async def test_ttl_makes_values_vanish(store: Store, timeline: Timeline) -> None:
+    await store.set("short", b"1", ttl=LONG)
+    await store.set("long", b"2", ttl=LONG)
     await store.set("forever", b"3")
-    assert await store.get("short") == b"1"
-    await advance(PAST_TTL)
+    assert await store.get_many(["short", "long", "forever"]) == [b"1", b"2", b"3"]
+    await store.set("short", b"1", ttl=SHORT)  # a write takes the new TTL, a shorter one too
+    await timeline.lapse(absent(store, "short"))
     assert await store.get_many(["short", "long", "forever"]) == [None, b"2", b"3"]
 
 
@@ -41,22 +62,25 @@ async def test_get_many_keeps_order_and_duplicates(store: Store) -> None:
     assert await store.get_many([]) == []
 
 
-async def test_set_if_absent(store: Store, advance: Advance) -> None:
-    assert await store.set_if_absent("lock", b"one", ttl=TTL)
-    assert not await store.set_if_absent("lock", b"two", ttl=TTL)
+async def test_set_if_absent(store: Store, timeline: Timeline) -> None:
+    assert await store.set_if_absent("lock", b"one", ttl=LONG)
+    assert not await store.set_if_absent("lock", b"two", ttl=LONG)
     assert await store.get("lock") == b"one"
-    await advance(PAST_TTL)
-    assert await store.set_if_absent("lock", b"three")
-    assert await store.get("lock") == b"three"
+    assert await store.set_if_absent("brief", b"one", ttl=SHORT)
+    await timeline.lapse(absent(store, "brief"))
+    assert await store.set_if_absent("brief", b"three")  # an expired value counts as absent
+    assert await store.get("brief") == b"three"
+    assert await store.get("lock") == b"one"
 
 
-async def test_compare_and_set(store: Store, advance: Advance) -> None:
+async def test_compare_and_set(store: Store, timeline: Timeline) -> None:
     assert await store.compare_and_set("c", None, b"v1")
     assert not await store.compare_and_set("c", None, b"other")
     assert not await store.compare_and_set("c", b"wrong", b"other")
-    assert await store.compare_and_set("c", b"v1", b"v2", ttl=TTL)
+    assert await store.compare_and_set("c", b"v1", b"v2", ttl=LONG)
     assert await store.get("c") == b"v2"
-    await advance(PAST_TTL)
+    assert await store.compare_and_set("c", b"v2", b"v2", ttl=SHORT)
+    await timeline.lapse(absent(store, "c"))
     assert not await store.compare_and_set("c", b"v2", b"stale")  # an expired value matches nothing
     assert await store.compare_and_set("c", None, b"fresh")
     assert await store.get("c") == b"fresh"
@@ -87,15 +111,22 @@ async def test_incr_counts_and_spells_numbers_one_way(store: Store) -> None:
     assert await store.incr("text-number") == 6
 
 
-async def test_incr_ttl_resets_and_expired_counter_restarts(store: Store, advance: Advance) -> None:
-    await store.incr("win", ttl=TTL)
-    await advance(TTL / 2)
-    assert await store.incr("win", ttl=TTL) == 2  # resets expiry to now + TTL
-    await advance(TTL * 0.7)
-    assert await store.incr("win") == 3  # still live: the reset worked; no ttl keeps the expiry
-    await advance(PAST_TTL)
-    assert await store.get("win") is None
-    assert await store.incr("win") == 1
+async def test_incr_ttl_resets_and_expired_counter_restarts(store: Store, timeline: Timeline) -> None:
+    assert await store.incr("win", ttl=LONG) == 1
+    assert await store.incr("win", ttl=SHORT) == 2  # a ttl resets the expiry to now + ttl, a shorter one too
+    assert await store.incr("forever") == 1
+    await timeline.lapse(absent(store, "win"))
+    assert await store.get_many(["win", "forever"]) == [None, b"1"]
+    assert await store.incr("win") == 1  # an expired counter restarts from zero
+
+
+async def test_incr_without_ttl_keeps_the_counters_expiry(store: Store, timeline: Timeline) -> None:
+    assert await store.incr("kept", ttl=LONG) == 1
+    assert await store.incr("kept") == 2
+    assert await store.incr("forever") == 1
+    assert await store.incr("forever", 2) == 3
+    assert await timeline.lapses_within(store, "kept", LONG + 1)
+    assert not await timeline.lapses_within(store, "forever", LONG + 1)
 
 
 async def test_incr_is_atomic_under_concurrent_tasks(store: Store) -> None:
@@ -103,13 +134,13 @@ async def test_incr_is_atomic_under_concurrent_tasks(store: Store) -> None:
     assert await store.get("hits") == b"60"
 
 
-async def test_scan_prefix_lists_live_matches_only(store: Store, advance: Advance) -> None:
+async def test_scan_prefix_lists_live_matches_only(store: Store, timeline: Timeline) -> None:
     await store.set("file:a*[1]", b"1")
-    await store.set("file:b", b"2")
-    await store.set("file:gone", b"3", ttl=TTL)
+    await store.set("file:b", b"2", ttl=LONG)
+    await store.set("file:gone", b"3", ttl=SHORT)
     await store.set("files-other", b"4")
     await store.set("batch:x", b"5")
-    await advance(PAST_TTL)
+    await timeline.lapse(absent(store, "file:gone"))
     assert await store.scan("file:") == {"file:a*[1]": b"1", "file:b": b"2"}
     assert await store.scan("file:a*") == {"file:a*[1]": b"1"}  # glob characters are literal
     assert await store.scan("nothing:") == {}
@@ -130,16 +161,16 @@ async def test_lease_cap_reacquire_release_and_holders(store: Store) -> None:
     assert await store.lease_count("other") == 0
 
 
-async def test_lease_expiry_and_renew(store: Store, advance: Advance) -> None:
-    assert await store.lease_acquire("g", "keeps", 2, TTL)
-    assert await store.lease_acquire("g", "lapses", 2, TTL)
-    await advance(TTL / 2)
-    assert await store.lease_renew("g", "keeps", TTL)
-    await advance(TTL * 0.7)
+async def test_lease_expiry_and_renew(store: Store, timeline: Timeline) -> None:
+    assert await store.lease_acquire("g", "keeps", 2, LONG)
+    assert await store.lease_acquire("g", "lapses", 2, LONG)
+    assert await store.lease_renew("g", "keeps", LONG)  # a renewal sets the expiry to now + ttl...
+    assert await store.lease_renew("g", "lapses", SHORT)  # ...a shorter one too
+    await timeline.lapse(not_holding(store, "g", "lapses"))
     assert await store.lease_holders("g") == ["keeps"]
-    assert not await store.lease_renew("g", "lapses", TTL)
-    assert await store.lease_acquire("g", "new", 2, TTL)  # the lapsed slot came back
-    assert not await store.lease_renew("g", "never-held", TTL)
+    assert not await store.lease_renew("g", "lapses", LONG)
+    assert await store.lease_acquire("g", "new", 2, LONG)  # the lapsed slot came back
+    assert not await store.lease_renew("g", "never-held", LONG)
 
 
 async def test_lease_cap_holds_under_concurrency_across_instances(
@@ -177,16 +208,17 @@ async def test_queue_fifo_positions_limit_and_removal(store: Store) -> None:
     assert await store.queue_head("empty", 5) == []
 
 
-async def test_queue_expiry_and_touch(store: Store, advance: Advance) -> None:
-    await store.queue_push("q", "lapses", TTL, limit=10)
-    await store.queue_push("q", "kept", TTL, limit=10)
-    await store.queue_push("q", "later", 30, limit=10)
-    assert await store.queue_touch("q", "kept", 30)
-    await advance(PAST_TTL)
+async def test_queue_expiry_and_touch(store: Store, timeline: Timeline) -> None:
+    await store.queue_push("q", "lapses", LONG, limit=10)
+    await store.queue_push("q", "kept", LONG, limit=10)
+    await store.queue_push("q", "later", LONG, limit=10)
+    assert await store.queue_touch("q", "kept", LONG)
+    assert await store.queue_touch("q", "lapses", SHORT)  # a touch sets the expiry to now + ttl, shorter too
+    await timeline.lapse(not_queued(store, "q", "lapses"))
     assert await store.queue_head("q", 10) == ["kept", "later"]
     assert await store.queue_position("q", "later") == 1
     assert await store.queue_position("q", "lapses") is None
-    assert not await store.queue_touch("q", "lapses", TTL)
+    assert not await store.queue_touch("q", "lapses", LONG)
     assert await store.queue_len("q") == 2
     # expired tickets do not count against the limit
     assert await store.queue_push("q", "fits", 30, limit=3) == 2
@@ -205,12 +237,13 @@ async def test_queue_limit_holds_under_concurrent_pushes(store: Store, backend: 
 
 
 # ---- leases gated by a queue ------------------------------------------------------------------------
-async def test_fifo_acquire_without_ticket_needs_an_empty_queue(store: Store, advance: Advance) -> None:
+async def test_fifo_acquire_without_ticket_needs_an_empty_queue(store: Store, timeline: Timeline) -> None:
     assert await store.lease_acquire_fifo("g", "fast", 3, 30, "q")
-    await store.queue_push("q", "waiter", TTL, limit=10)
+    await store.queue_push("q", "waiter", LONG, limit=10)
     assert not await store.lease_acquire_fifo("g", "newcomer", 3, 30, "q")  # may not overtake
     assert await store.lease_count("g") == 1
-    await advance(PAST_TTL)  # the waiter's ticket lapsed: the gate opens again
+    assert await store.queue_touch("q", "waiter", SHORT)
+    await timeline.lapse(not_queued(store, "q", "waiter"))  # the waiter's ticket lapsed: the gate opens again
     assert await store.lease_acquire_fifo("g", "newcomer", 3, 30, "q")
 
 

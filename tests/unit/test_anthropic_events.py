@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
-from anthropic_grammar import CheckedStream, check_stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from qwen_server.core.model import (
     ToolCallStart,
     Usage,
 )
+from tests.anthropic_grammar import CheckedStream, check_stream
 
 
 def translate(events: list[Event], *, omit_thinking: bool = False) -> list[StreamEvent]:

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from anthropic_grammar import GrammarError, check_events, check_stream, parse_sse
+
+from tests.anthropic_grammar import GrammarError, check_events, check_stream, parse_sse
 
 START: dict[str, Any] = {
     "type": "message_start",

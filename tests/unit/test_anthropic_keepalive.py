@@ -12,11 +12,16 @@ from qwen_server.core.errors import UpstreamError
 from qwen_server.core.model import Event, Finish, TextDelta
 
 
-async def _upstream(script: list[float | Event | Exception], closed: list[str]) -> AsyncIterator[Event]:
+async def _upstream(
+    script: list[float | asyncio.Event | Event | Exception], closed: list[str]
+) -> AsyncIterator[Event]:
+    """Plays `script`: events, pauses (seconds, or until an asyncio.Event is set) and errors."""
     try:
         for step in script:
             if isinstance(step, float):
                 await asyncio.sleep(step)
+            elif isinstance(step, asyncio.Event):
+                await step.wait()
             elif isinstance(step, Exception):
                 raise step
             else:
@@ -31,14 +36,24 @@ async def _drain(items: AsyncIterator[Event | Ping]) -> list[Event | Ping]:
 
 async def test_silence_becomes_pings_between_events() -> None:
     closed: list[str] = []
-    items = await _drain(with_pings(_upstream([TextDelta("a"), 0.35, TextDelta("b"), Finish()], closed), 0.1))
+    resume = asyncio.Event()
+    items: list[Event | Ping] = []
+    pinged_at: list[float] = []
+    loop = asyncio.get_running_loop()
+    async for item in with_pings(_upstream([TextDelta("a"), resume, TextDelta("b"), Finish()], closed), 0.05):
+        items.append(item)
+        if item is PING:
+            pinged_at.append(loop.time())
+            if len(pinged_at) == 3:
+                resume.set()  # the upstream speaks again once three pings have filled its silence
     assert items[0] == TextDelta("a") and items[-2:] == [TextDelta("b"), Finish()]
-    assert 2 <= items.count(PING) <= 4
+    assert set(items[1:-2]) == {PING} and len(items[1:-2]) >= 3
+    assert pinged_at[2] - pinged_at[0] >= 2 * 0.05 * 0.9, "a ping per silent interval, not a flood"
     assert closed == ["closed"]
 
 
 async def test_no_pings_when_events_keep_coming() -> None:
-    items = await _drain(with_pings(_upstream([TextDelta("a"), 0.01, TextDelta("b")], []), 0.5))
+    items = await _drain(with_pings(_upstream([TextDelta("a"), 0.01, TextDelta("b")], []), 30))
     assert PING not in items
 
 

@@ -42,7 +42,7 @@ def test_claude_names_resolve_by_family(name: str, family: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["claude-2.1", "claude-instant-1.2", "claude", "gpt-4o-claude-sonnet", "qwen3-max"]
+    "name", ["claude-2.1", "claude-instant-1.2", "claude", "qwen3-max", "my-claude-sonnet"]
 )
 def test_names_without_a_family_are_not_claude_aliases(name: str) -> None:
     catalog = ModelCatalog()

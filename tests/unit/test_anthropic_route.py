@@ -16,7 +16,6 @@ import httpx
 import httpx2
 import pytest
 from anthropic.types import ToolParam
-from anthropic_grammar import CheckedStream, check_stream
 
 from qwen_server.api.anthropic.count import MESSAGE_OVERHEAD, REPLY_OVERHEAD
 from qwen_server.app.factory import build_app
@@ -34,8 +33,11 @@ from qwen_server.core.model import (
     Usage,
 )
 from qwen_server.core.tokens import count_tokens
+from tests.anthropic_grammar import CheckedStream, check_stream
 
-PING_INTERVAL = 0.2
+# silences below last 1.5 s: some 15 intervals, so a loaded machine that delays each ping still sends the
+# few the tests ask for
+PING_INTERVAL = 0.1
 Step = Event | float | GatewayError
 
 
@@ -182,14 +184,14 @@ async def test_the_route_maps_identity_model_and_thinking(
 async def test_a_slow_first_event_is_preceded_by_pings(
     scripted: ScriptedGateway, http: httpx.AsyncClient
 ) -> None:
-    scripted.script = [0.7, TextDelta("late"), Usage(1, 1), Finish()]
+    scripted.script = [1.5, TextDelta("late"), Usage(1, 1), Finish()]
     _, result = await raw_stream(http)
     assert result.text == "late"
     assert result.pings_before_first_block >= 3  # the one after message_start and one per silent interval
 
 
 async def test_silence_mid_answer_sends_pings(scripted: ScriptedGateway, http: httpx.AsyncClient) -> None:
-    scripted.script = [TextDelta("a"), 0.5, TextDelta("b"), Usage(1, 1), Finish()]
+    scripted.script = [TextDelta("a"), 1.5, TextDelta("b"), Usage(1, 1), Finish()]
     _, result = await raw_stream(http)
     assert result.text == "ab"
     assert result.pings - result.pings_before_first_block >= 2
@@ -236,7 +238,7 @@ async def test_failure_after_the_stream_started_is_an_error_event(
 async def test_failure_after_a_silent_start_is_an_error_event(
     scripted: ScriptedGateway, http: httpx.AsyncClient
 ) -> None:
-    scripted.script = [0.5, UpstreamError("timed out upstream")]
+    scripted.script = [1.5, UpstreamError("timed out upstream")]
     _, result = await raw_stream(http)
     assert result.blocks == [] and result.pings >= 2
     assert result.error is not None and result.error["message"] == "timed out upstream"

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from media_server import PNG, media_server
 
 from qwen_server.core.errors import InvalidRequest
 from qwen_server.media.fetch import FetchPolicy, fetch
+from tests.media_server import PNG, media_server
 
 
 @pytest.fixture(scope="module")

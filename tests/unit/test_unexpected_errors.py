@@ -40,7 +40,7 @@ def broken(monkeypatch: pytest.MonkeyPatch) -> Iterator[Broken]:
     runtime = build_runtime(Settings(qwen_accounts="[]", store_url="memory://"))
     gateway = Broken(fail_after=0)
 
-    async def resolve(name: str) -> tuple[str, None]:
+    async def resolve(name: str, request: object = None) -> tuple[str, None]:
         return name, None
 
     monkeypatch.setattr(runtime.gateway, "stream", gateway.stream)

@@ -131,6 +131,9 @@ def _run(args: argparse.Namespace, log: logging.Logger) -> None:
         log_level=args.log_level,
         log_config=worker_log_config(args.log_level),
         access_log=False,
+        # longer than any common client keeps an idle connection (httpx 5 s, aiohttp 15 s): at an equal
+        # timeout the server may close a connection just as the client reuses it, a reset the caller sees
+        timeout_keep_alive=75,
     )
 
 

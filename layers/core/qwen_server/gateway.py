@@ -31,11 +31,12 @@ from qwen_server.core.continuation import (
     continuation_request,
 )
 from qwen_server.core.contract import OutputContract, merge_usage
-from qwen_server.core.errors import GatewayError, Overloaded, UpstreamTimeout
+from qwen_server.core.errors import GatewayError, InvalidModelOutput, Overloaded, UpstreamTimeout
 from qwen_server.core.model import ChatRequest, Event, Flush, TextDelta, ThinkingDelta, Usage
 from qwen_server.core.output import OutputShaper
 from qwen_server.core.tokens import estimate_tokens
 from qwen_server.media.fetch import FetchPolicy
+from qwen_server.media.prepare import MODEL_CANDIDATES
 from qwen_server.media.prepare import prepare as prepare_media
 from qwen_server.media.resolve import FileSource
 from qwen_server.models_directory import ModelsDirectory
@@ -121,8 +122,13 @@ class Gateway:
     async def upstream_models(self) -> list[ModelInfo]:
         return await self.models.upstream_models()
 
-    async def resolve_model(self, name: str) -> tuple[str, bool | None]:
-        return await self.models.resolve(name)
+    async def resolve_model(self, name: str, request: ChatRequest | None = None) -> tuple[str, bool | None]:
+        """(upstream model id, thinking switch from an alias). For a family alias (`gpt-*`, `claude-*`, ...)
+        the family goes with `request`, so `stream` can pick the member that serves its media and thinking."""
+        resolved = await self.models.resolved(name)
+        if request is not None and resolved.candidates:
+            request.extra[MODEL_CANDIDATES] = resolved.candidates
+        return resolved.upstream, resolved.thinking
 
     # ---- chat -------------------------------------------------------------------------------------------
     async def stream(self, request: ChatRequest, cls: RequestClass = "chat") -> AsyncIterator[Event]:
@@ -152,7 +158,12 @@ class Gateway:
                     return
                 retry = contract.retry(request, first, problem)
                 second = [e async for e in self._attempt(retry, contract, None)]
-                fixed, _ = contract.verdict(request, second)
+                fixed, problem = contract.verdict(request, second)
+                if problem is not None and contract.wants_json:
+                    raise InvalidModelOutput(
+                        f"The model's answer was not the JSON the request's response_format asks for, twice "
+                        f"(the second time {problem}); no answer is returned rather than an invalid one."
+                    )
                 for event in merge_usage(first, fixed):
                     yield event
         finally:

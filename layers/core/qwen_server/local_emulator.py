@@ -1,5 +1,9 @@
 """`serve --emulate`: the built-in emulator as a child process, for exactly as long as the server runs.
 
+The gateway is given the emulator's web accounts and one emulated DashScope-kind account (for embeddings),
+in place of any configured accounts, which it names in the log. The banner prints the emulator's address, so
+its control API (`/_emulator/script`, `/_emulator/stats`) can be used to script replies.
+
 The child is stopped however `serve` ends: Ctrl-C, SIGTERM, a configuration error or a crash. SIGTERM needs
 care: uvicorn handles it during serving, then restores the previous handler and raises the signal again;
 with Python's default handler that kills the process on the spot, skipping every `finally`, and the emulator
@@ -9,6 +13,7 @@ would outlive the server holding its port. `exit_on_sigterm` makes that signal a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -28,7 +33,11 @@ BANNER = """
   *  EMULATED UPSTREAM: answers come from the built-in Qwen emulator,     *
   *  not from Qwen. Configure real accounts to talk to Qwen (see README). *
   ************************************************************************
+  emulator: {url}  (script replies: POST {url}/_emulator/script)
 """
+DASHSCOPE_MODELS = ["text-embedding-v4", "text-embedding-v3"]
+ACCOUNT_FILES = ("qwen_accounts.py", "qwen_accounts.json", "qwen_accounts.toml")
+log = logging.getLogger("qwen_server")
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -103,18 +112,46 @@ def emulated_upstream(accounts: int, *, shared_store: bool = False) -> Iterator[
         yield _point_accounts_at(accounts, port)
 
 
+def replaced_accounts(environ: dict[str, str] | os._Environ[str], cwd: Path) -> list[str]:
+    """Where accounts are configured that `--emulate` sets aside: the variables, then the files."""
+    found: list[str] = []
+    raw = environ.get("QWEN_ACCOUNTS")
+    if raw:
+        try:
+            entries = json.loads(raw)
+            count = f" ({len(entries)} accounts)" if isinstance(entries, list) else ""
+        except ValueError:
+            count = ""
+        found.append(f"QWEN_ACCOUNTS{count}")
+    if environ.get("QWEN_ACCOUNTS_FILE"):
+        found.append(f"QWEN_ACCOUNTS_FILE={environ['QWEN_ACCOUNTS_FILE']}")
+    found += [name for name in ACCOUNT_FILES if (cwd / name).is_file()]
+    return found
+
+
+def emulated_accounts(accounts: int, url: str) -> list[dict[str, object]]:
+    """The emulator's web accounts, and a DashScope-kind account on its compatible mode for embeddings."""
+    web: list[dict[str, object]] = [
+        {"email": f"user{i}@emulator.local", "password": f"password{i}", "base_url": url} for i in range(accounts)
+    ]
+    dashscope: dict[str, object] = {
+        "kind": "dashscope",
+        "name": "emulated-dashscope",
+        "api_key": "sk-emulated",
+        "base_url": f"{url}/compatible-mode/v1",
+        "models": DASHSCOPE_MODELS,
+    }
+    return [*web, dashscope]
+
+
 def _point_accounts_at(accounts: int, port: int) -> int:
     """Set `QWEN_ACCOUNTS` (inherited by worker processes) to the emulator's accounts; returns the port."""
-    os.environ["QWEN_ACCOUNTS"] = json.dumps(
-        [
-            {
-                "email": f"user{i}@emulator.local",
-                "password": f"password{i}",
-                "base_url": f"http://127.0.0.1:{port}",
-            }
-            for i in range(accounts)
-        ]
-    )
+    replaced = replaced_accounts(os.environ, Path.cwd())
+    if replaced:
+        log.warning("--emulate: the emulator's accounts replace the configured ones: %s", ", ".join(replaced))
+    url = f"http://127.0.0.1:{port}"
+    os.environ["QWEN_ACCOUNTS"] = json.dumps(emulated_accounts(accounts, url))
+    os.environ.pop("QWEN_ACCOUNTS_FILE", None)
     os.environ.setdefault("STORE_URL", "memory://")
-    print(BANNER, file=sys.stderr, flush=True)
+    print(BANNER.format(url=url), file=sys.stderr, flush=True)
     return port

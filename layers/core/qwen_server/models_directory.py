@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from qwen_server.core.catalog import ModelCatalog
+from qwen_server.core.catalog import ModelCatalog, Resolved
 from qwen_server.core.errors import GatewayError, NotFound, UpstreamTimeout
+from qwen_server.media.capability import ModelCapabilities
 from qwen_server.pool.choice import AccountSource
 from qwen_server.providers.base import Account, ModelInfo, Provider
 
@@ -139,32 +140,42 @@ class ModelsDirectory:
             self._last = (accounts, min(fresh_until, now + 1.0), listing)
         return listing
 
-    async def capabilities(self) -> dict[str, frozenset[str]]:
-        """Model id -> capabilities, for every model something describes (listing first, then catalogue)."""
+    async def capabilities(self) -> ModelCapabilities:
+        """Model id -> capabilities, for every model something describes (listing first, then catalogue),
+        and which models are served (`media.prepare` routes a family alias and checks media by it)."""
         table: dict[str, frozenset[str]] = {}
         for row in self.catalog.fallback_models:
             if row.get("id") and row.get("capabilities") is not None:
                 table[str(row["id"])] = frozenset(str(c) for c in row["capabilities"])
-        for info in (await self.listing()).models:
+        listing = await self.listing()
+        for info in listing.models:
             if info.capabilities:
                 table[info.id] = frozenset(info.capabilities)
-        return table
+        return ModelCapabilities(table, listing.ids, listing.complete)
 
     async def upstream_models(self) -> list[ModelInfo]:
         return (await self.listing()).models
 
     async def resolve(self, name: str) -> tuple[str, bool | None]:
-        """(upstream model id, thinking switch from an alias). An unknown name is a 404 only when every
-        upstream's list is known: while one cannot be listed, the upstream itself gets to decide."""
+        """(upstream model id, thinking switch from an alias)."""
+        resolved = await self.resolved(name)
+        return resolved.upstream, resolved.thinking
+
+    async def resolved(self, name: str) -> Resolved:
+        """What a requested name stands for. An unknown name is a 404 only when every upstream's list is
+        known: while one cannot be listed, the upstream itself gets to decide. A name an alias pattern
+        covers (`gpt-*`, `o*`) that an upstream serves under that very name is served as itself."""
         resolved = self.catalog.resolve(name)
-        if self.catalog.is_alias(name):
-            return resolved.upstream, resolved.thinking
+        if self.catalog.is_alias(name) and not resolved.pattern:
+            return resolved
         listing = await self.listing()
+        if resolved.pattern:
+            return Resolved(name, name) if name in listing.ids else resolved
         if listing.complete and resolved.upstream not in listing.ids:
             raise NotFound(
                 f"The model `{name}` does not exist or is not served by this gateway", param="model"
             )
-        return resolved.upstream, resolved.thinking
+        return resolved
 
     # ---- one upstream --------------------------------------------------------------------------------
     async def _list(self, key: Upstream, accounts: list[Account]) -> list[ModelInfo] | None:

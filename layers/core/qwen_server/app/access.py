@@ -63,6 +63,7 @@ async def admit(request: Request, runtime: Runtime) -> str:
                 retry_after=verdict.reset,
             )
     usage.add(tenant, requests=1)
+    request.scope["state"]["metered_tenant"] = tenant  # an error answer counts against it (`http._count_error`)
     return tenant
 
 

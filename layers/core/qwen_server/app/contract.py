@@ -107,6 +107,26 @@ CONTRACTS: dict[tuple[str, str], Contract] = {
     ("GET", "/admin/usage"): Contract(
         "Requests and tokens by tenant and day", response=(f"{_M}:Listing",), auth="admin"
     ),
+    ("GET", "/admin/usage/recent"): Contract(
+        "Requests, tokens and error answers by tenant over the last hour and day",
+        response=(f"{_M}:RecentUsage",),
+        auth="admin",
+    ),
+    ("GET", "/admin/queues"): Contract(
+        "The scheduler's queues by request class", response=(f"{_M}:QueuesView",), auth="admin"
+    ),
+    ("GET", "/admin/errors"): Contract(
+        "Recent upstream errors with their diagnosis", response=(f"{_M}:UpstreamErrors",), auth="admin"
+    ),
+    ("GET", "/admin"): Contract(
+        "The operator's dashboard (asks for an admin key)", auth="none", content_type="text/html"
+    ),
+    ("GET", "/admin/assets/admin.css"): Contract(
+        "The dashboard's stylesheet", auth="none", content_type="text/css"
+    ),
+    ("GET", "/admin/assets/admin.js"): Contract(
+        "The dashboard's script", auth="none", content_type="text/javascript"
+    ),
 }
 
 

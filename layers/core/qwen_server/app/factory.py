@@ -72,6 +72,12 @@ ROUTES: dict[str, list[tuple[str, str, str]]] = {
         ("POST", "/admin/accounts/{account_id}/probe", "qwen_server.app.routes.admin:probe_account"),
         ("POST", "/admin/accounts/reload", "qwen_server.app.routes.admin:reload_accounts"),
         ("GET", "/admin/usage", "qwen_server.app.routes.admin:usage"),
+        ("GET", "/admin/usage/recent", "qwen_server.app.routes.admin_views:recent_usage"),
+        ("GET", "/admin/queues", "qwen_server.app.routes.admin_views:queues"),
+        ("GET", "/admin/errors", "qwen_server.app.routes.admin_views:upstream_errors"),
+        ("GET", "/admin", "qwen_server.app.routes.admin_page:page"),
+        ("GET", "/admin/assets/admin.css", "qwen_server.app.routes.admin_page:stylesheet"),
+        ("GET", "/admin/assets/admin.js", "qwen_server.app.routes.admin_page:script"),
     ],
     "audio": [
         ("POST", "/v1/audio/speech", "qwen_server.app.routes.audio:create_speech"),

@@ -17,9 +17,18 @@ from qwen_server.core.ids import hex_id
 from qwen_server.observability import request_log
 
 if TYPE_CHECKING:
-    from qwen_server.app.runtime import RuntimeCell
+    from qwen_server.app.runtime import Runtime, RuntimeCell
 
 log = logging.getLogger("qwen_server")
+
+
+def _count_error(runtime: Runtime, state: dict[str, Any], status: int) -> None:
+    """A request admitted by `access.admit` (it names its tenant in `metered_tenant`) answered with an error
+    status: one more error in its tenant's usage. (An error met after a stream began answers 200 and is not
+    counted.)"""
+    tenant = state.get("metered_tenant")
+    if status >= 400 and isinstance(tenant, str) and runtime.usage is not None:
+        runtime.usage.add(tenant, errors=1)
 
 
 class JSONBytes(Response):
@@ -177,6 +186,7 @@ class RequestContextMiddleware:
             runtime = self.runtime.current()
             if runtime is not None:
                 runtime.metrics.record(path, status, elapsed)
+                _count_error(runtime, state, status)
             aws_request_id = request_log.lambda_request_id(scope)
             log_request(
                 {

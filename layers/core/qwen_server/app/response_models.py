@@ -145,6 +145,46 @@ class ReloadResult(_Open):
     accounts: int
 
 
+class UsageRow(_Open):
+    tenant: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    errors: int
+
+
+class UsageWindow(_Open):
+    since: int
+    data: list[UsageRow]
+
+
+class RecentUsage(_Open):
+    now: float
+    hour: UsageWindow
+    day: UsageWindow
+
+
+class QueuesView(_Open):
+    now: float
+    classes: dict[str, dict[str, Any]]
+    failover: dict[str, Any]
+
+
+class UpstreamErrorNote(_Open):
+    at: float
+    account: str
+    status: int
+    message: str
+    diagnosis: str
+    hint: str
+    doctor: str
+
+
+class UpstreamErrors(_Open):
+    object: Literal["list"]
+    data: list[UpstreamErrorNote]
+
+
 class DisableOptions(BaseModel):
     reason: str | None = None
     seconds: float | None = None

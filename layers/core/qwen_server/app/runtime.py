@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the real imports happen in build_runtime, on the first requ
     from qwen_server.blob.base import BlobStore
     from qwen_server.blob.service import Blobs
     from qwen_server.config import Settings
+    from qwen_server.doctor.upstream_errors import UpstreamErrorLog
     from qwen_server.files.service import Files
     from qwen_server.gateway import Gateway
     from qwen_server.generation.service import Media
@@ -82,6 +83,7 @@ class Runtime:
         gateway: Gateway,
         clients: ClientRegistry,
         metrics: RequestMetrics,
+        upstream_errors: UpstreamErrorLog,
         blobs: Lazy[Blobs],
         files: Lazy[Files],
     ) -> None:
@@ -92,6 +94,7 @@ class Runtime:
         self.gateway = gateway
         self.clients = clients
         self.metrics = metrics
+        self.upstream_errors = upstream_errors  # the admin page's recent errors
         self.limiter: RateLimiter | None = None  # built by app.access on first use
         self.usage: UsageLedger | None = None
         self._blobs = blobs
@@ -141,6 +144,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.core.catalog import ModelCatalog
+    from qwen_server.doctor.upstream_errors import UpstreamErrorLog
     from qwen_server.gateway import Gateway
     from qwen_server.media.fetch import FetchPolicy
     from qwen_server.models_directory import ModelsDirectory
@@ -176,6 +180,8 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     scheduler = build_scheduler(store, settings)
     pool.on_release(scheduler.wake)  # a freed account slot goes to the next queued request at once
+    upstream_errors = UpstreamErrorLog(store)
+    pool.on_failure(upstream_errors.note)  # the admin page's recent errors, shared through the store
     blobs = Lazy(lambda: _open_blobs(settings, store))
     files = Lazy(lambda: _open_files(store, blobs))  # its blob store opens with the first bytes it moves
 
@@ -194,7 +200,9 @@ def build_runtime(settings: Settings) -> Runtime:
         fetch_policy=FetchPolicy.from_settings(settings),
         file_source=stored_file,
     )
-    return Runtime(settings, store, registry, pool, gateway, clients, RequestMetrics(), blobs, files)
+    return Runtime(
+        settings, store, registry, pool, gateway, clients, RequestMetrics(), upstream_errors, blobs, files
+    )
 
 
 async def _open_blobs(settings: Settings, store: Store) -> Blobs:

@@ -36,7 +36,7 @@ async def openai_chat(work: BatchServices, tenant: str, body: dict[str, Any]) ->
         )
     request = validate(ChatCompletionRequest, body)
     neutral = to_neutral(request, tenant=tenant, session_id=request.user)
-    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model)
+    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model, neutral)
     if alias_thinking is not None and request.enable_thinking is None and request.reasoning_effort is None:
         neutral.thinking = alias_thinking
     events = work.gateway.stream(neutral, "batch")
@@ -65,7 +65,7 @@ async def anthropic_message(work: BatchServices, tenant: str, params: dict[str, 
     request = validate(MessagesRequest, params)
     user = request.metadata.user_id if request.metadata else None
     neutral = to_neutral(request, tenant=tenant, session_id=user)
-    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model)
+    neutral.model, alias_thinking = await work.gateway.resolve_model(request.model, neutral)
     if alias_thinking is not None and request.thinking is None:
         neutral.thinking = alias_thinking
     translator = MessageEvents(
@@ -128,7 +128,7 @@ async def openai_completion(work: BatchServices, tenant: str, body: dict[str, An
         )
     request = validate(CompletionRequest, body)
     neutral = to_neutral(request, tenant=tenant, session_id=request.user)
-    neutral.model, _ = await work.gateway.resolve_model(request.model)
+    neutral.model, _ = await work.gateway.resolve_model(request.model, neutral)
     events = work.gateway.stream(neutral, "batch")
     try:
         first = await anext(events)

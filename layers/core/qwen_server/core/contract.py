@@ -3,7 +3,9 @@
 Two contracts exist: a required or named `tool_choice` (the answer must call a tool, or that tool) and a JSON
 `response_format` (the answer must be JSON, valid against the schema if one is given). A request with one is
 answered in full before anything reaches the client, checked, and asked once more with a stronger
-instruction when it fails; the second answer is returned whatever it is, with usage counting both.
+instruction when it fails. A second answer that breaks a JSON contract again is an error
+(`InvalidModelOutput`, raised by the gateway); one that again lacks a required call is returned as it is;
+usage counts both attempts.
 
 This module is the only place that knows the contracts: the gateway asks it how to phrase a request for an
 upstream (`for_upstream`), whether an answer passes (`verdict`) and what to ask the second time (`retry`).

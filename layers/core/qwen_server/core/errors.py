@@ -72,6 +72,17 @@ class Overloaded(GatewayError):
     code = "queue_full"
 
 
+class InvalidModelOutput(GatewayError):
+    """The answer broke the request's JSON contract (not JSON, or not valid against its schema) and so did
+    the one repair attempt: an error, never an invalid body passed off as an answer. Asking again the same
+    way would most likely fail the same way, hence `gave_up` (`x-should-retry: false`)."""
+
+    status = 502
+    type = "upstream_error"
+    code = "invalid_model_output"
+    gave_up = True
+
+
 class NoAccounts(GatewayError):
     status = 503
     type = "service_unavailable"

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from qwen_server.emulator import (
     routes_auth,
     routes_chat,
+    routes_compatible,
     routes_control,
     routes_dashscope,
     routes_files,
@@ -62,6 +63,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
             *routes_media.routes(state),
             *routes_generation.routes(state),
             *routes_dashscope.routes(state),
+            *routes_compatible.routes(state),
         ],
         lifespan=_lifespan,
         middleware=[

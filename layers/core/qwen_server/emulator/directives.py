@@ -28,12 +28,13 @@ _KEYS = frozenset(
     {"reply", "chunks", "thinking", "error", "silence", "silence_mid", "usage", "delay", "times", "details"}
 )
 _KEYS |= {"code", "code_output"}  # a code_interpreter phase before the answer
+_KEYS |= {"echo"}  # repeat the request even where a model would call a tool or answer JSON
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """What one completion must do. Unset fields fall back to the default (echo) behaviour."""
+    """What one completion must do. Unset fields fall back to the default behaviour (`replies.plan_reply`)."""
 
     reply: str | None = None
     chunks: tuple[str, ...] | None = None
@@ -47,6 +48,7 @@ class Script:
     code_output: str | None = None
     times: int | None = None  # the scripted error only on the first `times` completions carrying it
     details: str | None = None  # the scripted error's message, instead of the emulator's own wording
+    echo: bool = False  # echo the request, even when tools or a response format are offered
 
 
 def _seconds(raw: Mapping[str, object], key: str) -> float | None:
@@ -88,9 +90,9 @@ def script_from_dict(raw: object) -> Script:
     times = raw.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
         raise ValueError("'times' must be a non-negative integer")
-    usage = raw.get("usage", True)
-    if not isinstance(usage, bool):
-        raise ValueError("'usage' must be true or false")
+    usage, echo = raw.get("usage", True), raw.get("echo", False)
+    if not isinstance(usage, bool) or not isinstance(echo, bool):
+        raise ValueError("'usage' and 'echo' must be true or false")
     return Script(
         reply=reply,
         chunks=None if chunks is None else tuple(chunks),
@@ -104,6 +106,7 @@ def script_from_dict(raw: object) -> Script:
         code_output=code_output,
         times=times,
         details=details,
+        echo=echo,
     )
 
 

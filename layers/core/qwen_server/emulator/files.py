@@ -163,3 +163,16 @@ def seen_note(files: Sequence[StoredObject]) -> str:
     return "".join(
         f"\n[file {s.filename} {s.content_type} {len(s.data or b'')} bytes sha256={s.sha256}]" for s in files
     )
+
+
+def conversation_of(content: str, files: Sequence[StoredObject]) -> str:
+    """What the model reads: the last attached text document laid out as a conversation (the gateway sends
+    long conversations that way, the message then only pointing at it), else the message itself."""
+    from qwen_server.emulator.conversation import headers
+
+    for stored in reversed(files):
+        if stored.content_type.startswith("text/") and stored.data:
+            text = stored.data.decode("utf-8", "replace")
+            if headers(text):
+                return text
+    return content

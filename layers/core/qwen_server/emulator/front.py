@@ -149,7 +149,8 @@ class UpstreamFront:
         if path == "/_emulator/waf":
             await self._control(scope, receive, send)
             return
-        if path.startswith(("/_emulator/", "/oss/")):  # control routes; the storage is another host upstream
+        if path.startswith(("/_emulator/", "/oss/", "/compatible-mode/")):  # control routes; OSS and
+            # DashScope's compatible mode are other hosts upstream
             await self.app(scope, receive, send)
             return
         cookies = _cookies(scope)

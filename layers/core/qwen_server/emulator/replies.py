@@ -5,16 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qwen_server.emulator.conversation import block as _block
+from qwen_server.emulator.conversation import headers as _headers
 from qwen_server.emulator.directives import Script, strip_directives
 from qwen_server.emulator.phases import ModePlan, plan_mode
+from qwen_server.emulator.respond import Composed, compose
 
-# Header lines of the gateway's flattened conversation layout: `[role #nonce name=...]`, the nonce being the
-# same on every header of one prompt (a header-like line without it is quoted content, not a turn).
-_HEADER = re.compile(
-    r"^\[(?:system|(?P<role>user|assistant)|tool_result)(?: #(?P<nonce>[0-9a-z]+))?"
-    r"(?: name=(?P<name>[^\]\n]*)| id=[^\]\n]*)?\]$",
-    re.MULTILINE,
-)
 # The gateway's request to continue a broken answer, sent as the last user turn after the partial answer.
 CONTINUE_MARKER = "Continue exactly where your previous answer stopped"
 CONTINUE_OVERLAP = 12  # characters of the partial answer (back to a word start) the continuation repeats
@@ -42,20 +38,6 @@ class ReplyPlan:
 def count_tokens(chars: int) -> int:
     """A rough tokenizer: four characters a token, at least one token for any text."""
     return max(1, -(-chars // CHARS_PER_TOKEN)) if chars else 0
-
-
-def _headers(content: str) -> list[re.Match[str]]:
-    """The turn headers: those carrying the first header's nonce (all of them when it has none)."""
-    found = list(_HEADER.finditer(content))
-    if not found:
-        return found
-    nonce = found[0].group("nonce")
-    return [h for h in found if h.group("nonce") == nonce]
-
-
-def _block(content: str, headers: list[re.Match[str]], i: int) -> str:
-    end = headers[i + 1].start() if i + 1 < len(headers) else len(content)
-    return content[headers[i].end() : end].strip("\n")
 
 
 def last_user_text(content: str) -> str:
@@ -124,16 +106,27 @@ def plan_reply(
     thinking: bool,
     thinking_budget: int | None,
     chat_type: str = "t2t",
+    conversation: str | None = None,
 ) -> ReplyPlan:
-    """Decide the reply. A script's fields win; whatever it leaves unset falls back to the echo (or the
-    answer of the chat type's mode)."""
+    """Decide the reply. A script's fields win; whatever it leaves unset falls back to the answer a model
+    would give (`respond.compose`: a tool call, a report of tool results, JSON), else to the echo (or the
+    answer of the chat type's mode). `conversation` is what the model reads when that is not the message
+    itself (a conversation sent as an attached file, the message without the emulator's file notes)."""
     script = script or Script()
     resumed = continuation(content)
     asked = resumed[0] if resumed else content
     question = last_user_text(strip_directives(asked))
     mode = plan_mode(chat_type, question, script.code, script.code_output)
+    composed: Composed | None = None
+    source = content if conversation is None else conversation
+    from_source = resumed if conversation is None else continuation(source)
+    if script.chunks is None and script.reply is None and not script.echo:
+        # a mode's phases (a search) still run first; a call or JSON replaces the mode's own answer
+        composed = compose(strip_directives(from_source[0] if from_source else source))
     if script.chunks is not None:
         answer = script.chunks
+    elif composed is not None:
+        answer, resumed = split_pieces(composed.text), from_source
     else:
         default = mode.answer if mode is not None and mode.answer is not None else (question or EMPTY_REPLY)
         answer = split_pieces(script.reply if script.reply is not None else default)
@@ -143,7 +136,8 @@ def plan_reply(
             answer = split_pieces(rest)
     think: tuple[str, ...] = ()
     if thinking:
-        think = split_pieces(script.thinking if script.thinking is not None else think_about(question))
+        thought = composed.thought if composed is not None else think_about(question)
+        think = split_pieces(script.thinking if script.thinking is not None else thought)
         if thinking_budget:
             think = _cap(think, thinking_budget)
     return ReplyPlan(

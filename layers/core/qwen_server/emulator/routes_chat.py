@@ -19,7 +19,7 @@ from qwen_server.emulator.catalog import BY_ID
 from qwen_server.emulator.completion_request import CompletionRequest, parse_completion
 from qwen_server.emulator.directives import find_script
 from qwen_server.emulator.faults import pick_fault
-from qwen_server.emulator.files import seen_note
+from qwen_server.emulator.files import conversation_of, seen_note
 from qwen_server.emulator.replies import ReplyPlan, plan_reply
 from qwen_server.emulator.responses import TimedResponse, json_response
 from qwen_server.emulator.routes_generation import MEDIA_CHAT_TYPES, media_turn
@@ -207,7 +207,10 @@ def _completions(state: EmulatorState) -> Endpoint:
         budget = min(req.thinking_budget, model.thinking_max) if req.thinking_budget else None
         heard = media.heard(seen, req.content)  # an audio file attached: the reply is its transcript
         content = req.content + seen_note(seen) if heard is None else heard
-        plan = plan_reply(content, script, req.thinking and model.thinks, budget, req.chat_type)
+        conversation = conversation_of(req.content, seen) if heard is None else heard
+        plan = plan_reply(
+            content, script, req.thinking and model.thinks, budget, req.chat_type, conversation=conversation
+        )
         return _Completion(state, account, chat_id, req).respond(plan)
 
     return completions

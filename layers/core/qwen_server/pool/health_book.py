@@ -1,9 +1,11 @@
 """The accounts' health as the store keeps it: each change is a compare-and-set on the live value (so changes
 from every instance are kept), by the pure rules of `health.py`; and the error a request gets when no account
-serving its model is available."""
+serving its model is available. Each failure is also told to the listeners (`AccountPool.on_failure`: the
+admin page's recent errors)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Callable
@@ -15,6 +17,8 @@ from qwen_server.pool.state import StateCache, decode_health, encode_health, hea
 from qwen_server.providers.base import Account
 
 HealthChange = Callable[[HealthState | None], HealthState | None]
+FailureListener = Callable[[Account, GatewayError], None]
+log = logging.getLogger("qwen_server.pool")
 
 
 class HealthBook:
@@ -23,6 +27,7 @@ class HealthBook:
         self._rng = rng
         self._config = config
         self._ttl = ttl
+        self.listeners: list[FailureListener] = []
 
     async def _change(self, account_id: str, change: HealthChange, *, rewrite: bool = False) -> None:
         """`change` applied to the stored health; an unchanged one is written only with `rewrite` (an
@@ -38,7 +43,11 @@ class HealthBook:
     async def succeeded(self, account_id: str) -> None:
         await self._change(account_id, health.on_success)
 
-    async def failed(self, account_id: str, kind: FailureKind, error: GatewayError | None, now: float) -> None:
+    async def failed(self, account: Account, kind: FailureKind, error: GatewayError | None, now: float) -> None:
+        """A failed attempt or a refused credential check: told to the listeners, then a health change."""
+        if error is not None:
+            self._tell(account, error)
+
         def change(old: HealthState | None) -> HealthState | None:
             return health.on_failure(
                 old,
@@ -50,7 +59,14 @@ class HealthBook:
                 message=(error.message[:200] if error is not None else ""),
             )
 
-        await self._change(account_id, change)
+        await self._change(account.id, change)
+
+    def _tell(self, account: Account, error: GatewayError) -> None:
+        for listener in self.listeners:
+            try:
+                listener(account, error)
+            except Exception:  # a view must never break recording
+                log.exception("a failure listener failed")
 
     async def verified(self, account_id: str, now: float) -> None:
         """The credential was accepted: the auth strikes are cleared (a lapsed disable is back for good)."""

@@ -277,6 +277,11 @@ class AccountPool:
         holder = self._holder()
         return await self._slots.take(account, model, holder, made)
 
+    def on_failure(self, listener: Callable[[Account, GatewayError], None]) -> None:
+        """Call `listener` with each failed attempt's account and error, and each refused credential check
+        (the recent-errors view of the admin page; `HealthBook.failed` calls it)."""
+        self._health.listeners.append(listener)
+
     def on_release(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever this instance frees an account slot (waiters for one look again)."""
         self._slots.listeners.append(listener)
@@ -346,7 +351,7 @@ class AccountPool:
         if kind is None:
             await self._health.succeeded(aid)
         else:
-            await self._health.failed(aid, kind, outcome.error, now)
+            await self._health.failed(choice.account, kind, outcome.error, now)
         if kind is FailureKind.AUTH:
             await self._probe_settled(aid)
         if kind is FailureKind.FORBIDDEN:
@@ -390,7 +395,7 @@ class AccountPool:
     async def _credential_refused(self, account: Account, error: UpstreamAuthError) -> None:
         """A strike under the auth rule (cooldown, then disabled at the second); the account is probed again
         as soon as it is suspect, since a refused account sees only probes."""
-        await self._health.failed(account.id, FailureKind.AUTH, error, self._clock())
+        await self._health.failed(account, FailureKind.AUTH, error, self._clock())
         await self._probe_settled(account.id)
 
     async def _credential_accepted(self, account: Account) -> None:

@@ -18,6 +18,7 @@ Keys (all state is keyed by account id, so adding or removing an account touches
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import fields
@@ -123,6 +124,7 @@ class StateCache:
         self._cas_attempts = cas_attempts
         self._entries: dict[str, tuple[float, bytes | None]] = {}
         self._pending: dict[str, tuple[list[Change], float | None]] = {}  # key -> (changes in order, ttl)
+        self._flushing = asyncio.Lock()  # one flush at a time: see `flush`
 
     @property
     def pending(self) -> int:
@@ -162,11 +164,14 @@ class StateCache:
             self._entries[key] = (entry[0], _apply([change], entry[1]))
 
     async def flush(self) -> None:
-        """Write the changes queued by `update_later`, each key's in order, in one CAS loop per key."""
-        pending, self._pending = self._pending, {}
-        for key, (changes, ttl) in pending.items():
-            self._entries.pop(key, None)  # the loop below starts from the live value
-            await self.update(key, _combined(changes), ttl=ttl)
+        """Write the changes queued by `update_later`, each key's in order, in one CAS loop per key. A flush
+        waits for one in flight, so a reader that flushes first (metrics, tests) sees every change queued
+        before, also those the background flush was writing."""
+        async with self._flushing:
+            pending, self._pending = self._pending, {}
+            for key, (changes, ttl) in pending.items():
+                self._entries.pop(key, None)  # the loop below starts from the live value
+                await self.update(key, _combined(changes), ttl=ttl)
 
     async def update(
         self, key: str, change: Callable[[bytes | None], bytes | None], ttl: float | None = None

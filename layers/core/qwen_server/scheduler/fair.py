@@ -64,6 +64,7 @@ class _Waiter:
     touched: float
     claim: Claim[Any] | None = None
     starved: bool = False  # its claim found nothing free at least once (for the timeout's message)
+    since: float = 0.0  # when it arrived (the snapshot's oldest wait)
 
 
 @dataclass(eq=False, slots=True)
@@ -147,8 +148,10 @@ class FairScheduler:
 
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
+        now = self._clock()
         for cls, gate in self._gates.items():
             local_queued = len(gate.waiters)
+            oldest = max((now - w.since for w in gate.waiters.values()), default=None)
             try:
                 in_flight, queued = await asyncio.gather(
                     self.store.lease_count(gate.group), self.store.queue_len(gate.queue)
@@ -163,6 +166,7 @@ class FairScheduler:
                 "queued": queued,
                 "local_in_flight": gate.held,
                 "local_queued": local_queued,
+                "local_oldest_wait_s": None if oldest is None else round(oldest, 3),
                 "source": source,
                 **gate.stats.as_dict(),
             }
@@ -234,7 +238,8 @@ class FairScheduler:
             raise Overloaded(
                 f"the {gate.cls} queue is full ({lim.queue} waiting)", retry_after=QUEUE_FULL_RETRY_AFTER
             )
-        waiter = _Waiter(holder, asyncio.get_running_loop().create_future(), self._clock(), claim, starved)
+        future = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(holder, future, self._clock(), claim, starved, since=started)
         gate.waiters[holder] = waiter
         self._kick(gate)
         try:

@@ -7,6 +7,7 @@ and does not want to wait. The state lives in the store, so every instance sees 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +22,8 @@ from qwen_server.providers.base import Account
 MAX_BODY = 64 * 1024
 
 
-async def _admin_runtime(request: Request) -> Runtime:
+async def admin_runtime(request: Request) -> Runtime:
+    """The runtime, once the request carries one of ADMIN_API_KEYS."""
     require_admin(request, settings_of(request).admin_keys())
     return await runtime_of(request)
 
@@ -39,12 +41,23 @@ async def _row(runtime: Runtime, account_id: str) -> dict[str, object]:
 
 
 async def list_accounts(request: Request) -> Response:
-    runtime = await _admin_runtime(request)
-    return JSONBytes({"object": "list", "data": await runtime.pool.snapshot()})
+    """The accounts, with `now` (the server's clock, to read `cooldown_until` / `disabled_until` against)
+    and where the list was read from (`source`, and `error` when the last reload failed)."""
+    runtime = await admin_runtime(request)
+    rows = await runtime.pool.snapshot()
+    return JSONBytes(
+        {
+            "object": "list",
+            "data": rows,
+            "now": time.time(),
+            "source": runtime.registry.source,
+            "error": runtime.registry.error,
+        }
+    )
 
 
 async def enable_account(request: Request) -> Response:
-    runtime = await _admin_runtime(request)
+    runtime = await admin_runtime(request)
     account = _account(runtime, request)
     await runtime.pool.enable(account.id)
     return JSONBytes(await _row(runtime, account.id))
@@ -52,7 +65,7 @@ async def enable_account(request: Request) -> Response:
 
 async def disable_account(request: Request) -> Response:
     """Body (optional): `{"reason": "...", "seconds": n}`; without `seconds` it lasts until enabled."""
-    runtime = await _admin_runtime(request)
+    runtime = await admin_runtime(request)
     account = _account(runtime, request)
     options = await _options(request)
     reason = options.get("reason", "disabled by an operator")
@@ -70,7 +83,7 @@ async def disable_account(request: Request) -> Response:
 async def probe_account(request: Request) -> Response:
     """Check the account's credential now (its provider's cheapest authenticated call) and say how it went:
     `verified` true (accepted: auth strikes cleared), false (refused: a strike), null (inconclusive)."""
-    runtime = await _admin_runtime(request)
+    runtime = await admin_runtime(request)
     account = _account(runtime, request)
     from qwen_server.pool.state import verify_key
 
@@ -82,7 +95,7 @@ async def probe_account(request: Request) -> Response:
 
 
 async def reload_accounts(request: Request) -> Response:
-    runtime = await _admin_runtime(request)
+    runtime = await admin_runtime(request)
     runtime.registry.reload()
     return JSONBytes(
         {
@@ -95,7 +108,7 @@ async def reload_accounts(request: Request) -> Response:
 
 async def usage(request: Request) -> Response:
     """Requests and tokens per tenant (a hash of its key) and UTC day, summed over every instance."""
-    runtime = await _admin_runtime(request)
+    runtime = await admin_runtime(request)
     from qwen_server.app.access import usage_ledger
 
     return JSONBytes({"object": "list", "data": await usage_ledger(runtime).report()})

@@ -174,7 +174,7 @@ async def _transcribe(request: Request, task: Task) -> Response:
         audio_models = [m.id for m in listed if "audio" in m.capabilities]
         neutral.model = transcribe.pick_model(parsed.upstream_model, runtime.pool.accounts(), audio_models)
     else:  # a chat model that takes audio, named directly
-        neutral.model, _ = await runtime.gateway.resolve_model(parsed.model)
+        neutral.model, _ = await runtime.gateway.resolve_model(parsed.model, neutral)
     events = meter(request, runtime, tenant, runtime.gateway.stream(neutral, cls="media"))
     first = await unless_client_leaves(request, anext(events))
     if parsed.stream:

@@ -35,7 +35,7 @@ async def chat_completions(request: Request) -> Response:
     body = validate(ChatCompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
-    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model, neutral)
     mode_from_name(neutral, runtime.gateway.catalog, body.model)
     if alias_thinking is not None and body.enable_thinking is None and body.reasoning_effort is None:
         neutral.thinking = alias_thinking

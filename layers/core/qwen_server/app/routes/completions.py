@@ -27,7 +27,7 @@ async def completions(request: Request) -> Response:
     body = validate(CompletionRequest, await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.stream)
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, body.user))
-    neutral.model, _ = await runtime.gateway.resolve_model(body.model)
+    neutral.model, _ = await runtime.gateway.resolve_model(body.model, neutral)
     echo = prompt_text(body) if body.echo else ""
     events = meter(request, runtime, tenant, runtime.gateway.stream(neutral))
     first = await unless_client_leaves(request, anext(events))

@@ -46,7 +46,7 @@ async def create_message(request: Request) -> Response:
     user = body.metadata.user_id if body.metadata else None
     neutral = to_neutral(body, tenant=tenant, session_id=session_id(request, user))
     search = web_search_of(body)
-    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model, neutral)
     mode_from_name(neutral, runtime.gateway.catalog, body.model)
     if alias_thinking is not None and body.thinking is None:
         neutral.thinking = alias_thinking

@@ -19,8 +19,8 @@ async def _entries(runtime: Runtime) -> list[dict[str, Any]]:
     entries = [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in upstream
     ]
-    for alias, target in runtime.gateway.catalog.aliases.items():
-        target_id = target if isinstance(target, str) else target.get("model")
+    for alias in runtime.gateway.catalog.aliases:
+        target_id = runtime.gateway.catalog.resolve(alias).upstream
         if target_id in known and alias not in known:
             entries.append(
                 {"id": alias, "object": "model", "created": 0, "owned_by": "alias", "root": target_id}

@@ -89,7 +89,7 @@ async def create_response(request: Request) -> Response:
             )
         inherited = list(record.get("context") or [])
     neutral = to_neutral(body, [*inherited, *items], tenant=tenant, session_id=session_id(request, body.user))
-    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model)
+    neutral.model, alias_thinking = await runtime.gateway.resolve_model(body.model, neutral)
     if alias_thinking is not None and body.reasoning is None:
         neutral.thinking = alias_thinking
     mode_from_name(neutral, runtime.gateway.catalog, body.model)
