@@ -9,7 +9,8 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY layers/core/qwen_server layers/core/qwen_server
-RUN /opt/venv/bin/pip install .
+# with the audio extra (PyAV): opus and aac speech, gateway-side speed, uploads in any container
+RUN /opt/venv/bin/pip install '.[audio]'
 
 FROM python:3.12-slim
 ENV PATH=/opt/venv/bin:$PATH \

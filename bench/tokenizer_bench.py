@@ -85,7 +85,7 @@ def main() -> None:
         print(f"{step:<34}{statistics.median(run[step] for run in loads) * 1000:>10.1f}")
 
     enc = encoding()
-    assert enc is not None, "the vocabulary did not load: is dashscope installed?"
+    assert enc is not None, "the vocabulary did not load: is shared/qwen.tiktoken there?"
     print(f"\nCounting (tokenizer: {tokens.tokenizer()}, median of {args.runs})")
     header = f"{'text':<16}{'chars':>8}{'tokens':>8}{'rule est.':>10}{'count ms':>10}{'Mchar/s':>9}"
     header += f"{'rule ms':>9}{'stream 20ch ms':>16}"

@@ -74,20 +74,27 @@ def _spawn(
 
 
 def _serve(
-    command: Callable[[int], list[str]], env: dict[str, str], name: str, health: str, cwd: Path | None = None
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    name: str,
+    health: str,
+    cwd: Path | None = None,
+    port: int | None = None,
 ) -> Service:
-    """Start `command(port)` on a free port and wait until `health` answers. A port found free can be taken
-    by another process before ours binds it (many tests start servers at once): then try another port."""
-    for attempt in range(3):
-        port = free_port()
-        process, log_path = _spawn(command(port), env, name, cwd=cwd)
-        service = Service(process, port, log_path, {"cwd": cwd} if cwd else {})
+    """Start `command(port)` on a free port (or the `port` given, which the caller already told someone) and
+    wait until `health` answers. A port found free can be taken by another process before ours binds it (many
+    tests start servers at once): then try another port."""
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        process, log_path = _spawn(command(chosen), env, name, cwd=cwd)
+        service = Service(process, chosen, log_path, {"cwd": cwd} if cwd else {})
         try:
             wait_http(f"{service.url}{health}", process)
             return service
         except RuntimeError:
             service.stop()
-            if "address already in use" in service.log() and attempt < 2:
+            if "address already in use" in service.log() and attempt < attempts - 1:
                 continue
             raise RuntimeError(service.log()) from None
     raise AssertionError("unreachable")
@@ -126,6 +133,18 @@ def start_fake_openai(*args: str) -> Service:
     )
 
 
+def start_vercel_blob(token: str) -> Service:
+    """tests/vercel_blob_server.py as a process: a stand-in for Vercel Blob's REST API (its URL + /api/blob)."""
+    return _serve(
+        lambda port: [
+            sys.executable, str(REPO / "tests" / "vercel_blob_server.py"), "--port", str(port), "--token", token,
+        ],
+        dict(os.environ),
+        "vercel-blob",
+        "/_stats",
+    )  # fmt: skip
+
+
 def emulator_accounts(emulator: Service, count: int, **extra: Any) -> list[dict[str, Any]]:
     return [
         {
@@ -145,8 +164,9 @@ def start_gateway(
     accounts: list[dict[str, Any]] | None = None,
     cwd: Path | None = None,
     workers: int = 1,
+    port: int | None = None,
 ) -> Service:
-    """`qwen-server serve` on a free port; one worker process unless `workers` says otherwise."""
+    """`qwen-server serve` on a free port (or `port`); one worker process unless `workers` says otherwise."""
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("QWEN_", "GATEWAY_", "SCHED_", "STORE_"))
     }
@@ -164,6 +184,7 @@ def start_gateway(
         "gateway",
         "/health",
         cwd=workdir,
+        port=port,
     )  # fmt: skip
 
 

@@ -204,7 +204,7 @@ def test_the_cron_tick_route_needs_cron_secret_and_runs_the_worker(emulator: Ser
         assert httpx.get(tick, headers={"authorization": "Bearer wrong"}).status_code == 401
         assert client.batches.retrieve(batch.id).status == "in_progress"  # no worker runs but the tick
         ran = httpx.get(tick, headers={"authorization": "Bearer cron-s3cret"}, timeout=120)
-        assert ran.status_code == 200 and ran.json() == {"batches": 1, "lines": 4, "finalized": 1}
+        assert ran.status_code == 200 and ran.json() == {"batches": 1, "lines": 4, "finalized": 1, "remaining": 0}
         done = client.batches.retrieve(batch.id)
         assert done.status == "completed" and done.request_counts and done.request_counts.completed == 4
     finally:

@@ -1,4 +1,5 @@
-"""The blob store's behaviour on both backends: local files and S3 (moto's server, over real HTTP)."""
+"""The blob store's behaviour on every backend: local files, S3 (moto's server) and Vercel Blob (a stand-in
+for its REST API, tests/vercel_blob_server.py), each over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 
-from qwen_server.blob import BlobNotFound, BlobStore, BlobTooLarge, open_blob_store
+from qwen_server.blob import BlobError, BlobNotFound, BlobStore, BlobTooLarge, open_blob_store
 from qwen_server.blob import s3 as s3_backend
+from qwen_server.blob import vercel as vercel_backend
 from qwen_server.blob.base import open_found
+from qwen_server.core.errors import Misconfigured
+from tests.processes import Service, start_vercel_blob
 from tests.services import moto_env, moto_service
 
 pytestmark = pytest.mark.anyio
@@ -25,10 +30,26 @@ def moto_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(params=["file", "s3"])
+TOKEN = "vercel_blob_rw_store1_secret"
+
+
+@pytest.fixture(scope="module")
+def vercel_blob() -> Iterator[Service]:
+    service = start_vercel_blob(TOKEN)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(params=["file", "s3", "vercel-blob"])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BlobStore:
     if request.param == "file":
         return open_blob_store(f"file://{tmp_path / 'blobs'}", tmp_path)
+    if request.param == "vercel-blob":
+        server = request.getfixturevalue("vercel_blob")
+        prefix = f"p{uuid.uuid4().hex[:8]}"
+        return open_blob_store(
+            f"vercel-blob://{prefix}", tmp_path, vercel_token=TOKEN, vercel_api_url=f"{server.url}/api/blob"
+        )
     endpoint = request.getfixturevalue("moto_endpoint")
     for name, value in moto_env().items():
         monkeypatch.setenv(name, value)
@@ -56,6 +77,7 @@ async def test_round_trip_small(blobs: BlobStore) -> None:
 
 async def test_streamed_write_larger_than_one_part(blobs: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(s3_backend, "PART_BYTES", 5 * 1024 * 1024)  # S3's minimum part, to keep the test small
+    monkeypatch.setattr(vercel_backend, "PART_BYTES", 5 * 1024 * 1024)  # Vercel Blob's minimum too
     data = os.urandom(11 * 1024 * 1024 + 17)
     info = await blobs.put("big", chunks_of(data, 300_000), "application/octet-stream")
     assert info.size == len(data) and info.sha256 == hashlib.sha256(data).hexdigest()
@@ -108,7 +130,16 @@ DAY = 86400.0
 async def test_local_blobs_are_swept_when_their_expiry_passes(tmp_path: Path) -> None:
     """The sweep is given the time (no clock is read): each blob goes once its expiry is behind `now`; a blob
     written without one, or whose expiry was removed, stays."""
-    blobs = open_blob_store(None, tmp_path)
+    await _swept_when_due(open_blob_store(None, tmp_path))
+
+
+async def test_vercel_blobs_are_swept_when_their_expiry_passes(tmp_path: Path, vercel_blob: Service) -> None:
+    """Vercel Blob has no lifecycle rules: its blobs carry expiry marks that the sweep reads, as local files do."""
+    api = f"{vercel_blob.url}/api/blob"
+    await _swept_when_due(open_blob_store("vercel-blob://sweep", tmp_path, vercel_token=TOKEN, vercel_api_url=api))
+
+
+async def _swept_when_due(blobs: BlobStore) -> None:
     now = 1_800_000_000.0
     await blobs.put_bytes("images/t/a.png", b"image", "image/png", expires_at=now + 3600)
     await blobs.put("batches/t/b/chunk-0.jsonl", chunks_of(b"z" * 10, 3), expires_at=now + 5 * DAY)
@@ -163,3 +194,30 @@ async def test_s3_blobs_carry_the_lifecycle_tag_of_their_expiry(
     assert tags("files/t/kept") == {} and tags("files/t/ages") == {}
     assert await blobs.sweep(now + 3650 * DAY) == 0  # S3 runs the rules itself
     assert await blobs.read("images/t/a.png") == b"image"
+
+
+def test_the_token_alone_selects_vercel_blob_and_a_wrong_one_is_refused(
+    tmp_path: Path, vercel_blob: Service
+) -> None:
+    api = f"{vercel_blob.url}/api/blob"
+    chosen = open_blob_store(None, tmp_path, vercel_token=TOKEN, vercel_api_url=api)
+    assert isinstance(chosen, vercel_backend.VercelBlobStore) and chosen.prefix == "qwen-server"
+    with pytest.raises(Misconfigured):
+        open_blob_store("vercel-blob://x", tmp_path)
+
+
+async def test_vercel_blob_is_private_and_needs_its_token(tmp_path: Path, vercel_blob: Service) -> None:
+    api = f"{vercel_blob.url}/api/blob"
+    good = open_blob_store("vercel-blob://priv", tmp_path, vercel_token=TOKEN, vercel_api_url=api)
+    await good.put_bytes("files/t/x", b"secret bytes", "text/plain")
+    async with httpx.AsyncClient() as client:
+        meta = (
+            await client.get(api + "/", params={"url": "priv/files/t/x"},
+                             headers={"authorization": f"Bearer {TOKEN}", "x-api-version": "12"})
+        ).json()
+        assert meta["size"] == 12 and meta["contentType"] == "text/plain"
+        assert (await client.get(meta["url"])).status_code == 403  # no public URL to leak
+    wrong = open_blob_store("vercel-blob://priv", tmp_path, vercel_token="nope", vercel_api_url=api)
+    with pytest.raises(BlobError) as refused:
+        await wrong.read("files/t/x")
+    assert "403" in str(refused.value) and "nope" not in str(refused.value)

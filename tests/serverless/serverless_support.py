@@ -146,12 +146,27 @@ def rest_api_event(
     resource: str | None = None,
     *,
     stage: str = "prod",
-    body: str | None = None,
+    body: str | bytes | None = None,
     headers: dict[str, str] | None = None,
+    binary: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway REST API proxy event (payload 1.0): `path` is the public path without the stage,
-    which only `requestContext.path` carries; `resource` is the matched resource template."""
-    sent = {"host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    """An API Gateway REST API proxy event (payload 1.0) as API Gateway sends it: `path` is the public path
+    without the stage, which only `requestContext.path` carries; `resource` is the matched resource template;
+    headers come twice (`headers`, `multiValueHeaders`); a body of a type listed in `BinaryMediaTypes`
+    (`binary=True`) arrives base64-encoded."""
+    sent = {
+        "host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "x-forwarded-proto": "https",
+        "x-forwarded-port": "443",
+        **(headers or {}),
+    }
+    raw: str | None
+    if body is None:
+        raw = None
+    elif binary:
+        raw = base64.b64encode(body if isinstance(body, bytes) else body.encode()).decode()
+    else:
+        raw = body if isinstance(body, str) else body.decode()
     return {
         "resource": resource or path,
         "path": path,
@@ -172,8 +187,8 @@ def rest_api_event(
             "domainName": sent["host"],
             "apiId": "abc123",
         },
-        "body": body,
-        "isBase64Encoded": False,
+        "body": raw,
+        "isBase64Encoded": binary and body is not None,
     }
 
 
@@ -279,3 +294,49 @@ def stop(process: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class VercelHost:
+    """tests/serverless/vercel_host.py as its own process: every Vercel function of vercel.json behind a
+    stand-in for Vercel's router, with `env` as the functions' environment."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.log = Path(tempfile.mkstemp(prefix="vercel-host-", suffix=".log")[1])
+        self.workdir = Path(tempfile.mkdtemp(prefix="vercel-task-"))  # the project folder (/var/task)
+        self.errors = self.log.with_suffix(".stderr")  # Vercel shows stdout as info, stderr as errors
+        with self.log.open("wb") as out, self.errors.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve().parent / "vercel_host.py"), str(self.port)],
+                cwd=self.workdir,
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                stop(self.process)
+                raise RuntimeError(self.output())
+            try:
+                httpx.get(f"{self.url}/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        """stdout, then stderr."""
+        return self.log.read_text(errors="replace") + self.errors.read_text(errors="replace")
+
+    def stop(self) -> str:
+        stop(self.process)
+        return self.output()
+
+
+def vercel_env(**extra: str) -> dict[str, str]:
+    """What Vercel sets in a function that our code looks at (no store unless `extra` names one)."""
+    return clean_env(VERCEL="1", VERCEL_ENV="production", VERCEL_URL="qwen-test.vercel.app", **extra)

@@ -156,10 +156,19 @@ def test_vercel_one_configured_function_per_group() -> None:
         text = (REPO / name).read_text()
         assert f"from functions.{Path(name).stem}.app import app" in text, "a re-export, nothing more"
     # the scheduled workers: crons calling GET on tick routes a function serves (CRON_SECRET-protected)
-    assert {"path": "/internal/batches/tick", "schedule": "* * * * *"} in config["crons"]
+    assert {c["path"] for c in config["crons"]} == {"/internal/batches/tick", "/internal/cron/videos"}
     assert serves(function_app("batches"), "GET", "/internal/batches/tick")
     for cron in config["crons"]:
         assert any(p == cron["path"] and m == "GET" for _, m, p in endpoints()), cron
+
+
+def test_vercel_crons_deploy_on_the_hobby_plan() -> None:
+    """Hobby refuses a deployment whose cron runs more than once a day ("Hobby accounts are limited to daily
+    cron jobs"): each schedule names one minute of one hour (the self-triggered ticks do the rest)."""
+    for cron in vercel()["crons"]:
+        minute, hour, *days = cron["schedule"].split()
+        assert minute.isdigit() and hour.isdigit() and len(days) == 3, cron
+        assert 0 <= int(minute) < 60 and 0 <= int(hour) < 24, cron
 
 
 def test_template_batches_worker_runs_every_minute_and_may_kick_itself() -> None:

@@ -198,3 +198,38 @@ def test_built_chat_run_script_streams_on_the_layer_alone(built: Path, emulator:
     finally:
         stop(process)
     assert text == "built and streamed"
+
+
+MIB = 1024 * 1024
+AWS_LIMIT_MIB = 150  # our margin under Lambda's hard 250 MiB (function + layers, unzipped)
+WEB_ADAPTER_MIB = 10  # the public Lambda Web Adapter layer of the streaming functions (its binary is ~6 MiB)
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_every_function_with_its_layers_fits_with_margin(built: Path) -> None:
+    """What Lambda unpacks for each function (its code, CoreLayer, SharedDataLayer, and the Web Adapter for a
+    streaming one) stays under 150 MiB: a heavy dependency slipping into the layer fails here, not at deploy."""
+    import yaml
+
+    def tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+        return None
+
+    yaml.SafeLoader.add_multi_constructor("!", tag)
+    resources = yaml.safe_load((REPO / "template.yaml").read_text())["Resources"]
+    layers = tree_bytes(built / "CoreLayer") + tree_bytes(built / "SharedDataLayer")
+    rows = []
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        streams = resource["Properties"].get("Handler") == "run.sh"
+        total = tree_bytes(built / name) + layers + (WEB_ADAPTER_MIB * MIB if streams else 0)
+        rows.append((name, total / MIB))
+    print("\n".join(f"{name:<20} {mib:7.1f} MiB" for name, mib in rows))
+    assert len(rows) == 7
+    for name, mib in rows:
+        assert mib < AWS_LIMIT_MIB, f"{name}: {mib:.1f} MiB unzipped with its layers (limit {AWS_LIMIT_MIB})"
+    core = built / "CoreLayer" / "python"
+    assert not (core / "av").exists() and not (core / "dashscope").exists() and not (core / "cryptography").exists()

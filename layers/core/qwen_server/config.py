@@ -29,14 +29,19 @@ class Settings(BaseSettings):
     store_url: str | None = None
     redis_url: str | None = None
     kv_url: str | None = None
-    blob_url: str | None = Field(default=None, description="file:///dir or s3://bucket/prefix; default DATA_DIR/blobs")
+    blob_url: str | None = Field(
+        default=None, description="file:///dir, s3://bucket/prefix or vercel-blob://prefix; default DATA_DIR/blobs"
+    )
     s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible endpoint instead of AWS")
+    blob_read_write_token: str | None = Field(default=None, description="Vercel Blob's token (set by Vercel)")
+    vercel_blob_api_url: str | None = Field(default=None, description="Vercel Blob's API, if not the default")
     blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
     blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
     blob_sweep_seconds: float = Field(
         default=600.0, gt=0, description="how often `serve` and `worker` delete expired local (file://) blobs"
     )
     public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
+    vercel: bool = Field(default=False, description="set to 1 by Vercel in its functions")
 
     # scheduler (names kept from the original server)
     sched_chat_concurrent: int = 50
@@ -103,6 +108,14 @@ class Settings(BaseSettings):
     video_keep_seconds: float = Field(default=86400.0, gt=0, description="a finished video is kept this long")
     video_tick_seconds: float = Field(default=15.0, gt=0, description="`serve`'s video worker runs this often")
     cron_secret: str | None = Field(default=None, description="bearer secret of the cron routes (Vercel)")
+    self_base_url: str | None = Field(
+        default=None, description="where the deployment calls its own tick routes; default: its Vercel domain"
+    )
+    # set by Vercel (system environment variables); the self-calls are addressed and let through with them
+    vercel_env: str | None = Field(default=None, description="production, preview or development")
+    vercel_url: str | None = Field(default=None, description="this deployment's generated host name")
+    vercel_project_production_url: str | None = Field(default=None, description="the production domain")
+    vercel_automation_bypass_secret: str | None = Field(default=None, description="Deployment Protection bypass")
 
     # exposure, limits and operations (README: Security, Operations)
     allow_anonymous: bool = Field(

@@ -24,6 +24,7 @@ from qwen_server.app.http import (
 )
 from qwen_server.app.keyless_guard import KeylessGuard
 from qwen_server.app.runtime import RuntimeCell
+from qwen_server.app.store_check import SharedStoreRequired
 from qwen_server.core.errors import GatewayError
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -150,6 +151,7 @@ def build_app(groups: Iterable[str], runtime: RuntimeCell) -> FastAPI:
     app.add_exception_handler(GatewayError, gateway_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_middleware(SharedStoreRequired, settings=runtime.settings)  # inside: the access log sees its 503s
     app.add_middleware(KeylessGuard, settings=runtime.settings)  # inside the request id and access log
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     app.add_middleware(LazyCors, settings=runtime.settings)  # outermost: a preflight is answered before any route or key check

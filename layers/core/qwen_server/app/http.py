@@ -231,9 +231,11 @@ class RequestContextMiddleware:
             if runtime is not None:
                 runtime.metrics.record(path, status, elapsed)
                 _count_error(runtime, state, status)
+            aws_request_id = request_log.lambda_request_id(scope)
             log_request(
                 {
                     "request_id": request_id,
+                    **({"aws_request_id": aws_request_id} if aws_request_id else {}),
                     "method": scope["method"],
                     "route": path,
                     "status": status,

@@ -1,8 +1,15 @@
-"""Audio encoding and decoding with PyAV (FFmpeg's codecs, shipped in the wheel), imported on first use.
+"""Audio encoding for speech and clip lengths for transcription, with the lightest library that does each.
 
-Every speech upstream answers 24 kHz s16le mono PCM; `Encoder` turns it into the format the client asked
-for as it arrives, so a streamed answer leaves the gateway while the upstream is still speaking. WAV needs
-its sizes in the header, so it is written once, at the end (`wave` from the standard library).
+Every speech upstream answers 24 kHz s16le mono PCM; `Encoder` turns it into the format the client asked for
+as it arrives, so a streamed answer leaves the gateway while the upstream is still speaking:
+- pcm, wav: the standard library (WAV needs its sizes in the header, so it is written once, at the end);
+- mp3: `lameenc` (LAME in a wheel of a few hundred kB);
+- flac: `audio.flac`, a small verbatim FLAC writer;
+- opus, aac, and speed changes (FFmpeg's `atempo`): PyAV, the `audio` extra (FFmpeg's libraries, ~130 MB),
+  which the serverless deployments leave out to stay within their size limits. Without it those answer 400
+  naming what is missing.
+`probe` reads WAV, MP3, FLAC and Ogg lengths itself (`audio.probe`) and asks PyAV for anything else.
+Every library is imported on first use.
 """
 
 from __future__ import annotations
@@ -13,16 +20,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from qwen_server.core.errors import InvalidRequest
+
 PCM_RATE = 24_000
 SAMPLE_BYTES = 2  # s16le, mono
+MP3_KBPS = 64
 
-# response_format -> (container, codec) for PyAV; pcm and wav are written without it
-CONTAINERS: dict[str, tuple[str, str]] = {
-    "mp3": ("mp3", "libmp3lame"),
-    "opus": ("ogg", "libopus"),
-    "aac": ("adts", "aac"),
-    "flac": ("flac", "flac"),
-}
+# response_format -> (container, codec) for PyAV
+PYAV_FORMATS: dict[str, tuple[str, str]] = {"opus": ("ogg", "libopus"), "aac": ("adts", "aac")}
 MEDIA_TYPES: dict[str, str] = {
     "mp3": "audio/mpeg",
     "opus": "audio/ogg",
@@ -32,10 +37,32 @@ MEDIA_TYPES: dict[str, str] = {
     "pcm": "audio/pcm",
 }
 FORMATS = tuple(MEDIA_TYPES)
+EXTRA = "pip install 'qwen-api-server[audio]'"
 
 
 class AudioDecodeError(ValueError):
-    """The bytes are not audio FFmpeg can read."""
+    """The bytes are not audio the gateway can read."""
+
+
+def has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_formats() -> tuple[str, ...]:
+    return FORMATS if has_pyav() else tuple(f for f in FORMATS if f not in PYAV_FORMATS)
+
+
+def _needs_pyav(what: str, param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{what} needs PyAV (FFmpeg's codecs), which this deployment does not install ({EXTRA}); "
+        f"available response formats here: {', '.join(available_formats())}",
+        param=param,
+        code="unsupported_on_this_deployment",
+    )
 
 
 class _Sink:
@@ -55,21 +82,30 @@ class _Sink:
 
 
 class Encoder:
-    """PCM in, encoded bytes out, piece by piece; `close` returns the tail (and, for WAV, everything)."""
+    """PCM in, encoded bytes out, piece by piece; `close` returns the tail (and, for WAV, everything).
+    An `InvalidRequest` (400) at construction when the format needs a library this install lacks."""
 
     def __init__(self, response_format: str) -> None:
         self.format = response_format
         self._odd = b""  # half a sample carried over between pieces
         self._pcm: list[bytes] = []  # WAV only
-        self._container: Any = None
-        self._stream: Any = None
-        self._sink = _Sink()
-        if response_format in CONTAINERS:
-            import av  # lazily: only speech pays for FFmpeg's libraries
+        self._impl: Any = None
+        if response_format == "mp3":
+            import lameenc
 
-            container, codec = CONTAINERS[response_format]
-            self._container = av.open(self._sink, mode="w", format=container)
-            self._stream = self._container.add_stream(codec, rate=PCM_RATE, layout="mono")
+            self._impl = lameenc.Encoder()
+            self._impl.set_bit_rate(MP3_KBPS)
+            self._impl.set_in_sample_rate(PCM_RATE)
+            self._impl.set_channels(1)
+            self._impl.set_quality(5)
+        elif response_format == "flac":
+            from qwen_server.audio.flac import FlacWriter
+
+            self._impl = FlacWriter(PCM_RATE)
+        elif response_format in PYAV_FORMATS:
+            if not has_pyav():
+                raise _needs_pyav(f"response_format {response_format!r}", "response_format")
+            self._impl = _PyAVEncoder(*PYAV_FORMATS[response_format])
 
     def feed(self, pcm: bytes) -> bytes:
         pcm = self._odd + pcm
@@ -82,14 +118,7 @@ class Encoder:
         if self.format == "wav":
             self._pcm.append(pcm)
             return b""
-        import av
-
-        frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // SAMPLE_BYTES)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = PCM_RATE
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        return self._sink.take()
+        return bytes(self._impl.encode(pcm) if self.format == "mp3" else self._impl.feed(pcm))
 
     def close(self) -> bytes:
         if self.format == "pcm":
@@ -102,6 +131,28 @@ class Encoder:
                 writer.setframerate(PCM_RATE)
                 writer.writeframes(b"".join(self._pcm))
             return out.getvalue()
+        return bytes(self._impl.flush() if self.format == "mp3" else self._impl.close())
+
+
+class _PyAVEncoder:
+    def __init__(self, container: str, codec: str) -> None:
+        import av
+
+        self._sink = _Sink()
+        self._container: Any = av.open(self._sink, mode="w", format=container)
+        self._stream: Any = self._container.add_stream(codec, rate=PCM_RATE, layout="mono")
+
+    def feed(self, pcm: bytes) -> bytes:
+        import av
+
+        frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // SAMPLE_BYTES)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = PCM_RATE
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        return self._sink.take()
+
+    def close(self) -> bytes:
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
@@ -110,13 +161,28 @@ class Encoder:
 
 @dataclass(frozen=True, slots=True)
 class AudioInfo:
-    duration: float  # seconds of decoded audio
+    duration: float  # seconds of audio
     sample_rate: int
     channels: int
 
 
 def probe(data: bytes) -> AudioInfo:
-    """Decode the whole clip to learn its real length (container headers may lie or be missing)."""
+    """The clip's real length: from its own frames for WAV, MP3, FLAC and Ogg, else by decoding it whole
+    with PyAV (container headers may lie or be missing)."""
+    from qwen_server.audio.probe import duration
+
+    found = duration(data)
+    if found is not None:
+        return AudioInfo(*found)
+    if not has_pyav():
+        raise AudioDecodeError(
+            "this deployment reads WAV, MP3, FLAC and Ogg (Opus, Vorbis) uploads; other formats need PyAV "
+            f"({EXTRA})"
+        )
+    return _probe_pyav(data)
+
+
+def _probe_pyav(data: bytes) -> AudioInfo:
     import av
 
     try:
@@ -138,27 +204,13 @@ def probe(data: bytes) -> AudioInfo:
     return AudioInfo(samples / rate, rate, channels)
 
 
-def decode_pcm(data: bytes) -> tuple[bytes, int]:
-    """The first audio stream as s16 mono PCM at its own rate (tests, and upstreams that answer WAV)."""
-    import av
-
-    out: list[bytes] = []
-    rate = 0
-    with av.open(io.BytesIO(data), mode="r") as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="s16", layout="mono")
-        for frame in container.decode(stream):
-            rate = frame.sample_rate
-            for piece in resampler.resample(frame):
-                out.append(bytes(piece.planes[0])[: piece.samples * SAMPLE_BYTES])
-    return b"".join(out), rate
-
-
 class Tempo:
     """Speeds PCM up or down without changing its pitch (FFmpeg's `atempo`), for upstreams without a speed
-    control. atempo takes factors from 0.5 up, so slower speeds chain two of them."""
+    control. atempo takes factors from 0.5 up, so slower speeds chain two of them. Needs PyAV (400 without)."""
 
     def __init__(self, speed: float) -> None:
+        if not has_pyav():
+            raise _needs_pyav(f"speed {speed} on this voice", "speed")
         import av
 
         self._graph = av.filter.Graph()

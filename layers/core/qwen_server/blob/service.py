@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from qwen_server.blob import BlobStore, open_blob_store
 from qwen_server.blob.links import LinkTarget, link_id, load_link, new_token, save_link, signing_secret
+from qwen_server.core.origin import public_base
 
 if TYPE_CHECKING:
     from qwen_server.config import Settings
@@ -36,13 +37,16 @@ class Blobs:
         seconds: float | None = None,
     ) -> str:
         """An absolute, signed, expiring URL serving the blob, by an opaque id; `PUBLIC_BASE_URL` when set, else
-        the request's own origin (so it works behind the same host the client called)."""
+        the request's own origin and stage (so it works behind the same host and API stage the client called)."""
         now = time.time()
         expires = int(now + (self.link_seconds if seconds is None else seconds))
         found, token = new_token(self.secret)
         await save_link(self.state, found, LinkTarget(key, content_type, filename, expires), now)
-        base = self.public_base_url or (str(request.base_url) if request is not None else "")
-        return f"{base.rstrip('/')}{LINK_PATH}{token}"
+        if request is None:
+            base = (self.public_base_url or "").rstrip("/")
+        else:
+            base = public_base(request.scope, str(request.base_url), self.public_base_url)
+        return f"{base}{LINK_PATH}{token}"
 
     async def target(self, token: str) -> LinkTarget:
         """What a link serves; `BadLink` when it is forged, expired or unknown."""
@@ -52,7 +56,13 @@ class Blobs:
 async def open_blobs(settings: Settings, store: Store) -> Blobs:
     """The blob store `BLOB_URL` names, signing links with `BLOB_SIGNING_KEY` or the store's shared secret."""
     return Blobs(
-        store=open_blob_store(settings.blob_url, settings.data_dir, settings.s3_endpoint_url),
+        store=open_blob_store(
+            settings.blob_url,
+            settings.data_dir,
+            settings.s3_endpoint_url,
+            vercel_token=settings.blob_read_write_token,
+            vercel_api_url=settings.vercel_blob_api_url,
+        ),
         secret=await signing_secret(settings.blob_signing_key, store),
         link_seconds=settings.blob_link_seconds,
         public_base_url=settings.public_base_url,

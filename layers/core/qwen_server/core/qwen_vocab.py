@@ -1,7 +1,8 @@
 """Qwen's own BPE vocabulary as a `tiktoken.Encoding`, loaded on first use and kept for the process.
 
-The vocabulary is the `qwen.tiktoken` file that the `dashscope` package ships (151,643 base64 ranks). Only the
-file is read: importing `dashscope` itself would cost half a second. Loading takes a few hundred milliseconds,
+The vocabulary is `qwen.tiktoken` (151,643 base64 ranks) in the shared data folder (`shared/`, copied from the
+`dashscope` package, Apache-2.0: see `shared/qwen.tiktoken.LICENSE`), which every deployment carries; the
+package itself, and the 50 MB it pulls in, is not needed. Loading takes a few hundred milliseconds,
 which is why nothing here runs at import time: a function's cold start never pays for it, only the first
 request that counts tokens does. When the file or `tiktoken` is missing, `encoding()` returns None once and
 for all, and the callers fall back to the characters-per-token rule.
@@ -10,7 +11,6 @@ for all, and the callers fall back to the characters-per-token rule.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import threading
 from pathlib import Path
@@ -36,13 +36,7 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", *(f"<|extra_{i}
 
 
 def vocabulary_path() -> Path | None:
-    """Where the installed `dashscope` keeps `qwen.tiktoken` (found without importing the package), or else
-    the copy in the shared data folder, which is where the standalone executable carries it."""
-    spec = importlib.util.find_spec("dashscope")
-    for root in (spec.submodule_search_locations or ()) if spec else ():
-        path = Path(root) / "resources" / VOCABULARY_FILE
-        if path.is_file():
-            return path
+    """`qwen.tiktoken` in the shared data folder (None when it is missing)."""
     try:
         path = shared_dir() / VOCABULARY_FILE
     except FileNotFoundError:
@@ -101,7 +95,7 @@ def _build() -> tiktoken.Encoding | None:
     path = vocabulary_path()
     if path is None:
         log.warning(
-            "token counts are estimates: qwen.tiktoken not found (is the dashscope package installed?)"
+            "token counts are estimates: qwen.tiktoken not found in the shared data folder (QWEN_SERVER_SHARED_DIR)"
         )
         return None
     try:

@@ -179,8 +179,8 @@ class Videos:
         """One worker pass: advance the jobs nobody polled lately, drop expired ones (and their bytes)."""
         holder = secrets.token_hex(8)
         if not await self.store.lease_acquire(jobs.TICK_KEY, holder, 1, POLL_LEASE_SECONDS):
-            return {"advanced": 0, "completed": 0, "expired": 0, "skipped": 1}
-        advanced = expired = completed = 0
+            return {"advanced": 0, "completed": 0, "expired": 0, "pending": 0, "skipped": 1}
+        advanced = expired = completed = pending = 0
         try:
             now = time.time()
             for raw in (await self.store.scan(jobs.JOB_PREFIX)).values():
@@ -189,13 +189,21 @@ class Videos:
                     if job.expires_at is not None and job.expires_at <= now:
                         await self.delete(job.tenant, job.id)
                         expired += 1
-                elif now - job.polled_at >= self.poll_seconds:
-                    after = await self.advance(job)
+                    continue
+                if now - job.polled_at >= self.poll_seconds:
+                    job = await self.advance(job)
                     advanced += 1
-                    completed += after.status == "completed"
+                    completed += job.status == "completed"
+                pending += job.status not in TERMINAL
         finally:
             await cleanup.complete(self.store.lease_release(jobs.TICK_KEY, holder))
-        return {"advanced": advanced, "completed": completed, "expired": expired, "skipped": 0}
+        return {
+            "advanced": advanced,
+            "completed": completed,
+            "expired": expired,
+            "pending": pending,  # jobs still running upstream after this pass
+            "skipped": 0,
+        }
 
     # ---- records -----------------------------------------------------------------------------------
     async def _find(self, tenant: str, video_id: str) -> VideoJob | None:

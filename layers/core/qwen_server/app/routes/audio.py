@@ -1,6 +1,7 @@
 """POST /v1/audio/speech, /v1/audio/transcriptions and /v1/audio/translations (the `media` class).
 
-PyAV (the encoders) is imported by `audio.codec` when a request first needs it, never at import."""
+The codecs (lameenc, and PyAV where installed) are imported by `audio.codec` when a request first needs them,
+never at import."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ async def create_speech(request: Request) -> Response:
     tenant = await admit(request, runtime)
     body = speech.parse(await read_json(request, runtime.settings.max_request_bytes))
     request.state.log.update(model=body.model, stream=body.sse)
+    encoder = codec.Encoder(body.response_format)  # first: a format this install cannot write is a 400 now
     upstream = speech.call(runtime.gateway.providers, runtime.clients, body)
 
     def run(account: Account, model: str) -> AsyncIterator[bytes]:
@@ -66,7 +68,6 @@ async def create_speech(request: Request) -> Response:
     first = await unless_client_leaves(request, anext(pcm, None))
     if first is None:
         raise UpstreamError("The upstream answered without any audio")
-    encoder = codec.Encoder(body.response_format)
     if body.sse:
         return DeadlineStreamingResponse(
             _speech_sse(first, pcm, encoder, estimate_tokens(body.input)),

@@ -5,8 +5,6 @@ Creating validates and stores the lines and wakes a worker; the work itself happ
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -17,6 +15,7 @@ from qwen_server.batches import records
 from qwen_server.batches.records import BatchRecord
 from qwen_server.batches.shapes import anthropic_batch, live_counts, openai_batch
 from qwen_server.core.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
+from qwen_server.core.origin import public_base
 from qwen_server.files.shapes import int_param, page_after
 
 
@@ -47,13 +46,29 @@ async def _counts(runtime: Runtime, record: BatchRecord) -> dict[str, int]:
 
 
 def _base_url(runtime: Runtime, request: Request) -> str:
-    return runtime.settings.public_base_url or str(request.base_url)
+    return public_base(request.scope, str(request.base_url), runtime.settings.public_base_url)
+
+
+async def _start(runtime: Runtime) -> None:
+    """Work on batches starts now: a worker here or on Lambda is woken, else the deployment ticks itself."""
+    from qwen_server.app.self_tick import nudge
+    from qwen_server.batches.kick import kick
+
+    if not await kick():
+        await nudge(runtime, "batches", gated=False)
+
+
+async def _nudge_unfinished(runtime: Runtime, record: BatchRecord) -> None:
+    """A status read of an unfinished batch restarts a self-tick chain that died (gated: cheap when alive)."""
+    if not record.ended:
+        from qwen_server.app.self_tick import nudge
+
+        await nudge(runtime, "batches")
 
 
 # ---- OpenAI --------------------------------------------------------------------------------------------
 async def create_batch(request: Request) -> Response:
     from qwen_server.batches.create import create_openai
-    from qwen_server.batches.kick import kick
 
     runtime, tenant = await _caller(request)
     body = await read_json(request, runtime.settings.max_request_bytes)
@@ -86,13 +101,14 @@ async def create_batch(request: Request) -> Response:
         max_line_bytes=runtime.settings.max_request_bytes,
     )
     if not record.ended:  # in progress, or cancelled while its lines were read: a worker takes it
-        await kick()
+        await _start(runtime)
     return JSONBytes(openai_batch(record, await _counts(runtime, record)))
 
 
 async def get_batch(request: Request) -> Response:
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "openai")
+    await _nudge_unfinished(runtime, record)
     return JSONBytes(openai_batch(record, await _counts(runtime, record)))
 
 
@@ -123,7 +139,6 @@ def _start_cancel(record: BatchRecord) -> bool:
 
 
 async def cancel_batch(request: Request) -> Response:
-    from qwen_server.batches.kick import kick
 
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "openai")
@@ -135,26 +150,26 @@ async def cancel_batch(request: Request) -> Response:
         raise error
     updated = await records.update(runtime.store, tenant, record.id, _start_cancel)
     assert updated is not None
-    await kick()
+    await _start(runtime)
     return JSONBytes(openai_batch(updated, await _counts(runtime, updated)))
 
 
 # ---- Anthropic -----------------------------------------------------------------------------------------
 async def create_message_batch(request: Request) -> Response:
     from qwen_server.batches.create import check_anthropic_requests, create_anthropic
-    from qwen_server.batches.kick import kick
 
     runtime, tenant = await _caller(request)
     body = await read_json(request, runtime.settings.max_request_bytes)  # the requests come inline
     requests = check_anthropic_requests(body.get("requests"))
     record = await create_anthropic(await runtime.files(), tenant, requests, runtime.settings.batch_chunk_lines)
-    await kick()
+    await _start(runtime)
     return JSONBytes(anthropic_batch(record, await _counts(runtime, record), _base_url(runtime, request)))
 
 
 async def get_message_batch(request: Request) -> Response:
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "anthropic")
+    await _nudge_unfinished(runtime, record)
     return JSONBytes(anthropic_batch(record, await _counts(runtime, record), _base_url(runtime, request)))
 
 
@@ -184,14 +199,13 @@ async def list_message_batches(request: Request) -> Response:
 
 
 async def cancel_message_batch(request: Request) -> Response:
-    from qwen_server.batches.kick import kick
 
     runtime, tenant = await _caller(request)
     record = await _batch(runtime, tenant, request.path_params["batch_id"], "anthropic")
     updated = await records.update(runtime.store, tenant, record.id, _start_cancel)
     assert updated is not None
     if not updated.ended:
-        await kick()
+        await _start(runtime)
     return JSONBytes(anthropic_batch(updated, await _counts(runtime, updated), _base_url(runtime, request)))
 
 
@@ -224,18 +238,18 @@ async def message_batch_results(request: Request) -> Response:
 
 # ---- the scheduled tick --------------------------------------------------------------------------------
 async def batches_tick(request: Request) -> Response:
-    """Vercel's cron (`Authorization: Bearer $CRON_SECRET`): one bounded pass of the batch worker."""
-    from qwen_server.app.auth import presented_key
-    from qwen_server.batches.worker import sweep_blobs, tick
+    """Vercel's cron and the deployment's own calls (`Authorization: Bearer $CRON_SECRET`): one bounded
+    pass of the batch worker, answered with its counts; a self-call is answered 202 and works after it."""
+    from qwen_server.app.self_tick import cron_authorised, is_self_call
+    from qwen_server.app.tick_passes import batches_pass, later
 
     runtime = await runtime_of(request)
     secret = runtime.settings.cron_secret
     if not secret:
         raise PermissionDenied("the batch tick is disabled: set CRON_SECRET", code="cron_disabled")
-    sent = presented_key(request)
-    if sent is None or not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), secret.encode()):
+    if not cron_authorised(request, secret):
         raise AuthenticationFailed("the batch tick needs `Authorization: Bearer <CRON_SECRET>`")
-    work = await runtime.batches()
-    done = await tick(work, seconds=work.tick_seconds)
-    await sweep_blobs(work)
-    return JSONBytes(done)
+    if is_self_call(request):
+        later(runtime, "batches")
+        return JSONBytes({"started": True}, status_code=202)
+    return JSONBytes(await batches_pass(runtime))

@@ -17,14 +17,19 @@ from qwen_server.generation.schedule import INTERNAL_HEADER, INTERNAL_TOKEN
 
 
 async def videos_tick(request: Request) -> Response:
+    from qwen_server.app.self_tick import cron_authorised, is_self_call
+    from qwen_server.app.tick_passes import later, videos_pass
+
     runtime = await runtime_of(request)
     internal = request.headers.get(INTERNAL_HEADER, "")
     if internal and hmac.compare_digest(internal.encode("latin-1", "replace"), INTERNAL_TOKEN.encode()):
-        return JSONBytes(await (await runtime.media()).videos.tick())
+        return JSONBytes(await videos_pass(runtime, keep_going=False))
     secret = runtime.settings.cron_secret
     if not secret:
         raise PermissionDenied("the cron route is disabled: set CRON_SECRET to use it", code="cron_disabled")
-    sent = request.headers.get("authorization", "")
-    if not hmac.compare_digest(sent.encode("latin-1", "replace"), f"Bearer {secret}".encode()):
+    if not cron_authorised(request, secret):
         raise AuthenticationFailed("the cron route needs `Authorization: Bearer $CRON_SECRET`")
-    return JSONBytes(await (await runtime.media()).videos.tick())
+    if is_self_call(request):
+        later(runtime, "videos")
+        return JSONBytes({"started": True}, status_code=202)
+    return JSONBytes(await videos_pass(runtime, keep_going=False))

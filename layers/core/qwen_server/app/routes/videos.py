@@ -56,6 +56,9 @@ async def create_video(request: Request) -> Response:
     )
     media = await runtime.media()
     job = await media.videos.create(order)
+    from qwen_server.app.self_tick import nudge
+
+    await nudge(runtime, "videos", gated=False)  # no frequent cron (Vercel Hobby): the deployment ticks itself
     return JSONBytes(job.public())
 
 
