@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -39,7 +40,34 @@ from tests.anthropic_grammar import CheckedStream, check_stream
 # silences below last 1.5 s: some 15 intervals, so a loaded machine that delays each ping still sends the
 # few the tests ask for
 PING_INTERVAL = 0.1
-Step = Event | float | GatewayError
+
+
+@dataclass
+class PingsSent:
+    """A silent stretch of the script that lasts until the route has sent this many pings in all, counting the
+    one after `message_start` (whatever the machine's speed; 30 s at most). A total, not a difference: the
+    events before this step may still sit in the route's read-ahead queue when the script reaches it."""
+
+    total: int
+
+
+Step = Event | float | GatewayError | PingsSent
+
+
+class PingCounter:
+    """The ASGI app, counting the `ping` events it writes to the client as they are sent."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.sent = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def counting(message: Any) -> None:
+            if message.get("type") == "http.response.body":
+                self.sent += bytes(message.get("body", b"")).count(b"event: ping")
+            await send(message)
+
+        await self.app(scope, receive, counting)
 
 
 class ScriptedGateway:
@@ -49,6 +77,7 @@ class ScriptedGateway:
         self.script: list[Step] = []
         self.requests: list[ChatRequest] = []
         self.closed = 0
+        self.pings = PingCounter(None)  # the `http` fixture's app, once built
 
     async def stream(self, request: ChatRequest, cls: str = "chat") -> AsyncIterator[Event]:
         self.requests.append(request)
@@ -56,6 +85,12 @@ class ScriptedGateway:
             for step in self.script:
                 if isinstance(step, float):
                     await asyncio.sleep(step)
+                elif isinstance(step, PingsSent):
+                    wanted = step.total
+                    for _ in range(3000):
+                        if self.pings.sent >= wanted:
+                            break
+                        await asyncio.sleep(0.01)
                 elif isinstance(step, GatewayError):
                     raise step
                 else:
@@ -80,9 +115,9 @@ def scripted(runtime: RuntimeCell, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 @pytest.fixture
-def http(runtime: RuntimeCell) -> httpx.AsyncClient:
-    app = build_app(["messages", "meta"], runtime)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+def http(runtime: RuntimeCell, scripted: ScriptedGateway) -> httpx.AsyncClient:
+    scripted.pings.app = build_app(["messages", "meta"], runtime)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=scripted.pings), base_url="http://gateway")
 
 
 @pytest.fixture
@@ -185,14 +220,14 @@ async def test_the_route_maps_identity_model_and_thinking(
 async def test_a_slow_first_event_is_preceded_by_pings(
     scripted: ScriptedGateway, http: httpx.AsyncClient
 ) -> None:
-    scripted.script = [1.5, TextDelta("late"), Usage(1, 1), Finish()]
+    scripted.script = [PingsSent(3), TextDelta("late"), Usage(1, 1), Finish()]
     _, result = await raw_stream(http)
     assert result.text == "late"
     assert result.pings_before_first_block >= 3  # the one after message_start and one per silent interval
 
 
 async def test_silence_mid_answer_sends_pings(scripted: ScriptedGateway, http: httpx.AsyncClient) -> None:
-    scripted.script = [TextDelta("a"), 1.5, TextDelta("b"), Usage(1, 1), Finish()]
+    scripted.script = [TextDelta("a"), PingsSent(3), TextDelta("b"), Usage(1, 1), Finish()]
     _, result = await raw_stream(http)
     assert result.text == "ab"
     assert result.pings - result.pings_before_first_block >= 2
