@@ -56,3 +56,27 @@ async def test_reset_zeroes_counters(emu: str) -> None:
     stats = web.stats()
     assert stats["completions"] == 0 and stats["signins"] == 0 and stats["max_in_flight"] == 0
     web.close()
+
+
+async def test_a_finished_response_stops_counting_before_its_last_byte() -> None:
+    """A client that reads the end and at once starts its next request must find the count already down."""
+    from qwen_server.emulator.responses import TimedResponse
+    from qwen_server.emulator.timeline import Step
+
+    closed: list[str] = []
+    seen_at_end: list[list[str]] = []
+
+    async def receive() -> dict[str, object]:
+        await asyncio.Event().wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            seen_at_end.append(list(closed))
+
+    response = TimedResponse(
+        200, [], [Step(0, b"data: a\n\n"), Step(0.01, b"data: b\n\n")], lambda: closed.append("x")
+    )
+    await response({"type": "http"}, receive, send)
+    assert seen_at_end == [["x"]]
+    assert closed == ["x"]  # and only once, though the response's own cleanup also runs

@@ -1,7 +1,9 @@
 """ASGI responses the emulator needs beyond Starlette's: timed streams, dropped connections, hangs.
 
 Each watches for the client going away, so an abandoned completion stops counting as in flight at once,
-and each calls `on_close` exactly once however it ends.
+and each calls `on_close` exactly once however it ends. A finished response calls it just before its last
+byte goes out, as a real upstream is done once it has written the end: a client that reads the end and at
+once sends its next request finds the chat free and the in-flight count already down.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class TimedResponse:
         self.status, self.headers, self.steps = status, headers, steps
         self.complete = complete
         self._on_close = on_close
+        self._closed = False
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.ensure_future(_until_disconnect(receive))
@@ -60,7 +68,7 @@ class TimedResponse:
             watcher.cancel()
             if writer is not None:
                 writer.cancel()
-            self._on_close()
+            self._close()
 
     async def _write(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
@@ -77,6 +85,7 @@ class TimedResponse:
                 await send({"type": "http.response.body", "body": buffer, "more_body": True})
                 buffer = b""
         if self.complete:
+            self._close()
             await send({"type": "http.response.body", "body": buffer, "more_body": False})
         elif buffer:
             await send({"type": "http.response.body", "body": buffer, "more_body": True})
