@@ -33,6 +33,22 @@ LADDER_DAYS = (1, 2, 3, 7, 14, 30, 60, 90, 180, 365)  # one lifecycle rule each 
 DAY = 86400.0
 
 
+MARKS_DIR = ".expiry"  # stores without lifecycle rules keep `<MARKS_DIR>/<key>` beside each blob
+
+
+def mark_bytes(expires_at: float) -> bytes:
+    """An expiry mark's content: epoch seconds, as text."""
+    return f"{expires_at:.3f}".encode()
+
+
+def marked_expiry(mark: bytes) -> float:
+    """When a mark says its blob expires (never, for a mark that cannot be read as a time)."""
+    try:
+        return float(mark.decode())
+    except (UnicodeDecodeError, ValueError):
+        return float("inf")
+
+
 def lifecycle_days(expires_at: float, now: float) -> int | None:
     """The lifecycle step that reclaims a blob expiring at `expires_at`: the first at or after it (None past
     the last step: such a blob is kept until deleted)."""

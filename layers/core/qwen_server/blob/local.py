@@ -21,8 +21,8 @@ from typing import IO
 import anyio
 
 from qwen_server.blob.base import BlobInfo, BlobNotFound, BlobTooLarge, one_chunk
+from qwen_server.blob.expiry import MARKS_DIR, mark_bytes, marked_expiry
 
-EXPIRY_DIR = ".expiry"
 _PART = ".part-"
 
 
@@ -36,21 +36,21 @@ class LocalBlobStore:
             not path.is_relative_to(self.root.resolve())
             or not key
             or key.endswith("/")
-            or key.split("/", 1)[0] == EXPIRY_DIR
+            or key.split("/", 1)[0] == MARKS_DIR
         ):
             raise ValueError("blob keys are relative paths inside the store")
         return path
 
     def _mark(self, key: str, expires_at: float | None) -> None:
         """Write (or, with None, remove) the blob's expiry mark, atomically."""
-        marker = self.root / EXPIRY_DIR / key
+        marker = self.root / MARKS_DIR / key
         if expires_at is None:
             marker.unlink(missing_ok=True)
             return
         marker.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=_PART)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{expires_at:.3f}")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(mark_bytes(expires_at))
         os.replace(tmp, marker)
 
     async def set_expiry(self, key: str, expires_at: float | None) -> None:
@@ -61,7 +61,7 @@ class LocalBlobStore:
         return await anyio.to_thread.run_sync(self._sweep, now)
 
     def _sweep(self, now: float) -> int:
-        base = self.root / EXPIRY_DIR
+        base = self.root / MARKS_DIR
         removed = 0
         for folder, _, names in os.walk(base):
             for name in names:
@@ -148,6 +148,6 @@ class LocalBlobStore:
 def _due(marker: Path) -> float:
     """When the mark says its blob expires (never, for a mark that is unreadable or gone)."""
     try:
-        return float(marker.read_text())
-    except (OSError, ValueError):
+        return marked_expiry(marker.read_bytes())
+    except OSError:
         return float("inf")

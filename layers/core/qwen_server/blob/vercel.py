@@ -23,11 +23,11 @@ from urllib.parse import quote
 import httpx
 
 from qwen_server.blob.base import BlobError, BlobInfo, BlobNotFound, BlobTooLarge, one_chunk
+from qwen_server.blob.expiry import MARKS_DIR, mark_bytes, marked_expiry
 
 API_URL = "https://vercel.com/api/blob"  # the endpoint Vercel's SDKs call (VERCEL_BLOB_API_URL overrides it)
 API_VERSION = "12"
 PART_BYTES = 8 * 1024 * 1024
-EXPIRY_DIR = ".expiry"
 
 
 class VercelBlobStore:
@@ -46,19 +46,19 @@ class VercelBlobStore:
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
 
     def _path(self, key: str) -> str:
-        if key.split("/", 1)[0] == EXPIRY_DIR:
+        if key.split("/", 1)[0] == MARKS_DIR:
             raise ValueError("blob keys may not name the expiry marks")
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _mark_path(self, key: str) -> str:
-        return f"{self.prefix}/{EXPIRY_DIR}/{key}" if self.prefix else f"{EXPIRY_DIR}/{key}"
+        return f"{self.prefix}/{MARKS_DIR}/{key}" if self.prefix else f"{MARKS_DIR}/{key}"
 
     async def set_expiry(self, key: str, expires_at: float | None) -> None:
         """Write (or, with None, remove) the blob's expiry mark."""
         if expires_at is None:
             await self._send("POST", f"{self.api}/delete", json={"urls": [self._mark_path(key)]})
         else:
-            await self._store_small(self._mark_path(key), f"{expires_at:.3f}".encode(), "text/plain")
+            await self._store_small(self._mark_path(key), mark_bytes(expires_at), "text/plain")
 
     async def sweep(self, now: float) -> int:
         """Delete every blob whose mark says it expired before `now`, with its mark; how many."""
@@ -69,7 +69,7 @@ class VercelBlobStore:
             params = {"prefix": marks, "limit": "1000", **({"cursor": cursor} if cursor else {})}
             page = (await self._send("GET", f"{self.api}/", params=params)).json()
             for found in page.get("blobs", []):
-                if _expiry(await self._download(found["url"])) < now:
+                if marked_expiry(await self._download(found["url"])) < now:
                     due.append(found["pathname"][len(marks) :])
             cursor = page.get("cursor")
             if not page.get("hasMore") or not cursor:
@@ -211,14 +211,6 @@ class VercelBlobStore:
     async def delete(self, key: str) -> None:
         """The blob and its expiry mark, in one call."""
         await self._send("POST", f"{self.api}/delete", json={"urls": [self._path(key), self._mark_path(key)]})
-
-
-def _expiry(mark: bytes) -> float:
-    """When a mark says its blob expires (never, for a mark that is unreadable)."""
-    try:
-        return float(mark.decode())
-    except ValueError:
-        return float("inf")
 
 
 def _reason(response: httpx.Response) -> str:

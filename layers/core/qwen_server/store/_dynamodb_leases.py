@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from qwen_server.store._dynamodb_queues import TicketQueues
 from qwen_server.store._dynamodb_table import Table
-from qwen_server.store._dynamodb_wire import GONE, SET_EXPIRY, Item, alive, code, expiry, expiry_values, when
+from qwen_server.store._dynamodb_wire import GONE, Item, alive, code, expiry, when
 
 
 class SlotLeases:
@@ -46,22 +46,7 @@ class SlotLeases:
         sk = sk or self._find(group, holder)
         if sk is None:
             return False
-        now = self._t.clock()
-        try:
-            self._t.c.update_item(
-                TableName=self._t.name,
-                Key=self._t.key(f"lease#{group}", sk),
-                UpdateExpression=SET_EXPIRY,
-                ConditionExpression="holder = :h AND exp > :now",
-                ExpressionAttributeValues={
-                    ":h": {"S": holder},
-                    ":now": when(now),
-                    **expiry_values(now + ttl),
-                },
-            )
-        except ClientError as exc:
-            if code(exc) != "ConditionalCheckFailedException":
-                raise
+        if not self._t.extend_if_alive(f"lease#{group}", sk, ("holder", holder), ttl):
             self._slot_of.pop((group, holder), None)
             return False
         self._slot_of[(group, holder)] = sk

@@ -14,12 +14,10 @@ from botocore.exceptions import ClientError
 
 from qwen_server.store._dynamodb_table import Table
 from qwen_server.store._dynamodb_wire import (
-    SET_EXPIRY,
     TICKETS,
     alive,
     code,
     expiry,
-    expiry_values,
     ticket_sk,
     when,
 )
@@ -67,25 +65,10 @@ class TicketQueues:
         sk = sk or self.find(queue, ticket)
         if sk is None:
             return False
-        now = self._t.clock()
-        try:
-            self._t.c.update_item(
-                TableName=self._t.name,
-                Key=self._t.key(f"queue#{queue}", sk),
-                UpdateExpression=SET_EXPIRY,
-                ConditionExpression="ticket = :t AND exp > :now",
-                ExpressionAttributeValues={
-                    ":t": {"S": ticket},
-                    ":now": when(now),
-                    **expiry_values(now + ttl),
-                },
-            )
+        if self._t.extend_if_alive(f"queue#{queue}", sk, ("ticket", ticket), ttl):
             return True
-        except ClientError as exc:
-            if code(exc) != "ConditionalCheckFailedException":
-                raise
-            self.sk_of.pop((queue, ticket), None)
-            return False
+        self.sk_of.pop((queue, ticket), None)
+        return False
 
     def push(self, queue: str, ticket: str, ttl: float, limit: int) -> int | None:
         known = self.sk_of.get((queue, ticket))
@@ -176,7 +159,9 @@ class TicketQueues:
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
                 FilterExpression="exp > :now",
                 ExpressionAttributeValues={
-                    ":pk": {"S": f"queue#{queue}"}, ":t": {"S": TICKETS}, ":now": when(now)
+                    ":pk": {"S": f"queue#{queue}"},
+                    ":t": {"S": TICKETS},
+                    ":now": when(now),
                 },
             ).get("Items", [])
             if not items:

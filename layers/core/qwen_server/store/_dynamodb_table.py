@@ -10,7 +10,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from qwen_server.store._dynamodb_wire import Item, code, new_client
+from qwen_server.store._dynamodb_wire import SET_EXPIRY, Item, code, expiry_values, new_client, when
 
 
 class Table:
@@ -64,6 +64,29 @@ class Table:
                 Item=item,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def extend_if_alive(self, pk: str, sk: str, owner: tuple[str, str], ttl: float) -> bool:
+        """Push the item's expiry to now + `ttl` while it is unexpired and `owner` (attribute, value) still
+        holds it; False when it has expired or changed hands (a lease renewal, a queue ticket's touch)."""
+        attribute, value = owner
+        now = self.clock()
+        try:
+            self.c.update_item(
+                TableName=self.name,
+                Key=self.key(pk, sk),
+                UpdateExpression=SET_EXPIRY,
+                ConditionExpression=f"{attribute} = :owner AND exp > :now",
+                ExpressionAttributeValues={
+                    ":owner": {"S": value},
+                    ":now": when(now),
+                    **expiry_values(now + ttl),
+                },
             )
             return True
         except ClientError as exc:
