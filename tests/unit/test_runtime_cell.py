@@ -63,3 +63,11 @@ async def test_a_request_that_needs_no_runtime_does_not_build_one() -> None:
         assert cell.current() is None
         assert (await http.get("/v1/models")).status_code == 200
     assert cell.current() is not None  # the same cell, built by the first request that needed it
+
+
+def test_the_retry_budget_follows_its_settings() -> None:
+    runtime = build_runtime(_settings(retry_budget_ratio="0.5", retry_budget_min="7"))
+    gate = runtime.pool.retries
+    assert (gate.budget.ratio, gate.budget.minimum) == (0.5, 7)
+    gate.active = 20
+    assert [gate.try_retry() for _ in range(11)] == [True] * 10 + [False]  # max(7, 0.5 x 20)

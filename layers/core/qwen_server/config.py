@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # account slots: a dead instance's slots come back after this long (live ones renew every third of it)
     account_lease_seconds: float = Field(default=60.0, gt=0)
+    # failover retries in flight per process: at most max(min, ratio x requests in flight)
+    retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    retry_budget_min: int = Field(default=3, ge=0)
 
     # upstream behaviour
     upstream_connect_timeout: float = 10.0

@@ -176,6 +176,7 @@ def build_runtime(settings: Settings) -> Runtime:
     from qwen_server.pool.health import HealthConfig
     from qwen_server.pool.pool import AccountPool
     from qwen_server.pool.registry import AccountRegistry
+    from qwen_server.pool.retry_budget import RetryBudget
     from qwen_server.providers.http import ClientRegistry
     from qwen_server.scheduler import build_scheduler
     from qwen_server.store import open_store
@@ -198,6 +199,7 @@ def build_runtime(settings: Settings) -> Runtime:
         config=PoolConfig(
             lease_seconds=settings.account_lease_seconds,
             health=HealthConfig(disable_seconds=settings.account_disable_seconds),
+            budget=RetryBudget(ratio=settings.retry_budget_ratio, minimum=settings.retry_budget_min),
         ),
         verify=_verifier(providers),
     )
