@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
+from tests.services import free_port as _free_port  # noqa: E402  (ports no other test worker hands out)
+
 POLL_SECONDS = 0.005
 
 BARE_APP = '''"""A bare FastAPI app with one route: the floor for a Python web function's first answer."""
@@ -129,12 +131,6 @@ def sample(target: Target, upstream_url: str, port: int) -> float:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

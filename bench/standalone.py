@@ -22,7 +22,6 @@ import importlib.metadata as metadata
 import importlib.util
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ import httpx
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the repository: `tests` is a package
+from tests.services import free_port as _free_port  # noqa: E402  (ports no other test worker hands out)
+
 MAX_MB = 150
 MAX_FIRST_ANSWER_S = 15
 IDLE_SECONDS = 3
@@ -47,12 +49,6 @@ def _builder() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:

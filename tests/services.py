@@ -34,11 +34,44 @@ MOTO_ENV = {
 }
 
 
+# Ports for the servers tests start. Not the system's pick (bind to port 0): that comes from the ephemeral
+# range, where every outgoing connection and every other test worker's pick come from too, so a port found
+# free could be taken before our server binds it, and a health check could then reach someone else's server.
+# Each pytest-xdist worker hands out ports from its own slice below the ephemeral range (32768 up on Linux),
+# in turn, skipping any that cannot be bound right now.
+_PORTS_FROM, _SLICE = 12_000, 2_500  # eight workers' slices end at 32,000
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw3"; none outside xdist
+    digits = worker.removeprefix("gw")
+    return int(digits) % 8 if digits.isdigit() else 0
+
+
+class _PortCursor:
+    def __init__(self) -> None:
+        self.start = _PORTS_FROM + _worker_index() * _SLICE
+        self.offset = (os.getpid() * 97) % _SLICE  # a new run does not start on the last run's ports
+
+    def next(self) -> int:
+        for _ in range(_SLICE):
+            port = self.start + self.offset
+            self.offset = (self.offset + 1) % _SLICE
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+        raise RuntimeError("no free port left in this worker's slice")
+
+
+_cursor = _PortCursor()
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now (the usual bind-to-0 trick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port free now and handed to no one else by this test process (see `_PortCursor`)."""
+    return _cursor.next()
 
 
 def redis_binary() -> str | None:

@@ -106,7 +106,9 @@ def test_speed_shortens_the_speech(client: openai.OpenAI) -> None:
 def test_speech_shorter_than_the_tempo_window_still_comes_back(client: openai.OpenAI) -> None:
     """One character at 3x: the tempo filter gives back nothing for so short a clip, which then comes back at
     its own speed (it was a 500, found by the contract test's fuzzing)."""
-    audio = client.audio.speech.create(model="tts-1", voice="alloy", input="0", response_format="wav", speed=3.0)
+    audio = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="0", response_format="wav", speed=3.0
+    )
     decoded = decode(audio.content)
     assert decoded.sample_rate == 24_000 and 0 < decoded.duration <= SECONDS_PER_CHAR + SLACK["wav"]
 
@@ -146,3 +148,25 @@ def test_bad_input_is_a_400_naming_the_field(
     assert isinstance(error, dict)
     assert error["param"] == param
     assert error["message"]
+
+
+def test_the_emulators_dashscope_account_speaks_as_serve_emulate_configures_it() -> None:
+    """`serve --emulate` adds a `dashscope` account on the emulator: speech sent to it (the bandit may pick
+    it over the web accounts) is spoken by the emulator's DashScope TTS route, streamed as DashScope does."""
+    from qwen_server.local_emulator import emulated_accounts
+    from tests.processes import start_emulator
+
+    emulator = start_emulator(accounts=1)
+    dashscope = [a for a in emulated_accounts(1, emulator.url) if a.get("kind") == "dashscope"]
+    gateway = start_gateway(accounts=dashscope)
+    try:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+        audio = client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="mp3")
+        decoded = decode(audio.content)
+        assert decoded.container == "mp3" and decoded.sample_rate == 24_000
+        assert SECONDS <= decoded.duration <= SECONDS + SLACK["mp3"]
+        pcm = client.audio.speech.create(model="tts-1", voice="nova", input=TEXT * 3, response_format="pcm")
+        assert len(pcm.content) == round(len(TEXT * 3) * SECONDS_PER_CHAR * 24_000) * 2
+    finally:
+        gateway.stop()
+        emulator.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,13 +17,9 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.services import free_port
+
 VERSION = {"version": "0.2.0"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -5,7 +5,10 @@ against the emulator process. Uploaded audio answered with its transcript is tes
 from __future__ import annotations
 
 import base64
+import io
+import wave
 
+import httpx
 import orjson
 
 from qwen_server.emulator.media import speech_pcm
@@ -51,3 +54,26 @@ def test_tts_needs_a_message_with_content_and_the_chat_owner(client: WebClient) 
     assert unknown.json()["data"]["code"] == "Not_Found"
     anonymous = client.http.post("/api/v2/tts/completions", params={"chat_id": chat}, json={})
     assert anonymous.status_code == 401
+
+
+def test_dashscope_speech_streams_pcm_frames_and_answers_a_wav_url_without_sse(emu: str) -> None:
+    path = "/api/v1/services/aigc/multimodal-generation/generation"
+    body = {
+        "model": "qwen3-tts-flash",
+        "input": {"text": "two words", "voice": "Cherry", "language_type": "Auto"},
+    }
+    key = {"authorization": "Bearer sk-emulated"}
+    with httpx.Client(base_url=emu, timeout=30) as http:
+        assert http.post(path, json=body).status_code == 401
+        refused = http.post(path, json={**body, "model": "qwen3-max"}, headers=key)
+        assert refused.status_code == 400 and refused.json()["code"] == "InvalidParameter"
+        streamed = http.post(path, json=body, headers={**key, "X-DashScope-SSE": "enable"})
+        frames = [orjson.loads(line[5:]) for line in streamed.text.splitlines() if line.startswith("data:")]
+        assert [f["output"]["finish_reason"] for f in frames][-1] == "stop"
+        pcm = b"".join(base64.b64decode(f["output"]["audio"]["data"]) for f in frames)
+        assert pcm == speech_pcm("two words") and len(frames) > 1
+        whole = http.post(path, json=body, headers=key).json()
+        wav = http.get(whole["output"]["audio"]["url"])
+        with wave.open(io.BytesIO(wav.content)) as reader:
+            assert (reader.getframerate(), reader.getnchannels()) == (24_000, 1)
+            assert reader.readframes(reader.getnframes()) == pcm

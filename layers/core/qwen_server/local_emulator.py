@@ -49,27 +49,33 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """A loopback socket on a port the system picks, listening already: the emulator inherits it, so no other
+    process can take the port between its choice and the emulator's start."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _start(accounts: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        self_command(
-            "emulator",
-            "--port",
-            str(port),
-            "--accounts",
-            str(accounts),
-            "--token-latency",
-            "0.02",
-            "--first-token-latency",
-            "0.2",
-        ),
-    )
+    with _listening_socket() as sock:
+        port = int(sock.getsockname()[1])
+        process = subprocess.Popen(
+            self_command(
+                "emulator",
+                "--fd",
+                str(sock.fileno()),
+                "--accounts",
+                str(accounts),
+                "--token-latency",
+                "0.02",
+                "--first-token-latency",
+                "0.2",
+            ),
+            pass_fds=(sock.fileno(),),
+        )
     import httpx
 
     deadline = time.monotonic() + 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 from typing import Any
 
 from qwen_server.emulator.config import EmulatorConfig
@@ -57,7 +58,11 @@ def _account_knobs(text: str) -> dict[str, dict[str, Any]]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qwen-server emulator", description="Emulate the Qwen Chat web API.")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int)
+    where.add_argument(
+        "--fd", type=int, help="serve on this inherited listening socket (a parent that bound it has no port race)"
+    )
     p.add_argument("--accounts", type=_count, default=3, help="accounts user{i}@emulator.local / password{i}")
     p.add_argument("--seed", type=int, default=None, help="seed for fault draws (and stable token secret)")
     p.add_argument("--first-token-latency", type=_seconds, default=0.0, metavar="S")
@@ -124,7 +129,8 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
     )
     return EmulatorConfig(
         host=args.host,
-        port=args.port,
+        port=args.port if args.port is not None else 0,
+        fd=args.fd,
         accounts=args.accounts,
         seed=args.seed,
         knobs=knobs,
@@ -160,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyError as exc:  # --account-knobs names an account that does not exist
         raise SystemExit(f"qwen-server emulator: {exc.args[0]}") from None
 
-    uvicorn.run(
+    settings = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
@@ -169,3 +175,6 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,
     )
+    # an inherited socket is taken as it is (family detected from it), not as uvicorn's `fd` takes it (Unix)
+    sockets = [socket.socket(fileno=config.fd)] if config.fd is not None else None
+    uvicorn.Server(settings).run(sockets=sockets)

@@ -14,6 +14,7 @@ class EmulatorConfig:
 
     host: str = "127.0.0.1"
     port: int = 8790
+    fd: int | None = None  # serve on this inherited, already listening socket instead of binding host:port
     accounts: int = 3
     seed: int | None = None
     knobs: Knobs = field(default_factory=Knobs)
