@@ -46,3 +46,11 @@ def test_the_check_sees_a_bare_import(tmp_path: Path) -> None:
         "waiting",
     ]
 
+
+
+def test_the_files_scheduled_first_exist() -> None:
+    """A renamed slow file would silently fall back to the end of the queue (and become the suite's tail)."""
+    from tests.conftest import LONGEST_FIRST
+
+    missing = [path for path in LONGEST_FIRST if not (TESTS.parent / path).is_file()]
+    assert missing == []
