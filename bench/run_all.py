@@ -9,6 +9,7 @@ breaks a benchmark fails `./dev test`.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -60,17 +61,18 @@ def command(name: str, tiny: bool = False) -> list[str]:
     return [sys.executable, str(HERE / bench.script), *bench.arguments, *(["--tiny"] if tiny else [])]
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    tiny = "--tiny" in args
-    chosen = [a for a in args if a != "--tiny"] or list(BENCHES)
-    unknown = [name for name in chosen if name not in BENCHES]
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="./dev bench", description="Run the benchmarks and print their tables.")
+    parser.add_argument("--tiny", action="store_true", help="a smoke size: each completes and prints its table")
+    parser.add_argument("names", nargs="*", metavar="name", help=f"any of: {', '.join(BENCHES)} (default: all)")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in BENCHES]
     if unknown:
-        raise SystemExit(f"unknown benchmarks: {', '.join(unknown)} (known: {', '.join(BENCHES)})")
+        parser.error(f"unknown benchmarks: {', '.join(unknown)} (known: {', '.join(BENCHES)})")
     failed = []
-    for name in chosen:
+    for name in args.names or list(BENCHES):
         print(f"\n== {name} ({BENCHES[name].script})", flush=True)
-        if subprocess.run(command(name, tiny), check=False).returncode != 0:
+        if subprocess.run(command(name, args.tiny), check=False).returncode != 0:
             failed.append(name)
     if failed:
         raise SystemExit(f"benchmarks failed: {', '.join(failed)}")

@@ -188,8 +188,10 @@ def test_files_and_batch_results_on_s3(emulator: Service) -> None:
 
 def test_the_cron_tick_route_needs_cron_secret_and_runs_the_worker(emulator: Service, tmp_path: Path) -> None:
     env = shared_env(emulator, f"sqlite:///{tmp_path / 'state.db'}", tmp_path / "data")
+    blobs = tmp_path / "data" / "blobs"
+    at_start = expired_blob(blobs, "at-start")  # for serve's own sweep, which runs as it starts
     gateway = start_gateway({**env, "BATCH_WORKER": "false", "CRON_SECRET": "cron-s3cret"})
-    closed = start_gateway({**env, "BATCH_WORKER": "false"})
+    closed = start_gateway({**env, "BATCH_WORKER": "false", "DATA_DIR": str(tmp_path / "closed")})
     try:
         assert httpx.get(f"{closed.url}/internal/batches/tick").status_code == 403
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
@@ -203,13 +205,31 @@ def test_the_cron_tick_route_needs_cron_secret_and_runs_the_worker(emulator: Ser
         assert httpx.get(tick).status_code == 401
         assert httpx.get(tick, headers={"authorization": "Bearer wrong"}).status_code == 401
         assert client.batches.retrieve(batch.id).status == "in_progress"  # no worker runs but the tick
+        wait_for(at_start.exists, lambda there: not there)  # serve's own sweep has run: the rest is the ticks'
+        swept = expired_blob(blobs, "first")
         ran = httpx.get(tick, headers={"authorization": "Bearer cron-s3cret"}, timeout=120)
         assert ran.status_code == 200 and ran.json() == {"batches": 1, "lines": 4, "finalized": 1, "remaining": 0}
         done = client.batches.retrieve(batch.id)
         assert done.status == "completed" and done.request_counts and done.request_counts.completed == 4
+        # the tick swept expired blobs too, and the next within BLOB_SWEEP_SECONDS (anywhere) does not
+        assert not swept.exists()
+        kept = expired_blob(blobs, "second")
+        ran = httpx.get(tick, headers={"authorization": "Bearer cron-s3cret"}, timeout=120)
+        assert ran.status_code == 200 and kept.exists(), "a second tick within BLOB_SWEEP_SECONDS sweeps nothing"
     finally:
         gateway.stop()
         closed.stop()
+
+
+def expired_blob(blobs: Path, name: str) -> Path:
+    """A local blob written with an expiry mark long past, as the blob store writes them."""
+    path = blobs / "images" / "t" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"png")
+    mark = blobs / ".expiry" / "images" / "t" / f"{name}.png"
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text("1000000000.000")
+    return path
 
 
 def test_the_window_expires_what_is_left(emulator: Service, tmp_path: Path) -> None:

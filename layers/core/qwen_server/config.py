@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     blob_signing_key: str | None = Field(default=None, description="HMAC key of blob links; default: kept in the store")
     blob_link_seconds: float = Field(default=3600.0, gt=0, description="how long a blob link stays valid")
     blob_sweep_seconds: float = Field(
-        default=600.0, gt=0, description="how often `serve` and `worker` delete expired local (file://) blobs"
+        default=600.0,
+        gt=0,
+        description="how often `serve`, `worker` and the scheduled batch ticks delete expired local and Vercel blobs",
     )
     public_base_url: str | None = Field(default=None, description="the origin clients reach the gateway at")
     vercel: bool = Field(default=False, description="set to 1 by Vercel in its functions")

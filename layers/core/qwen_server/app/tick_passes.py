@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from qwen_server.app.runtime import Runtime
 
 log = logging.getLogger("qwen_server")
+SWEEP_GATE = "qwen:blob-sweep"  # present while the last tick's blob sweep is younger than BLOB_SWEEP_SECONDS
 
 
 async def batches_pass(runtime: Runtime) -> dict[str, int]:
@@ -25,7 +26,10 @@ async def batches_pass(runtime: Runtime) -> dict[str, int]:
 
     work = await runtime.batches()
     done = await tick(work, seconds=work.tick_seconds)
-    await sweep_blobs(work)  # expired local blobs go with the pass (S3 expires its own by lifecycle rules)
+    # expired blobs go with a pass once per BLOB_SWEEP_SECONDS across instances: a sweep lists every mark, and
+    # self-triggered passes can follow each other within seconds (S3 expires its own by lifecycle rules)
+    if await runtime.store.set_if_absent(SWEEP_GATE, b"1", ttl=runtime.settings.blob_sweep_seconds):
+        await sweep_blobs(work)
     done["remaining"] = len(await runtime.store.scan(records.ACTIVE))
     if done["remaining"]:
         await nudge(runtime, "batches", gated=not (done["lines"] or done["finalized"]))

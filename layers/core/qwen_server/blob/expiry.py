@@ -8,7 +8,7 @@ Files APIs do.
   after they were written. S3 runs the rules itself, about once a day.
 - Local files (`file://`): the expiry is written beside the blob (`.expiry/<key>`, epoch seconds), and
   `sweep` deletes what has passed; `serve`'s background workers and `qwen-server worker` run it every
-  `BLOB_SWEEP_SECONDS`, and every scheduled batch tick runs it too.
+  `BLOB_SWEEP_SECONDS`, and the scheduled batch ticks run it as often, whichever instance they reach.
 
 Readers never rely on the reclaiming for correctness: links, files and records check their own expiry, so a
 blob that outlives its time by a day is only space.
