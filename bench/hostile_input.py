@@ -187,20 +187,28 @@ def attacks(gateway: Service, scale: float) -> dict[str, tuple[Callable[[], None
     }
 
 
-def run_tree(tree: str, pythonpath: Path | None, emulator: Service, scale: float) -> list[Row]:
-    """Every attack on a fresh gateway process, so none measures memory another one left behind."""
+def run_tree(
+    tree: str, pythonpath: Path | None, emulator: Service, scale: float, fresh: bool = True
+) -> list[Row]:
+    """Every attack on a fresh gateway process, so none measures memory another one left behind (with
+    `fresh=False`, as a smoke run does, one warmed-up gateway takes them all)."""
     env = {"PYTHONPATH": str(pythonpath)} if pythonpath else {}
     env["BATCH_WORKER"] = "false"  # the batch attack is its validation; no line should run afterwards
     rows = []
-    for name in ATTACKS:
-        gateway = start_gateway(env, accounts=emulator_accounts(emulator, 1))
-        try:
-            warm_up(gateway)
+    gateway: Service | None = None
+    try:
+        for name in ATTACKS:
+            if gateway is None or fresh:
+                if gateway is not None:
+                    gateway.stop()
+                gateway = start_gateway(env, accounts=emulator_accounts(emulator, 1))
+                warm_up(gateway)
             setup, attack = attacks(gateway, scale)[name]
             setup()
             print(f"  {tree}: {name} ...", flush=True)
             rows.append(Row(name, tree, *measure(gateway, attack)))
-        finally:
+    finally:
+        if gateway is not None:
             gateway.stop()
     return rows
 
@@ -224,19 +232,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE, help="git revision to compare with, or 'none'")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every attack's size")
-    parser.add_argument("--tiny", action="store_true", help="a smoke run: this tree only, at 1/1000 of the sizes")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a smoke run: this tree only, one gateway, at 1/1000 of the sizes"
+    )
     args = parser.parse_args()
     if args.tiny:
         args.scale, args.before = 0.001, "none"
     emulator = start_emulator("--seed", "3", accounts=1)
     try:
         old = unpack(args.before) if args.before != "none" else None
-        rows = run_tree("after", None, emulator, args.scale)
+        rows = run_tree("after", None, emulator, args.scale, fresh=not args.tiny)
         if old is not None:
             rows += run_tree(f"before ({args.before})", old, emulator, args.scale)
     finally:
         emulator.stop()
-    print(f"\nHostile input, one request each on a fresh gateway process (scale {args.scale})")
+    where = "one gateway for all (a smoke run)" if args.tiny else "on a fresh gateway process"
+    print(f"\nHostile input, one request each, {where} (scale {args.scale})")
     header = (
         f"{'attack':<11} {'tree':<18} {'status':<15} {'peak RSS +MiB':>13} {'CPU s':>7} {'on loop':>8} "
         f"{'read MiB':>9} {'/health worst s':>16}"
