@@ -1,8 +1,21 @@
 """Shared by every test folder. Helpers are imported by package (`from tests.processes import ...`), so any
 subset of folders collects together, in any order."""
 
+import os
+import ssl
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+# httpx builds every client's TLS context from SSL_CERT_FILE (or certifi's file), parsing the whole CA bundle
+# (about 20 ms of CPU per client, the SDKs' and every `httpx.get` included: the suite makes thousands, for
+# plain-HTTP servers). From SSL_CERT_DIR, the same system certificates are read only when a handshake needs
+# them. Processes the tests start inherit the choice.
+_certificates = os.environ.get("SSL_CERT_DIR") or ssl.get_default_verify_paths().capath
+if _certificates and any(Path(_certificates).glob("*.0")):  # hashed links: a directory OpenSSL can look up
+    os.environ["SSL_CERT_DIR"] = _certificates
+    os.environ.pop("SSL_CERT_FILE", None)
 
 # Property tests check behaviour, not speed: on a loaded machine (several test workers on two cores) input
 # generation and examples may be slow, and that must not fail them.
