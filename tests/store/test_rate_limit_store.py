@@ -89,9 +89,13 @@ async def test_usage_from_two_instances_adds_up(new_store: Callable[[], Store]) 
 
 
 def test_per_key_limits_override_the_global_ones_field_by_field() -> None:
-    limits = table(rpm=10, tpm=1000, raw='{"alpha": {"rpm": 2}, "key-abc": {"tpm": 0}}')
+    raw = '{"alpha": {"rpm": 2}, "key-0123456789ab": {"tpm": 0}, "key-prod-7": {"rpm": 5}}'
+    limits = table(rpm=10, tpm=1000, raw=raw)
     assert (limits.for_tenant("key-of-alpha").rpm, limits.for_tenant("key-of-alpha").tpm) == (2, 1000)
-    assert (limits.for_tenant("key-abc").rpm, limits.for_tenant("key-abc").tpm) == (10, 0)
+    # a tenant id as logged (`key-` and 12 hex digits) names that tenant
+    assert (limits.for_tenant("key-0123456789ab").rpm, limits.for_tenant("key-0123456789ab").tpm) == (10, 0)
+    # a gateway key that only begins with `key-` is a key: its limits are its tenant's
+    assert limits.for_tenant("key-of-key-prod-7").rpm == 5 and limits.for_tenant("key-prod-7").rpm == 10
     assert (limits.for_tenant("someone-else").rpm, limits.for_tenant("someone-else").tpm) == (10, 1000)
     assert not table().active
 

@@ -7,7 +7,7 @@ import hmac
 from starlette.requests import Request
 
 from qwen_server.core.errors import AuthenticationFailed, PermissionDenied
-from qwen_server.core.tenants import tenant_id
+from qwen_server.core.tenants import KEYLESS_TENANT, tenant_id
 
 
 def presented_key(request: Request) -> str | None:
@@ -24,11 +24,6 @@ def _raw(key: str) -> bytes:
         return key.encode("latin-1")
     except UnicodeEncodeError:
         return key.encode("utf-8")
-
-
-# Every caller of a gateway without GATEWAY_API_KEYS: whatever key they send (the README's `api_key="anything"`),
-# they share one tenant, and so each other's files, batches, stored responses, videos and rate limits.
-KEYLESS_TENANT = "anonymous"
 
 
 def tenant_for(request: Request, allowed: frozenset[str]) -> str:

@@ -23,6 +23,7 @@ import orjson
 from qwen_server.config import ConfigError
 from qwen_server.core.errors import GatewayError
 from qwen_server.core.model import Event, Usage
+from qwen_server.core.tenants import named_tenants
 from qwen_server.observability.usage import UsageLedger
 from qwen_server.store import Store
 
@@ -49,7 +50,7 @@ class Limits:
 
 
 class LimitTable:
-    """`RATE_LIMITS` is a JSON object from a gateway key (or its tenant id, `key-…`, as logged) to
+    """`RATE_LIMITS` is a JSON object from a gateway key (or its tenant id, `key-` and 12 hex digits, as logged) to
     `{"rpm": n, "tpm": n}`; a field it leaves out falls back to the global `RATE_LIMIT_RPM` / `_TPM`, and 0
     means unlimited."""
 
@@ -57,10 +58,9 @@ class LimitTable:
         self.default = Limits(rpm, tpm)
         self.by_tenant: dict[str, Limits] = {}
         for name, entry in _parse(raw).items():
-            tenant = name if name.startswith("key-") or name == "anonymous" else tenant_of(name)
-            self.by_tenant[tenant] = Limits(
-                _count(entry, "rpm", self.default.rpm), _count(entry, "tpm", self.default.tpm)
-            )
+            limits = Limits(_count(entry, "rpm", self.default.rpm), _count(entry, "tpm", self.default.tpm))
+            for tenant in named_tenants(name, tenant_of):
+                self.by_tenant[tenant] = limits
 
     def for_tenant(self, tenant: str) -> Limits:
         return self.by_tenant.get(tenant, self.default)

@@ -100,7 +100,7 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None  # OpenAI's {"type": "json_object" | "json_schema", ...}
     user: str | None = None
     session_id: str | None = None
-    tenant: str = "anonymous"
+    tenant: str = "anonymous"  # core.tenants.KEYLESS_TENANT
     extra: dict[str, Any] = field(default_factory=dict)
 
 
