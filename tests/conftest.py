@@ -3,6 +3,7 @@ subset of folders collects together, in any order."""
 
 import os
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     last = len(rank)
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], last))  # stable: the rest keep order
+
+
+@pytest.fixture(autouse=True)
+def _no_account_values_carried_over() -> Iterator[None]:
+    """A runtime built in the test process registers its accounts with the error-text sanitiser (one runtime
+    per process when deployed): the next test's messages must not be redacted by this test's passwords."""
+    yield
+    from qwen_server.core import sanitise
+
+    sanitise.watch(lambda: ())
