@@ -74,12 +74,14 @@ def test_traffic_moves_to_healthy_accounts_without_client_errors() -> None:
         # account says why, and served nothing.
         assert locked["state"] in ("disabled", "cooldown", "suspect"), json.dumps(locked)
         assert "sign-in" in str(locked["reason"]) and locked["successes"] == 0, json.dumps(locked)
-        rate_limited = accounts_view["emu3"]
-        assert rate_limited["failures"] >= 1 and rate_limited["successes"] == 0, rate_limited
         assert spent["user3@emulator.local"] <= 0.05 * sum(spent.values()), "the fast-429 account is avoided"
-        for name in ("emu1", "emu2"):
-            assert accounts_view[name]["failures"] >= 1
-            assert accounts_view[name]["posterior_mean"] < accounts_view["emu0"]["posterior_mean"]
+        # how often the bandit tries each failing account is chance (one may never be tried); what is not:
+        # every completion a failing account was sent counted against it, and none was a success
+        for i in (1, 2, 3):
+            row, tried = accounts_view[f"emu{i}"], after[f"user{i}@emulator.local"]
+            assert row["successes"] == 0 and row["failures"] >= tried, (row, tried)
+            assert row["posterior_mean"] < accounts_view["emu0"]["posterior_mean"]
+        assert sum(after[f"user{i}@emulator.local"] for i in (1, 2, 3)) >= 1, "the failing accounts were tried"
         low, high = accounts_view["emu0"]["interval_90"]
         assert 0 <= low <= accounts_view["emu0"]["posterior_mean"] <= high <= 1
         assert accounts_view["emu0"]["p50_ttft"] is not None
