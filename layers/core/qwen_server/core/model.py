@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from qwen_server.core.tenants import KEYLESS_TENANT
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -100,7 +102,7 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None  # OpenAI's {"type": "json_object" | "json_schema", ...}
     user: str | None = None
     session_id: str | None = None
-    tenant: str = "anonymous"  # core.tenants.KEYLESS_TENANT
+    tenant: str = KEYLESS_TENANT
     extra: dict[str, Any] = field(default_factory=dict)
 
 
